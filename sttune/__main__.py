@@ -1,0 +1,3 @@
+from sttune.cli import main
+
+main()

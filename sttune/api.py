@@ -1,0 +1,346 @@
+"""The public plugin API of sttune: everything a strategy, model or dataset plugin touches.
+
+Plugins import from this module only; anything else in sttune may change between releases.
+A plugin declares ``api_version = "1.x"``; sttune refuses plugins of another major version.
+
+Hook order (the one place it is written down)::
+
+    strategy.prepare(train, ctx)                 once, before training, timed as preparation
+    for epoch in range(n_epochs):                the timed training loop starts here
+        order = strategy.select(ctx)             each strategy in recipe order; None = all
+        for each mini-batch of `order`:
+            batch = train.gather(index)
+            batch = strategy.transform(batch, ctx)
+            loss_i = per-sample masked MAE of model(batch) in raw units      [B]
+            loss_i = strategy.weight(loss_i, batch, ctx)
+            mean(loss_i).backward(); clip; optimizer.step()
+            strategy.on_batch_end(loss_i.detach(), batch, ctx)
+        strategy.on_epoch_end(ctx)               the timed part of the epoch ends here
+        validation on every real node (no transform, no weight)
+
+Strategies run in the order the recipe lists them; each hook gets what the previous returned.
+Hooks return values instead of mutating the trainer's state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    import optuna
+
+API_VERSION = "1.0"
+
+__all__ = [
+    "API_VERSION",
+    "Batch",
+    "Graph",
+    "ModelSpec",
+    "STModel",
+    "STSeries",
+    "Strategy",
+    "TensorWindows",
+    "TrainContext",
+    "WindowSource",
+]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class STSeries:
+    """A raw multivariate series on a graph, as a dataset plugin returns it.
+
+    values: [time, nodes, channels] float32 in raw units; missing readings are stored as 0.
+    adjacency: [nodes, nodes] float32 edge weights (0 = no edge); need not be symmetric.
+    """
+
+    name: str
+    values: np.ndarray
+    adjacency: np.ndarray
+    steps_per_day: int
+    start_step_of_day: int = 0
+    start_day_of_week: int = 0
+    channel_names: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what the loader changed (e.g. "masked 12 NaN readings")
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.values.shape[1])
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A weighted directed graph over ``n_nodes`` nodes in PyG's edge-list layout.
+
+    edge_index: [2, edges] long (source, target); edge_weight: [edges] float.
+    """
+
+    edge_index: Tensor
+    edge_weight: Tensor
+    n_nodes: int
+
+    @classmethod
+    def from_dense(cls, adjacency: Tensor | np.ndarray) -> Graph:
+        adj = torch.as_tensor(np.asarray(adjacency), dtype=torch.float32)
+        src, dst = torch.nonzero(adj, as_tuple=True)
+        return cls(torch.stack([src, dst]), adj[src, dst], int(adj.shape[0]))
+
+    def to_dense(self) -> Tensor:
+        """[nodes, nodes] weight matrix."""
+        adj = torch.zeros(self.n_nodes, self.n_nodes, device=self.edge_weight.device)
+        adj[self.edge_index[0], self.edge_index[1]] = self.edge_weight
+        return adj
+
+    def subgraph(self, nodes: Tensor) -> Graph:
+        """The induced subgraph on ``nodes`` (relabelled 0..len(nodes)-1 in that order)."""
+        relabel = torch.full((self.n_nodes,), -1, dtype=torch.long, device=self.edge_index.device)
+        relabel[nodes] = torch.arange(len(nodes), device=self.edge_index.device)
+        src, dst = relabel[self.edge_index[0]], relabel[self.edge_index[1]]
+        keep = (src >= 0) & (dst >= 0)
+        return Graph(torch.stack([src[keep], dst[keep]]), self.edge_weight[keep], len(nodes))
+
+    def to(self, device: torch.device | str) -> Graph:
+        return Graph(self.edge_index.to(device), self.edge_weight.to(device), self.n_nodes)
+
+
+@dataclass
+class Batch:
+    """One mini-batch of training windows.
+
+    x: [batch, in_len, nodes_b, features] normalised inputs; features are the series'
+       channels (z-scored), then time of day in [0, 1), then day of week in 0..6.
+    y: [batch, out_len, nodes_b] raw-unit targets of the target channel; 0 = missing.
+    index: [batch] positions of these windows in the training source (for scores).
+    nodes: [nodes_b] indices of the real nodes held, or None when the batch holds all of
+       the source's nodes in order. Graph models use the induced subgraph.
+    node_inputs: [nodes_b, node_input_dim] per-node descriptors for a location encoder.
+    node_weight: [nodes_b] loss weight per node (cluster sizes), None = all 1.
+    graph: a graph over exactly these nodes_b nodes that replaces the dataset graph
+       (pseudo-nodes such as clusters have no induced subgraph).
+    """
+
+    x: Tensor
+    y: Tensor
+    index: Tensor
+    nodes: Tensor | None = None
+    node_inputs: Tensor | None = None
+    node_weight: Tensor | None = None
+    graph: Graph | None = None
+
+    def replace(self, **changes: Any) -> Batch:
+        return dataclasses.replace(self, **changes)
+
+    def to(self, device: torch.device | str) -> Batch:
+        def move(v: Any) -> Any:
+            return v.to(device) if isinstance(v, (Tensor, Graph)) else v
+
+        return Batch(**{f.name: move(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.x.shape[2])
+
+
+class WindowSource(ABC):
+    """The training set as strategies see it: ``len()`` windows, gathered by index."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def n_nodes(self) -> int: ...
+
+    @abstractmethod
+    def gather(self, index: Tensor) -> Batch:
+        """The windows at ``index`` ([batch] long) as one :class:`Batch` (on the source's device)."""
+
+
+class TensorWindows(WindowSource):
+    """Explicit windows held as tensors, e.g. a distilled synthetic set.
+
+    x: [windows, in_len, nodes, features]; y: [windows, out_len, nodes] raw units.
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        node_inputs: Tensor | None = None,
+        node_weight: Tensor | None = None,
+        graph: Graph | None = None,
+    ) -> None:
+        if x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
+            raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} disagree")
+        self.x, self.y = x, y
+        self.node_inputs, self.node_weight, self.graph = node_inputs, node_weight, graph
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.x.shape[2])
+
+    def gather(self, index: Tensor) -> Batch:
+        index = index.to(self.x.device)
+        return Batch(
+            self.x[index], self.y[index], index, None, self.node_inputs, self.node_weight, self.graph
+        )
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is built for; supplied by the data, never by the user."""
+
+    n_nodes: int
+    in_len: int
+    out_len: int
+    n_channels: int  # z-scored series channels at the front of the feature axis
+    steps_per_day: int
+    graph: Graph
+    node_input_dim: int  # width of Batch.node_inputs descriptors
+
+    @property
+    def n_features(self) -> int:
+        """Input features per (step, node): the channels, time of day, day of week."""
+        return self.n_channels + 2
+
+
+class STModel(nn.Module):
+    """Base class of forecasting backbones (entry-point group ``sttune.models``).
+
+    Subclasses take ``(spec: ModelSpec, **params)`` and return, from :meth:`forward`, the
+    normalised forecast of the target channel, [batch, out_len, nodes_b].
+
+    A model must run on a subset of the nodes (``nodes`` given: look up per-node
+    parameters at those indices; graph models use ``graph`` when given, else the induced
+    subgraph of ``spec.graph``). A model that sets ``supports_location_encoder`` computes its
+    node embeddings from ``node_inputs`` when built with ``node_embedding="encoder"``, so it
+    can be trained on pseudo-nodes (clusters) and evaluated on every real node.
+    """
+
+    api_version: ClassVar[str] = API_VERSION
+    supports_location_encoder: ClassVar[bool] = False
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    @classmethod
+    def space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest constructor params (names prefixed ``"<model name>."``); default: none."""
+        return {}
+
+    def forward(
+        self,
+        x: Tensor,
+        nodes: Tensor | None = None,
+        node_inputs: Tensor | None = None,
+        graph: Graph | None = None,
+    ) -> Tensor:
+        raise NotImplementedError
+
+    def batch_graph(self, nodes: Tensor | None, graph: Graph | None) -> Graph:
+        """The graph a batch runs on: an explicit override, the induced subgraph, or all."""
+        if graph is not None:
+            return graph
+        full = self.spec.graph
+        if full.edge_index.device != self._device():
+            full = full.to(self._device())
+        return full if nodes is None else full.subgraph(nodes)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+@dataclass
+class TrainContext:
+    """What the trainer tells strategies; the trainer updates ``epoch`` as it goes."""
+
+    epoch: int
+    n_epochs: int
+    model: nn.Module
+    device: torch.device
+    seed: int
+    generator: torch.Generator  # CPU generator seeded for this run: use it for randomness
+    spec: ModelSpec
+    train_size: int = 0  # windows in the (prepared) training source
+    cache_dir: Path = field(default_factory=lambda: Path(".sttune-cache"))
+    dataset_key: str = ""  # stable identity of the dataset and its protocol, for caches
+    new_model: Callable[[], STModel] | None = None  # a fresh model like ``model``
+    evaluate: Callable[[nn.Module], float] | None = None  # validation MAE of any model
+    batch_size: int = 64
+
+
+class Strategy:
+    """Base class of training-efficiency strategies (entry-point group ``sttune.strategies``).
+
+    Every hook is optional; the defaults do nothing. See this module's docstring for the
+    order in which the trainer calls them. Constructor arguments must be JSON-serialisable
+    values: they are what a recipe's ``params`` and :meth:`space` provide.
+    """
+
+    name: ClassVar[str] = ""
+    api_version: ClassVar[str] = API_VERSION
+    needs_location_encoder: ClassVar[bool] = False  # True: models must embed from node_inputs
+
+    @classmethod
+    def space(cls, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest constructor params; each Optuna name is prefixed ``"<name>."``."""
+        return {}
+
+    def prepare(self, train: WindowSource, ctx: TrainContext) -> WindowSource:
+        """Once before training; may return a different (e.g. distilled) training source."""
+        return train
+
+    def select(self, ctx: TrainContext) -> Tensor | None:
+        """At each epoch start: the window indices to visit ([k] long, unique), or None = all."""
+        return None
+
+    def transform(self, batch: Batch, ctx: TrainContext) -> Batch:
+        """Per training batch: e.g. gather a subset of the nodes."""
+        return batch
+
+    def weight(self, per_sample_loss: Tensor, batch: Batch, ctx: TrainContext) -> Tensor:
+        """Per training batch: per-sample loss [batch] → weighted per-sample loss [batch]."""
+        return per_sample_loss
+
+    def on_batch_end(self, per_sample_loss: Tensor, batch: Batch, ctx: TrainContext) -> None:
+        """After the optimiser step; ``per_sample_loss`` is detached (raw, before weight)."""
+
+    def on_epoch_end(self, ctx: TrainContext) -> None:
+        """After the last batch of an epoch, inside the timed loop."""
+
+    def parameters(self) -> Iterable[nn.Parameter]:
+        """Extra learnable tensors (e.g. mask scores) for the trainer's optimiser."""
+        return []
+
+    def artifacts(self) -> dict[str, Any]:
+        """JSON-serialisable results worth exporting (e.g. the learned sensor mask)."""
+        return {}
+
+    def prepare_charge_seconds(self, prepare_seconds: float) -> float:
+        """How much of the preparation time the trial is charged (default: all of it)."""
+        return prepare_seconds

@@ -1,0 +1,95 @@
+"""Turn recipe blocks into live objects: series, data modules, models and strategies.
+
+Every plugin call goes through :func:`call_with_params`, so a misspelt param is a one-line
+error naming the plugin, never a TypeError traceback from deep inside it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sttune import plugins
+from sttune.api import STModel, STSeries, Strategy
+from sttune.config import Protocol
+from sttune.data.protocol import DataModule, build_data
+from sttune.errors import PluginError, RecipeError
+from sttune.recipe import DatasetBlock
+
+
+def call_with_params(fn: Callable[..., Any], params: dict[str, Any], what: str, *args: Any) -> Any:
+    """Call ``fn(*args, **params)`` after checking ``params`` against its signature."""
+    try:
+        inspect.signature(fn).bind(*args, **params)
+    except TypeError as exc:
+        accepted = [
+            p.name for p in list(inspect.signature(fn).parameters.values())[len(args):]
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        raise RecipeError(
+            f"{what}: {exc}", f"accepted params: {', '.join(accepted) or 'none'}"
+        ) from None
+    return fn(*args, **params)
+
+
+def load_series(block: DatasetBlock) -> STSeries:
+    loader = plugins.load("dataset", block.name)
+    series = call_with_params(loader, block.params, f"dataset '{block.name}'")
+    if not isinstance(series, STSeries):
+        info = plugins.info("dataset", block.name)
+        raise PluginError(
+            f"dataset plugin '{block.name}' ({info.origin}) returned {type(series).__name__}, not STSeries",
+            "ask its authors to update it",
+        )
+    return series
+
+
+def load_data(block: DatasetBlock, protocol: Protocol) -> DataModule:
+    """Load a dataset block and apply the windowing protocol."""
+    series = load_series(block)
+    if block.id:
+        series.name = block.id
+    return build_data(series, protocol)
+
+
+def needs_encoder(strategies: Sequence[Strategy]) -> bool:
+    return any(s.needs_location_encoder for s in strategies)
+
+
+def model_factory(
+    name: str, params: dict[str, Any], data: DataModule, strategies: Sequence[Strategy] = ()
+) -> Callable[[], STModel]:
+    """A zero-argument builder of fresh models (strategies may need several)."""
+    cls = plugins.load("model", name)
+    params = dict(params)
+    if needs_encoder(strategies):
+        if not getattr(cls, "supports_location_encoder", False):
+            users = ", ".join(s.name for s in strategies if s.needs_location_encoder)
+            raise RecipeError(
+                f"model '{name}' has no location encoder, which {users} needs",
+                "pick a model that sets supports_location_encoder (stid, gwnet, stgcn)",
+            )
+        params["node_embedding"] = "encoder"
+    what = f"model '{name}'"
+    try:  # build one now so bad params fail here, as a recipe error
+        call_with_params(cls, params, what, data.spec)
+    except ValueError as exc:
+        raise RecipeError(f"{what}: {exc}", "check its params (`sttune plugins show`)") from None
+
+    def build() -> STModel:
+        return cls(data.spec, **params)
+
+    return build
+
+
+def make_strategies(chosen: Sequence[tuple[str, dict[str, Any]]]) -> list[Strategy]:
+    """Instantiate strategies from (name, constructor params) pairs, in recipe order."""
+    out = []
+    for name, params in chosen:
+        cls = plugins.load("strategy", name)
+        try:
+            out.append(call_with_params(cls, params, f"strategy '{name}'"))
+        except (ValueError, TypeError) as exc:
+            raise RecipeError(f"strategy '{name}': {exc}", "check its params (`sttune plugins show`)") from None
+    return out

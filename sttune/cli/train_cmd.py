@@ -1,0 +1,39 @@
+"""``sttune train RECIPE``: train once and print metrics and cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sttune.cli import app
+from sttune.cli.common import err, out, print_json, user_errors
+
+
+@app.command()
+@user_errors
+def train(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML (a fixed one, e.g. <run>/best/<dataset>.yaml).")],
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset label when the recipe lists several.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Override train.epochs.")] = None,
+) -> None:
+    """Train one model with the recipe's fixed strategies; print metrics and device cost."""
+    from sttune.recipe import load_recipe
+    from sttune.runner import fixed_job, run_job
+    from sttune.cli.progress import EpochProgress
+
+    loaded = load_recipe(recipe)
+    job = fixed_job(loaded, dataset, epochs)
+    with EpochProgress(job.train.epochs, err, enabled=not json_output) as progress:
+        result = run_job(job, loaded.cache_dir(), on_epoch=progress.update)
+    if json_output:
+        print_json({"dataset": job.dataset.label, "model": job.model_name, **result.to_dict()})
+        return
+    from sttune.cli.tables import cost_table, result_table
+
+    out.print(result_table(job, result))
+    out.print(cost_table(result))
+    for note in job.notes:
+        err.print(f"note: {note}")

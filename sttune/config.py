@@ -1,0 +1,77 @@
+"""Plain settings dataclasses shared by recipes, the trainer and the data protocol.
+
+No torch import here: recipes are validated before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sttune.errors import RecipeError
+
+
+def _require(ok: bool, path: str, message: str, hint: str | None = None) -> None:
+    if not ok:
+        from sttune.schema import SchemaError
+
+        raise SchemaError(path, message, hint)
+
+
+def _at(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a series is cut into supervised windows (the recipe's ``protocol`` block)."""
+
+    in_len: int = 12
+    out_len: int = 12
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    target_channel: int = 0
+
+    def validate(self, path: str = "protocol") -> None:
+        _require(self.in_len >= 1, _at(path, "in_len"), f"must be at least 1, got {self.in_len}")
+        _require(self.out_len >= 1, _at(path, "out_len"), f"must be at least 1, got {self.out_len}")
+        _require(
+            len(self.split) == 3 and min(self.split) > 0 and abs(sum(self.split) - 1) < 1e-6,
+            _at(path, "split"),
+            f"must be three positive fractions summing to 1, got {list(self.split)}",
+            "use e.g. [0.6, 0.2, 0.2]",
+        )
+        _require(self.target_channel >= 0, _at(path, "target_channel"), "must be 0 or more")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings (the recipe's ``train`` block)."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.002
+    weight_decay: float = 1e-4
+    lr_decay_at: tuple[float, ...] = (0.5, 0.8)  # fractions of ``epochs`` where lr *= gamma
+    lr_gamma: float = 0.5
+    grad_clip: float | None = 5.0
+    patience: int | None = None  # early stopping on validation MAE; None = off
+    seed: int = 0
+    device: str = "auto"
+    eval_batch_size: int = 256
+
+    def validate(self, path: str = "train") -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            _require(value >= 1, _at(path, name), f"must be at least 1, got {value}")
+        _require(self.lr > 0, _at(path, "lr"), f"must be positive, got {self.lr}")
+        _require(self.weight_decay >= 0, _at(path, "weight_decay"), "must be 0 or more")
+        _require(0 < self.lr_gamma <= 1, _at(path, "lr_gamma"), "must be in (0, 1]")
+        _require(all(0 < f < 1 for f in self.lr_decay_at), _at(path, "lr_decay_at"), "fractions must lie in (0, 1)")
+        _require(self.grad_clip is None or self.grad_clip > 0, _at(path, "grad_clip"), "must be positive or null")
+        _require(self.patience is None or self.patience >= 1, _at(path, "patience"), "must be at least 1 or null")
+        _require(
+            self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
+            _at(path, "device"), f"unknown device '{self.device}'", "use auto, cpu, cuda or cuda:N",
+        )
+
+
+__all__ = ["Protocol", "TrainConfig", "RecipeError"]

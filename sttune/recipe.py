@@ -1,0 +1,210 @@
+"""Recipes: the YAML files users write, validated once into frozen dataclasses.
+
+A recipe round-trips: :func:`dump_recipe` writes what :func:`load_recipe` reads, which is
+how ``sttune export`` writes a fixed recipe that ``sttune train`` replays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from sttune.config import Protocol, TrainConfig
+from sttune.errors import RecipeError
+from sttune.schema import SchemaError, parse_dataclass, to_plain
+
+# dataset params that name files: resolved against the recipe's folder when relative
+PATH_KEYS = frozenset({"path", "graph", "adjacency", "edges"})
+Objective = Literal["val_mae", "device_seconds", "peak_memory"]
+
+
+@dataclass(frozen=True)
+class DatasetBlock:
+    """A data source: a ``sttune.datasets`` plugin and its params; ``id`` labels its study."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.id or self.name
+
+
+@dataclass(frozen=True)
+class ModelBlock:
+    """The backbone: fixed (``name`` + ``params``) or searched among ``choices``."""
+
+    name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    choices: list[str] | None = None
+    search_params: bool = False  # also search each model's own space()
+
+    def validate(self, path: str) -> None:
+        if (self.name is None) == (self.choices is None):
+            raise SchemaError(path, "give exactly one of `name` or `choices`", "e.g. model: {name: stid}")
+        if self.choices is not None and not self.choices:
+            raise SchemaError(f"{path}.choices", "must list at least one model")
+
+
+@dataclass(frozen=True)
+class StrategyBlock:
+    """A strategy to search: fixed ``params``, or ``params`` omitted to search its space()."""
+
+    name: str
+    params: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The recipe's ``search`` block."""
+
+    trials: int | None = 20  # per dataset, baseline trials included
+    timeout_minutes: float | None = None  # per dataset
+    sampler: Literal["tpe", "nsga2", "gp"] = "tpe"
+    seed: int = 0
+    storage: str | None = None  # Optuna storage URL; default: a journal file in the run folder
+    objectives: list[Objective] = field(default_factory=lambda: ["val_mae", "device_seconds"])
+    max_mae_increase: float | None = None  # constraint: val MAE ≤ (1 + this) × baseline's
+    combine: bool = False  # may one trial use several strategies?
+    baseline_ladder: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75])
+
+    def validate(self, path: str) -> None:
+        if self.trials is None and self.timeout_minutes is None:
+            raise SchemaError(path, "set `trials`, `timeout_minutes` or both")
+        if self.trials is not None and self.trials < 1:
+            raise SchemaError(f"{path}.trials", f"must be at least 1, got {self.trials}")
+        if self.timeout_minutes is not None and self.timeout_minutes <= 0:
+            raise SchemaError(f"{path}.timeout_minutes", f"must be positive, got {self.timeout_minutes}")
+        if self.objectives[:2] != ["val_mae", "device_seconds"] or len(set(self.objectives)) != len(self.objectives):
+            raise SchemaError(
+                f"{path}.objectives", f"got {self.objectives}",
+                "start with [val_mae, device_seconds]; peak_memory may follow",
+            )
+        if self.max_mae_increase is not None and self.max_mae_increase < 0:
+            raise SchemaError(f"{path}.max_mae_increase", "must be 0 or more (0.01 = 1%)")
+        if any(not 0 < f < 1 for f in self.baseline_ladder):
+            raise SchemaError(f"{path}.baseline_ladder", "fractions of train.epochs must lie in (0, 1)")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How the best trial is chosen from the Pareto front (see docs/selection.md)."""
+
+    rule: Literal["fastest-within", "knee", "min-mae"] = "fastest-within"
+    tolerance: float = 0.01  # fastest-within: val MAE at most (1 + tolerance) × the best
+
+    def validate(self, path: str) -> None:
+        if self.tolerance < 0:
+            raise SchemaError(f"{path}.tolerance", "must be 0 or more (0.01 = 1%)")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole recipe. ``sttune train`` uses the first dataset and the fixed parts."""
+
+    datasets: list[DatasetBlock]
+    model: ModelBlock
+    protocol: Protocol = Protocol()
+    train: TrainConfig = TrainConfig()
+    strategies: list[StrategyBlock] = field(default_factory=list)
+    search: SearchConfig = SearchConfig()
+    export: ExportConfig = ExportConfig()
+    name: str | None = None
+    run_dir: str | None = None  # default: runs/<name> next to the working directory
+    cache_dir: str | None = None  # default: .sttune-cache in the working directory
+
+    def validate(self, path: str) -> None:
+        if not self.datasets:
+            raise SchemaError("datasets", "must list at least one dataset")
+        labels = [d.label for d in self.datasets]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise SchemaError("datasets", f"label '{dupes[0]}' is used twice", "give each an `id`")
+        names = [s.name for s in self.strategies]
+        if len(set(names)) != len(names):
+            raise SchemaError("strategies", "a strategy is listed twice")
+
+
+@dataclass(frozen=True)
+class LoadedRecipe:
+    recipe: Recipe
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.recipe.name or self.path.stem
+
+    def run_dir(self, override: Path | None = None) -> Path:
+        if override is not None:
+            return override
+        return Path(self.recipe.run_dir) if self.recipe.run_dir else Path("runs") / self.name
+
+    def cache_dir(self) -> Path:
+        return Path(self.recipe.cache_dir or os.environ.get("STTUNE_CACHE", ".sttune-cache"))
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        raise RecipeError(f"recipe file {path} does not exist", "check the path")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise RecipeError(f"{path}: malformed YAML{where}: {problem}", "fix the YAML syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path}: cannot read: {exc}", "check the file and its permissions") from None
+
+
+def _resolve_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
+    out = dict(params)
+    for key in PATH_KEYS & out.keys():
+        value = out[key]
+        if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            out[key] = str((base / value).resolve())
+    return out
+
+
+def load_recipe(path: str | Path) -> LoadedRecipe:
+    """Read and validate a recipe; errors name the file and the field path."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    if raw is None:
+        raise RecipeError(f"{path} is empty", "see recipes/quickstart.yaml for a complete recipe")
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: the top level must be a mapping, not a {type(raw).__name__}", "see recipes/quickstart.yaml")
+    if "dataset" in raw:
+        if "datasets" in raw:
+            raise RecipeError(f"{path}: give `dataset` or `datasets`, not both")
+        raw = {**raw, "datasets": [raw.pop("dataset")]}
+    try:
+        recipe = parse_dataclass(Recipe, raw)
+    except SchemaError as exc:
+        raise RecipeError(f"{path}: {exc.message}", exc.hint) from None
+    base = path.resolve().parent
+    datasets = [replace(d, params=_resolve_paths(d.params, base)) for d in recipe.datasets]
+    return LoadedRecipe(replace(recipe, datasets=datasets), path)
+
+
+def dump_recipe(recipe: Recipe, path: Path, header: str = "") -> None:
+    """Write a recipe atomically (a crash never leaves a half-written file)."""
+    plain = to_plain(recipe)
+    plain["datasets"] = [{k: v for k, v in d.items() if v is not None} for d in plain["datasets"]]
+    plain["model"] = {k: v for k, v in plain["model"].items() if v not in (None, False)}
+    text = (header and "".join(f"# {line}\n" for line in header.splitlines())) + yaml.safe_dump(
+        plain, sort_keys=False
+    )
+    write_atomic(path, text)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,85 @@
+"""One training job: a dataset, a model and strategies with fixed params, trained once.
+
+Both ``sttune train`` and every search trial go through :func:`run_job`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sttune.config import Protocol, TrainConfig
+from sttune.errors import RecipeError
+from sttune.recipe import DatasetBlock, LoadedRecipe
+
+_DATA_CACHE: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A fully fixed training configuration."""
+
+    dataset: DatasetBlock
+    protocol: Protocol
+    model_name: str
+    model_params: dict[str, Any]
+    strategies: list[tuple[str, dict[str, Any]]]
+    train: TrainConfig
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def fixed_job(loaded: LoadedRecipe, dataset: str | None = None, epochs: int | None = None) -> Job:
+    """The job a recipe describes when nothing is searched (``sttune train``)."""
+    recipe = loaded.recipe
+    block = _pick_dataset(loaded, dataset)
+    if recipe.model.name is None:
+        raise RecipeError(
+            f"{loaded.path}: model.choices is a search; `sttune train` needs one model",
+            "set model.name, or run `sttune search` and train its exported best recipe",
+        )
+    notes = []
+    strategies = []
+    for s in recipe.strategies:
+        if s.params is None:
+            notes.append(f"strategy '{s.name}' has no params: trained with its defaults")
+        strategies.append((s.name, dict(s.params or {})))
+    train = recipe.train if epochs is None else replace(recipe.train, epochs=epochs)
+    return Job(block, recipe.protocol, recipe.model.name, dict(recipe.model.params), strategies, train, tuple(notes))
+
+
+def _pick_dataset(loaded: LoadedRecipe, label: str | None) -> DatasetBlock:
+    blocks = loaded.recipe.datasets
+    if label is None:
+        if len(blocks) > 1:
+            raise RecipeError(
+                f"{loaded.path} lists {len(blocks)} datasets",
+                f"choose one with --dataset ({', '.join(b.label for b in blocks)})",
+            )
+        return blocks[0]
+    for block in blocks:
+        if block.label == label:
+            return block
+    raise RecipeError(f"no dataset labelled '{label}' in {loaded.path}", f"use one of {', '.join(b.label for b in blocks)}")
+
+
+def load_data_cached(block: DatasetBlock, protocol: Protocol):  # -> DataModule
+    """Load and window a dataset once per process (trials of a study share it)."""
+    from sttune.build import load_data
+
+    key = json.dumps([block.name, block.id, block.params, repr(protocol)], sort_keys=True, default=str)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = load_data(block, protocol)
+    return _DATA_CACHE[key]
+
+
+def run_job(job: Job, cache_dir: Path, on_epoch=None):  # -> TrainResult
+    """Train the job once; ``on_epoch(EpochRecord)`` may raise StopTraining."""
+    from sttune.build import make_strategies, model_factory
+    from sttune.train.trainer import Trainer
+
+    data = load_data_cached(job.dataset, job.protocol)
+    strategies = make_strategies(job.strategies)
+    new_model = model_factory(job.model_name, job.model_params, data, strategies)
+    return Trainer(job.train, cache_dir).fit(new_model, data, strategies, on_epoch)

@@ -1,0 +1,135 @@
+"""Typed validation of plain YAML data into frozen dataclasses.
+
+One small recursive checker driven by the dataclasses' type hints: unknown keys are
+rejected, wrong types and out-of-range values name the field path (``search.trials``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, Union
+
+from sttune.errors import RecipeError
+
+
+class SchemaError(RecipeError):
+    """A value does not fit the schema; ``path`` says where."""
+
+    def __init__(self, path: str, message: str, hint: str | None = None) -> None:
+        super().__init__(f"{path or 'top level'}: {message}", hint)
+        self.path = path
+
+
+def _join(path: str, key: str | int) -> str:
+    return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else key)
+
+
+def _type_name(tp: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def parse(tp: Any, value: Any, path: str = "") -> Any:
+    """Check ``value`` against type ``tp`` and build it (dataclasses from mappings)."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return _parse_union(typing.get_args(tp), value, path)
+    if dataclasses.is_dataclass(tp):
+        return parse_dataclass(tp, value, path)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise SchemaError(path, f"got {value!r}, expected {_type_name(tp)}")
+        return value
+    if origin in (list, tuple):
+        return _parse_sequence(tp, value, path)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SchemaError(path, f"expected a mapping, got {type(value).__name__}")
+        key_tp, val_tp = typing.get_args(tp)
+        return {parse(key_tp, k, path): parse(val_tp, v, _join(path, str(k))) for k, v in value.items()}
+    return _parse_scalar(tp, value, path)
+
+
+def _parse_union(options: tuple[Any, ...], value: Any, path: str) -> Any:
+    if value is None and type(None) in options:
+        return None
+    errors = []
+    for option in (o for o in options if o is not type(None)):
+        try:
+            return parse(option, value, path)
+        except SchemaError as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    names = " or ".join(_type_name(o) for o in options if o is not type(None))
+    raise SchemaError(path, f"got {value!r}, expected {names}")
+
+
+def _parse_sequence(tp: Any, value: Any, path: str) -> Any:
+    if not isinstance(value, (list, tuple)):
+        raise SchemaError(path, f"expected a list, got {type(value).__name__} {value!r}")
+    args = typing.get_args(tp)
+    item_tp = args[0] if args else Any
+    items = [parse(item_tp, v, _join(path, i)) for i, v in enumerate(value)]
+    return tuple(items) if typing.get_origin(tp) is tuple else items
+
+
+def _parse_scalar(tp: Any, value: Any, path: str) -> Any:
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    if tp is type(None) and value is None:
+        return None
+    raise SchemaError(path, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def parse_dataclass(cls: type, value: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping; rejects unknown keys, fills defaults."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise SchemaError(path, f"expected a mapping, got {type(value).__name__} {value!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(value) - set(fields))
+    if unknown:
+        raise SchemaError(
+            _join(path, str(unknown[0])), "unknown key", f"allowed keys here: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name in value:
+            kwargs[name] = parse(hints[name], value[name], _join(path, name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise SchemaError(_join(path, name), "is required")
+    built = cls(**kwargs)
+    check = getattr(built, "validate", None)
+    if check is not None:
+        check(path)
+    return built
+
+
+def to_plain(value: Any) -> Any:
+    """Dataclasses → dicts, tuples → lists: the YAML-ready form of a parsed value."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    return value

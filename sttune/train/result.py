@@ -1,0 +1,64 @@
+"""What one training run returns, as plain JSON-ready data."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch of the learning curve; ``device_seconds`` is cumulative training time."""
+
+    epoch: int
+    train_loss: float
+    val_mae: float
+    device_seconds: float
+    windows: int  # training windows visited this epoch
+
+
+@dataclass
+class TrainResult:
+    """Metrics and costs of one run. Metrics are raw-unit dicts from MetricAccumulator."""
+
+    val: dict[str, Any]
+    test: dict[str, Any]
+    device_seconds: float  # timed training loop, strategy overhead included
+    prepare_seconds: float  # strategies' prepare hooks (e.g. distillation), timed apart
+    charged_prepare_seconds: float  # the share of prepare_seconds this run is charged
+    peak_memory_bytes: int
+    memory_kind: str  # "cuda_max_allocated" or "cpu_peak_rss"
+    epochs_run: int
+    best_epoch: int
+    curve: list[EpochRecord]
+    device: str
+    n_train_windows: int
+    n_prepared_windows: int
+    stop_reason: str = "budget"
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def val_mae(self) -> float:
+        return float(self.val["mae"])
+
+    @property
+    def test_mae(self) -> float:
+        return float(self.test["mae"])
+
+    @property
+    def cost_seconds(self) -> float:
+        """The device time a search charges: training plus the charged preparation."""
+        return self.device_seconds + self.charged_prepare_seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.update(val_mae=self.val_mae, test_mae=self.test_mae, cost_seconds=self.cost_seconds)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in data.items() if k in names}
+        kept["curve"] = [EpochRecord(**r) for r in kept.get("curve", [])]
+        return cls(**kept)

@@ -1,0 +1,230 @@
+"""The training loop: strategy hooks, device-time accounting, validation, best checkpoint.
+
+The hook order is documented once, in :mod:`sttune.api`. Only the training steps and the
+strategies' hooks are timed; validation and testing are not, preparation is timed apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sttune.config import TrainConfig
+from sttune.api import Batch, STModel, Strategy, TrainContext, WindowSource
+from sttune.data.protocol import DataModule, SeriesWindows
+from sttune.errors import TrainingError
+from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
+from sttune.train.result import EpochRecord, TrainResult
+from sttune.train.timing import DeviceClock, PeakMemory, device_name, resolve_device
+
+
+class StopTraining(Exception):
+    """Raised by an ``on_epoch`` callback to end training now (e.g. a pruned trial)."""
+
+
+EpochCallback = Callable[[EpochRecord], None]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Trains one model on one dataset with a list of strategies; returns a TrainResult."""
+
+    def __init__(self, config: TrainConfig, cache_dir: Path = Path(".sttune-cache")) -> None:
+        self.config = config
+        self.cache_dir = cache_dir
+        self.device = resolve_device(config.device)
+
+    def fit(
+        self,
+        new_model: Callable[[], STModel],
+        data: DataModule,
+        strategies: Sequence[Strategy] = (),
+        on_epoch: EpochCallback | None = None,
+    ) -> TrainResult:
+        """Train ``new_model()`` on ``data``; ``on_epoch`` sees every epoch's record."""
+        cfg = self.config
+        seed_everything(cfg.seed)
+        data = data.to(self.device)
+        model = new_model().to(self.device)
+        ctx = self._context(model, data, new_model)
+        memory = PeakMemory(self.device)
+        memory.reset()
+        train, prepare_by_strategy = self._prepare(data.train, strategies, ctx)
+        ctx.train_size = len(train)
+        if len(train) == 0:
+            raise TrainingError("the training set is empty after preparation", "check the strategy params")
+        optimizer, scheduler = self._optimiser(model, strategies)
+        run = _Run(model, data, train, strategies, ctx, optimizer, DeviceClock(self.device))
+        curve, best_state, best_epoch, stop_reason = self._loop(run, scheduler, on_epoch)
+        model.load_state_dict(best_state)
+        charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
+        return TrainResult(
+            val=evaluate(model, data.val, data, cfg.eval_batch_size),
+            test=evaluate(model, data.test, data, cfg.eval_batch_size),
+            device_seconds=run.clock.seconds,
+            prepare_seconds=sum(prepare_by_strategy),
+            charged_prepare_seconds=charged,
+            peak_memory_bytes=memory.peak_bytes(),
+            memory_kind=memory.kind,
+            epochs_run=len(curve),
+            best_epoch=best_epoch,
+            curve=curve,
+            device=device_name(self.device),
+            n_train_windows=len(data.train),
+            n_prepared_windows=len(train),
+            stop_reason=stop_reason,
+            artifacts={s.name: s.artifacts() for s in strategies if s.artifacts()},
+        )
+
+    def _context(self, model: STModel, data: DataModule, new_model: Callable[[], STModel]) -> TrainContext:
+        cfg = self.config
+        generator = torch.Generator().manual_seed(cfg.seed + 1)
+        return TrainContext(
+            epoch=0, n_epochs=cfg.epochs, model=model, device=self.device, seed=cfg.seed,
+            generator=generator, spec=data.spec, cache_dir=self.cache_dir,
+            dataset_key=data.key, new_model=lambda: new_model().to(self.device),
+            evaluate=lambda m: evaluate(m, data.val, data, cfg.eval_batch_size)["mae"],
+            batch_size=cfg.batch_size,
+        )
+
+    def _prepare(
+        self, train: WindowSource, strategies: Sequence[Strategy], ctx: TrainContext
+    ) -> tuple[WindowSource, list[float]]:
+        """Run every ``prepare`` hook; returns the source and each strategy's device seconds."""
+        seconds = []
+        for strategy in strategies:
+            clock = DeviceClock(self.device)
+            with clock.timed():
+                train = strategy.prepare(train, ctx)
+            seconds.append(clock.seconds)
+        return train, seconds
+
+    def _optimiser(
+        self, model: nn.Module, strategies: Sequence[Strategy]
+    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        cfg = self.config
+        groups: list[dict] = [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay}]
+        extra = [p for s in strategies for p in s.parameters()]
+        if extra:  # strategy tensors (mask scores) get no weight decay
+            groups.append({"params": extra, "weight_decay": 0.0})
+        optimizer = torch.optim.Adam(groups, lr=cfg.lr)
+        milestones = sorted({max(1, round(f * cfg.epochs)) for f in cfg.lr_decay_at})
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, cfg.lr_gamma)
+        return optimizer, scheduler
+
+    def _loop(
+        self, run: _Run, scheduler: torch.optim.lr_scheduler.LRScheduler, on_epoch: EpochCallback | None
+    ) -> tuple[list[EpochRecord], dict[str, Tensor], int, str]:
+        cfg = self.config
+        shuffle = torch.Generator().manual_seed(cfg.seed)
+        curve: list[EpochRecord] = []
+        best_mae, best_epoch = math.inf, 0
+        best_state = copy.deepcopy(run.model.state_dict())
+        stop_reason = "budget"
+        for epoch in range(cfg.epochs):
+            run.ctx.epoch = epoch
+            train_loss, windows = run.epoch(shuffle, cfg)
+            scheduler.step()
+            val_mae = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)["mae"]
+            record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows)
+            curve.append(record)
+            if val_mae < best_mae:
+                best_mae, best_epoch = val_mae, epoch
+                best_state = copy.deepcopy(run.model.state_dict())
+            try:
+                if on_epoch is not None:
+                    on_epoch(record)
+            except StopTraining as stop:
+                stop_reason = f"stopped: {stop}" if str(stop) else "stopped"
+                break
+            if cfg.patience is not None and epoch - best_epoch >= cfg.patience:
+                stop_reason = f"early stopping: no better validation MAE for {cfg.patience} epochs"
+                break
+        return curve, best_state, best_epoch, stop_reason
+
+
+@dataclass
+class _Run:
+    """The state of one training run; ``epoch()`` is the timed part of an epoch."""
+
+    model: STModel
+    data: DataModule
+    train: WindowSource
+    strategies: Sequence[Strategy]
+    ctx: TrainContext
+    optimizer: torch.optim.Optimizer
+    clock: DeviceClock
+
+    def epoch(self, shuffle: torch.Generator, cfg: TrainConfig) -> tuple[float, int]:
+        """One timed epoch; returns (mean training loss, windows visited)."""
+        self.model.train()
+        with self.clock.timed():
+            order = self._order(shuffle)
+            loss_sum = torch.zeros((), device=self.ctx.device)
+            for index in torch.split(order, cfg.batch_size):
+                loss_sum += self._step(self.train.gather(index), cfg.grad_clip)
+            for strategy in self.strategies:
+                strategy.on_epoch_end(self.ctx)
+            mean_loss = float(loss_sum) / max(len(order), 1)
+        if not math.isfinite(mean_loss):
+            raise TrainingError(
+                f"the training loss became {mean_loss} at epoch {self.ctx.epoch}",
+                "lower train.lr or check the data for extreme values",
+            )
+        return mean_loss, len(order)
+
+    def _order(self, shuffle: torch.Generator) -> Tensor:
+        chosen: Tensor | None = None
+        for strategy in self.strategies:
+            picked = strategy.select(self.ctx)
+            chosen = picked if picked is not None else chosen
+        if chosen is None:
+            return torch.randperm(len(self.train), generator=shuffle)
+        chosen = chosen.cpu()
+        return chosen[torch.randperm(len(chosen), generator=shuffle)]
+
+    def _step(self, batch: Batch, grad_clip: float | None) -> Tensor:
+        for strategy in self.strategies:
+            batch = strategy.transform(batch, self.ctx)
+        pred = self.model(batch.x, batch.nodes, batch.node_inputs, batch.graph)
+        raw = pred * self.data.target_std + self.data.target_mean
+        per_sample = per_sample_masked_mae(raw, batch.y, batch.node_weight)
+        weighted = per_sample
+        for strategy in self.strategies:
+            weighted = strategy.weight(weighted, batch, self.ctx)
+        self.optimizer.zero_grad(set_to_none=True)
+        weighted.mean().backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
+        self.optimizer.step()
+        detached = per_sample.detach()
+        for strategy in self.strategies:
+            strategy.on_batch_end(detached, batch, self.ctx)
+        return detached.sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, windows: SeriesWindows, data: DataModule, batch_size: int) -> dict:
+    """Masked MAE/RMSE/MAPE over every real node of ``windows`` (raw units)."""
+    was_training = model.training
+    model.eval()
+    acc = MetricAccumulator(windows.out_len)
+    for index in torch.split(torch.arange(len(windows)), batch_size):
+        batch = windows.gather(index)
+        pred = model(batch.x, None, data.node_inputs, None)
+        acc.add(pred * data.target_std + data.target_mean, batch.y)
+    model.train(was_training)
+    return acc.result()

@@ -1,0 +1,190 @@
+import time
+
+import pytest
+import torch
+
+from sttune.api import Strategy, TensorWindows
+from sttune.config import Protocol, TrainConfig
+from sttune.data.protocol import build_data
+from sttune.errors import TrainingError
+from sttune.train.trainer import StopTraining, Trainer
+from helpers import TinyModel, ring_series
+
+
+@pytest.fixture(scope="module")
+def data():
+    return build_data(ring_series(400), Protocol(12, 12))
+
+
+def fit(data, strategies=(), on_epoch=None, **cfg):
+    config = TrainConfig(**{"epochs": 3, "batch_size": 32, "device": "cpu", **cfg})
+    return Trainer(config).fit(lambda: TinyModel(data.spec), data, strategies, on_epoch)
+
+
+class Recorder(Strategy):
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def prepare(self, train, ctx):
+        self.calls.append("prepare")
+        return train
+
+    def select(self, ctx):
+        self.calls.append("select")
+
+    def transform(self, batch, ctx):
+        self.calls.append("transform")
+        return batch
+
+    def weight(self, loss, batch, ctx):
+        self.calls.append("weight")
+        return loss
+
+    def on_batch_end(self, loss, batch, ctx):
+        self.calls.append("batch_end")
+
+    def on_epoch_end(self, ctx):
+        self.calls.append("epoch_end")
+
+
+def test_hooks_run_in_the_documented_order(data):
+    rec = Recorder()
+    fit(data, [rec], epochs=1, batch_size=len(data.train))  # one batch
+    assert rec.calls == ["prepare", "select", "transform", "weight", "batch_end", "epoch_end"]
+
+
+class HalfSelector(Strategy):
+    name = "half"
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def select(self, ctx):
+        return torch.arange(0, ctx.train_size, 2)
+
+    def on_batch_end(self, loss, batch, ctx):
+        self.seen.update(batch.index.tolist())
+
+
+def test_select_limits_the_windows_visited(data):
+    sel = HalfSelector()
+    result = fit(data, [sel])
+    assert all(r.windows == (len(data.train) + 1) // 2 for r in result.curve)
+    assert sel.seen == set(range(0, len(data.train), 2))
+
+
+class DropHalfTheNodes(Strategy):
+    name = "drop"
+
+    def transform(self, batch, ctx):
+        keep = torch.arange(0, batch.n_nodes, 2)
+        self.shapes = batch.x[:, :, keep].shape
+        return batch.replace(x=batch.x[:, :, keep], y=batch.y[:, :, keep], nodes=keep)
+
+
+def test_transform_may_run_the_model_on_a_node_subset_and_eval_sees_all(data):
+    result = fit(data, [DropHalfTheNodes()], epochs=1)
+    assert result.test["mae"] > 0
+
+
+class Distil(Strategy):
+    name = "distil"
+
+    def prepare(self, train, ctx):
+        batch = train.gather(torch.arange(10))
+        return TensorWindows(batch.x.clone(), batch.y.clone())
+
+
+def test_prepare_may_replace_the_training_set(data):
+    result = fit(data, [Distil()], epochs=1)
+    assert result.n_prepared_windows == 10 and result.curve[0].windows == 10
+
+
+def test_same_seed_gives_the_same_result_and_another_seed_differs(data):
+    a, b, c = fit(data, seed=1), fit(data, seed=1), fit(data, seed=2)
+    assert a.val_mae == b.val_mae and a.test_mae == b.test_mae
+    assert a.val_mae != c.val_mae
+
+
+def test_best_checkpoint_is_restored(data):
+    result = fit(data, epochs=4, lr=0.05)
+    assert result.val_mae == pytest.approx(min(r.val_mae for r in result.curve), rel=1e-6)
+    assert result.curve[result.best_epoch].val_mae == pytest.approx(result.val_mae, rel=1e-6)
+
+
+class SlowEpochEnd(Strategy):
+    name = "slow"
+
+    def on_epoch_end(self, ctx):
+        time.sleep(0.05)
+
+
+def test_strategy_overhead_is_charged_to_device_time(data):
+    plain = fit(data, epochs=2)
+    slow = fit(data, [SlowEpochEnd()], epochs=2)
+    assert slow.device_seconds >= plain.device_seconds + 0.09 - 0.02  # clock is not exact
+    assert [r.device_seconds for r in slow.curve] == sorted(r.device_seconds for r in slow.curve)
+
+
+class SlowPrepare(Strategy):
+    name = "slowprep"
+
+    def prepare(self, train, ctx):
+        time.sleep(0.05)
+        return train
+
+    def prepare_charge_seconds(self, seconds):
+        return seconds / 4
+
+
+def test_preparation_is_timed_apart_and_charged_as_the_strategy_says(data):
+    result = fit(data, [SlowPrepare()], epochs=1)
+    assert result.prepare_seconds >= 0.05
+    assert result.charged_prepare_seconds == pytest.approx(result.prepare_seconds / 4)
+    assert result.cost_seconds == pytest.approx(result.device_seconds + result.prepare_seconds / 4)
+
+
+class NaNWeight(Strategy):
+    name = "nan"
+
+    def weight(self, loss, batch, ctx):
+        return loss * float("nan")
+
+
+def test_a_non_finite_loss_is_a_training_error(data):
+    with pytest.raises(TrainingError, match="nan"):
+        fit(data, [NaNWeight()], epochs=1)
+
+
+def test_on_epoch_may_stop_training(data):
+    def stop_after_first(record):
+        raise StopTraining("pruned at rung 1")
+
+    result = fit(data, on_epoch=stop_after_first, epochs=5)
+    assert result.epochs_run == 1 and "pruned" in result.stop_reason
+
+
+def test_early_stopping_by_validation_patience(data):
+    result = fit(data, epochs=30, patience=1, lr=0.5)
+    assert result.epochs_run < 30 and "early stopping" in result.stop_reason
+
+
+class ScoreParam(Strategy):
+    name = "score"
+
+    def __init__(self) -> None:
+        self.theta = torch.nn.Parameter(torch.zeros(1))
+
+    def parameters(self):
+        return [self.theta]
+
+    def weight(self, loss, batch, ctx):
+        return loss * (1 + self.theta)
+
+
+def test_strategy_parameters_are_optimised(data):
+    strategy = ScoreParam()
+    fit(data, [strategy], epochs=1)
+    assert strategy.theta.item() != 0
