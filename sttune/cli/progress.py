@@ -30,3 +30,44 @@ class EpochProgress:
     def update(self, record) -> None:  # record: EpochRecord
         status = f"val MAE {record.val_mae:.4f} · {record.device_seconds:.1f} device s"
         self.progress.update(self.task, advance=1, status=status)
+
+
+class SearchProgress:
+    """Two bars: trials of the current study, and epochs of the current trial."""
+
+    def __init__(self, console: Console, trials: int | None) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, transient=False,
+        )
+        self.trials = self.progress.add_task("trials", total=trials, status="")
+        self.epochs = self.progress.add_task("epochs", total=1, status="", visible=False)
+
+    def __enter__(self) -> SearchProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.progress.__exit__(kind, exc, tb)
+
+    def study(self, label: str, done: int) -> None:
+        self.progress.update(self.trials, description=f"{label} trials", completed=done, status="")
+
+    def trial_started(self, number: int, epochs: int) -> None:
+        self.progress.update(self.epochs, description=f"trial {number}", total=epochs, completed=0, visible=True, status="")
+
+    def epoch(self, record) -> None:  # EpochRecord
+        status = f"val MAE {record.val_mae:.4f} · {record.device_seconds:.1f} s"
+        self.progress.update(self.epochs, advance=1, status=status)
+
+    def trial_finished(self, record) -> None:  # TrialRecord
+        self.progress.update(self.epochs, visible=False)
+        self.progress.update(self.trials, advance=1)
+        if record.state == "FAIL":
+            self.console.print(f"[yellow]trial {record.number} failed:[/] {record.reason}", highlight=False)
+        elif record.result:
+            self.console.print(
+                f"trial {record.number:>3} {record.label:<32} val MAE {record.val_mae:.4f}"
+                f"  {record.cost_seconds:7.2f} device s", highlight=False,
+            )

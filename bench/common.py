@@ -1,0 +1,110 @@
+"""Shared harness for the benchmarks: real datasets, arms, seeds, time-matched baselines.
+
+Every benchmark compares its arms side by side in one process (ratios, not absolute
+seconds: these machines are noisy) and writes a JSON file plus a markdown table.
+Run benchmarks one at a time: `flock /tmp/sttune-bench.lock python bench/<name>.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sttune.config import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe import DatasetBlock  # noqa: E402
+from sttune.runner import Job, run_job  # noqa: E402
+
+
+def shared_data() -> Path:
+    """../shared/data beside the repo, or $STTUNE_SHARED_DATA."""
+    path = Path(os.environ.get("STTUNE_SHARED_DATA", REPO.parent / "shared" / "data"))
+    if not path.is_dir():
+        raise SystemExit(f"benchmark data not found at {path}; set STTUNE_SHARED_DATA")
+    return path
+
+
+def real_dataset(name: str) -> DatasetBlock:
+    """SZ-TAXI (156 roads, 15 min) or LOS-LOOP (207 sensors, 5 min) as a dataset block."""
+    root = shared_data()
+    blocks = {
+        "sz_taxi": DatasetBlock("arrays", {
+            "path": str(root / "SZ-TAXI/SZ_taxi.npz"), "adjacency": str(root / "SZ-TAXI/sz_adj.csv"),
+            "interval_minutes": 15, "start_day_of_week": 3}, id="sz_taxi"),  # 2015-01-01: Thu
+        "los_loop": DatasetBlock("arrays", {
+            "path": str(root / "LOS-LOOP/los_speed.csv"), "adjacency": str(root / "LOS-LOOP/los_adj.csv"),
+            "interval_minutes": 5, "start_day_of_week": 3}, id="los_loop"),  # 2012-03-01: Thu
+    }
+    return blocks[name]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One benchmark arm: a model with strategies and its own (or the shared) epochs."""
+
+    label: str
+    model: str
+    model_params: dict[str, Any] = field(default_factory=dict)
+    strategies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    epochs: int | None = None
+
+
+def run_arm(arm: Arm, dataset: str, train: TrainConfig, seed: int, cache_dir: Path = REPO / ".sttune-cache"):
+    """Train one arm once; returns the TrainResult."""
+    cfg = replace(train, seed=seed, epochs=arm.epochs or train.epochs)
+    job = Job(real_dataset(dataset), Protocol(), arm.model, arm.model_params, arm.strategies, cfg)
+    return run_job(job, cache_dir)
+
+
+def time_matched_epochs(full_epochs: int, full_seconds: float, strategy_seconds: float) -> int:
+    """Epochs of plain training that cost what the strategy cost (at least one)."""
+    return max(1, round(full_epochs * strategy_seconds / full_seconds))
+
+
+def row(label: str, results: list, full_seconds: float | None = None, full_mae: float | None = None) -> dict:
+    """Mean and spread over seeds of test MAE, device seconds and peak memory."""
+    maes = [r.test_mae for r in results]
+    secs = [r.cost_seconds for r in results]
+    out = {
+        "arm": label,
+        "test_mae_mean": statistics.fmean(maes),
+        "test_mae_std": statistics.pstdev(maes),
+        "device_seconds_mean": statistics.fmean(secs),
+        "prepare_seconds_mean": statistics.fmean(r.prepare_seconds for r in results),
+        "peak_memory_mib_mean": statistics.fmean(r.peak_memory_bytes for r in results) / 2**20,
+        "seeds": len(results),
+        "device": results[0].device,
+    }
+    if full_seconds:
+        out["time_saving"] = 1 - out["device_seconds_mean"] / full_seconds
+    if full_mae:
+        out["mae_change"] = out["test_mae_mean"] / full_mae - 1
+    return out
+
+
+def markdown(rows: list[dict], title: str) -> str:
+    """A markdown table of rows made by :func:`row`."""
+    lines = [f"#### {title}", "", "| arm | test MAE (mean ± sd) | device s | saving | MAE change |", "|---|---|---|---|---|"]
+    for r in rows:
+        saving = f"{100 * r['time_saving']:.0f}%" if "time_saving" in r else "-"
+        change = f"{100 * r['mae_change']:+.1f}%" if "mae_change" in r else "-"
+        lines.append(
+            f"| {r['arm']} | {r['test_mae_mean']:.4f} ± {r['test_mae_std']:.4f} | "
+            f"{r['device_seconds_mean']:.1f} | {saving} | {change} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def save(name: str, payload: dict) -> Path:
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=1, default=str))
+    return path

@@ -1,0 +1,58 @@
+"""``sttune report RUN``: trial tables, the search's cost, and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sttune.cli import app
+from sttune.cli.common import out, print_json, user_errors
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+@app.command()
+@user_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder, or the recipe that started it.")],
+    plots: Annotated[bool, typer.Option(help="Write Pareto plots (HTML, PNG) and importances.")] = True,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the tables as JSON.")] = False,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder when RUN is a recipe with another one.")] = None,
+) -> None:
+    """Show every trial per dataset: cost, speed-up, MAE change, Pareto membership."""
+    from rich.table import Table
+
+    from sttune.search import report as rep
+    from sttune.search.run import load_studies, open_run
+
+    opened = open_run(run, run_dir)
+    payload = {}
+    for study in load_studies(opened):
+        label = str(study.user_attrs.get("sttune.dataset", study.study_name))
+        rows, cost = rep.trial_rows(study), rep.search_cost(study)
+        files = rep.write_plots(study, opened.run_dir / "report", label) if plots else []
+        payload[label] = {"trials": rows, "search_cost": cost, "failed": rep.failed_trials(study),
+                          "plots": [str(p) for p in files]}
+        if json_output:
+            continue
+        table = Table(title=f"{label} · {study.study_name}")
+        for col in ("trial", "config", "val MAE", "test MAE", "device s", "speed-up", "ΔMAE", "front"):
+            table.add_column(col, no_wrap=col != "config")
+        for r in rows:
+            table.add_row(str(r["trial"]), r["config"], f"{r['val_mae']:.4f}", f"{r['test_mae']:.4f}",
+                          f"{r['device_seconds']:.2f}", _fmt(r["speedup"], "{:.2f}x"),
+                          _fmt(r["val_mae_change"] and 100 * r["val_mae_change"], "{:+.1f}%"),
+                          "★" if r["pareto"] else "")
+        out.print(table)
+        out.print(f"search cost: {cost['total_device_seconds']:.1f} device s in total"
+                  + (f" = {cost['ratio']:.1f}x the full baseline's training" if cost["ratio"] else ""), highlight=False)
+        for number, reason in payload[label]["failed"]:
+            out.print(f"trial {number} failed: {reason}", highlight=False)
+        for path in files:
+            out.print(f"wrote {path}", highlight=False)
+    if json_output:
+        print_json(payload)

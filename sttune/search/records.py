@@ -1,0 +1,112 @@
+"""What each trial stores on itself (user attrs), and reading it back.
+
+A trial's user attrs hold its whole fixed job and its result, so the study alone rebuilds
+any trial: export and report never need the process that ran it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+
+from sttune.config import Protocol, TrainConfig
+from sttune.recipe import DatasetBlock
+from sttune.runner import Job
+from sttune.schema import parse_dataclass
+from sttune.search.space import BUDGET, ROLE
+
+JOB = "sttune.job"
+RESULT = "sttune.result"
+REASON = "sttune.fail_reason"
+TRACEBACK = "sttune.traceback"
+
+
+def job_to_attr(job: Job) -> dict[str, Any]:
+    return {
+        "dataset": asdict(job.dataset), "protocol": asdict(job.protocol), "model": job.model_name,
+        "model_params": job.model_params, "strategies": [[n, p] for n, p in job.strategies],
+        "train": asdict(job.train),
+    }
+
+
+def job_from_attr(data: dict[str, Any]) -> Job:
+    return Job(
+        dataset=parse_dataclass(DatasetBlock, data["dataset"]),
+        protocol=parse_dataclass(Protocol, data["protocol"]),
+        model_name=data["model"], model_params=dict(data["model_params"]),
+        strategies=[(n, dict(p)) for n, p in data["strategies"]],
+        train=parse_dataclass(TrainConfig, data["train"]),
+    )
+
+
+def result_to_attr(result: Any) -> dict[str, Any]:  # TrainResult
+    """The JSON-ready summary stored on a trial (the curve kept short)."""
+    keep = ("val", "test", "device_seconds", "prepare_seconds", "charged_prepare_seconds",
+            "peak_memory_bytes", "memory_kind", "epochs_run", "best_epoch", "device",
+            "n_train_windows", "n_prepared_windows", "stop_reason", "artifacts")
+    data = result.to_dict()
+    out = {k: data[k] for k in keep}
+    out["cost_seconds"] = result.cost_seconds
+    out["curve"] = [[r.epoch, r.val_mae, r.device_seconds, r.windows] for r in result.curve]
+    return out
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished (or failed) trial, read back from the study."""
+
+    number: int
+    state: str
+    role: str
+    budget: float
+    job: Job | None
+    result: dict[str, Any] | None
+    reason: str | None
+
+    @property
+    def val_mae(self) -> float:
+        return float(self.result["val"]["mae"]) if self.result else float("nan")
+
+    @property
+    def test_mae(self) -> float:
+        return float(self.result["test"]["mae"]) if self.result else float("nan")
+
+    @property
+    def cost_seconds(self) -> float:
+        return float(self.result["cost_seconds"]) if self.result else float("nan")
+
+    @property
+    def label(self) -> str:
+        """A short name: 'baseline 50%', or the strategies with the model."""
+        if self.role == "baseline":
+            return "baseline" if self.budget >= 1 else f"baseline {self.budget:.0%}"
+        if self.job is None:
+            return "?"
+        names = "+".join(n for n, _ in self.job.strategies) or "plain"
+        return f"{names} ({self.job.model_name})"
+
+
+def read_trial(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    attrs = trial.user_attrs
+    job = job_from_attr(attrs[JOB]) if JOB in attrs else None
+    return TrialRecord(
+        number=trial.number, state=trial.state.name, role=attrs.get(ROLE, "search"),
+        budget=float(attrs.get(BUDGET, 1.0)), job=job, result=attrs.get(RESULT),
+        reason=attrs.get(REASON),
+    )
+
+
+def finished_records(study: optuna.Study) -> list[TrialRecord]:
+    """Completed trials with results (PRUNED ones with results too), in trial order."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return [read_trial(t) for t in study.get_trials(deepcopy=False, states=states) if RESULT in t.user_attrs]
+
+
+def full_baseline(records: list[TrialRecord]) -> TrialRecord | None:
+    """The completed no-strategy trial at the full budget (the reference of speed-ups)."""
+    for record in records:
+        if record.role == "baseline" and record.budget >= 1 and record.state == "COMPLETE":
+            return record
+    return None

@@ -1,0 +1,101 @@
+"""The whole ``sttune search`` job: preflight, one study per dataset, export."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from sttune import plugins
+from sttune.errors import SttuneError
+from sttune.recipe import LoadedRecipe, Recipe, dump_recipe, load_recipe
+from sttune.search.export import Export, export_study
+from sttune.search.storage import open_study, storage_for, study_name
+from sttune.search.study import SearchEvents, StudyPlan, run_study
+
+RECIPE_SNAPSHOT = "recipe.yaml"
+
+
+class RunError(SttuneError):
+    """The run folder is missing, unwritable or not a run."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A search's run folder and the recipe it was started with."""
+
+    run_dir: Path
+    recipe: Recipe
+    name: str
+
+    @property
+    def best_dir(self) -> Path:
+        return self.run_dir / "best"
+
+    def storage(self):  # optuna storage or URL
+        return storage_for(self.recipe.search.storage, self.run_dir)
+
+
+def preflight(recipe: Recipe) -> None:
+    """Fail before any trial: every named plugin imports, fixed params fit, data loads."""
+    from sttune.build import make_strategies
+    from sttune.runner import load_data_cached
+
+    for name in [recipe.model.name] if recipe.model.name else list(recipe.model.choices or []):
+        plugins.load("model", name)
+    fixed = [(s.name, s.params) for s in recipe.strategies if s.params is not None]
+    make_strategies(fixed)
+    for s in recipe.strategies:
+        plugins.load("strategy", s.name)
+    for block in recipe.datasets:
+        load_data_cached(block, recipe.protocol)
+
+
+def check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the run folder {folder}: {exc.strerror or exc}", "pass a writable --run-dir") from None
+    if not os.access(folder, os.W_OK):
+        raise RunError(f"the run folder {folder} is not writable", "pass a writable --run-dir")
+
+
+def start_run(loaded: LoadedRecipe, run_dir: Path | None) -> Run:
+    run = Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
+    check_writable(run.run_dir)
+    dump_recipe(run.recipe, run.run_dir / RECIPE_SNAPSHOT, f"snapshot of {loaded.path} used by this run")
+    return run
+
+
+def open_run(target: Path, run_dir: Path | None = None) -> Run:
+    """A run from its folder (holding recipe.yaml) or from the recipe that started it."""
+    if target.is_dir():
+        snapshot = target / RECIPE_SNAPSHOT
+        if not snapshot.is_file():
+            raise RunError(f"{target} is not a run folder (no {RECIPE_SNAPSHOT})", "pass the run folder or its recipe")
+        loaded = load_recipe(snapshot)
+        return Run(target, loaded.recipe, loaded.recipe.name or target.name)
+    loaded = load_recipe(target)
+    return Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
+
+
+def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None) -> None:
+    storage = run.storage()
+    for dataset in run.recipe.datasets:
+        plan = StudyPlan(run.recipe, run.name, dataset, storage, cache_dir,
+                         trials or run.recipe.search.trials, timeout or run.recipe.search.timeout_minutes)
+        run_study(plan, events)
+
+
+def load_studies(run: Run) -> list[optuna.Study]:
+    storage = run.storage()
+    n = len(run.recipe.search.objectives)
+    return [open_study(storage, study_name(run.name, d.label), n, create=False) for d in run.recipe.datasets]
+
+
+def export_run(run: Run, rule: str | None = None, tolerance: float | None = None) -> list[Export]:
+    rule = rule or run.recipe.export.rule
+    tol = run.recipe.export.tolerance if tolerance is None else tolerance
+    return [export_study(study, run.recipe, run.best_dir, rule, tol) for study in load_studies(run)]
