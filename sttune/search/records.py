@@ -64,6 +64,7 @@ class TrialRecord:
     job: Job | None
     result: dict[str, Any] | None
     reason: str | None
+    feasible: bool = True  # every constraint (e.g. search.max_mae_increase) holds
 
     @property
     def val_mae(self) -> float:
@@ -94,7 +95,7 @@ def read_trial(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     return TrialRecord(
         number=trial.number, state=trial.state.name, role=attrs.get(ROLE, "search"),
         budget=float(attrs.get(BUDGET, 1.0)), job=job, result=attrs.get(RESULT),
-        reason=attrs.get(REASON),
+        reason=attrs.get(REASON), feasible=all(c <= 0 for c in (trial.constraints or {}).values()),
     )
 
 

@@ -34,8 +34,8 @@ class Run:
     def best_dir(self) -> Path:
         return self.run_dir / "best"
 
-    def storage(self):  # optuna storage or URL
-        return storage_for(self.recipe.search.storage, self.run_dir)
+    def storage(self, create: bool = True):  # optuna storage or URL
+        return storage_for(self.recipe.search.storage, self.run_dir, create)
 
 
 def preflight(recipe: Recipe) -> None:
@@ -77,6 +77,8 @@ def open_run(target: Path, run_dir: Path | None = None) -> Run:
             raise RunError(f"{target} is not a run folder (no {RECIPE_SNAPSHOT})", "pass the run folder or its recipe")
         loaded = load_recipe(snapshot)
         return Run(target, loaded.recipe, loaded.recipe.name or target.name)
+    if not target.exists():
+        raise RunError(f"no run folder or recipe at {target}", "pass the run folder of a search or its recipe")
     loaded = load_recipe(target)
     return Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
 
@@ -90,7 +92,7 @@ def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, 
 
 
 def load_studies(run: Run) -> list[optuna.Study]:
-    storage = run.storage()
+    storage = run.storage(create=False)
     n = len(run.recipe.search.objectives)
     return [open_study(storage, study_name(run.name, d.label), n, create=False) for d in run.recipe.datasets]
 

@@ -52,6 +52,10 @@ def select(records: Sequence[TrialRecord], rule: str, tolerance: float = 0.01) -
     usable = [r for r in records if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
     if not usable:
         raise SelectionError("no trial has finished yet", "run `sttune search` first (or let it finish one trial)")
+    feasible = [r for r in usable if r.feasible]
+    if not feasible:
+        raise SelectionError("no finished trial meets the recipe's constraints", "relax search.max_mae_increase")
+    usable = feasible
     if rule == "fastest-within":
         return fastest_within(usable, tolerance)
     if rule == "knee":

@@ -15,13 +15,18 @@ class StorageError(SttuneError):
     """The study storage cannot be opened."""
 
 
-def storage_for(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage | str:
-    """A journal file (default, or a path ending .journal / journal:PATH) or an RDB URL."""
+def storage_for(url: str | None, run_dir: Path, create: bool = True) -> optuna.storages.BaseStorage | str:
+    """A journal file (default, or a path ending .journal / journal:PATH) or an RDB URL.
+
+    With ``create=False`` a missing journal file is an error instead of a new, empty study.
+    """
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     if url is None or url.endswith(".journal") or url.startswith("journal:"):
         path = run_dir / JOURNAL_FILE if url is None else Path(url.removeprefix("journal:"))
+        if not create and not path.is_file():
+            raise StorageError(f"no study found: {path} does not exist", "run `sttune search` first")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStorage(JournalFileBackend(str(path)))

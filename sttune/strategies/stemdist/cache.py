@@ -1,0 +1,59 @@
+"""On-disk cache of distilled sets: keyed by dataset, params, seed, model and code version."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+# bump when the algorithm changes, so stale sets are never reused
+CODE_VERSION = 1
+
+
+def model_identity(model: nn.Module) -> str:
+    """Class path plus a hash of the module tree (layer types, widths, dropout...)."""
+    cls = type(model)
+    digest = hashlib.sha256(repr(model).encode()).hexdigest()[:12]
+    return f"{cls.__module__}.{cls.__qualname__}:{digest}"
+
+
+def cache_key(dataset_key: str, params: dict[str, Any], seed: int, model: str | None) -> str:
+    """A short stable hash of everything the distilled set depends on."""
+    blob = json.dumps(
+        {"v": CODE_VERSION, "data": dataset_key, "params": params, "seed": seed, "model": model},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def cache_path(cache_dir: Path, key: str) -> Path:
+    return Path(cache_dir) / "stemdist" / f"{key}.pt"
+
+
+def load(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """The cached payload, or None when absent or unreadable (then it is rebuilt)."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception:  # a corrupt or foreign file is a miss, never a crash
+        return None
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically: a temporary file in the same folder, then rename over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,186 @@
+"""Distillation by gradient matching (STemDist step 4) on a clustered training set.
+
+Shapes: M real windows, m synthetic windows, L input / O output steps, k clusters,
+F features of which the first C are the series channels (the rest: time of day, day of week).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from sttune.api import Graph, STModel
+
+
+@dataclass
+class ClusterData:
+    """The real training set at cluster level, and what models need to run on it."""
+
+    x: Tensor  # [M, L, k, F] normalised
+    y: Tensor  # [M, O, k] raw, 0 = missing
+    weight: Tensor  # [k] cluster sizes
+    node_inputs: Tensor  # [k, D]
+    graph: Graph  # over the k clusters
+    mean: float  # raw = normalised · std + mean
+    std: float
+
+
+class SynSet(nn.Module):
+    """The learnable synthetic set: series channels of the inputs and normalised targets.
+
+    Time-of-day / day-of-week channels are copied from the sampled real windows and fixed;
+    targets that were missing (0) at initialisation stay missing.
+    """
+
+    def __init__(self, x: Tensor, y: Tensor, n_channels: int, mean: float, std: float) -> None:
+        super().__init__()
+        self.n_channels, self.mean, self.std = n_channels, mean, std
+        self.x_series = nn.Parameter(x[..., :n_channels].clone())
+        self.register_buffer("x_time", x[..., n_channels:].clone())
+        self.register_buffer("seen", y != 0)
+        self.y_norm = nn.Parameter(torch.where(self.seen, (y - mean) / std, torch.zeros_like(y)))
+
+    def x(self) -> Tensor:
+        """[m, L, k, F]."""
+        return torch.cat([self.x_series, self.x_time], dim=-1)
+
+    @torch.no_grad()
+    def y_raw(self) -> Tensor:
+        """[m, O, k] raw units; kept > 0 where observed (0 would read as missing)."""
+        raw = (self.y_norm * self.std + self.mean).clamp_min(1e-3)
+        return torch.where(self.seen, raw, torch.zeros_like(raw))
+
+
+def weighted_mse(pred: Tensor, target: Tensor, seen: Tensor, weight: Tensor) -> Tensor:
+    """Cluster-size-weighted masked MSE (normalised units): pred, target, seen [B, O, k]; weight [k]."""
+    w = seen.to(pred.dtype) * weight.view(1, 1, -1)
+    return (w * (pred - target) ** 2).sum() / w.sum().clamp_min(1e-8)
+
+
+def match_distance(g_real: list[Tensor | None], g_syn: list[Tensor | None]) -> Tensor:
+    """Σ over layers (1-D params skipped) and output rows of 1 − cos(g_real, g_syn)."""
+    total: Tensor | None = None
+    for gr, gs in zip(g_real, g_syn):
+        if gr is None or gs is None or gr.dim() <= 1:
+            continue
+        gr, gs = gr.reshape(gr.shape[0], -1), gs.reshape(gs.shape[0], -1)
+        term = (1 - nn.functional.cosine_similarity(gr, gs, dim=1, eps=1e-8)).sum()
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("the surrogate model has no multi-dimensional parameter to match")
+    return total
+
+
+def split_clusters(k: int, parts: int, generator: torch.Generator) -> list[Tensor]:
+    """A random balanced partition of range(k) into min(parts, k) subsets."""
+    return list(torch.randperm(k, generator=generator).tensor_split(min(parts, k)))
+
+
+@dataclass
+class MatchConfig:
+    k_subsets: int = 4
+    lr_feat: float = 1e-3
+    outer: int = 20
+    inner: int = 10
+    net_steps: int = 5
+    net_lr: float = 1e-3
+    batch_size: int = 64
+    eval_every: int = 0
+    eval_epochs: int = 10
+    history: list[float] = field(default_factory=list)
+
+
+class Distiller:
+    """Runs gradient matching between the real clustered data and a :class:`SynSet`."""
+
+    def __init__(
+        self, real: ClusterData, syn: SynSet, new_model: Callable[[], STModel],
+        cfg: MatchConfig, generator: torch.Generator,
+    ) -> None:
+        self.real, self.syn, self.new_model, self.cfg, self.gen = real, syn, new_model, cfg, generator
+        self.opt = torch.optim.Adam(syn.parameters(), lr=cfg.lr_feat)
+
+    def _rows(self, n: int) -> Tensor:
+        return torch.randperm(n, generator=self.gen)[: self.cfg.batch_size]
+
+    def _loss(self, model: STModel, x: Tensor, y_norm: Tensor, seen: Tensor, nodes: Tensor) -> Tensor:
+        r = self.real
+        pred = model(x[:, :, nodes], None, r.node_inputs[nodes], r.graph.subgraph(nodes))
+        return weighted_mse(pred, y_norm[..., nodes], seen[..., nodes], r.weight[nodes])
+
+    def match_step(self, model: STModel) -> float:
+        """One synthetic update: matching loss summed over K random cluster subsets."""
+        r, s, dev = self.real, self.syn, self.real.x.device
+        ri, si = self._rows(len(r.x)).to(dev), self._rows(len(s.x_series)).to(dev)
+        x_r, y_r = r.x[ri], r.y[ri]
+        seen_r = y_r != 0
+        yn_r = torch.where(seen_r, (y_r - r.mean) / r.std, torch.zeros_like(y_r))
+        x_s, yn_s, seen_s = s.x()[si], s.y_norm[si], s.seen[si]
+        params = [p for p in model.parameters() if p.requires_grad]
+        with sdpa_kernel(SDPBackend.MATH):  # the fused attention kernels have no double backward
+            total = self._match(model, params, (x_r, yn_r, seen_r), (x_s, yn_s, seen_s))
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt.step()
+        return float(total.detach())
+
+    def _match(self, model: STModel, params: list[Tensor], real: tuple, syn: tuple) -> Tensor:
+        """Σ over K random cluster subsets of the gradient distance (differentiable in syn)."""
+        total = torch.zeros((), device=self.real.x.device)
+        for nodes in split_clusters(len(self.real.weight), self.cfg.k_subsets, self.gen):
+            nodes = nodes.to(total.device)
+            g_r = torch.autograd.grad(self._loss(model, *real, nodes), params, allow_unused=True)
+            g_r = [None if g is None else g.detach() for g in g_r]
+            g_s = torch.autograd.grad(self._loss(model, *syn, nodes), params, create_graph=True, allow_unused=True)
+            total = total + match_distance(g_r, g_s)
+        return total
+
+    def train_on_syn(self, model: STModel, steps: int, opt: torch.optim.Optimizer) -> None:
+        """``steps`` surrogate updates on the (detached) synthetic set, all clusters."""
+        every = torch.arange(len(self.real.weight), device=self.real.x.device)
+        x, yn, seen = self.syn.x().detach(), self.syn.y_norm.detach(), self.syn.seen
+        for _ in range(steps):
+            i = self._rows(len(x)).to(x.device)
+            opt.zero_grad(set_to_none=True)
+            self._loss(model, x[i], yn[i], seen[i], every).backward()
+            opt.step()
+
+    def score(self, evaluate: Callable[[nn.Module], float]) -> float:
+        """Validation MAE of a fresh model trained ``eval_epochs`` epochs on the current set."""
+        model = self.new_model()
+        model.train()
+        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+        steps = self.cfg.eval_epochs * max(1, -(-len(self.syn.x_series) // self.cfg.batch_size))
+        self.train_on_syn(model, steps, opt)
+        return float(evaluate(model))
+
+    def run(self, evaluate: Callable[[nn.Module], float] | None) -> dict:
+        """T_outer outer iterations; keeps the best set by validation when eval_every > 0."""
+        cfg = self.cfg
+        use_eval = cfg.eval_every > 0 and evaluate is not None
+        best = (self.score(evaluate), 0, copy.deepcopy(self.syn.state_dict())) if use_eval else None
+        for it in range(1, cfg.outer + 1):
+            model = self.new_model()
+            model.eval()  # no dropout noise between the real and synthetic passes [ours]
+            net_opt = torch.optim.Adam(model.parameters(), lr=cfg.net_lr)
+            losses = []
+            for _ in range(cfg.inner):
+                losses.append(self.match_step(model))
+                self.train_on_syn(model, cfg.net_steps, net_opt)
+            cfg.history.append(sum(losses) / len(losses))
+            if use_eval and (it % cfg.eval_every == 0 or it == cfg.outer):
+                val = self.score(evaluate)
+                if val < best[0]:
+                    best = (val, it, copy.deepcopy(self.syn.state_dict()))
+        if best is not None:
+            self.syn.load_state_dict(best[2])
+        return {
+            "matching_loss": cfg.history,
+            "best_val_mae": None if best is None else best[0],
+            "best_iteration": cfg.outer if best is None else best[1],
+        }

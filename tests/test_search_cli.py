@@ -1,0 +1,233 @@
+"""End-to-end CLI tests on tiny data: search → export → train, resume, determinism, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from sttune.cli import app
+from plugin_kit import install_plugins, uninstall
+
+runner = CliRunner()
+
+TOY = '''
+import torch
+from sttune.api import Strategy
+
+class KeepFirst(Strategy):
+    """Visits only the first `keep` fraction of the windows (a toy search space)."""
+    name = "keep_first"
+
+    def __init__(self, keep: float = 1.0) -> None:
+        if not 0 < keep <= 1:
+            raise ValueError(f"keep must be in (0, 1], got {keep}")
+        self.keep = keep
+
+    @classmethod
+    def space(cls, trial):
+        return {"keep": trial.suggest_float("keep_first.keep", 0.3, 1.0)}
+
+    def select(self, ctx):
+        return torch.arange(max(1, int(self.keep * ctx.train_size)))
+
+class Boom(Strategy):
+    name = "boom"
+
+    def transform(self, batch, ctx):
+        raise RuntimeError("boom inside transform")
+
+class CtrlC(Strategy):
+    name = "ctrl_c"
+    fired = False
+
+    def on_epoch_end(self, ctx):
+        if not CtrlC.fired:
+            CtrlC.fired = True
+            raise KeyboardInterrupt
+'''
+
+
+@pytest.fixture(autouse=True)
+def toy_plugins(tmp_path_factory):
+    root = tmp_path_factory.mktemp("site")
+    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("boom", "Boom"), ("ctrl_c", "CtrlC"))}
+    install_plugins(root, "toy_strategies", TOY, {"strategy": targets})
+    yield
+    uninstall(root, "toy_strategies")
+
+
+def write_recipe(folder: Path, **overrides) -> Path:
+    recipe = {
+        "name": "tiny",
+        "datasets": [{"name": "synthetic", "params": {"n_nodes": 8, "n_days": 4, "steps_per_day": 48, "seed": 1}}],
+        "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
+        "train": {"epochs": 2, "batch_size": 32, "device": "cpu", "seed": 0},
+        "strategies": [{"name": "keep_first"}],
+        "search": {"trials": 5, "seed": 0, "baseline_ladder": [0.5]},
+        "run_dir": str(folder / "run"),
+        "cache_dir": str(folder / "cache"),
+    }
+    for key, value in overrides.items():
+        recipe[key] = value
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def study_of(folder: Path, name: str = "tiny:synthetic") -> optuna.Study:
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / "run" / "study.journal")))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def invoke(*args: str):
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def test_search_export_then_train_replays_the_chosen_trial(tmp_path):
+    recipe = write_recipe(tmp_path)
+    result = invoke("search", str(recipe))
+    assert result.exit_code == 0, result.output
+    best = tmp_path / "run" / "best" / "synthetic.yaml"
+    summary = json.loads((tmp_path / "run" / "best" / "synthetic.json").read_text())
+    replay = invoke("train", str(best), "--json")
+    assert replay.exit_code == 0, replay.output
+    replayed = json.loads(replay.stdout.strip().splitlines()[-1])
+    assert replayed["val_mae"] == pytest.approx(summary["chosen"]["val_mae"], abs=1e-6)
+    assert summary["pareto_front"] and summary["baseline"]["role"] == "baseline"
+
+
+def test_baseline_ladder_comes_first_and_every_trial_stores_its_job(tmp_path):
+    invoke("search", str(write_recipe(tmp_path)), "--no-export")
+    trials = study_of(tmp_path).trials
+    assert len(trials) == 5
+    roles = [(t.user_attrs["sttune.role"], t.user_attrs["sttune.budget"]) for t in trials[:2]]
+    assert roles == [("baseline", 1.0), ("baseline", 0.5)]
+    assert all("sttune.job" in t.user_attrs and "sttune.result" in t.user_attrs for t in trials)
+    assert all(set(t.params) == {"keep_first.keep"} for t in trials[2:])
+
+
+def test_rerun_resumes_without_repeating_finished_trials(tmp_path):
+    recipe = write_recipe(tmp_path)
+    invoke("search", str(recipe), "--no-export")
+    first = [(t.number, t.values) for t in study_of(tmp_path).trials]
+    invoke("search", str(recipe), "--no-export")
+    assert [(t.number, t.values) for t in study_of(tmp_path).trials] == first
+    invoke("search", str(recipe), "--no-export", "--trials", "7")
+    trials = study_of(tmp_path).trials
+    assert len(trials) == 7 and [(t.number, t.values) for t in trials[:5]] == first
+    baselines = [t for t in trials if t.user_attrs.get("sttune.role") == "baseline"]
+    assert len(baselines) == 2  # the ladder is enqueued once
+
+
+def test_same_seed_gives_the_same_trials(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        invoke("search", str(write_recipe(folder)), "--no-export")
+    runs = [study_of(f).trials for f in (a, b)]
+    assert [t.params for t in runs[0]] == [t.params for t in runs[1]]
+    assert [t.values[0] for t in runs[0]] == pytest.approx([t.values[0] for t in runs[1]], abs=1e-9)
+
+
+def test_constraint_excludes_trials_above_the_baseline_mae(tmp_path):
+    recipe = write_recipe(tmp_path, search={"trials": 5, "seed": 0, "baseline_ladder": [0.5], "max_mae_increase": 0.0})
+    assert invoke("search", str(recipe)).exit_code == 0
+    study = study_of(tmp_path)
+    base = study.trials[0].values[0]
+    for t in study.trials:
+        assert t.constraints["val_mae_increase"] == pytest.approx(t.values[0] / base - 1)
+    chosen = json.loads((tmp_path / "run" / "best" / "synthetic.json").read_text())["chosen"]
+    assert chosen["val_mae"] <= base + 1e-12
+
+
+def test_a_plugin_raising_in_a_hook_fails_only_its_trial(tmp_path):
+    recipe = write_recipe(tmp_path, strategies=[{"name": "boom", "params": {}}], search={"trials": 3, "baseline_ladder": []})
+    result = invoke("search", str(recipe))
+    assert result.exit_code == 0, result.output
+    trials = study_of(tmp_path).trials
+    assert trials[0].state.name == "COMPLETE"
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert failed and all("boom inside transform" in t.user_attrs["sttune.fail_reason"] for t in failed)
+
+
+def test_ctrl_c_fails_the_running_trial_and_requeues_it(tmp_path):
+    recipe = write_recipe(tmp_path, strategies=[{"name": "ctrl_c", "params": {}}], search={"trials": 3, "baseline_ladder": []})
+    result = invoke("search", str(recipe), "--no-export")
+    assert result.exit_code == 130 and "resume" in result.output
+    study = study_of(tmp_path)
+    states = [t.state.name for t in study.trials]
+    assert states[0] == "COMPLETE" and states[1] == "FAIL" and states[2] == "WAITING"
+    assert invoke("search", str(recipe)).exit_code == 0
+    study = study_of(tmp_path)
+    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 3
+
+
+def test_export_rules_and_report(tmp_path):
+    recipe = write_recipe(tmp_path)
+    invoke("search", str(recipe), "--no-export")
+    for rule in ("knee", "min-mae", "fastest-within"):
+        assert invoke("export", str(tmp_path / "run"), "--rule", rule).exit_code == 0
+    minimum = json.loads((tmp_path / "run" / "best" / "synthetic.json").read_text())
+    result = invoke("report", str(recipe), "--json", "--no-plots")
+    rows = json.loads(result.stdout)["synthetic"]["trials"]
+    assert len(rows) == 5 and any(r["pareto"] for r in rows)
+    assert minimum["rule"] == "fastest-within"
+
+
+def one_error_line(result) -> str:
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return " ".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("datasets: [\n", "malformed YAML"),
+        ("", "is empty"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nbogus: 1\n", "bogus: unknown key"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\ntrain: {epochs: ten}\n", "train.epochs: expected an integer"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\ntrain: {epochs: -3}\n", "train.epochs: must be at least 1"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nsearch: {trials: 0}\n", "search.trials: must be at least 1"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: nosuchmodel}\n", "unknown model 'nosuchmodel'"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nstrategies: [{name: nope}]\n", "unknown strategy 'nope'"),
+        ("datasets: [{name: synthetic, params: {n_nodes: -1}}]\nmodel: {name: stid}\n", "n_nodes"),
+        ("datasets: [{name: synthetic, params: {colour: red}}]\nmodel: {name: stid}\n", "colour"),
+    ],
+)
+def test_bad_recipes_give_one_line_and_exit_2(tmp_path, text, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    message = one_error_line(invoke("search", str(path), "--run-dir", str(tmp_path / "run")))
+    assert expected in message and "bad.yaml" in message or expected in message
+
+
+def test_export_before_any_trial_finished_is_a_user_error(tmp_path):
+    assert "no run folder or recipe" in one_error_line(invoke("export", str(tmp_path / "nowhere")))
+    recipe = write_recipe(tmp_path)
+    assert "no study" in one_error_line(invoke("export", str(recipe)))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "recipe.yaml").write_text(recipe.read_text())
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "run" / "study.journal")))
+    study = optuna.create_study(storage=storage, study_name="tiny:synthetic", directions=["minimize"] * 2)
+    study.ask()  # a trial that never finished
+    assert "no trial has finished yet" in one_error_line(invoke("export", str(tmp_path / "run")))
+
+
+def test_unwritable_run_folder_is_a_user_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")  # works as root too, unlike chmod
+    recipe = write_recipe(tmp_path, run_dir=str(blocker / "run"))
+    message = one_error_line(invoke("search", str(recipe)))
+    assert "cannot create the run folder" in message

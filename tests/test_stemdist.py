@@ -1,0 +1,168 @@
+"""STemDist: clustering, set sizes, gradient matching, cache, N-node evaluation, charging."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from torch import Tensor, nn
+
+from helpers import ring_series
+from sttune.api import Graph, ModelSpec, STModel, TensorWindows
+from sttune.build import model_factory
+from sttune.config import TrainConfig
+from sttune.data.protocol import build_data
+from sttune.models.stid import STID
+from sttune.strategies.stemdist import STemDist
+from sttune.strategies.stemdist.cluster import kmeans
+from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
+from sttune.train.trainer import Trainer
+
+N_NODES = 12
+TINY_STID = {"embed_dim": 8, "n_layers": 1, "encoder_hidden": 8}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return build_data(ring_series(300, N_NODES))
+
+
+class EncTiny(STModel):
+    """Linear map of the input window plus a per-node offset from node_inputs (encoder-style)."""
+
+    supports_location_encoder = True
+
+    def __init__(self, spec: ModelSpec, node_embedding: str = "encoder") -> None:
+        super().__init__(spec)
+        self.proj = nn.Linear(spec.in_len, spec.out_len)
+        self.enc = nn.Linear(spec.node_input_dim, spec.out_len)
+
+    def forward(self, x: Tensor, nodes=None, node_inputs=None, graph: Graph | None = None) -> Tensor:
+        return (self.proj(x[..., 0].transpose(1, 2)) + self.enc(node_inputs)).transpose(1, 2)
+
+
+def fit(data, strategy: STemDist, cache_dir: Path, model=None, epochs: int = 2):
+    new_model = model or model_factory("stid", TINY_STID, data, [strategy])
+    return Trainer(TrainConfig(epochs=epochs, device="cpu", batch_size=32), cache_dir).fit(new_model, data, [strategy])
+
+
+def test_kmeans_covers_every_node_and_repairs_empty_clusters() -> None:
+    # 3 distinct points repeated: at most 3 clusters are non-empty without the repair
+    feats = torch.tensor([[0.0], [10.0], [20.0]]).repeat(7, 1)
+    assign = kmeans(feats, 6, 20, torch.Generator().manual_seed(0))
+    assert assign.shape == (21,)
+    assert torch.bincount(assign, minlength=6).min() >= 1
+    assert int(assign.max()) == 5
+    spread = kmeans(torch.randn(40, 5), 8, 20, torch.Generator().manual_seed(1))
+    assert torch.bincount(spread, minlength=8).min() >= 1
+
+
+@pytest.mark.parametrize("mode", ["distill", "cluster_only", "random"])
+def test_set_has_round_nrr_nodes_and_round_srr_windows(data, mode: str, tmp_path: Path) -> None:
+    s = STemDist(nrr=0.25, srr=0.05, mode=mode, t_outer=1, inner=1, net_steps=1)
+    res = fit(data, s, tmp_path, epochs=1)
+    art = res.artifacts["stemdist"]
+    assert art["n_nodes"] == round(0.25 * N_NODES)
+    assert res.n_prepared_windows == round(0.05 * len(data.train)) == art["n_windows"]
+    if mode == "random":  # real nodes, weight 1
+        assert art["node_weight"] == [1.0] * art["n_nodes"] and len(set(art["members"])) == art["n_nodes"]
+    else:  # every real node belongs to a cluster; weights are the cluster sizes
+        assert len(art["members"]) == N_NODES and sum(art["node_weight"]) == N_NODES
+
+
+def test_gradient_matching_lowers_the_matching_loss(data) -> None:
+    gen = torch.Generator().manual_seed(0)
+    c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
+    b = data.train.gather(torch.arange(64))
+    from sttune.strategies.stemdist.cluster import aggregate, cluster_graph
+
+    x, y = aggregate(b.x, b.y, c)
+    ni = (c / c.sum(0)).t() @ data.node_inputs
+    real = ClusterData(x, y, c.sum(0), ni, cluster_graph(data.spec.graph, c), data.target_mean, data.target_std)
+    syn = SynSet(x[:4], y[:4], 1, data.target_mean, data.target_std)
+    model = EncTiny(data.spec)
+    cfg = MatchConfig(k_subsets=1, lr_feat=0.05, batch_size=64)
+    distiller = Distiller(real, syn, lambda: EncTiny(data.spec), cfg, gen)
+    losses = [distiller.match_step(model) for _ in range(40)]  # fixed surrogate: a clean descent
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_cache_hit_skips_distillation_and_a_param_change_misses(data, tmp_path: Path, monkeypatch) -> None:
+    params = dict(nrr=0.25, srr=0.05, t_outer=1, inner=1, net_steps=1)
+    first = fit(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
+    assert not first["cache_hit"] and list((tmp_path / "stemdist").glob("*.pt"))
+
+    def boom(*_a, **_k):
+        raise AssertionError("distillation ran on a cache hit")
+
+    with monkeypatch.context() as m:
+        m.setattr(Distiller, "run", boom)
+        second = fit(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
+    assert second["cache_hit"] and second["cache_key"] == first["cache_key"]
+    assert second["members"] == first["members"]
+    changed = fit(data, STemDist(**{**params, "lr_feat": 2e-3}), tmp_path, epochs=1).artifacts["stemdist"]
+    assert not changed["cache_hit"] and changed["cache_key"] != first["cache_key"]
+
+
+class RecordingSTID(STID):
+    """STID that records how many nodes it saw in training and in evaluation."""
+
+    seen: dict[bool, set[int]] = {True: set(), False: set()}
+
+    def forward(self, x, nodes=None, node_inputs=None, graph=None):
+        RecordingSTID.seen[self.training].add(int(x.shape[2]))
+        return super().forward(x, nodes, node_inputs, graph)
+
+
+def test_model_trained_on_clusters_evaluates_on_all_real_nodes(data, tmp_path: Path) -> None:
+    s = STemDist(nrr=0.25, srr=0.2, mode="cluster_only")
+    RecordingSTID.seen = {True: set(), False: set()}
+    res = fit(data, s, tmp_path, model=lambda: RecordingSTID(data.spec, **TINY_STID, node_embedding="encoder"))
+    assert RecordingSTID.seen[True] == {round(0.25 * N_NODES)}
+    assert RecordingSTID.seen[False] == {N_NODES}
+    assert math.isfinite(res.test_mae) and res.test_mae < 30  # raw values ~ 50 ± 10
+
+
+def test_charging_full_and_amortised(data, tmp_path: Path) -> None:
+    params = dict(nrr=0.25, srr=0.05, mode="cluster_only")
+    miss = fit(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
+    assert miss.charged_prepare_seconds == miss.prepare_seconds
+    hit = fit(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
+    assert hit.artifacts["stemdist"]["cache_hit"] and hit.charged_prepare_seconds == hit.prepare_seconds
+    s = STemDist(**params, charge="amortised", reuses=4)
+    s._info = {"cache_hit": False, "distill_seconds": 8.0}
+    assert s.prepare_charge_seconds(8.5) == pytest.approx(0.5 + 2.0)
+    s._info = {"cache_hit": True, "distill_seconds": 8.0}
+    assert s.prepare_charge_seconds(0.1) == pytest.approx(0.1 + 2.0)
+    amort = fit(data, STemDist(**params, charge="amortised", reuses=4), tmp_path, epochs=1)
+    d = amort.artifacts["stemdist"]["distill_seconds"]
+    assert amort.charged_prepare_seconds == pytest.approx(amort.prepare_seconds + d / 4)
+
+
+def test_train_subsets_gathers_a_random_cluster_subset() -> None:
+    s = STemDist(train_subsets=4)
+    windows = TensorWindows(torch.randn(5, 12, 8, 3), torch.rand(5, 12, 8) + 1, torch.randn(8, 4),
+                            torch.arange(1.0, 9.0), Graph.from_dense(torch.ones(8, 8)))  # fmt: skip
+    batch = windows.gather(torch.arange(5))
+    ctx = type("Ctx", (), {"generator": torch.Generator().manual_seed(0)})()
+    out = s.transform(batch, ctx)
+    assert out.x.shape[2] == 2 and out.node_inputs.shape == (2, 4) and out.graph.n_nodes == 2
+    pick = [int(torch.nonzero(batch.node_weight == w)) for w in out.node_weight]
+    assert torch.equal(out.x, batch.x[:, :, pick]) and torch.equal(out.y, batch.y[..., pick])
+
+
+@pytest.mark.parametrize("bad", [dict(nrr=0.0), dict(srr=1.5), dict(k_subsets=0), dict(mode="x"),
+                                 dict(charge="half"), dict(reuses=0), dict(lr_feat=-1.0)])  # fmt: skip
+def test_bad_params_raise(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        STemDist(**bad)
+
+
+def test_space_is_prefixed_and_builds() -> None:
+    trial = optuna.create_study().ask()
+    kwargs = STemDist.space(trial)
+    assert set(trial.params) == {f"stemdist.{k}" for k in kwargs}
+    STemDist(**kwargs)
