@@ -15,8 +15,9 @@ from sttune.errors import SttuneError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console()
-err = Console(stderr=True)
+# piped output (CI logs, files) gets 120 columns instead of rich's 80, so tables stay legible
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def user_errors(command: F) -> F:

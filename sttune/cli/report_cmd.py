@@ -35,19 +35,27 @@ def report(
         label = str(study.user_attrs.get("sttune.dataset", study.study_name))
         rows, cost = rep.trial_rows(study), rep.search_cost(study)
         files = rep.write_plots(study, opened.run_dir / "report", label) if plots else []
+        gains = rep.margins(study)
         payload[label] = {"trials": rows, "search_cost": cost, "failed": rep.failed_trials(study),
-                          "plots": [str(p) for p in files]}
+                          "vs_plain_frontier": gains, "plots": [str(p) for p in files]}
         if json_output:
             continue
         table = Table(title=f"{label} · {study.study_name}")
-        for col in ("trial", "config", "val MAE", "test MAE", "device s", "speed-up", "ΔMAE", "front"):
-            table.add_column(col, no_wrap=col != "config")
+        for col in ("trial", "config", "val MAE", "test MAE", "device s", "speed-up", "ΔMAE", "vs plain", "front"):
+            table.add_column(col, no_wrap=col not in ("config", "vs plain"))
         for r in rows:
             table.add_row(str(r["trial"]), r["config"], f"{r['val_mae']:.4f}", f"{r['test_mae']:.4f}",
                           f"{r['device_seconds']:.2f}", _fmt(r["speedup"], "{:.2f}x"),
                           _fmt(r["val_mae_change"] and 100 * r["val_mae_change"], "{:+.1f}%"),
+                          _fmt(r["margin_vs_plain"] and 100 * r["margin_vs_plain"], "{:+.1f}%"),
                           "★" if r["pareto"] else "")
         out.print(table)
+        out.print("vs plain: val MAE of plain training at the same device time over the trial's, minus 1;"
+                  " positive = below the no-strategy frontier (a real gain)", style="dim", highlight=False)
+        for name, g in gains.items():
+            verdict = "beats" if g["margin"] > 0 else "does not beat"
+            out.print(f"{name}: best trial {g['trial']} {verdict} plain training at equal device time "
+                      f"({100 * g['margin']:+.1f}%)", highlight=False)
         out.print(f"search cost: {cost['total_device_seconds']:.1f} device s in total"
                   + (f" = {cost['ratio']:.1f}x the full baseline's training" if cost["ratio"] else ""), highlight=False)
         for number, reason in payload[label]["failed"]:

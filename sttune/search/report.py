@@ -11,6 +11,7 @@ import optuna
 
 from sttune.search import records as rec
 from sttune.search.export import mae_change, speedup
+from sttune.search.frontier import Frontier, build_frontier, strategy_margins
 from sttune.search.select import pareto_front
 
 
@@ -19,15 +20,37 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     records = rec.finished_records(study)
     base = rec.full_baseline(records)
     front = {r.number for r in pareto_front([r for r in records if r.state == "COMPLETE"])}
+    frontier = build_frontier(records)
     rows = []
     for r in sorted(records, key=lambda r: r.cost_seconds):
         rows.append({
             "trial": r.number, "config": r.label, "state": r.state, "pareto": r.number in front,
             "val_mae": r.val_mae, "test_mae": r.test_mae, "device_seconds": r.cost_seconds,
             "speedup": speedup(r, base), "val_mae_change": mae_change(r, base),
+            "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r),
+            "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r),
             "params": {n: p for n, p in r.job.strategies} if r.job else {},
         })
     return rows
+
+
+def margins(study: optuna.Study) -> dict[str, dict]:
+    """Per strategy, its best margin against the plain-training frontier at equal device time."""
+    records = rec.finished_records(study)
+    return strategy_margins(records, build_frontier(records))
+
+
+def frontier_path(frontier: Frontier, max_seconds: float) -> tuple[list[float], list[float]]:
+    """(seconds, MAE) vertices of the frontier's step line, extended to ``max_seconds``."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for i, (cost, mae) in enumerate(frontier.points):
+        xs.append(cost)
+        ys.append(mae)
+        nxt = frontier.points[i + 1][0] if i + 1 < len(frontier.points) else max(max_seconds, cost)
+        xs.append(nxt)
+        ys.append(mae)
+    return xs, ys
 
 
 def failed_trials(study: optuna.Study) -> list[tuple[int, str]]:
@@ -56,6 +79,10 @@ def write_plots(study: optuna.Study, out_dir: Path, label: str) -> list[Path]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fig = optuna.visualization.plot_pareto_front(study, targets=lambda t: t.values[:2], target_names=names[:2])
+        seconds, maes = _frontier_line(study)
+        if seconds:
+            fig.add_scatter(x=maes, y=seconds, mode="lines", name="plain training (frontier)",
+                            line={"dash": "dash", "color": "gray"})
         path = out_dir / f"{label}_pareto.html"
         fig.write_html(str(path), include_plotlyjs="cdn")
         written.append(path)
@@ -71,9 +98,19 @@ def _pareto_png(study: optuna.Study, path: Path, names: list[str]) -> Path:
     import matplotlib.pyplot as plt
 
     ax = optuna.visualization.matplotlib.plot_pareto_front(study, targets=lambda t: t.values[:2], target_names=names)
+    seconds, maes = _frontier_line(study)
+    if seconds:
+        ax.plot(maes, seconds, linestyle="--", color="gray", label="plain training (frontier)")
+        ax.legend()
     ax.figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(ax.figure)
     return path
+
+
+def _frontier_line(study: optuna.Study) -> tuple[list[float], list[float]]:
+    records = rec.finished_records(study)
+    top = max((r.cost_seconds for r in records), default=0.0)
+    return frontier_path(build_frontier(records), top)
 
 
 def _importances(study: optuna.Study, out_dir: Path, label: str) -> list[Path]:

@@ -1,0 +1,55 @@
+"""Sanity bar: each built-in model beats the better naive forecast by at least 10% test MAE.
+
+SZ-TAXI and LOS-LOOP, STID / GWNet / STGCN, one seed, the same settings for every model.
+Usage: flock /tmp/sttune-bench.lock .venv/bin/python bench/sanity.py [--epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from common import Arm, real_dataset, run_arm, save
+from naive import last_value_mae, same_time_yesterday_mae
+from sttune.config import Protocol, TrainConfig
+from sttune.runner import load_data_cached
+
+MODELS = {
+    "stid": {},
+    "gwnet": {"residual_channels": 16, "dilation_channels": 16, "skip_channels": 64, "end_channels": 128},
+    "stgcn": {},
+}
+LR = {"stid": 0.002, "gwnet": 0.002, "stgcn": 0.001}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
+    args = parser.parse_args()
+    rows = []
+    for name in args.datasets:
+        block = real_dataset(name)
+        data = load_data_cached(block, Protocol())
+        spd = data.spec.steps_per_day
+        naive = {"last value": last_value_mae(data), "same time yesterday": same_time_yesterday_mae(data, spd)}
+        best_naive = min(naive.values())
+        for model, params in MODELS.items():
+            cfg = TrainConfig(epochs=args.epochs, batch_size=64, lr=LR[model], device="auto")
+            result = run_arm(Arm(model, model, params), name, cfg, seed=0)
+            per_epoch = statistics.median(
+                b.device_seconds - a.device_seconds for a, b in zip(result.curve, result.curve[1:])
+            )
+            rows.append({
+                "dataset": name, "model": model, "test_mae": result.test_mae,
+                "test": result.test, "seconds_per_epoch": per_epoch, "epochs": result.epochs_run,
+                "naive": naive, "gain_vs_best_naive": 1 - result.test_mae / best_naive, "device": result.device,
+            })
+            print(f"{name:9s} {model:6s} test MAE {result.test_mae:.4f}  naive {best_naive:.4f}"
+                  f"  gain {100 * rows[-1]['gain_vs_best_naive']:.1f}%  {per_epoch:.2f} s/epoch", flush=True)
+    path = save("sanity", {"epochs": args.epochs, "rows": rows})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

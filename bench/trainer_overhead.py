@@ -1,0 +1,73 @@
+"""sttune's trainer against a bare PyTorch loop: same model, data, batches, optimiser.
+
+Both loops gather the same windows in the same order, run the same forward/backward/clip/
+step, and are timed the same way (training only, validation excluded). Runs alternate
+(bare, sttune, bare, ...) so drift in machine load hits both; we report the median ratio.
+Usage: flock /tmp/sttune-bench.lock .venv/bin/python bench/trainer_overhead.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from common import real_dataset, save
+from sttune import plugins
+from sttune.config import Protocol, TrainConfig
+from sttune.runner import load_data_cached
+from sttune.train.metrics import per_sample_masked_mae
+from sttune.train.trainer import Trainer, seed_everything
+
+
+def bare_loop(model_cls, params, data, cfg: TrainConfig) -> float:
+    """Seconds of `cfg.epochs` plain training epochs (the reference loop)."""
+    seed_everything(cfg.seed)
+    model = model_cls(data.spec, **params)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    seconds = 0.0
+    for _ in range(cfg.epochs):
+        model.train()
+        start = time.perf_counter()
+        for index in torch.split(torch.randperm(len(data.train), generator=shuffle), cfg.batch_size):
+            batch = data.train.gather(index)
+            pred = model(batch.x, None, batch.node_inputs, None) * data.target_std + data.target_mean
+            loss = per_sample_masked_mae(pred, batch.y, None).mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimiser.step()
+        seconds += time.perf_counter() - start
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=["stid", "gwnet"])
+    args = parser.parse_args()
+    data = load_data_cached(real_dataset("sz_taxi"), Protocol())
+    cfg = TrainConfig(epochs=args.epochs, device="cpu", lr_decay_at=())
+    widths = {"gwnet": {"residual_channels": 16, "dilation_channels": 16}}
+    rows = []
+    for name in args.models:
+        cls, params = plugins.load("model", name), widths.get(name, {})
+        ratios = []
+        for _ in range(args.repeats):
+            bare = bare_loop(cls, params, data, cfg)
+            ours = Trainer(cfg).fit(lambda: cls(data.spec, **params), data).device_seconds
+            ratios.append(ours / bare)
+            print(f"{name}: bare {bare:.2f} s, sttune {ours:.2f} s, ratio {ours / bare:.3f}", flush=True)
+        rows.append({"model": name, "ratios": ratios, "median_ratio": statistics.median(ratios),
+                     "overhead": statistics.median(ratios) - 1, "epochs": args.epochs})
+        print(f"{name}: median overhead {100 * rows[-1]['overhead']:+.1f}%", flush=True)
+    print(f"wrote {save('trainer_overhead', {'dataset': 'sz_taxi', 'rows': rows, 'device': 'cpu'})}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The no-strategy frontier: what plain training achieves for each device-time budget.
+
+Built from the baseline trials alone (the full budget and the reduced-budget ladder). It
+is a step function: at device time c, the best val MAE of any baseline costing at most c.
+A strategy trial is a real gain only when it lies below that line at its own cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sttune.search.records import TrialRecord
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """Baseline (device seconds, val MAE) points, cheapest first, MAE strictly falling."""
+
+    points: tuple[tuple[float, float], ...]
+
+    def mae_at(self, seconds: float) -> float:
+        """Best plain-training val MAE within ``seconds``; inf when no baseline is that cheap."""
+        best = math.inf
+        for cost, mae in self.points:
+            if cost > seconds:
+                break
+            best = mae
+        return best
+
+    def margin(self, record: TrialRecord) -> float | None:
+        """How much better than plain training at equal device time: frontier/trial - 1.
+
+        Positive = below the frontier (a real gain). None when no baseline is as cheap.
+        """
+        reference = self.mae_at(record.cost_seconds)
+        return None if math.isinf(reference) else reference / record.val_mae - 1
+
+    def verdict(self, record: TrialRecord) -> str:
+        margin = self.margin(record)
+        if margin is None:
+            return "cheaper than every baseline"
+        return "below (gain)" if margin > 0 else "above (no gain)"
+
+
+def build_frontier(records: Sequence[TrialRecord]) -> Frontier:
+    """The frontier of the completed baseline trials (strategy trials are ignored)."""
+    baselines = sorted(
+        (r.cost_seconds, r.val_mae) for r in records
+        if r.role == "baseline" and r.state == "COMPLETE" and math.isfinite(r.val_mae)
+    )
+    points: list[tuple[float, float]] = []
+    for cost, mae in baselines:
+        if not points or mae < points[-1][1]:
+            points.append((cost, mae))
+    return Frontier(tuple(points))
+
+
+def strategy_margins(records: Sequence[TrialRecord], frontier: Frontier) -> dict[str, dict]:
+    """Per strategy label: its best margin against the frontier and that trial's number."""
+    best: dict[str, dict] = {}
+    for r in records:
+        if r.role == "baseline" or r.state != "COMPLETE" or r.job is None:
+            continue
+        margin = frontier.margin(r)
+        if margin is None:
+            continue
+        name = "+".join(n for n, _ in r.job.strategies) or "plain"
+        if name not in best or margin > best[name]["margin"]:
+            best[name] = {"margin": margin, "trial": r.number, "device_seconds": r.cost_seconds, "val_mae": r.val_mae}
+    return best

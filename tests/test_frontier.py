@@ -1,0 +1,68 @@
+"""The no-strategy frontier is built from baseline trials only and flags real gains."""
+
+from __future__ import annotations
+
+import pytest
+
+from sttune.config import Protocol, TrainConfig
+from sttune.recipe import DatasetBlock
+from sttune.runner import Job
+from sttune.search.frontier import build_frontier, strategy_margins
+from sttune.search.records import TrialRecord
+from sttune.search.select import fastest_within, knee, pareto_front, select
+
+
+def record(number, seconds, mae, role="search", budget=1.0, strategy="st_prune", state="COMPLETE", feasible=True):
+    job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [(strategy, {})], TrainConfig())
+    result = {"val": {"mae": mae}, "test": {"mae": mae}, "cost_seconds": seconds}
+    return TrialRecord(number, state, role, budget, job, result, None, feasible)
+
+
+LADDER = [record(0, 100, 3.00, "baseline"), record(1, 50, 3.05, "baseline", 0.5), record(2, 25, 3.30, "baseline", 0.25)]
+
+
+def test_frontier_uses_baseline_trials_alone():
+    strong_strategy = record(3, 10, 2.0)
+    frontier = build_frontier(LADDER + [strong_strategy])
+    assert frontier.points == ((25, 3.30), (50, 3.05), (100, 3.00))
+
+
+def test_frontier_is_the_best_plain_mae_within_a_budget():
+    frontier = build_frontier(LADDER)
+    assert frontier.mae_at(24) == float("inf")
+    assert frontier.mae_at(30) == 3.30 and frontier.mae_at(60) == 3.05 and frontier.mae_at(1e9) == 3.00
+
+
+def test_a_slower_worse_baseline_does_not_raise_the_frontier():
+    frontier = build_frontier(LADDER + [record(4, 75, 3.10, "baseline", 0.75)])
+    assert frontier.mae_at(80) == 3.05
+
+
+def test_trials_below_the_frontier_are_flagged_as_gains():
+    frontier = build_frontier(LADDER)
+    below, above = record(5, 60, 3.00), record(6, 60, 3.20)
+    assert frontier.margin(below) == pytest.approx(3.05 / 3.00 - 1) and frontier.verdict(below) == "below (gain)"
+    assert frontier.margin(above) < 0 and frontier.verdict(above) == "above (no gain)"
+    assert frontier.margin(record(7, 10, 3.5)) is None
+
+
+def test_strategy_margins_keep_each_strategys_best_trial():
+    trials = LADDER + [record(5, 60, 3.00), record(6, 60, 3.20), record(7, 30, 3.40, strategy="dynst")]
+    margins = strategy_margins(trials, build_frontier(trials))
+    assert margins["st_prune"]["trial"] == 5 and margins["st_prune"]["margin"] > 0
+    assert margins["dynst"]["margin"] < 0
+
+
+def test_pareto_front_and_selection_rules():
+    trials = LADDER + [record(5, 60, 2.98), record(6, 20, 3.6)]
+    assert [r.number for r in pareto_front(trials)] == [6, 2, 1, 5]
+    assert fastest_within(trials, 0.03).number == 1  # 3.05 ≤ 1.03 × 2.98, and cheaper than 5
+    assert fastest_within(trials, 0.01).number == 5  # 3.00 and 3.05 exceed 1.01 × 2.98
+    assert fastest_within(trials, 0.0).number == 5
+    assert select(trials, "min-mae").number == 5
+    assert knee(trials).number in {1, 2, 5}
+
+
+def test_selection_skips_infeasible_and_unfinished_trials():
+    trials = LADDER + [record(5, 10, 2.5, feasible=False), record(6, 5, 2.0, state="PRUNED")]
+    assert select(trials, "min-mae").number == 0
