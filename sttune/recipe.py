@@ -16,6 +16,7 @@ import yaml
 from sttune.config import Protocol, TrainConfig
 from sttune.errors import RecipeError
 from sttune.schema import SchemaError, parse_dataclass, to_plain
+from sttune.search.rungs import RungPolicy
 
 # dataset params that name files: resolved against the recipe's folder when relative
 PATH_KEYS = frozenset({"path", "graph", "adjacency", "edges"})
@@ -72,6 +73,7 @@ class SearchConfig:
     max_mae_increase: float | None = None  # constraint: val MAE ≤ (1 + this) × baseline's
     combine: bool = False  # may one trial use several strategies?
     baseline_ladder: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75])
+    early_stopping: RungPolicy = RungPolicy()
 
     def validate(self, path: str) -> None:
         if self.trials is None and self.timeout_minutes is None:

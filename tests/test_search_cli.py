@@ -41,6 +41,17 @@ class Boom(Strategy):
     def transform(self, batch, ctx):
         raise RuntimeError("boom inside transform")
 
+class Sabotage(Strategy):
+    """Learns nothing and wastes time: every rung should stop it."""
+    name = "sabotage"
+
+    def weight(self, loss, batch, ctx):
+        return loss * 0.0
+
+    def on_epoch_end(self, ctx):
+        import time
+        time.sleep(0.2)
+
 class CtrlC(Strategy):
     name = "ctrl_c"
     fired = False
@@ -55,7 +66,7 @@ class CtrlC(Strategy):
 @pytest.fixture(autouse=True)
 def toy_plugins(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
-    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("boom", "Boom"), ("ctrl_c", "CtrlC"))}
+    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("sabotage", "Sabotage"))}
     install_plugins(root, "toy_strategies", TOY, {"strategy": targets})
     yield
     uninstall(root, "toy_strategies")
@@ -231,3 +242,23 @@ def test_unwritable_run_folder_is_a_user_error(tmp_path):
     recipe = write_recipe(tmp_path, run_dir=str(blocker / "run"))
     message = one_error_line(invoke("search", str(recipe)))
     assert "cannot create the run folder" in message
+
+
+def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path):
+    recipe = write_recipe(
+        tmp_path, strategies=[{"name": "sabotage", "params": {}}],
+        train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0},
+        search={"trials": 3, "baseline_ladder": [0.5],
+                "early_stopping": {"enabled": True, "first_rung": 1, "reduction_factor": 2, "min_trials": 2}},
+    )
+    assert invoke("search", str(recipe)).exit_code == 0
+    trials = study_of(tmp_path).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    assert {"sttune.rung.1", "sttune.rung.2"} <= set(trials[0].user_attrs)  # the baseline records rungs
+    assert "sttune.rung.1" not in trials[1].user_attrs  # the half-budget ladder neither records nor stops
+    pruned = trials[2]
+    assert len(pruned.user_attrs["sttune.result"]["curve"]) == 1
+    assert pruned.user_attrs["sttune.stopped_values"][0] == pytest.approx(pruned.user_attrs["sttune.result"]["val"]["mae"])
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
+    assert report["search_cost"]["total_device_seconds"] == pytest.approx(
+        sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trials))

@@ -21,6 +21,7 @@ JOB = "sttune.job"
 RESULT = "sttune.result"
 REASON = "sttune.fail_reason"
 TRACEBACK = "sttune.traceback"
+STOPPED_VALUES = "sttune.stopped_values"  # objective values when early stopping ended a trial
 
 
 def job_to_attr(job: Job) -> dict[str, Any]:

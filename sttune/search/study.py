@@ -20,8 +20,10 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.recipe import DatasetBlock, Recipe
 from sttune.runner import run_job
+from sttune.train.trainer import StopTraining
 from sttune.schema import to_plain
 from sttune.search import records as rec
+from sttune.search.rungs import RUNG_ATTR, should_stop
 from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
 from sttune.search.storage import make_sampler, open_study, study_name
 
@@ -105,7 +107,7 @@ def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> Non
         job = job_for_trial(trial, plan.recipe, plan.dataset)
         trial.set_user_attr(rec.JOB, rec.job_to_attr(job))
         events.trial_started(trial.number, job.train.epochs)
-        result = run_job(job, plan.cache_dir, on_epoch=events.epoch)
+        result = run_job(job, plan.cache_dir, on_epoch=_rung_monitor(study, trial, plan, job.train.epochs, events))
     except KeyboardInterrupt:
         _interrupted(study, trial)
         raise
@@ -117,6 +119,36 @@ def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> Non
         return
     _tell_result(study, trial, result, plan.recipe)
     events.trial_finished(rec.read_trial(study.trials[trial.number]))
+
+
+def _rung_monitor(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, epochs: int, events: SearchEvents):
+    """The per-epoch callback: progress, and successive halving at the rungs.
+
+    The full baseline records its rung points (others are compared with it) but never
+    stops; reduced-budget baselines have another LR schedule, so they neither record nor stop.
+    """
+    policy = plan.recipe.search.early_stopping
+    role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
+    rungs = set(policy.rungs(epochs)) if policy.enabled and budget >= 1 else set()
+    best_mae = [float("inf")]
+
+    def on_epoch(record: Any) -> None:
+        events.epoch(record)
+        best_mae[0] = min(best_mae[0], record.val_mae)
+        done = record.epoch + 1
+        if done not in rungs:
+            return
+        key = f"{RUNG_ATTR}{done}"
+        point = [best_mae[0], record.device_seconds]
+        trial.set_user_attr(key, point)
+        if role == "baseline":
+            return
+        others = [t.user_attrs[key] for t in study.get_trials(deepcopy=False)
+                  if t.number != trial.number and key in t.user_attrs]
+        if should_stop(point, others, policy):
+            raise StopTraining(f"dominated at the {done}-epoch rung by the trials that reached it")
+
+    return on_epoch
 
 
 def _objective_values(result: Any, objectives: list[str]) -> list[float]:
@@ -132,6 +164,11 @@ def _tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: 
         base = rec.full_baseline(rec.finished_records(study))
         reference = base.val_mae if base is not None else result.val_mae  # the baseline itself
         trial.set_constraint("val_mae_increase", result.val_mae / reference - 1 - limit)
+    if result.stop_reason.startswith("stopped"):
+        # Optuna's tell() takes no values with PRUNED; the last values stay in the result attr
+        trial.set_user_attr(rec.STOPPED_VALUES, _objective_values(result, recipe.search.objectives))
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return
     study.tell(trial, _objective_values(result, recipe.search.objectives))
 
 

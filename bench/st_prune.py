@@ -1,0 +1,163 @@
+"""Issue 4 benchmark: ST-Prune against full data, random pruning, InfoBatch and a time-matched arm.
+
+Run: flock /tmp/sttune-bench.lock .venv/bin/python bench/st_prune.py [--epochs 12] [--seeds 3]
+     [--datasets sz_taxi los_loop] [--models stid gwnet] [--out st_prune]
+
+Per (dataset, model, seed), in this order:
+  full       plain training, E epochs
+  default    st_prune with its default params
+  named      st_prune with NAMED (picked on one SZ-TAXI seed by validation MAE, see the .md)
+  random     st_prune score=random, same delta/schedule/warm-up as NAMED, ratio set so its
+             expected pruned windows over the run equal what NAMED pruned on this seed
+  infobatch  st_prune score=loss, bins=0, constant, r=0.5, delta=0.875
+  time-matched  plain training for round(E · named seconds / full seconds) epochs
+Overhead of the hooks: timed directly (select, weight, on_batch_end on the real data), and
+end to end once per (dataset, model) with NAMED at ratio=0 (scores and sampler run, nothing pruned).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import replace
+
+import torch
+
+from common import Arm, markdown, row, run_arm, save, time_matched_epochs  # noqa: E402 (adds repo)
+from sttune.api import Batch
+from sttune.config import Protocol, TrainConfig
+from sttune.runner import load_data_cached
+from sttune.strategies.st_prune import STPrune
+from common import real_dataset
+
+GWNET = {"residual_channels": 16, "dilation_channels": 16, "skip_channels": 32, "end_channels": 64}
+MODELS = {"stid": {}, "gwnet": GWNET}
+NAMED = {"ratio": 0.7, "delta": 0.8, "score": "relative", "bins": 4, "schedule": "constant", "warmup": 1}
+INFOBATCH = {"score": "loss", "bins": 0, "schedule": "constant", "ratio": 0.5, "delta": 0.875, "warmup": 1}
+
+
+def matched_random(named: dict, artifacts: dict) -> dict:
+    """Random-ablation params pruning, in expectation, as many windows as NAMED did.
+
+    Random drops r_rand·s_e·M windows in pruning epoch e (s_e = r(e)/r, the schedule's shape),
+    NAMED dropped p_e·M; equal totals give r_rand = Σ p_e / Σ s_e over the pruning epochs.
+    """
+    epochs = [e for e in artifacts["per_epoch"] if e["ratio"] > 0]
+    pruned = sum(1 - e["visited_fraction"] for e in epochs)
+    shape = sum(e["ratio"] / named["ratio"] for e in epochs)
+    ratio = min(max(pruned / shape, 0.0), 0.95) if shape else 0.0
+    return {**named, "score": "random", "ratio": ratio}
+
+
+def hook_overhead(dataset: str, model: str, params: dict, train: TrainConfig) -> dict:
+    """Seconds per epoch spent in select + weight + on_batch_end on the real training set."""
+    from sttune.api import TrainContext
+
+    data = load_data_cached(real_dataset(dataset), Protocol())
+    strategy = STPrune(**params)
+    ctx = TrainContext(0, train.epochs, torch.nn.Linear(1, 1), torch.device("cpu"), 0,
+                       torch.Generator().manual_seed(0), data.spec)
+    strategy.prepare(data.train, ctx)
+    n = len(data.train)
+    batches = [torch.arange(i, min(i + train.batch_size, n)) for i in range(0, n, train.batch_size)]
+    fake = [Batch(torch.zeros(0), torch.zeros(0), b) for b in batches]
+    losses = [torch.rand(len(b)) for b in batches]
+    for batch, loss in zip(fake, losses):
+        strategy.on_batch_end(loss, batch, ctx)
+    ctx.epoch = 1
+    strategy.select(ctx)
+    reps = 20
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        strategy.select(ctx)
+    t_select = (time.perf_counter() - t0) / reps
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        for batch, loss in zip(fake, losses):
+            strategy.weight(loss, batch, ctx)
+            strategy.on_batch_end(loss, batch, ctx)
+    t_batch = (time.perf_counter() - t0) / reps
+    return {"select_s": t_select, "per_batch_hooks_s_per_epoch": t_batch, "hooks_s_per_epoch": t_select + t_batch}
+
+
+def run_block(dataset: str, model: str, seeds: list[int], train: TrainConfig, log: list) -> dict:
+    params = MODELS[model]
+    results: dict[str, list] = {k: [] for k in ("full", "default", "named", "random", "infobatch", "time-matched")}
+    extra: dict[str, list] = {"tm_epochs": [], "random_ratio": [], "visited": {k: [] for k in ("default", "named", "random", "infobatch")}}
+    for seed in seeds:
+        def go(label: str, strategies: list, epochs: int | None = None):
+            t = time.time()
+            res = run_arm(Arm(label, model, params, strategies, epochs), dataset, train, seed)
+            results[label].append(res)
+            log.append(f"{dataset} {model} seed {seed} {label}: test MAE {res.test_mae:.4f} val {res.val_mae:.4f} "
+                       f"device {res.device_seconds:.1f}s wall {time.time() - t:.0f}s")
+            print(log[-1], flush=True)
+            if strategies:
+                extra["visited"][label].append(res.artifacts["st_prune"]["mean_visited_fraction"])
+            return res
+
+        full = go("full", [])
+        go("default", [("st_prune", {})])
+        named = go("named", [("st_prune", NAMED)])
+        rand = matched_random(NAMED, named.artifacts["st_prune"])
+        extra["random_ratio"].append(rand["ratio"])
+        go("random", [("st_prune", rand)])
+        go("infobatch", [("st_prune", INFOBATCH)])
+        tm = time_matched_epochs(train.epochs, full.cost_seconds, named.cost_seconds)
+        extra["tm_epochs"].append(tm)
+        go("time-matched", [], epochs=tm)
+    full_s = statistics.fmean(r.cost_seconds for r in results["full"])
+    full_mae = statistics.fmean(r.test_mae for r in results["full"])
+    rows = [row(label, rs, full_s, full_mae) for label, rs in results.items()]
+    for r in rows:
+        visited = extra["visited"].get(r["arm"])
+        r["mean_visited_fraction"] = statistics.fmean(visited) if visited else (
+            1.0 if r["arm"] == "full" else statistics.fmean(extra["tm_epochs"]) / train.epochs)
+    # end-to-end overhead: NAMED with ratio 0 runs scoring and the sampler but prunes nothing
+    zero = run_arm(Arm("named-r0", model, params, [("st_prune", {**NAMED, "ratio": 0.0})]), dataset, train, seeds[0])
+    overhead = {
+        "direct": hook_overhead(dataset, model, NAMED, train),
+        "r0_minus_full_s_per_epoch": (zero.device_seconds - results["full"][0].device_seconds) / train.epochs,
+        "full_s_per_epoch": results["full"][0].device_seconds / train.epochs,
+    }
+    print(f"{dataset} {model} overhead {overhead}", flush=True)
+    return {"rows": rows, "tm_epochs": extra["tm_epochs"], "random_ratio": extra["random_ratio"],
+            "overhead": overhead, "per_seed": {k: [compact(r) for r in rs] for k, rs in results.items()}}
+
+
+def compact(res) -> dict:
+    """The numbers of one run worth keeping (the full curve is long)."""
+    art = res.artifacts.get("st_prune", {})
+    return {"test_mae": res.test_mae, "val_mae": res.val_mae, "cost_seconds": res.cost_seconds,
+            "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
+            "visited_per_epoch": [e["visited_fraction"] for e in art.get("per_epoch", [])]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
+    ap.add_argument("--models", nargs="+", default=["stid", "gwnet"])
+    ap.add_argument("--out", default="st_prune")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    train = TrainConfig(epochs=args.epochs, batch_size=64, lr=0.002, device="cpu")
+    log: list[str] = []
+    blocks, tables = {}, []
+    t0 = time.time()
+    for dataset in args.datasets:
+        for model in args.models:
+            block = run_block(dataset, model, list(range(args.seeds)), train, log)
+            blocks[f"{dataset}/{model}"] = block
+            tables.append(markdown(block["rows"], f"{dataset} / {model} ({args.epochs} epochs, {args.seeds} seeds)"))
+    payload = {"config": {"epochs": args.epochs, "seeds": args.seeds, "train": repr(train), "gwnet": GWNET,
+                          "named": NAMED, "infobatch": INFOBATCH, "wall_s": time.time() - t0},
+               "blocks": blocks, "log": log}
+    print(save(args.out, payload))
+    print("\n".join(tables))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Search: studies per dataset, trial spaces, early stopping, selection, export, reports."""

@@ -1,0 +1,96 @@
+"""Multi-objective successive halving (MO-ASHA style) for trials of one study.
+
+Optuna cannot prune multi-objective trials, so sttune does it: at each rung (an epoch count
+on a geometric grid) a trial records (val MAE, training device seconds so far). Among the
+trials that reached that rung, it goes on only if it is among the best 1/η by
+non-dominated sorting (ties in rank broken by crowding distance, as in NSGA-II);
+otherwise it stops and is told to Optuna as PRUNED. A trial on the rung's Pareto front
+never stops: only dominated trials do. Nothing stops before ``min_trials`` trials have
+reached the rung, and baseline trials never stop. Decisions are asynchronous: a trial is compared with whoever
+reached the rung before it, as in ASHA.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+RUNG_ATTR = "sttune.rung."  # + epoch count → [val MAE, device seconds]
+
+
+@dataclass(frozen=True)
+class RungPolicy:
+    """The recipe's ``search.early_stopping`` block."""
+
+    enabled: bool = False
+    first_rung: int = 1  # epochs completed at the first rung
+    reduction_factor: float = 3.0  # η: keep the best 1/η at each rung
+    min_trials: int = 4  # trials that must reach a rung before it stops anyone
+
+    def validate(self, path: str) -> None:
+        from sttune.schema import SchemaError
+
+        if self.first_rung < 1:
+            raise SchemaError(f"{path}.first_rung", "must be at least 1")
+        if self.reduction_factor <= 1:
+            raise SchemaError(f"{path}.reduction_factor", "must be above 1 (e.g. 3 keeps a third)")
+        if self.min_trials < 2:
+            raise SchemaError(f"{path}.min_trials", "must be at least 2")
+
+    def rungs(self, epochs: int) -> list[int]:
+        """Epoch counts below ``epochs`` at which trials are compared: first·η^k."""
+        out, rung = [], float(self.first_rung)
+        while round(rung) < epochs:
+            if not out or round(rung) > out[-1]:
+                out.append(round(rung))
+            rung *= self.reduction_factor
+        return out
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    """a is no worse in every objective and better in one (all minimised)."""
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+
+def nondominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
+    """Pareto rank of each point: 0 for the front, 1 for the front without it, ..."""
+    ranks = [-1] * len(points)
+    remaining = set(range(len(points)))
+    rank = 0
+    while remaining:
+        front = {i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining if j != i)}
+        for i in front:
+            ranks[i] = rank
+        remaining -= front
+        rank += 1
+    return ranks
+
+
+def crowding(points: Sequence[Sequence[float]], members: Sequence[int]) -> dict[int, float]:
+    """NSGA-II crowding distance of ``members`` within their front (extremes: inf)."""
+    distance = {i: 0.0 for i in members}
+    for axis in range(len(points[members[0]])):
+        ordered = sorted(members, key=lambda i: points[i][axis])
+        span = points[ordered[-1]][axis] - points[ordered[0]][axis]
+        distance[ordered[0]] = distance[ordered[-1]] = math.inf
+        for left, mid, right in zip(ordered, ordered[1:], ordered[2:]):
+            if span > 0:
+                distance[mid] += (points[right][axis] - points[left][axis]) / span
+    return distance
+
+
+def should_stop(current: Sequence[float], others: Sequence[Sequence[float]], policy: RungPolicy) -> bool:
+    """Whether a dominated trial at a rung falls outside the best 1/η of everyone there."""
+    points = [tuple(current), *map(tuple, others)]
+    if len(points) < policy.min_trials:
+        return False
+    ranks = nondominated_ranks(points)
+    if ranks[0] == 0:
+        return False
+    spread: dict[int, float] = {}
+    for rank in set(ranks):
+        spread.update(crowding(points, [i for i, r in enumerate(ranks) if r == rank]))
+    order = sorted(range(len(points)), key=lambda i: (ranks[i], -spread[i]))
+    keep = max(1, math.ceil(len(points) / policy.reduction_factor))
+    return order.index(0) >= keep

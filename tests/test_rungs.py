@@ -1,0 +1,64 @@
+"""Multi-objective successive halving: who stops, who goes on, the baseline never."""
+
+from __future__ import annotations
+
+import pytest
+
+from sttune.search.rungs import RungPolicy, dominates, nondominated_ranks, should_stop
+
+POLICY = RungPolicy(enabled=True, first_rung=1, reduction_factor=2, min_trials=3)
+
+
+def test_rungs_lie_on_a_geometric_grid_below_the_budget():
+    assert RungPolicy(first_rung=1, reduction_factor=2).rungs(20) == [1, 2, 4, 8, 16]
+    assert RungPolicy(first_rung=2, reduction_factor=3).rungs(20) == [2, 6, 18]
+    assert RungPolicy(first_rung=1, reduction_factor=3).rungs(1) == []
+
+
+def test_nondominated_ranks():
+    points = [(1, 5), (2, 2), (5, 1), (3, 3), (6, 6)]
+    assert nondominated_ranks(points) == [0, 0, 0, 1, 2]
+    assert dominates((1, 1), (1, 2)) and not dominates((1, 2), (2, 1))
+
+
+def test_a_trial_dominated_by_most_others_stops():
+    others = [(3.0, 10.0), (3.1, 9.0), (2.9, 11.0)]
+    assert should_stop((3.5, 12.0), others, POLICY)
+
+
+def test_a_trial_on_the_front_goes_on_even_when_slow():
+    others = [(3.0, 10.0), (3.1, 9.0), (3.2, 8.0)]
+    assert not should_stop((2.5, 30.0), others, POLICY)  # best MAE: rank 0, first by MAE
+    assert not should_stop((4.0, 1.0), others, POLICY)  # cheapest: rank 0
+
+
+def test_front_members_never_stop_even_beyond_the_kept_fraction():
+    front = [(1.0, 4.0), (2.0, 3.0), (3.0, 2.0), (4.0, 1.0)]
+    assert not should_stop((1.5, 3.5), front, POLICY)  # 5 on the front, 3 kept: still goes on
+
+
+def test_dominated_trials_are_ranked_by_front_then_crowding():
+    eta3 = RungPolicy(enabled=True, reduction_factor=1.5, min_trials=3)
+    others = [(1.0, 4.0), (4.0, 1.0), (2.0, 5.0), (5.0, 2.0)]  # two fronts of two
+    # 5 points, keep ceil(5 / 1.5) = 4: a third-front trial is the one left out
+    assert should_stop((6.0, 6.0), others, eta3)
+    assert not should_stop((3.0, 3.0), others, eta3)  # dominated by nobody
+
+
+def test_within_a_front_the_crowded_middle_goes_first():
+    others = [(1.0, 1.0), (2.0, 5.0), (5.0, 2.0)]  # (3, 4) joins the second front, in its middle
+    assert should_stop((3.0, 4.0), others, RungPolicy(enabled=True, reduction_factor=1.5, min_trials=3))
+    assert not should_stop((3.0, 4.0), others, RungPolicy(enabled=True, reduction_factor=1.2, min_trials=3))
+
+
+def test_nothing_stops_before_min_trials_reach_the_rung():
+    assert not should_stop((9.0, 9.0), [(1.0, 1.0)], POLICY)
+    assert should_stop((9.0, 9.0), [(1.0, 1.0), (1.5, 1.5)], POLICY)
+
+
+@pytest.mark.parametrize("field,value", [("reduction_factor", 1.0), ("first_rung", 0), ("min_trials", 1)])
+def test_bad_policies_are_rejected(field, value):
+    from sttune.schema import SchemaError, parse_dataclass
+
+    with pytest.raises(SchemaError, match=field):
+        parse_dataclass(RungPolicy, {field: value}, "search.early_stopping")
