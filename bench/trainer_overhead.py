@@ -1,8 +1,9 @@
 """sttune's trainer against a bare PyTorch loop: same model, data, batches, optimiser.
 
 Both loops gather the same windows in the same order, run the same forward/backward/clip/
-step, and are timed the same way (training only, validation excluded). Runs alternate
-(bare, sttune, bare, ...) so drift in machine load hits both; we report the median ratio.
+step, and are timed the same way (training only, validation excluded). One-epoch runs
+alternate (bare, sttune, bare, sttune, ...) so drift in machine load hits both alike; we
+report the median of the paired ratios.
 Usage: flock /tmp/sttune-bench.lock .venv/bin/python bench/trainer_overhead.py
 """
 
@@ -47,8 +48,8 @@ def bare_loop(model_cls, params, data, cfg: TrainConfig) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=["stid", "gwnet"])
     args = parser.parse_args()
     data = load_data_cached(real_dataset("sz_taxi"), Protocol())

@@ -7,14 +7,14 @@ Hook order (the one place it is written down)::
 
     strategy.prepare(train, ctx)                 once, before training, timed as preparation
     for epoch in range(n_epochs):                the timed training loop starts here
-        order = strategy.select(ctx)             each strategy in recipe order; None = all
+        order = strategy.select(ctx)             each strategy; None = all; several → intersection
         for each mini-batch of `order`:
             batch = train.gather(index)
             batch = strategy.transform(batch, ctx)
             loss_i = per-sample masked MAE of model(batch) in raw units      [B]
             loss_i = strategy.weight(loss_i, batch, ctx)
-            mean(loss_i).backward(); clip; optimizer.step()
-            strategy.on_batch_end(loss_i.detach(), batch, ctx)
+            mean(weighted loss_i).backward(); clip; optimizer.step()
+            strategy.on_batch_end(raw loss_i.detach(), batch, ctx)   # before weighting
         strategy.on_epoch_end(ctx)               the timed part of the epoch ends here
         validation on every real node (no transform, no weight)
 
@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from sttune.errors import DataError, PluginError, SttuneError
+
 if TYPE_CHECKING:
     import optuna
 
@@ -43,7 +45,10 @@ API_VERSION = "1.0"
 __all__ = [
     "API_VERSION",
     "Batch",
+    "DataError",
     "Graph",
+    "PluginError",
+    "SttuneError",
     "ModelSpec",
     "STModel",
     "STSeries",

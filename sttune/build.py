@@ -14,7 +14,7 @@ from sttune import plugins
 from sttune.api import STModel, STSeries, Strategy
 from sttune.config import Protocol
 from sttune.data.protocol import DataModule, build_data
-from sttune.errors import PluginError, RecipeError
+from sttune.errors import PluginError, RecipeError, SttuneError
 from sttune.recipe import DatasetBlock
 
 
@@ -35,7 +35,16 @@ def call_with_params(fn: Callable[..., Any], params: dict[str, Any], what: str, 
 
 def load_series(block: DatasetBlock) -> STSeries:
     loader = plugins.load("dataset", block.name)
-    series = call_with_params(loader, block.params, f"dataset '{block.name}'")
+    try:
+        series = call_with_params(loader, block.params, f"dataset '{block.name}'")
+    except SttuneError:
+        raise
+    except Exception as exc:  # a plugin's own failure: name it instead of a traceback
+        info = plugins.info("dataset", block.name)
+        raise PluginError(
+            f"dataset plugin '{block.name}' ({info.origin}) failed: {type(exc).__name__}: {exc}",
+            "check its params and files, or report it to the plugin's authors",
+        ) from exc
     if not isinstance(series, STSeries):
         info = plugins.info("dataset", block.name)
         raise PluginError(

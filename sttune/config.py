@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sttune.errors import RecipeError
 
 
 def _require(ok: bool, path: str, message: str, hint: str | None = None) -> None:
@@ -74,4 +73,4 @@ class TrainConfig:
         )
 
 
-__all__ = ["Protocol", "TrainConfig", "RecipeError"]
+__all__ = ["Protocol", "TrainConfig"]

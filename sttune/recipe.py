@@ -50,6 +50,11 @@ class ModelBlock:
             raise SchemaError(path, "give exactly one of `name` or `choices`", "e.g. model: {name: stid}")
         if self.choices is not None and not self.choices:
             raise SchemaError(f"{path}.choices", "must list at least one model")
+        if self.choices is not None and self.params:
+            raise SchemaError(
+                f"{path}.params", "fixed params apply to one model, not to `choices`",
+                "drop params, or set search_params: true to search each model's own space",
+            )
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
     if "dataset" in raw:
         if "datasets" in raw:
             raise RecipeError(f"{path}: give `dataset` or `datasets`, not both")
-        raw = {**raw, "datasets": [raw.pop("dataset")]}
+        raw = {k: v for k, v in raw.items() if k != "dataset"} | {"datasets": [raw["dataset"]]}
     try:
         recipe = parse_dataclass(Recipe, raw)
     except SchemaError as exc:

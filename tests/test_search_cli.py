@@ -214,6 +214,11 @@ def one_error_line(result) -> str:
         ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nstrategies: [{name: nope}]\n", "unknown strategy 'nope'"),
         ("datasets: [{name: synthetic, params: {n_nodes: -1}}]\nmodel: {name: stid}\n", "n_nodes"),
         ("datasets: [{name: synthetic, params: {colour: red}}]\nmodel: {name: stid}\n", "colour"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nsearch: {objectives: [device_seconds]}\n",
+         "start with [val_mae, device_seconds]"),
+        ("datasets: [{name: synthetic}]\nmodel: {choices: [stid], params: {embed_dim: 8}}\n", "model.params"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nstrategies: [{name: keep_first}]\nsearch: {trials: 5}\n",
+         "leaving none for the strategies"),
     ],
 )
 def test_bad_recipes_give_one_line_and_exit_2(tmp_path, text, expected):
@@ -262,3 +267,16 @@ def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path)
     report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
     assert report["search_cost"]["total_device_seconds"] == pytest.approx(
         sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trials))
+
+
+def test_dataset_shorthand_and_train_json(tmp_path):
+    path = tmp_path / "one.yaml"
+    path.write_text(
+        "dataset: {name: synthetic, params: {n_nodes: 6, n_days: 3, steps_per_day: 48}}\n"
+        "model: {name: stid, params: {embed_dim: 8, n_layers: 1}}\n"
+        "train: {epochs: 1, device: cpu}\n"
+    )
+    result = invoke("train", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    assert data["epochs_run"] == 1 and data["test"]["horizons"].keys() == {"3", "6", "12"}

@@ -28,7 +28,8 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except SttuneError as exc:
-            err.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, markup=True, soft_wrap=True)
+            err.print("[bold red]error:[/] ", end="", highlight=False)
+            err.print(exc.one_line(), highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted: finished work is kept; re-run the same command to resume")

@@ -51,8 +51,8 @@ class SearchProgress:
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.progress.__exit__(kind, exc, tb)
 
-    def study(self, label: str, done: int) -> None:
-        self.progress.update(self.trials, description=f"{label} trials", completed=done, status="")
+    def study_started(self, label: str, done: int, total: int | None) -> None:
+        self.progress.update(self.trials, description=f"{label} trials", completed=done, total=total, status="")
 
     def trial_started(self, number: int, epochs: int) -> None:
         self.progress.update(self.epochs, description=f"trial {number}", total=epochs, completed=0, visible=True, status="")

@@ -27,6 +27,9 @@ def search(
 
     loaded = load_recipe(recipe)
     preflight(loaded.recipe)
+    from sttune.search.run import check_trial_budget
+
+    check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
     run = start_run(loaded, run_dir)
     err.print(f"run folder {run.run_dir} · storage {loaded.recipe.search.storage or run.run_dir / 'study.journal'}")
     with SearchProgress(err, trials or loaded.recipe.search.trials) as progress:

@@ -82,7 +82,7 @@ def export_study(study: optuna.Study, template: Recipe, out_dir: Path, rule: str
         "study": study.study_name, "dataset": label, "rule": rule, "tolerance": tolerance,
         "chosen": trial_summary(chosen, baseline), "plain_shorter_training": plain_shorter,
         "baseline": trial_summary(baseline, baseline) if baseline else None,
-        "pareto_front": [trial_summary(r, baseline) for r in pareto_front(records)],
+        "pareto_front": [trial_summary(r, baseline) for r in pareto_front([r for r in records if r.feasible])],
         "artifacts": (chosen.result or {}).get("artifacts", {}),
     }
     summary_path = out_dir / f"{label}.json"

@@ -19,7 +19,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """One row per finished trial, cheapest first, with speed-up and MAE change."""
     records = rec.finished_records(study)
     base = rec.full_baseline(records)
-    front = {r.number for r in pareto_front([r for r in records if r.state == "COMPLETE"])}
+    front = {r.number for r in pareto_front([r for r in records if r.state == "COMPLETE" and r.feasible])}
     frontier = build_frontier(records)
     rows = []
     for r in sorted(records, key=lambda r: r.cost_seconds):

@@ -51,6 +51,20 @@ def preflight(recipe: Recipe) -> None:
         plugins.load("strategy", s.name)
     for block in recipe.datasets:
         load_data_cached(block, recipe.protocol)
+    check_trial_budget(recipe, recipe.search.trials)
+
+
+def check_trial_budget(recipe: Recipe, trials: int | None) -> None:
+    """Baseline trials count towards search.trials: leave room for the strategies."""
+    from sttune.search.space import has_search_space
+
+    n_baselines = 1 + len(recipe.search.baseline_ladder)
+    if trials is not None and has_search_space(recipe) and trials <= n_baselines:
+        raise RunError(
+            f"search.trials is {trials} but the {n_baselines} baseline trials (full budget and ladder) "
+            "come first, leaving none for the strategies",
+            f"raise search.trials above {n_baselines} or shorten search.baseline_ladder",
+        )
 
 
 def check_writable(folder: Path) -> None:

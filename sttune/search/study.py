@@ -34,6 +34,7 @@ METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memor
 class SearchEvents(Protocol):
     """What a progress display hears from a running study."""
 
+    def study_started(self, label: str, done: int, total: int | None) -> None: ...
     def trial_started(self, number: int, epochs: int) -> None: ...
     def epoch(self, record: Any) -> None: ...
     def trial_finished(self, record: rec.TrialRecord) -> None: ...
@@ -88,6 +89,7 @@ def run_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
     study = open_plan_study(plan)
     ensure_baselines(study, plan.recipe)
     done = sum(_counts_as_done(t) for t in study.get_trials(deepcopy=False))
+    events.study_started(plan.dataset.label, done, plan.trials)
     deadline = time.monotonic() + 60 * plan.timeout_minutes if plan.timeout_minutes else None
     searchable = has_search_space(plan.recipe)
     while plan.trials is None or done < plan.trials:
@@ -139,7 +141,7 @@ def _rung_monitor(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, epo
         if done not in rungs:
             return
         key = f"{RUNG_ATTR}{done}"
-        point = [best_mae[0], record.device_seconds]
+        point = [best_mae[0], record.cost_seconds]  # preparation counts, as in the final objective
         trial.set_user_attr(key, point)
         if role == "baseline":
             return
@@ -160,9 +162,11 @@ def _objective_values(result: Any, objectives: list[str]) -> list[float]:
 def _tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: Recipe) -> None:
     trial.set_user_attr(rec.RESULT, rec.result_to_attr(result))
     limit = recipe.search.max_mae_increase
-    if limit is not None:
-        base = rec.full_baseline(rec.finished_records(study))
-        reference = base.val_mae if base is not None else result.val_mae  # the baseline itself
+    is_full_baseline = trial.user_attrs.get(ROLE) == "baseline" and float(trial.user_attrs.get(BUDGET, 1)) >= 1
+    base = rec.full_baseline(rec.finished_records(study)) if limit is not None else None
+    if limit is not None and (base is not None or is_full_baseline):
+        # trials finished before the full baseline (after a resume) carry no constraint yet
+        reference = result.val_mae if is_full_baseline else base.val_mae
         trial.set_constraint("val_mae_increase", result.val_mae / reference - 1 - limit)
     if result.stop_reason.startswith("stopped"):
         # Optuna's tell() takes no values with PRUNED; the last values stay in the result attr

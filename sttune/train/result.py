@@ -16,6 +16,12 @@ class EpochRecord:
     val_mae: float
     device_seconds: float
     windows: int  # training windows visited this epoch
+    charged_prepare_seconds: float = 0.0  # the run's charged preparation (constant per run)
+
+    @property
+    def cost_seconds(self) -> float:
+        """Device time so far as a search charges it: training plus charged preparation."""
+        return self.device_seconds + self.charged_prepare_seconds
 
 
 @dataclass

@@ -67,10 +67,10 @@ class Trainer:
         if len(train) == 0:
             raise TrainingError("the training set is empty after preparation", "check the strategy params")
         optimizer, scheduler = self._optimiser(model, strategies)
-        run = _Run(model, data, train, strategies, ctx, optimizer, DeviceClock(self.device))
+        charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
+        run = _Run(model, data, train, strategies, ctx, optimizer, DeviceClock(self.device), charged)
         curve, best_state, best_epoch, stop_reason = self._loop(run, scheduler, on_epoch)
         model.load_state_dict(best_state)
-        charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
         return TrainResult(
             val=evaluate(model, data.val, data, cfg.eval_batch_size),
             test=evaluate(model, data.test, data, cfg.eval_batch_size),
@@ -139,7 +139,7 @@ class Trainer:
             train_loss, windows = run.epoch(shuffle, cfg)
             scheduler.step()
             val_mae = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)["mae"]
-            record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows)
+            record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows, run.charged_prepare_seconds)
             curve.append(record)
             if val_mae < best_mae:
                 best_mae, best_epoch = val_mae, epoch
@@ -167,6 +167,12 @@ class _Run:
     ctx: TrainContext
     optimizer: torch.optim.Optimizer
     clock: DeviceClock
+    charged_prepare_seconds: float = 0.0
+
+    @property
+    def trainable(self) -> list[Tensor]:
+        """Every tensor the optimiser updates (model and strategy parameters), for clipping."""
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
 
     def epoch(self, shuffle: torch.Generator, cfg: TrainConfig) -> tuple[float, int]:
         """One timed epoch; returns (mean training loss, windows visited)."""
@@ -188,12 +194,13 @@ class _Run:
 
     def _order(self, shuffle: torch.Generator) -> Tensor:
         chosen: Tensor | None = None
-        for strategy in self.strategies:
+        for strategy in self.strategies:  # several selections: visit what all of them keep
             picked = strategy.select(self.ctx)
-            chosen = picked if picked is not None else chosen
+            if picked is not None:
+                picked = picked.cpu()
+                chosen = picked if chosen is None else chosen[torch.isin(chosen, picked)]
         if chosen is None:
             return torch.randperm(len(self.train), generator=shuffle)
-        chosen = chosen.cpu()
         return chosen[torch.randperm(len(chosen), generator=shuffle)]
 
     def _step(self, batch: Batch, grad_clip: float | None) -> Tensor:
@@ -208,7 +215,7 @@ class _Run:
         self.optimizer.zero_grad(set_to_none=True)
         weighted.mean().backward()
         if grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), grad_clip)
+            nn.utils.clip_grad_norm_(self.trainable, grad_clip)
         self.optimizer.step()
         detached = per_sample.detach()
         for strategy in self.strategies:

@@ -1,0 +1,95 @@
+"""Multi-objective early stopping: whole-search device time and Pareto hypervolume.
+
+Two searches on SZ-TAXI over the three built-in strategies with the same trial count,
+sampler and seed: one with `search.early_stopping` off, one with it on. Reports the total
+device seconds of each search (every trial, stopped ones included) and the hypervolume of
+each final Pareto front (completed trials; val MAE × device seconds) against one shared
+reference point (1.1 × the worst value of either arm).
+Usage: flock /tmp/sttune-bench.lock .venv/bin/python bench/early_stopping.py [--trials N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from common import real_dataset, save
+from sttune.config import TrainConfig
+from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.search.records import finished_records
+from sttune.search.rungs import RungPolicy
+from sttune.search.run import Run, load_studies, search
+from sttune.search.select import pareto_front
+
+
+class Quiet:
+    def study_started(self, label: str, done: int, total: int | None) -> None: ...
+    def trial_started(self, number: int, epochs: int) -> None: ...
+    def epoch(self, record) -> None: ...
+
+    def trial_finished(self, record) -> None:
+        print(f"  trial {record.number:>3} {record.state:8s} {record.label:30s} "
+              f"val {record.val_mae:.4f} {record.cost_seconds:7.1f} s", flush=True)
+
+
+def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:
+    """2-D hypervolume (minimisation) of the non-dominated points below ``ref``."""
+    front = sorted(p for p in points if p[0] < ref[0] and p[1] < ref[1])
+    volume, best_y = 0.0, ref[1]
+    for x, y in front:  # sweep by the first objective; each new lower y adds a slab
+        if y < best_y:
+            volume += (ref[0] - x) * (best_y - y)
+            best_y = y
+    return volume
+
+
+def run_arm(recipe: Recipe, folder: Path, cache: Path) -> list:
+    run = Run(folder, recipe, "early-stopping-bench")
+    search(run, cache, Quiet(), None, None)
+    return finished_records(load_studies(run)[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=12)
+    args = parser.parse_args()
+    base = Recipe(
+        datasets=[real_dataset("sz_taxi")],
+        model=ModelBlock(name="stid", params={"embed_dim": 32, "n_layers": 3}),
+        train=TrainConfig(epochs=args.epochs, device="auto"),
+        strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
+                    StrategyBlock("stemdist", {"nrr": 0.25, "srr": 0.25, "t_outer": 10})],
+        search=SearchConfig(trials=args.trials, seed=0, baseline_ladder=[]),
+    )
+    stopping = RungPolicy(enabled=True, first_rung=1, reduction_factor=3, min_trials=4)
+    arms = {"off": base, "on": replace(base, search=replace(base.search, early_stopping=stopping))}
+    tmp = Path(tempfile.mkdtemp(prefix="sttune-es-"))
+    results = {}
+    for label, recipe in arms.items():
+        print(f"arm: early stopping {label}", flush=True)
+        # a fresh distillation cache per arm, so both pay for their own distillations
+        results[label] = run_arm(recipe, tmp / label, tmp / f"cache-{label}")
+    points = {k: [(r.val_mae, r.cost_seconds) for r in v if r.state == "COMPLETE"] for k, v in results.items()}
+    ref = (1.1 * max(p[0] for v in points.values() for p in v), 1.1 * max(p[1] for v in points.values() for p in v))
+    rows = {}
+    for label, records in results.items():
+        rows[label] = {
+            "trials": len(records), "stopped": sum(r.state == "PRUNED" for r in records),
+            "total_device_seconds": sum(r.cost_seconds for r in records),
+            "hypervolume": hypervolume(points[label], ref),
+            "front": [(r.number, r.label, r.val_mae, r.cost_seconds) for r in pareto_front(
+                [r for r in records if r.state == "COMPLETE"])],
+        }
+    rows["ratio"] = {"device_time_off_over_on": rows["off"]["total_device_seconds"] / rows["on"]["total_device_seconds"],
+                     "hypervolume_on_over_off": rows["on"]["hypervolume"] / rows["off"]["hypervolume"]}
+    print(rows["ratio"], flush=True)
+    print(f"wrote {save('early_stopping', {'reference_point': ref, 'epochs': args.epochs, **rows})}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

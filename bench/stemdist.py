@@ -1,0 +1,161 @@
+"""STemDist benchmark (issue 5): distilled vs full, random subset, cluster-only, time-matched.
+
+    flock /tmp/sttune-bench.lock .venv/bin/python bench/stemdist.py [--quick]
+
+Per dataset x model x seed: full data (table embeddings), the distilled set, a random subset
+and the cluster-only set (same size, same epochs, encoder models), and full data trained for
+the distilled arm's training time. Peak training-step memory is measured apart with
+torch.profiler (profile_memory=True) over a few training steps of each arm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from common import Arm, markdown, real_dataset, row, run_arm, save, time_matched_epochs
+from sttune.api import TrainContext
+from sttune.build import make_strategies, model_factory
+from sttune.config import Protocol, TrainConfig
+from sttune.runner import load_data_cached
+from sttune.train.metrics import per_sample_masked_mae
+
+MODELS = {"stid": {}, "stgcn": {"hidden": 32, "out_hidden": 64}}  # narrow STGCN for the CPU
+
+
+def stem_params(e_small: int, quick: bool) -> dict:
+    """Distillation settings (T_outer scaled down for the 2-core CPU)."""
+    return dict(nrr=0.1, srr=0.1, k_subsets=4, lr_feat=1e-2, t_outer=2 if quick else 10, inner=5,
+                net_steps=5, eval_every=5, eval_epochs=e_small)  # fmt: skip
+
+
+def step_memory(arm: Arm, dataset: str, cache_dir: Path, steps: int = 3, batch_size: int = 64) -> dict:
+    """Peak and total CPU bytes allocated per training step (torch.profiler self memory).
+
+    The peak is the running sum of every op's self allocation (and the profiler's free
+    records) in time order, over ``steps`` steps of one fixed batch, relative to the start.
+    """
+    data = load_data_cached(real_dataset(dataset), Protocol())
+    strategies = make_strategies(arm.strategies)
+    new_model = model_factory(arm.model, arm.model_params, data, strategies)
+    model = new_model()
+    source = data.train
+    ctx = TrainContext(0, 1, model, torch.device("cpu"), 0, torch.Generator().manual_seed(1), data.spec,
+                       cache_dir=cache_dir, dataset_key=data.key, new_model=new_model, batch_size=batch_size)  # fmt: skip
+    for s in strategies:  # a cache hit: the arm already ran with seed 0
+        source = s.prepare(source, ctx)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    index = torch.arange(min(batch_size, len(source)))
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        for _ in range(steps):
+            batch = source.gather(index)
+            for s in strategies:
+                batch = s.transform(batch, ctx)
+            pred = model(batch.x, batch.nodes, batch.node_inputs, batch.graph)
+            loss = per_sample_masked_mae(pred * data.target_std + data.target_mean, batch.y, batch.node_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.mean().backward()
+            opt.step()
+    events = sorted(prof.events(), key=lambda e: e.time_range.start)
+    deltas = [e.self_cpu_memory_usage if e.name != "[memory]" else e.cpu_memory_usage for e in events]
+    level, peak = 0, 0
+    for d in deltas:
+        level += d
+        peak = max(peak, level)
+    return {"peak_step_mib": peak / 2**20, "alloc_per_step_mib": sum(d for d in deltas if d > 0) / steps / 2**20}
+
+
+def summarise(label: str, results: list, full: dict | None, mem: dict) -> dict:
+    out = row(label, results, full and full["train_s"], full and full["test_mae_mean"])
+    out["train_s"] = statistics.fmean(r.device_seconds for r in results)  # excludes distillation
+    out["test_mae_all"] = [r.test_mae for r in results]
+    out["epochs"] = results[0].epochs_run
+    out["windows"] = results[0].n_prepared_windows
+    out.update(mem)
+    art = [r.artifacts.get("stemdist") for r in results]
+    if art[0]:
+        out["distill_s"] = statistics.fmean(a["distill_seconds"] for a in art)
+        out["cache_hits"] = sum(a["cache_hit"] for a in art)
+        out["best_iteration"] = [a.get("best_iteration") for a in art]
+    if full:
+        out["train_speedup"] = full["train_s"] / out["train_s"]
+        out["memory_ratio"] = full["peak_step_mib"] / max(out["peak_step_mib"], 1e-9)
+    return out
+
+
+def run_pair(dataset: str, model: str, seeds: list[int], cfg: TrainConfig, e_small: int, quick: bool, cache: Path) -> list[dict]:
+    params = MODELS[model]
+    stem = stem_params(e_small, quick)
+    arms = [Arm("full data", model, params),
+            Arm("distilled", model, params, [("stemdist", stem)], e_small),
+            Arm("random subset", model, params, [("stemdist", {**stem, "mode": "random"})], e_small),
+            Arm("cluster-only", model, params, [("stemdist", {**stem, "mode": "cluster_only"})], e_small)]  # fmt: skip
+    results: dict[str, list] = {a.label: [] for a in arms}
+    for seed in seeds:
+        for arm in arms:
+            t = time.time()
+            results[arm.label].append(run_arm(arm, dataset, cfg, seed, cache))
+            r = results[arm.label][-1]
+            print(f"{dataset} {model} seed {seed} {arm.label}: MAE {r.test_mae:.4f} train {r.device_seconds:.1f}s "
+                  f"prepare {r.prepare_seconds:.1f}s wall {time.time() - t:.0f}s", flush=True)  # fmt: skip
+    full_s = statistics.fmean(r.device_seconds for r in results["full data"])
+    dist_s = statistics.fmean(r.device_seconds for r in results["distilled"])
+    tm = Arm("full, time-matched", model, params, epochs=time_matched_epochs(cfg.epochs, full_s, dist_s))
+    results[tm.label] = [run_arm(tm, dataset, cfg, seed, cache) for seed in seeds]
+    arms.append(tm)
+    mems = {a.label: step_memory(a, dataset, cache) for a in arms}
+    full = summarise("full data", results["full data"], None, mems["full data"])
+    rows = [full] + [summarise(a.label, results[a.label], full, mems[a.label]) for a in arms[1:]]
+    dist = rows[1]
+    dist["reuses_to_amortise"] = dist["distill_s"] / max(full["train_s"] - dist["train_s"], 1e-9)
+    return rows
+
+
+def table(rows: list[dict], title: str) -> str:
+    lines = [f"#### {title}", "",
+             "| arm | epochs | windows | test MAE (mean ± sd) | MAE vs full | train s | speed-up | peak step MiB | mem ratio | alloc/step MiB | distill s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r['arm']} | {r['epochs']} | {r['windows']} | {r['test_mae_mean']:.4f} ± {r['test_mae_std']:.4f} | "
+            f"{100 * r.get('mae_change', 0):+.1f}% | {r['train_s']:.2f} | {r.get('train_speedup', 1):.1f}x | "
+            f"{r['peak_step_mib']:.2f} | {r.get('memory_ratio', 1):.1f}x | {r['alloc_per_step_mib']:.2f} | "
+            f"{r.get('distill_s', 0):.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="1 seed, SZ-TAXI, STID, 2 epochs: a smoke run")
+    ap.add_argument("--epochs", type=int, default=5, help="full-data epochs")
+    ap.add_argument("--small-epochs", type=int, default=15, help="epochs of the three compressed arms")
+    ap.add_argument("--datasets", default="sz_taxi,los_loop")
+    ap.add_argument("--models", default="stid,stgcn")
+    ap.add_argument("--seeds", default="0,1,2")
+    a = ap.parse_args()
+    if a.quick:
+        a.epochs, a.small_epochs, a.datasets, a.models, a.seeds = 2, 4, "sz_taxi", "stid", "0"
+    cfg = replace(TrainConfig(), epochs=a.epochs, device="cpu")
+    cache = Path(tempfile.mkdtemp(prefix="stemdist-bench-"))  # every run distils afresh
+    payload = {"config": vars(a), "stemdist": stem_params(a.small_epochs, a.quick), "models": MODELS, "tables": {}}
+    text = []
+    for ds in a.datasets.split(","):
+        for model in a.models.split(","):
+            rows = run_pair(ds, model, [int(s) for s in a.seeds.split(",")], cfg, a.small_epochs, a.quick, cache)
+            payload["tables"][f"{ds}/{model}"] = rows
+            text.append(table(rows, f"{ds} / {model}") + "\n" + markdown(rows, f"{ds} / {model} (common.markdown; device s incl. charged distillation)"))
+            print(text[-1], flush=True)
+            save("stemdist_quick" if a.quick else "stemdist", payload)
+    print("\n".join(text))
+
+
+if __name__ == "__main__":
+    main()
