@@ -2,7 +2,10 @@
 
 Every benchmark compares its arms side by side in one process (ratios, not absolute
 seconds: these machines are noisy) and writes a JSON file plus a markdown table.
-Run benchmarks one at a time: `flock /tmp/sttune-bench.lock python bench/<name>.py`.
+Each benchmark process uses one torch thread (set here): with two threads, per-batch
+times on a shared 2-core machine swing ~3x, with one they are steady, and two benchmarks
+can run side by side. Serialise with a lock per core:
+`flock /tmp/sttune-bench.lock python bench/<name>.py` (or /tmp/sttune-bench-b.lock).
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("STTUNE_BENCH_THREADS", "1")))
 
 from sttune.config import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe import DatasetBlock  # noqa: E402

@@ -62,7 +62,7 @@ def main() -> None:
         model=ModelBlock(name="stid", params={"embed_dim": 32, "n_layers": 3}),
         train=TrainConfig(epochs=args.epochs, device="auto"),
         strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
-                    StrategyBlock("stemdist", {"nrr": 0.25, "srr": 0.25, "t_outer": 10})],
+                    StrategyBlock("stemdist", {"nrr": 0.25, "srr": 0.25, "t_outer": 5, "inner": 5})],
         search=SearchConfig(trials=args.trials, seed=0, baseline_ladder=[]),
     )
     stopping = RungPolicy(enabled=True, first_rung=1, reduction_factor=3, min_trials=4)

@@ -144,7 +144,7 @@ def main() -> None:
     ap.add_argument("--gwnet-ch", type=int, default=16, help="GWNet residual/dilation channels (all arms)")
     ap.add_argument("--r0", action="store_true", help="also run NAMED at ratio 0 (end-to-end overhead)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # one thread per benchmark: two run side by side on 2 cores
     MODELS["stid"] = {"embed_dim": args.stid_dim} if args.stid_dim != 32 else {}
     c = args.gwnet_ch
     MODELS["gwnet"] = {"residual_channels": c, "dilation_channels": c, "skip_channels": 2 * c, "end_channels": 4 * c}

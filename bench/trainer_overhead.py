@@ -2,8 +2,8 @@
 
 Both loops gather the same windows in the same order, run the same forward/backward/clip/
 step, and are timed the same way (training only, validation excluded). One-epoch runs
-alternate (bare, sttune, bare, sttune, ...) so drift in machine load hits both alike; we
-report the median of the paired ratios.
+alternate in ABBA order (bare, sttune, sttune, bare, ...) so drift in machine load and
+warm-up effects hit both alike; we report the median of the paired ratios.
 Usage: flock /tmp/sttune-bench.lock .venv/bin/python bench/trainer_overhead.py
 """
 
@@ -59,9 +59,14 @@ def main() -> None:
     for name in args.models:
         cls, params = plugins.load("model", name), widths.get(name, {})
         ratios = []
-        for _ in range(args.repeats):
-            bare = bare_loop(cls, params, data, cfg)
-            ours = Trainer(cfg).fit(lambda: cls(data.spec, **params), data).device_seconds
+        for repeat in range(args.repeats):
+            # ABBA order: whichever runs second in a pair gets no systematic advantage
+            if repeat % 2 == 0:
+                bare = bare_loop(cls, params, data, cfg)
+                ours = Trainer(cfg).fit(lambda: cls(data.spec, **params), data).device_seconds
+            else:
+                ours = Trainer(cfg).fit(lambda: cls(data.spec, **params), data).device_seconds
+                bare = bare_loop(cls, params, data, cfg)
             ratios.append(ours / bare)
             print(f"{name}: bare {bare:.2f} s, sttune {ours:.2f} s, ratio {ours / bare:.3f}", flush=True)
         rows.append({"model": name, "ratios": ratios, "median_ratio": statistics.median(ratios),

@@ -297,6 +297,8 @@ class TrainContext:
     new_model: Callable[[], STModel] | None = None  # a fresh model like ``model``
     evaluate: Callable[[nn.Module], float] | None = None  # validation MAE of any model
     batch_size: int = 64
+    target_mean: float = 0.0  # raw = normalised × target_std + target_mean (the target channel)
+    target_std: float = 1.0
 
 
 class Strategy:

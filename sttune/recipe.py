@@ -59,10 +59,15 @@ class ModelBlock:
 
 @dataclass(frozen=True)
 class StrategyBlock:
-    """A strategy to search: fixed ``params``, or ``params`` omitted to search its space()."""
+    """A strategy: fixed ``params``; or searched through its space(), with ``fixed`` knobs held."""
 
     name: str
     params: dict[str, Any] | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)  # searched, but these knobs held
+
+    def validate(self, path: str) -> None:
+        if self.params is not None and self.fixed:
+            raise SchemaError(f"{path}.fixed", "give `params` (nothing searched) or `fixed` (the rest searched), not both")
 
 
 @dataclass(frozen=True)

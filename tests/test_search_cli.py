@@ -280,3 +280,14 @@ def test_dataset_shorthand_and_train_json(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout.strip().splitlines()[-1])
     assert data["epochs_run"] == 1 and data["test"]["horizons"].keys() == {"3", "6", "12"}
+
+
+def test_fixed_knobs_are_held_and_the_rest_searched(tmp_path):
+    recipe = write_recipe(tmp_path, strategies=[{"name": "keep_first", "fixed": {"keep": 0.5}}],
+                          search={"trials": 3, "baseline_ladder": []})
+    assert invoke("search", str(recipe), "--no-export").exit_code == 0
+    trials = study_of(tmp_path).trials
+    assert all("keep_first.keep" not in t.params for t in trials)
+    assert trials[1].user_attrs["sttune.job"]["strategies"] == [["keep_first", {"keep": 0.5}]]
+    bad = write_recipe(tmp_path, strategies=[{"name": "keep_first", "fixed": {"speed": 2}}])
+    assert "no param 'speed'" in one_error_line(invoke("search", str(bad)))

@@ -47,6 +47,7 @@ def preflight(recipe: Recipe) -> None:
         plugins.load("model", name)
     fixed = [(s.name, s.params) for s in recipe.strategies if s.params is not None]
     make_strategies(fixed)
+    _check_held_knobs(recipe)
     for s in recipe.strategies:
         plugins.load("strategy", s.name)
     for block in recipe.datasets:
@@ -65,6 +66,22 @@ def check_trial_budget(recipe: Recipe, trials: int | None) -> None:
             "come first, leaving none for the strategies",
             f"raise search.trials above {n_baselines} or shorten search.baseline_ladder",
         )
+
+
+def _check_held_knobs(recipe: Recipe) -> None:
+    """Every `fixed` knob must be a constructor param of its strategy."""
+    import inspect
+
+    for block in recipe.strategies:
+        if not block.fixed:
+            continue
+        accepted = set(inspect.signature(plugins.load("strategy", block.name)).parameters)
+        unknown = sorted(set(block.fixed) - accepted)
+        if unknown:
+            raise RunError(
+                f"strategy '{block.name}' has no param '{unknown[0]}' to hold fixed",
+                f"its params: {', '.join(sorted(accepted))}",
+            )
 
 
 def check_writable(folder: Path) -> None:

@@ -78,6 +78,34 @@ def _suggest_strategies(trial: optuna.Trial, recipe: Recipe) -> list[tuple[str, 
     for block in recipe.strategies:  # recipe order is hook order
         if block.name not in names:
             continue
-        params = block.params if block.params is not None else plugins.load("strategy", block.name).space(trial)
+        if block.params is not None:
+            params = block.params
+        else:
+            cls = plugins.load("strategy", block.name)
+            params = {**cls.space(HoldingTrial(trial, block.name, block.fixed)), **block.fixed}
         out.append((block.name, dict(params)))
     return out
+
+
+class HoldingTrial:
+    """A trial whose suggestions for held knobs return the held value and reach no sampler."""
+
+    def __init__(self, trial: optuna.Trial, prefix: str, held: dict[str, Any]) -> None:
+        self._trial, self._held = trial, {f"{prefix}.{k}": v for k, v in held.items()}
+
+    def _suggest(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in self._held:
+            return self._held[name]
+        return getattr(self._trial, kind)(name, *args, **kwargs)
+
+    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> float:
+        return self._suggest("suggest_float", name, *args, **kwargs)
+
+    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> int:
+        return self._suggest("suggest_int", name, *args, **kwargs)
+
+    def suggest_categorical(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._suggest("suggest_categorical", name, *args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:  # number, user_attrs, ... of the real trial
+        return getattr(self._trial, attr)

@@ -97,7 +97,7 @@ class Trainer:
             generator=generator, spec=data.spec, cache_dir=self.cache_dir,
             dataset_key=data.key, new_model=lambda: new_model().to(self.device),
             evaluate=lambda m: evaluate(m, data.val, data, cfg.eval_batch_size)["mae"],
-            batch_size=cfg.batch_size,
+            batch_size=cfg.batch_size, target_mean=data.target_mean, target_std=data.target_std,
         )
 
     def _prepare(
