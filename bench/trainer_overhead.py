@@ -4,7 +4,11 @@ Both loops gather the same windows in the same order, run the same forward/backw
 step, and are timed the same way (training only, validation excluded). One-epoch runs
 alternate in ABBA order (bare, sttune, sttune, bare, ...) so drift in machine load and
 warm-up effects hit both alike; we report the median of the paired ratios.
-Usage: flock /tmp/sttune-bench.lock .venv/bin/python bench/trainer_overhead.py
+Both are timed by the same clock. By default that is the CPU time of the main thread
+(`--clock thread`; the benchmarks run one torch thread, so all compute is on it): on a
+shared machine, time spent waiting for a core then counts for neither loop. `--clock wall`
+uses the trainer's own monotonic wall clock instead.
+Usage: .venv/bin/python bench/trainer_overhead.py [--clock thread|wall]
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from sttune.train.metrics import per_sample_masked_mae
 from sttune.train.trainer import Trainer, seed_everything
 
 
+CLOCK = time.perf_counter
+
+
 def bare_loop(model_cls, params, data, cfg: TrainConfig) -> float:
     """Seconds of `cfg.epochs` plain training epochs (the reference loop)."""
     seed_everything(cfg.seed)
@@ -33,7 +40,7 @@ def bare_loop(model_cls, params, data, cfg: TrainConfig) -> float:
     seconds = 0.0
     for _ in range(cfg.epochs):
         model.train()
-        start = time.perf_counter()
+        start = CLOCK()
         for index in torch.split(torch.randperm(len(data.train), generator=shuffle), cfg.batch_size):
             batch = data.train.gather(index)
             pred = model(batch.x, None, batch.node_inputs, None) * data.target_std + data.target_mean
@@ -42,8 +49,20 @@ def bare_loop(model_cls, params, data, cfg: TrainConfig) -> float:
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimiser.step()
-        seconds += time.perf_counter() - start
+        seconds += CLOCK() - start
     return seconds
+
+
+def use_clock(kind: str) -> None:
+    """Point both loops at one clock: the trainer's DeviceClock reads ``timing.time``."""
+    global CLOCK
+    if kind == "thread":
+        import types
+
+        from sttune.train import timing
+
+        CLOCK = time.thread_time
+        timing.time = types.SimpleNamespace(perf_counter=time.thread_time)
 
 
 def main() -> None:
@@ -51,7 +70,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=["stid", "gwnet"])
+    parser.add_argument("--clock", choices=["thread", "wall"], default="thread")
     args = parser.parse_args()
+    use_clock(args.clock)
     data = load_data_cached(real_dataset("sz_taxi"), Protocol())
     cfg = TrainConfig(epochs=args.epochs, device="cpu", lr_decay_at=())
     widths = {"gwnet": {"residual_channels": 16, "dilation_channels": 16}}
@@ -72,7 +93,8 @@ def main() -> None:
         rows.append({"model": name, "ratios": ratios, "median_ratio": statistics.median(ratios),
                      "overhead": statistics.median(ratios) - 1, "epochs": args.epochs})
         print(f"{name}: median overhead {100 * rows[-1]['overhead']:+.1f}%", flush=True)
-    print(f"wrote {save('trainer_overhead', {'dataset': 'sz_taxi', 'rows': rows, 'device': 'cpu'})}")
+    payload = {"dataset": "sz_taxi", "rows": rows, "device": "cpu", "clock": args.clock, "threads": torch.get_num_threads()}
+    print(f"wrote {save('trainer_overhead', payload)}")
 
 
 if __name__ == "__main__":
