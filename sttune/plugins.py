@@ -89,10 +89,14 @@ def _check_interface(kind: str, obj: Any, plugin: PluginInfo) -> None:
     if kind == "dataset" and not callable(obj):
         raise PluginError(f"{where} is not callable", "a dataset plugin is a function returning STSeries")
     declared = str(getattr(obj, "api_version", api.API_VERSION))
-    if declared.split(".")[0] != api.API_VERSION.split(".")[0]:
+    major, ours = declared.split(".")[0], api.API_VERSION.split(".")[0]
+    if major != ours:
+        newer = major.isdigit() and int(major) > int(ours)  # the plugin is ahead of this sttune
         raise PluginError(
             f"{where} targets plugin API {declared}, but this sttune provides {api.API_VERSION}",
-            f"upgrade {plugin.distribution} to a release built for plugin API {api.API_VERSION.split('.')[0]}.x",
+            f"upgrade sttune to a release providing plugin API {major}.x, or install a {plugin.distribution} "
+            f"release built for plugin API {ours}.x" if newer else
+            f"upgrade {plugin.distribution} to a release built for plugin API {ours}.x",
         )
     if kind == "strategy" and getattr(obj, "name", "") != plugin.name:
         raise PluginError(

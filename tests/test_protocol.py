@@ -61,3 +61,19 @@ def test_node_descriptors_have_one_row_per_node():
     data = build_data(ring_series(400), Protocol())
     assert data.node_inputs.shape == (6, data.spec.node_input_dim)
     assert torch.isfinite(data.node_inputs).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: setattr(s, "steps_per_day", 0), "steps_per_day"),
+        (lambda s: setattr(s, "adjacency", s.adjacency[:3, :3]), "adjacency"),
+        (lambda s: s.values.__setitem__((5, 1, 0), float("nan")), "NaN"),
+        (lambda s: setattr(s, "values", s.values[..., 0]), "shape"),
+    ],
+)
+def test_a_malformed_series_from_a_plugin_is_a_data_error(change, message):
+    series = ring_series(200)
+    change(series)
+    with pytest.raises(DataError, match=message):
+        build_data(series, Protocol())

@@ -1,16 +1,18 @@
-"""``sttune plugins list|show``: what is installed, from which package, and what it searches."""
+"""``sttune plugins list|show|check|new``: what is installed, whether it keeps the contract, new ones."""
 
 from __future__ import annotations
 
 import inspect
-from typing import Annotated
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
 from sttune.cli import app
 from sttune.cli.common import err, out, print_json, user_errors
 
-plugins_app = typer.Typer(help="List and inspect installed plugins.", no_args_is_help=True)
+plugins_app = typer.Typer(help="List, inspect, check and create plugins.", no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
 
 
@@ -85,3 +87,82 @@ def show_plugin(name: Annotated[str, typer.Argument(help="Plugin name (any kind)
             out.print(f"  param {param} = {default}", highlight=False)
         for param, rng in row["space"].items():
             out.print(f"  searches {param} in {rng}", highlight=False)
+
+
+_MARKS = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ fail[/]", "skip": "[yellow]– skip[/]"}
+
+
+def _kinds_of(name: str, kind: str | None) -> list[str]:
+    from sttune import plugins
+    from sttune.errors import PluginError
+
+    wanted = [kind] if kind else list(plugins.GROUPS)
+    if kind is not None and kind not in plugins.GROUPS:
+        raise PluginError(f"unknown plugin kind '{kind}'", f"use one of {', '.join(plugins.GROUPS)}")
+    kinds = [k for k in wanted if name in plugins.discover(k)]
+    if not kinds:
+        names = sorted({n for k in wanted for n in plugins.discover(k)})
+        raise PluginError(f"no {kind or 'plugin'} named '{name}'", f"installed: {', '.join(names)}")
+    return kinds
+
+
+def _parse_params(text: str | None) -> dict[str, Any]:
+    from sttune.errors import SttuneError
+
+    if text is None:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SttuneError(f"--params is not valid JSON: {exc}", """e.g. --params '{"path": "data.csv"}'""") from None
+    if not isinstance(params, dict):
+        raise SttuneError("--params must be a JSON object", """e.g. --params '{"path": "data.csv"}'""")
+    return params
+
+
+@plugins_app.command("check")
+@user_errors
+def check_plugin(
+    name: Annotated[str, typer.Argument(help="Plugin name (any kind).")],
+    kind: Annotated[str | None, typer.Option("--kind", help="strategy, model or dataset (when a name has several).")] = None,
+    params: Annotated[str | None, typer.Option("--params", help="Constructor / loader params as a JSON object.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+) -> None:
+    """Run sttune's plugin contract on an installed plugin; exit 1 if any check fails."""
+    from rich.table import Table
+
+    from sttune.testing import run_contract
+
+    given = _parse_params(params)
+    results = {k: run_contract(k, name, given) for k in _kinds_of(name, kind)}
+    failed = sum(r.status == "fail" for rows in results.values() for r in rows)
+    if json_output:
+        print_json({k: [r.to_dict() for r in rows] for k, rows in results.items()})
+    for k, rows in ({} if json_output else results).items():
+        table = Table(title=f"contract of {k} '{name}'")
+        for col in ("check", "result", "detail"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r.check, _MARKS[r.status], r.detail or "-")
+        out.print(table)
+        counts = {s: sum(r.status == s for r in rows) for s in _MARKS}
+        out.print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@plugins_app.command("new")
+@user_errors
+def new_plugin(
+    name: Annotated[str, typer.Argument(help="Plugin name: a Python identifier, also the entry-point name.")],
+    kind: Annotated[str, typer.Option("--kind", help="strategy, model or dataset.")],
+    directory: Annotated[Path | None, typer.Option("--dir", help="Target folder (default: ./sttune-NAME).")] = None,
+) -> None:
+    """Write a plugin package skeleton that installs and passes the contract as generated."""
+    from sttune.scaffold import write_skeleton
+
+    target, files = write_skeleton(name, kind, directory)
+    out.print(f"wrote {kind} plugin '{name}' in {target}:", highlight=False)
+    for path in files:
+        out.print(f"  {path.relative_to(target)}", highlight=False)
+    out.print(f"next: pip install -e {target} && sttune plugins check {name} && pytest {target}", highlight=False)

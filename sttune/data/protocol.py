@@ -102,6 +102,23 @@ def time_features(series: STSeries) -> tuple[np.ndarray, np.ndarray]:
     return tod.astype(np.float32), dow.astype(np.float32)
 
 
+def _check_series(series: STSeries) -> None:
+    """What every dataset plugin must hand over, checked once for plugins we did not write."""
+    where = f"dataset '{series.name}'"
+    if series.values.ndim != 3:
+        raise DataError(f"{where}: values have shape {series.values.shape}, not [time, nodes, channels]",
+                        "the dataset plugin must return a 3-D array")
+    n = series.values.shape[1]
+    if series.adjacency.shape != (n, n):
+        raise DataError(f"{where}: adjacency is {series.adjacency.shape} for {n} nodes",
+                        f"give an {n}x{n} adjacency")
+    if int(series.steps_per_day) < 1:
+        raise DataError(f"{where}: steps_per_day is {series.steps_per_day}", "set a positive steps_per_day")
+    if not np.isfinite(series.values).all():
+        raise DataError(f"{where}: values hold NaN or infinite readings",
+                        "mask them as missing (0) in the loader, e.g. nan: mask")
+
+
 def _check(series: STSeries, protocol: Protocol) -> tuple[int, int, int]:
     if protocol.in_len < 1 or protocol.out_len < 1:
         raise DataError("in_len and out_len must be at least 1", "set protocol.in_len/out_len")
@@ -175,6 +192,7 @@ def data_key(series: STSeries, protocol: Protocol) -> str:
 
 def build_data(series: STSeries, protocol: Protocol = Protocol()) -> DataModule:
     """Apply the protocol to a raw series (windows, split, scaling, time features)."""
+    _check_series(series)
     n_train, n_val, n_test = _check(series, protocol)
     in_len, out_len = protocol.in_len, protocol.out_len
     train_steps = n_train + in_len - 1  # steps seen as inputs by training windows

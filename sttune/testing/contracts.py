@@ -1,0 +1,186 @@
+"""The contract suites a plugin's own tests subclass, and :func:`run_contract` for the CLI.
+
+In a plugin package's ``tests/test_contract.py``::
+
+    from sttune.testing import StrategyContract
+    from my_pkg.strategy import MyStrategy
+
+    class TestMyStrategy(StrategyContract):
+        strategy_class = MyStrategy
+        fixed_params = {"ratio": 0.5}   # optional: constructor params for the runs
+
+pytest then collects one test per check (``test_space_prefix``, ``test_trains``, ...).
+The same checks run without pytest through :func:`run_contract` (``sttune plugins check``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from sttune.testing.core import Check, CheckResult, run_check, run_checks
+from sttune.testing.dataset import DATASET_CHECKS, DatasetSubject
+from sttune.testing.model import MODEL_CHECKS, ModelSubject
+from sttune.testing.strategy import SMALL_MODEL, STRATEGY_CHECKS, StrategySubject
+
+_SUBJECTS: dict[type, Any] = {}  # one subject (and its cached runs) per test class
+
+
+class _Contract:
+    """Shared machinery: build the subject once per test class, run one check per test."""
+
+    checks: ClassVar[dict[str, Check]] = {}
+
+    def subject(self) -> Any:
+        raise NotImplementedError
+
+    def _check(self, name: str) -> None:
+        import pytest
+
+        key = type(self)
+        if key not in _SUBJECTS:
+            _SUBJECTS[key] = self.subject()
+        result = run_check(name, self.checks[name], _SUBJECTS[key])
+        if result.status == "fail":
+            pytest.fail(f"contract check '{name}' failed: {result.detail}", pytrace=False)
+        if result.status == "skip":
+            pytest.skip(result.detail)
+
+
+class StrategyContract(_Contract):
+    """Contract tests for a :class:`~sttune.api.Strategy`; set ``strategy_class``."""
+
+    strategy_class: ClassVar[type]
+    fixed_params: ClassVar[dict[str, Any]] = {}  # constructor params for the training runs
+    model: ClassVar[tuple[str, dict[str, Any]]] = SMALL_MODEL  # installed model (name, params) to train
+    checks = STRATEGY_CHECKS
+
+    def subject(self) -> StrategySubject:
+        return StrategySubject(self.strategy_class, dict(self.fixed_params), model=self.model)
+
+    def test_space_prefix(self) -> None:
+        self._check("space_prefix")
+
+    def test_space_params(self) -> None:
+        self._check("space_params")
+
+    def test_json_params(self) -> None:
+        self._check("json_params")
+
+    def test_trains(self) -> None:
+        self._check("trains")
+
+    def test_select(self) -> None:
+        self._check("select")
+
+    def test_transform(self) -> None:
+        self._check("transform")
+
+    def test_weight(self) -> None:
+        self._check("weight")
+
+    def test_deterministic(self) -> None:
+        self._check("deterministic")
+
+    def test_artifacts(self) -> None:
+        self._check("artifacts")
+
+
+class ModelContract(_Contract):
+    """Contract tests for an :class:`~sttune.api.STModel`; set ``model_class`` (and ``name``)."""
+
+    model_class: ClassVar[type]
+    model_params: ClassVar[dict[str, Any]] = {}
+    name: ClassVar[str] = ""  # the entry-point name (space() prefix); default model_class.name
+    checks = MODEL_CHECKS
+
+    def subject(self) -> ModelSubject:
+        return ModelSubject(self.model_class, dict(self.model_params), self.name)
+
+    def test_space_prefix(self) -> None:
+        self._check("space_prefix")
+
+    def test_space_params(self) -> None:
+        self._check("space_params")
+
+    def test_json_params(self) -> None:
+        self._check("json_params")
+
+    def test_forward_full(self) -> None:
+        self._check("forward_full")
+
+    def test_forward_subset(self) -> None:
+        self._check("forward_subset")
+
+    def test_encoder(self) -> None:
+        self._check("encoder")
+
+    def test_gradients(self) -> None:
+        self._check("gradients")
+
+    def test_trains(self) -> None:
+        self._check("trains")
+
+
+class DatasetContract(_Contract):
+    """Contract tests for a dataset callable; set ``loader`` (a staticmethod) and ``params``."""
+
+    loader: ClassVar[Callable[..., Any]]
+    params: ClassVar[dict[str, Any]] = {}  # params that load a small series
+    bad_params: ClassVar[list[dict[str, Any]]] = []  # params that must raise DataError
+    checks = DATASET_CHECKS
+
+    def subject(self) -> DatasetSubject:
+        return DatasetSubject(type(self).loader, dict(self.params), "", list(self.bad_params))
+
+    def test_loads(self) -> None:
+        self._check("loads")
+
+    def test_values(self) -> None:
+        self._check("values")
+
+    def test_adjacency(self) -> None:
+        self._check("adjacency")
+
+    def test_timing(self) -> None:
+        self._check("timing")
+
+    def test_windows(self) -> None:
+        self._check("windows")
+
+    def test_json_params(self) -> None:
+        self._check("json_params")
+
+    def test_bad_params(self) -> None:
+        self._check("bad_params")
+
+
+def check_plugin(kind: str, obj: Any, params: dict[str, Any] | None = None, name: str = "") -> list[CheckResult]:
+    """Every contract check of one plugin object (class or callable), without pytest."""
+    params = dict(params or {})
+    if kind == "strategy":
+        return run_checks(STRATEGY_CHECKS, StrategySubject(obj, params, name))
+    if kind == "model":
+        return run_checks(MODEL_CHECKS, ModelSubject(obj, params, name))
+    if kind == "dataset":
+        return run_checks(DATASET_CHECKS, DatasetSubject(obj, params, name))
+    raise ValueError(f"unknown plugin kind {kind!r}")
+
+
+def run_contract(kind: str, name: str, params: dict[str, Any] | None = None) -> list[CheckResult]:
+    """Load the installed plugin ``name`` of ``kind`` and run its contract.
+
+    An unknown name raises :class:`~sttune.errors.PluginError` (a user error); a plugin that
+    fails to import or is refused (wrong type, other API major version) fails the first
+    check, ``import``, and the rest are not run.
+    """
+    from sttune import plugins
+    from sttune.errors import PluginError
+
+    info = plugins.info(kind, name)
+    try:
+        obj = plugins.load(kind, name)
+    except PluginError as exc:
+        return [CheckResult("import", "fail", exc.one_line())]
+    loaded = CheckResult("import", "pass", f"{info.origin}, plugin API {getattr(obj, 'api_version', None) or 'not declared'}")
+    return [loaded, *check_plugin(kind, obj, params, name)]

@@ -1,0 +1,317 @@
+"""The plugin contract kit: it catches broken plugins, refuses other API majors, and
+`sttune plugins new|check` produce packages that install and pass it."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from plugin_kit import install_plugins, reset_plugin_caches, uninstall
+from sttune import plugins
+from sttune.api import STModel, STSeries, Strategy
+from sttune.cli import app
+from sttune.errors import DataError, PluginError
+from sttune.testing import check_plugin, run_contract
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+class KeepHalf(Strategy):
+    """A well-behaved strategy: a seeded random half of the windows, uniform weights."""
+
+    name = "keep_half"
+
+    def __init__(self, keep: float = 0.5) -> None:
+        self.keep = keep
+
+    @classmethod
+    def space(cls, trial):
+        return {"keep": trial.suggest_float(f"{cls.name}.keep", 0.2, 1.0)}
+
+    def select(self, ctx):
+        return torch.randperm(ctx.train_size, generator=ctx.generator)[: max(1, int(self.keep * ctx.train_size))]
+
+    def weight(self, loss, batch, ctx):
+        return loss * 1.0
+
+
+class WrongPrefix(KeepHalf):
+    name = "wrong_prefix"
+
+    @classmethod
+    def space(cls, trial):
+        return {"keep": trial.suggest_float("keep", 0.2, 1.0)}
+
+
+class ShapeBreaker(KeepHalf):
+    name = "shape_breaker"
+
+    def transform(self, batch, ctx):  # drops a node from x only
+        return batch.replace(x=batch.x[:, :, 1:])
+
+
+class SilentSubset(KeepHalf):
+    name = "silent_subset"
+
+    def transform(self, batch, ctx):  # drops nodes consistently but never says which
+        return batch.replace(x=batch.x[:, :, 1:], y=batch.y[:, :, 1:], node_inputs=batch.node_inputs[1:])
+
+
+class NanWeights(KeepHalf):
+    name = "nan_weights"
+
+    def weight(self, loss, batch, ctx):
+        return loss * float("nan")
+
+
+class Duplicates(KeepHalf):
+    name = "duplicates"
+
+    def select(self, ctx):
+        return torch.cat([torch.arange(5), torch.arange(5)])
+
+
+class GlobalRng(KeepHalf):
+    name = "global_rng"
+
+    def select(self, ctx):  # ignores ctx.generator
+        return torch.randperm(ctx.train_size)[: ctx.train_size // 2]
+
+
+class Raiser(KeepHalf):
+    name = "raiser"
+
+    def transform(self, batch, ctx):
+        raise RuntimeError("boom")
+
+
+class TensorDefault(KeepHalf):
+    name = "tensor_default"
+
+    def __init__(self, keep: float = 0.5, scale=torch.tensor(1.0)) -> None:
+        super().__init__(keep)
+
+
+def failed(results) -> set[str]:
+    return {r.check for r in results if r.status == "fail"}
+
+
+def test_a_good_strategy_passes_every_check():
+    results = check_plugin("strategy", KeepHalf, {"keep": 0.5})
+    assert failed(results) == set(), [r for r in results if not r.ok]
+    assert {r.check for r in results} >= {"space_prefix", "select", "transform", "weight", "deterministic", "trains"}
+
+
+@pytest.mark.parametrize(
+    ("cls", "expected", "reason"),
+    [
+        (WrongPrefix, {"space_prefix"}, "must start with 'wrong_prefix.'"),
+        (ShapeBreaker, {"transform", "trains"}, "node counts disagree"),
+        (SilentSubset, {"transform", "trains"}, "does not say which"),
+        (NanWeights, {"weight", "trains"}, "non-finite"),
+        (Duplicates, {"select"}, "duplicate"),
+        (GlobalRng, {"deterministic"}, "ctx.generator"),
+        (Raiser, {"transform", "trains"}, "transform raised RuntimeError: boom"),
+        (TensorDefault, {"json_params"}, "not JSON-serialisable"),
+    ],
+)
+def test_each_broken_strategy_fails_the_right_check(cls, expected, reason):
+    results = check_plugin("strategy", cls)
+    assert failed(results) == expected, [r for r in results if not r.ok]
+    first = next(r for r in results if r.check == sorted(expected - {"trains"})[0])
+    assert reason in first.detail and "\n" not in first.detail
+
+
+class Ignorant(STModel):
+    """Ignores `nodes`: always forecasts every node."""
+
+    name = "ignorant"
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.proj = torch.nn.Linear(spec.in_len, spec.out_len)
+        self.bias = torch.nn.Parameter(torch.zeros(spec.n_nodes))
+
+    @classmethod
+    def space(cls, trial):
+        return {"width": trial.suggest_int("width", 1, 4)}
+
+    def forward(self, x, nodes=None, node_inputs=None, graph=None):
+        pad = self.bias.shape[0] - x.shape[2]
+        x = torch.nn.functional.pad(x[..., 0], (0, pad))  # [B, T, N] whatever was asked
+        return (self.proj(x.transpose(1, 2)) + self.bias[:, None]).transpose(1, 2)
+
+
+def test_a_model_that_ignores_nodes_and_its_prefix_fails():
+    results = check_plugin("model", Ignorant)
+    assert {"forward_subset", "space_prefix", "space_params"} <= failed(results)
+    assert "forward_full" not in failed(results) and "trains" not in failed(results)
+
+
+def float64_loader(n: int = 4) -> STSeries:
+    if n < 1:
+        raise ValueError("n must be positive")  # should be a DataError
+    return STSeries("f64", np.ones((50, n, 1)), np.eye(n, dtype=np.float32), steps_per_day=0)
+
+
+def good_loader(n: int = 4) -> STSeries:
+    if n < 1:
+        raise DataError("n must be positive", "set n >= 1")
+    values = np.random.default_rng(0).random((120, n, 1)).astype(np.float32)
+    return STSeries("good", values, np.eye(n, dtype=np.float32), steps_per_day=24)
+
+
+def test_dataset_contract():
+    assert failed(check_plugin("dataset", good_loader)) == set()
+    results = check_plugin("dataset", float64_loader)
+    assert failed(results) == {"values", "timing", "bad_params"}
+    assert "not sttune.errors.DataError" in next(r.detail for r in results if r.check == "bad_params")
+
+
+FUTURE = '''
+from sttune.api import Strategy
+
+class Future(Strategy):
+    name = "future"
+    api_version = "2.0"
+
+def load_old(**params):
+    return None
+
+load_old.api_version = "0.3"
+'''
+
+
+@pytest.fixture
+def future_plugins(tmp_path):
+    install_plugins(tmp_path, "future_mod", FUTURE, {"strategy": {"future": "future_mod:Future"},
+                                                    "dataset": {"old_data": "future_mod:load_old"}}, dist="futurekit")
+    yield
+    uninstall(tmp_path, "future_mod")
+
+
+def test_another_api_major_is_refused_in_one_line(future_plugins):
+    with pytest.raises(PluginError) as caught:
+        plugins.load("strategy", "future")
+    line = caught.value.one_line()
+    assert "\n" not in line and "'future'" in line and "futurekit 0.1" in line
+    assert "targets plugin API 2.0, but this sttune provides 1.0" in line
+    assert "upgrade sttune to a release providing plugin API 2.x" in line and "futurekit release built for plugin API 1.x" in line
+    with pytest.raises(PluginError) as caught:
+        plugins.load("dataset", "old_data")
+    line = caught.value.one_line()
+    assert "'old_data'" in line and "targets plugin API 0.3" in line and "upgrade futurekit to a release built for plugin API 1.x" in line
+    assert [(r.check, r.status) for r in run_contract("strategy", "future")] == [("import", "fail")]
+    result = runner.invoke(app, ["plugins", "check", "future"])
+    assert result.exit_code == 1 and "upgrade sttune" in result.output
+
+
+TOYS = '''
+import torch
+from sttune.api import Strategy
+
+class Good(Strategy):
+    name = "good_toy"
+
+    def select(self, ctx):
+        return torch.arange(ctx.train_size // 2)
+
+class Dup(Strategy):
+    name = "dup_toy"
+
+    def select(self, ctx):
+        return torch.zeros(4, dtype=torch.long)
+'''
+
+
+def test_plugins_check_exit_codes(tmp_path):
+    install_plugins(tmp_path, "toys_mod", TOYS, {"strategy": {"good_toy": "toys_mod:Good", "dup_toy": "toys_mod:Dup"}})
+    try:
+        good = runner.invoke(app, ["plugins", "check", "good_toy"])
+        assert good.exit_code == 0 and "0 failed" in good.output, good.output
+        bad = runner.invoke(app, ["plugins", "check", "dup_toy"])
+        assert bad.exit_code == 1 and "duplicate" in bad.output and "✗ fail" in bad.output
+    finally:
+        uninstall(tmp_path, "toys_mod")
+    unknown = runner.invoke(app, ["plugins", "check", "no_such_plugin"])
+    assert unknown.exit_code == 2 and "no plugin named 'no_such_plugin'" in unknown.output
+    assert "Traceback" not in unknown.output and len(unknown.output.strip().splitlines()) == 1
+    params = runner.invoke(app, ["plugins", "check", "st_prune", "--params", "{oops"])
+    assert params.exit_code == 2 and "--params is not valid JSON" in params.output
+
+
+def test_plugins_new_refuses_bad_names_and_used_folders(tmp_path):
+    for name in ("1st", "my-prune", "class"):
+        result = runner.invoke(app, ["plugins", "new", name, "--kind", "strategy", "--dir", str(tmp_path / "x")])
+        assert result.exit_code == 2 and "not a valid Python identifier" in result.output
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "keep.txt").write_text("mine")
+    result = runner.invoke(app, ["plugins", "new", "fine", "--kind", "model", "--dir", str(tmp_path / "used")])
+    assert result.exit_code == 2 and "not empty" in result.output and len(result.output.strip().splitlines()) == 1
+    assert runner.invoke(app, ["plugins", "new", "fine", "--kind", "sampler"]).exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def scaffolds(tmp_path_factory):
+    """One skeleton per kind, written by the CLI and pip-installed (offline) into one folder."""
+    root = tmp_path_factory.mktemp("scaffolds")
+    dirs = {}
+    for kind in ("strategy", "model", "dataset"):
+        dirs[kind] = root / f"pkg-{kind}"
+        result = runner.invoke(app, ["plugins", "new", f"new_{kind}", "--kind", kind, "--dir", str(dirs[kind])])
+        assert result.exit_code == 0, result.output
+    site = root / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(site), *map(str, dirs.values())], check=True, capture_output=True)
+    sys.path.insert(0, str(site))
+    reset_plugin_caches()
+    yield dirs
+    sys.path.remove(str(site))
+    for kind in dirs:
+        sys.modules.pop(f"sttune_new_{kind}", None)
+        sys.modules.pop(f"sttune_new_{kind}.plugin", None)
+    reset_plugin_caches()
+
+
+@pytest.mark.parametrize("kind", ["strategy", "model", "dataset"])
+def test_generated_package_installs_and_passes_its_contract(scaffolds, kind):
+    pyproject = tomllib.loads((scaffolds[kind] / "pyproject.toml").read_text())
+    assert f"new_{kind}" in pyproject["project"]["entry-points"][plugins.GROUPS[kind]]
+    assert plugins.info(kind, f"new_{kind}").distribution == f"sttune-new-{kind}"
+    results = run_contract(kind, f"new_{kind}")
+    assert failed(results) == set() and results[0].check == "import", results
+    # the generated tests/test_contract.py, run method by method (no nested pytest session)
+    spec = importlib.util.spec_from_file_location(f"generated_{kind}", scaffolds[kind] / "tests" / "test_contract.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (suite,) = [v for k, v in vars(module).items() if k.startswith("Test")]
+    ran = 0
+    for attr in sorted(a for a in dir(suite) if a.startswith("test_")):
+        try:
+            getattr(suite(), attr)()
+            ran += 1
+        except pytest.skip.Exception:
+            pass
+    assert ran >= 6
+
+
+def test_the_example_package_passes_its_contract():
+    source = ROOT / "plugins" / "sttune-curriculum"
+    sys.path.insert(0, str(source))
+    try:
+        from sttune_curriculum import Curriculum
+
+        results = check_plugin("strategy", Curriculum, {"start_fraction": 0.3, "full_at": 1.0})
+        assert failed(results) == set(), results
+        assert Curriculum.api_version.split(".")[0] == "1"
+    finally:
+        sys.path.remove(str(source))
