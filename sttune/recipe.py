@@ -84,8 +84,21 @@ class SearchConfig:
     combine: bool = False  # may one trial use several strategies?
     baseline_ladder: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75])
     early_stopping: RungPolicy = RungPolicy()
+    # auto: a subprocess per trial when several workers run (--workers, sttune worker) or a
+    # trial timeout is set; inline (in the searching process) for a plain single-process search
+    isolation: Literal["auto", "subprocess", "inline"] = "auto"
+    trial_timeout_minutes: float | None = None  # a trial running longer is killed ("hang")
+    heartbeat_seconds: float = 10.0  # a running trial's worker proves it is alive this often
+    stale_after_seconds: float = 120.0  # no heartbeat for this long: the trial is failed and retried
 
     def validate(self, path: str) -> None:
+        if self.trial_timeout_minutes is not None and self.trial_timeout_minutes <= 0:
+            raise SchemaError(f"{path}.trial_timeout_minutes", f"must be positive, got {self.trial_timeout_minutes}")
+        if self.heartbeat_seconds <= 0:
+            raise SchemaError(f"{path}.heartbeat_seconds", f"must be positive, got {self.heartbeat_seconds}")
+        if self.stale_after_seconds < 2 * self.heartbeat_seconds:
+            raise SchemaError(f"{path}.stale_after_seconds", f"must be at least twice heartbeat_seconds, got {self.stale_after_seconds}",
+                              "a trial is failed as stale only after several missed heartbeats")
         if self.trials is None and self.timeout_minutes is None:
             raise SchemaError(path, "set `trials`, `timeout_minutes` or both")
         if self.trials is not None and self.trials < 1:

@@ -30,7 +30,7 @@ def _root(
     """Tune data-efficient training strategies for spatio-temporal forecasting."""
 
 
-from sttune.cli import export_cmd, plugins_cmd, report_cmd, search_cmd, train_cmd  # noqa: E402,F401  (register commands)
+from sttune.cli import export_cmd, plugins_cmd, report_cmd, search_cmd, train_cmd, worker_cmd  # noqa: E402,F401  (register commands)
 
 
 def main() -> None:

@@ -9,6 +9,21 @@ import typer
 
 from sttune.cli import app
 from sttune.cli.common import err, out, user_errors
+from sttune.errors import SttuneError
+
+
+class UsageError(SttuneError):
+    """A command-line option is out of range."""
+
+
+def check_recipe_path(recipe: Path) -> None:
+    if recipe.is_dir():
+        raise UsageError(f"{recipe} is a folder, not a recipe file", "pass the recipe YAML (a run folder is for export and report)")
+
+
+def check_workers(workers: int) -> None:
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more (one per GPU or core)")
 
 
 @app.command()
@@ -18,22 +33,27 @@ def search(
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: the recipe's run_dir or runs/<name>).")] = None,
     trials: Annotated[Optional[int], typer.Option(min=1, help="Override search.trials (per dataset, in total).")] = None,
     timeout_minutes: Annotated[Optional[float], typer.Option(min=0.01, help="Override search.timeout_minutes.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes sharing the study (one per GPU when several exist).")] = 1,
     export: Annotated[bool, typer.Option(help="Export the best config when the search ends.")] = True,
 ) -> None:
     """Search strategies and their params per dataset; resume by running it again."""
     from sttune.cli.progress import SearchProgress
     from sttune.recipe import load_recipe
-    from sttune.search.run import preflight, search as run_search, start_run
+    from sttune.search.run import check_trial_budget, preflight, search as run_search, start_run
+    from sttune.search.storage import storage_label
 
+    check_workers(workers)
+    check_recipe_path(recipe)
     loaded = load_recipe(recipe)
     preflight(loaded.recipe)
-    from sttune.search.run import check_trial_budget
-
     check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
     run = start_run(loaded, run_dir)
-    err.print(f"run folder {run.run_dir} · storage {loaded.recipe.search.storage or run.run_dir / 'study.journal'}")
+    run.storage()  # an unreachable or unwritable storage fails now, as one line
+    pool = f" · {workers} workers" if workers > 1 else ""
+    err.print(f"run folder {run.run_dir} · storage {storage_label(loaded.recipe.search.storage, run.run_dir)}{pool}",
+              highlight=False)
     with SearchProgress(err, trials or loaded.recipe.search.trials) as progress:
-        run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes)
+        run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes, workers=workers)
     if export:
         from sttune.cli.export_cmd import export_and_print
 

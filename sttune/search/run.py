@@ -34,8 +34,9 @@ class Run:
     def best_dir(self) -> Path:
         return self.run_dir / "best"
 
-    def storage(self, create: bool = True):  # optuna storage or URL
-        return storage_for(self.recipe.search.storage, self.run_dir, create)
+    def storage(self, create: bool = True):  # optuna storage
+        cfg = self.recipe.search
+        return storage_for(cfg.storage, self.run_dir, create, (cfg.heartbeat_seconds, cfg.stale_after_seconds))
 
 
 def preflight(recipe: Recipe) -> None:
@@ -114,11 +115,31 @@ def open_run(target: Path, run_dir: Path | None = None) -> Run:
     return Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
 
 
-def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None) -> None:
-    storage = run.storage()
-    for dataset in run.recipe.datasets:
-        plan = StudyPlan(run.recipe, run.name, dataset, storage, cache_dir,
-                         trials or run.recipe.search.trials, timeout or run.recipe.search.timeout_minutes)
+def resolve_isolation(recipe: Recipe, workers: int, joining: bool = False) -> str:
+    """``auto``: a subprocess per trial with several workers, ``sttune worker`` or a trial timeout."""
+    mode = recipe.search.isolation
+    if mode != "auto":
+        return mode
+    several = workers > 1 or joining or recipe.search.trial_timeout_minutes is not None
+    return "subprocess" if several else "inline"
+
+
+def plans(run: Run, cache_dir: Path, trials: int | None, timeout: float | None, storage=None, **worker) -> list[StudyPlan]:
+    storage = storage if storage is not None else run.storage()
+    return [StudyPlan(run.recipe, run.name, dataset, storage, cache_dir, trials or run.recipe.search.trials,
+                      timeout or run.recipe.search.timeout_minutes, **worker) for dataset in run.recipe.datasets]
+
+
+def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None,
+           workers: int = 1, worker_index: int = 0, prepare: bool = True, joining: bool = False) -> None:
+    """One study per dataset, in this process (``workers`` = 1) or in a pool of worker processes."""
+    isolation = resolve_isolation(run.recipe, workers, joining)
+    if workers > 1:
+        from sttune.search.workers import run_pool
+
+        run_pool(run, cache_dir, events, trials, timeout, workers, isolation)
+        return
+    for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, prepare=prepare, isolation=isolation):
         run_study(plan, events)
 
 

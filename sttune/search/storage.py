@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import optuna
@@ -15,10 +16,23 @@ class StorageError(SttuneError):
     """The study storage cannot be opened."""
 
 
-def storage_for(url: str | None, run_dir: Path, create: bool = True) -> optuna.storages.BaseStorage | str:
+RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
+DRIVERS = {"postgresql": "psycopg2-binary (pip install 'sttune[postgres]')", "postgres": "psycopg2-binary (pip install 'sttune[postgres]')",
+           "mysql": "pymysql or mysqlclient", "mariadb": "pymysql or mysqlclient"}
+
+
+def is_journal(url: str | None) -> bool:
+    return url is None or url.endswith(".journal") or url.startswith("journal:")
+
+
+def storage_for(
+    url: str | None, run_dir: Path, create: bool = True, heartbeat: tuple[float, float] | None = None,
+) -> optuna.storages.BaseStorage:
     """A journal file (default, or a path ending .journal / journal:PATH) or an RDB URL.
 
     With ``create=False`` a missing journal file is an error instead of a new, empty study.
+    ``heartbeat`` = (interval, grace) seconds turns on Optuna's heartbeats for RDB storages
+    (journal files get sttune's own, see :mod:`sttune.search.heartbeat`).
     """
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -38,7 +52,69 @@ def storage_for(url: str | None, run_dir: Path, create: bool = True) -> optuna.s
             f"storage '{url}' is neither a journal file nor a database URL",
             "use e.g. runs/x/study.journal, sqlite:///study.db or postgresql://user@host/db",
         )
-    return url
+    return rdb_storage(url, heartbeat)
+
+
+def rdb_storage(url: str, heartbeat: tuple[float, float] | None = None) -> optuna.storages.RDBStorage:
+    """An RDBStorage; unknown schemes, missing drivers and unreachable servers are one line."""
+    scheme = url.split("://", 1)[0].lower()
+    dialect = scheme.split("+", 1)[0]
+    if dialect not in RDB_SCHEMES:
+        raise StorageError(
+            f"storage URL '{_redact(url)}' has an unknown scheme '{scheme}'",
+            "use a journal file path, sqlite:///study.db, postgresql://user:pass@host/db or mysql://...",
+        )
+    kwargs: dict = {}
+    if heartbeat is not None:
+        from sttune.search.heartbeat import retry_stale
+
+        interval, grace = heartbeat
+        kwargs = {"heartbeat_interval": max(1, round(interval)), "grace_period": max(2, round(grace)),
+                  "heartbeat_stale_trial_callback": retry_stale}
+    engine_kwargs = None
+    given = url
+    if dialect in ("postgresql", "postgres"):
+        url = _postgres_driver(url, scheme)
+        engine_kwargs = {"connect_args": {"connect_timeout": 10}}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+    except ImportError as exc:
+        driver = DRIVERS.get(dialect, "its database driver")
+        raise StorageError(f"the storage {_redact(given)} needs a database driver that is not installed ({exc})",
+                           f"install {driver}") from None
+    except Exception as exc:  # sqlalchemy / driver errors: unreachable server, bad credentials, bad URL
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first.removeprefix("(psycopg2.OperationalError) ")
+        raise StorageError(f"cannot open the study storage {_redact(given)}: {first}",
+                           "check search.storage / --storage (URL, server running, credentials)") from None
+
+
+def _postgres_driver(url: str, scheme: str) -> str:
+    """``postgresql://`` means psycopg2 (the ``postgres`` extra), or psycopg 3 when that is what is installed."""
+    import importlib.util
+
+    rest = url.split("://", 1)[1]
+    if "+" in scheme:
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2://{rest}"
+    if importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg://{rest}"
+    raise StorageError(f"the storage {_redact(url)} needs the PostgreSQL driver psycopg2, which is not installed",
+                       "pip install 'sttune[postgres]' (or psycopg2-binary)")
+
+
+def _redact(url: str) -> str:
+    """The URL without its password."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def storage_label(url: str | None, run_dir: Path) -> str:
+    return str(run_dir / JOURNAL_FILE) if url is None else _redact(url)
 
 
 def study_name(recipe_name: str, dataset_label: str) -> str:
@@ -65,7 +141,7 @@ def open_study(
         raise StorageError(f"the storage needs a missing driver: {exc}",
                            "install it, e.g. pip install psycopg2-binary for PostgreSQL") from None
     except Exception as exc:  # database drivers raise their own error types
-        if type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg2", "psycopg"):
+        if type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg2", "psycopg", "pymysql"):
             first = str(exc).strip().splitlines()[0]
             raise StorageError(f"cannot reach the study storage: {first}",
                                "check search.storage (URL, server, credentials)") from None

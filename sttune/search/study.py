@@ -1,17 +1,27 @@
 """Run one dataset's multi-objective study with ask/tell, resumable and Ctrl-C safe.
 
 The plain baseline (full budget) is enqueued first, then the baseline ladder (reduced
-budgets); both are enqueued once per study and never repeated on resume. A trial whose
-plugin raises fails with the reason recorded and the study goes on. Ctrl-C fails the
-running trial as "interrupted", enqueues it again for the next run, and re-raises.
+budgets); both are enqueued once per study (by the preparing process only) and never
+repeated on resume. A trial whose plugin raises fails with the reason recorded and the study
+goes on. Ctrl-C fails the running trial as "interrupted", enqueues it again for the next run,
+and re-raises.
+
+Several workers may run the same study (``--workers``, ``sttune worker``). They share the
+trial count exactly: trials are *claims* (WAITING, RUNNING, or finished and not retried),
+ordered by creation; a worker asks only while the claims leave room, and after asking checks
+its trial's rank among the claims: a trial ranked at or past ``search.trials`` (two workers
+asked for the last slot at once) goes back to WAITING untouched and the worker waits for the
+others to finish. See docs/scaling.md.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import traceback
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,9 +35,14 @@ from sttune.schema import to_plain
 from sttune.search import records as rec
 from sttune.search.rungs import RUNG_ATTR, should_stop
 from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
+from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.storage import make_sampler, open_study, study_name
 
 INTERRUPTED = "interrupted"
+READY = "sttune.ready"  # study user attr: the baselines are enqueued, workers may start
+WORKER = "sttune.worker"  # trial user attr: which host, process and worker index ran it
+OOM = "sttune.oom"  # trial user attr: the trial ran out of memory (told COMPLETE, infeasible)
+MEMORY_CONSTRAINT = "memory"
 METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memory": "peak memory MiB"}
 
 
@@ -51,17 +66,45 @@ class StudyPlan:
     cache_dir: Path
     trials: int | None
     timeout_minutes: float | None
+    worker_index: int = 0  # sampler seed = search.seed + worker_index
+    prepare: bool = True  # this process sets the study up and enqueues the baselines
+    isolation: str = "inline"  # resolved: "inline" or "subprocess"
+    poll_seconds: float = 0.5  # how often a worker with nothing to ask looks again
+    ready_timeout_seconds: float = 600.0  # how long a joining worker waits for the baselines
 
 
 def open_plan_study(plan: StudyPlan) -> optuna.Study:
     cfg = plan.recipe.search
-    sampler = make_sampler(cfg.sampler, cfg.seed, len(cfg.objectives))
+    sampler = make_sampler(cfg.sampler, cfg.seed + plan.worker_index, len(cfg.objectives))
     study = open_study(plan.storage, study_name(plan.recipe_name, plan.dataset.label), len(cfg.objectives), sampler)
+    if plan.prepare:
+        prepare_study(study, plan)
+    else:
+        _wait_until_ready(study, plan)
+    return study
+
+
+def prepare_study(study: optuna.Study, plan: StudyPlan) -> None:
+    """Name the metrics, store the recipe, enqueue the baselines, and mark the study ready."""
+    cfg = plan.recipe.search
     if study.metric_names is None:
         study.set_metric_names([METRICS[o] for o in cfg.objectives])
         study.set_user_attr("sttune.recipe", to_plain(plan.recipe))
         study.set_user_attr("sttune.dataset", plan.dataset.label)
-    return study
+    ensure_baselines(study, plan.recipe)
+    if not study.user_attrs.get(READY):
+        study.set_user_attr(READY, True)
+
+
+def _wait_until_ready(study: optuna.Study, plan: StudyPlan) -> None:
+    give_up = time.monotonic() + plan.ready_timeout_seconds
+    while not (study.user_attrs.get(READY) or any(ROLE in t.user_attrs for t in study.get_trials(deepcopy=False))):
+        if time.monotonic() >= give_up:
+            raise SttuneError(
+                f"study '{study.study_name}' was not prepared within {plan.ready_timeout_seconds:.0f} s",
+                "start worker 0 (sttune worker ... --worker-index 0) or `sttune search`, which enqueue the baselines",
+            )
+        time.sleep(plan.poll_seconds)
 
 
 def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
@@ -72,55 +115,149 @@ def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
             study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: budget})
 
 
-def _counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:
-    if trial.state.is_finished():
-        return trial.user_attrs.get(rec.REASON) != INTERRUPTED
-    return False
+WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
 
 
-def _waiting(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)))
+def _retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    out: set[int] = set()
+    for t in trials:
+        out.update(t.system_attrs.get("retry_history", ()))
+    return out
+
+
+def _is_claim(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
+    """Does this trial hold one of the study's ``search.trials`` slots?"""
+    if trial.state in (WAITING, RUNNING):
+        return True
+    if trial.state == optuna.trial.TrialState.FAIL:
+        reason = str(trial.user_attrs.get(rec.REASON, ""))
+        if reason == INTERRUPTED or reason.startswith(STALE) or trial.number in retried:
+            return False  # queued again: its retry holds the slot
+    return True
+
+
+def _claims(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    retried = _retried_numbers(trials)
+    return sorted((t for t in trials if _is_claim(t, retried)), key=lambda t: t._trial_id)
+
+
+def count_done(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Finished trials that count towards ``search.trials`` (not interrupted, not retried)."""
+    return sum(t.state.is_finished() for t in _claims(trials))
+
+
+def _counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:  # kept for callers of the old helper
+    return trial.state.is_finished() and trial.user_attrs.get(rec.REASON) != INTERRUPTED
+
+
+def _within_budget(study: optuna.Study, trial_id: int, target: int | None) -> bool:
+    if target is None:
+        return True
+    ids = [t._trial_id for t in _claims(study.get_trials(deepcopy=False))]
+    return trial_id in ids and ids.index(trial_id) < target
+
+
+def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
+    """A trial asked past the budget (a race for the last slot) goes back to WAITING untouched."""
+    try:
+        study._storage.set_trial_state_values(trial._trial_id, WAITING)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass
+
+
+def _next_move(study: optuna.Study, plan: StudyPlan, searchable: bool) -> str:
+    """'ask', 'wait' (others hold the remaining slots) or 'stop'."""
+    trials = study.get_trials(deepcopy=False)
+    claims = _claims(trials)
+    target = plan.trials
+    if target is not None and sum(t.state.is_finished() for t in claims) >= target:
+        return "stop"
+    in_budget = claims if target is None else claims[:target]
+    if any(t.state == WAITING for t in in_budget):
+        return "ask"
+    if searchable and (target is None or len(claims) < target):
+        return "ask"
+    if any(t.state == RUNNING for t in claims):
+        return "wait"  # another worker's trial may still fail stale and need a retry
+    return "stop"  # nothing left to vary (no search space): the baselines are the whole search
 
 
 def run_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
-    """Run trials until the plan's trial count or time budget is spent."""
+    """Run trials until the study holds the plan's trial count, or the time budget is spent."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress display says it all
     study = open_plan_study(plan)
-    ensure_baselines(study, plan.recipe)
-    done = sum(_counts_as_done(t) for t in study.get_trials(deepcopy=False))
-    events.study_started(plan.dataset.label, done, plan.trials)
+    stale_after = plan.recipe.search.stale_after_seconds
+    recover_stale(study, stale_after)
+    events.study_started(plan.dataset.label, count_done(study.get_trials(deepcopy=False)), plan.trials)
     deadline = time.monotonic() + 60 * plan.timeout_minutes if plan.timeout_minutes else None
     searchable = has_search_space(plan.recipe)
-    while plan.trials is None or done < plan.trials:
+    while True:
         if deadline is not None and time.monotonic() >= deadline:
             break
-        if not searchable and _waiting(study) == 0:
-            break  # nothing left to vary: the baselines are the whole search
-        run_trial(study, plan, events)
-        done += 1
+        move = _next_move(study, plan, searchable)
+        if move == "stop":
+            break
+        if move == "wait" or not run_trial(study, plan, events):
+            time.sleep(plan.poll_seconds)
+            recover_stale(study, stale_after)
     return study
 
 
-def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> None:
-    """Ask for one trial, train it, and tell the study its values or its failure."""
+def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> bool:
+    """Ask for one trial, train it, and tell the study its values or its failure.
+
+    Returns False when the asked trial fell outside the trial budget and was given back.
+    """
     trial = study.ask()
+    if not _within_budget(study, trial._trial_id, plan.trials):
+        _give_back(study, trial)
+        return False
+    trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "index": plan.worker_index,
+                                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
+    crash: Any = None
     try:
-        job = job_for_trial(trial, plan.recipe, plan.dataset)
-        trial.set_user_attr(rec.JOB, rec.job_to_attr(job))
-        events.trial_started(trial.number, job.train.epochs)
-        result = run_job(job, plan.cache_dir, on_epoch=_rung_monitor(study, trial, plan, job.train.epochs, events))
+        with Heartbeat(study, trial._trial_id, plan.recipe.search.heartbeat_seconds):
+            job = job_for_trial(trial, plan.recipe, plan.dataset)
+            trial.set_user_attr(rec.JOB, rec.job_to_attr(job))
+            events.trial_started(trial.number, job.train.epochs)
+            monitor = _rung_monitor(study, trial, plan, job.train.epochs, events)
+            if plan.isolation == "subprocess":
+                from sttune.search.isolation import TrialCrash, run_isolated
+
+                try:
+                    result = run_isolated(job, plan.cache_dir, monitor, plan.recipe.search.trial_timeout_minutes)
+                except TrialCrash as exc:
+                    crash = exc
+            else:
+                result = run_job(job, plan.cache_dir, on_epoch=monitor)
     except KeyboardInterrupt:
-        _interrupted(study, trial)
+        _guarded(_interrupted, study, trial)
         raise
     except SttuneError as exc:
-        _fail(study, trial, exc.one_line(), None, events)
-        return
+        _guarded(_fail, study, trial, exc.one_line(), None, events)
+        return True
     except Exception as exc:  # a plugin raising inside a hook fails its trial, not the search
-        _fail(study, trial, f"{type(exc).__name__}: {exc}", traceback.format_exc(), events)
-        return
-    _tell_result(study, trial, result, plan.recipe)
-    events.trial_finished(rec.read_trial(study.trials[trial.number]))
+        _guarded(_fail, study, trial, f"{type(exc).__name__}: {exc}", traceback.format_exc(), events)
+        return True
+    if crash is not None:
+        if crash.oom:
+            _guarded(_tell_oom, study, trial, crash, plan.recipe, events)
+        else:
+            _guarded(_fail, study, trial, crash.reason, crash.tb, events)
+        return True
+    if _guarded(_tell_result, study, trial, result, plan.recipe):
+        events.trial_finished(rec.read_trial(study.trials[trial.number]))
+    return True
+
+
+def _guarded(tell: Any, study: optuna.Study, trial: optuna.Trial, *args: Any) -> bool:
+    """Tell the study; a trial another worker already failed as stale is left as it is."""
+    try:
+        tell(study, trial, *args)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    return True
 
 
 def _rung_monitor(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, epochs: int, events: SearchEvents):
@@ -174,6 +311,35 @@ def _tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: 
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
     study.tell(trial, _objective_values(result, recipe.search.objectives))
+
+
+def _tell_oom(study: optuna.Study, trial: optuna.Trial, crash: Any, recipe: Recipe, events: SearchEvents) -> None:
+    """Out of memory: an infeasible COMPLETE trial, so the sampler learns to avoid the region.
+
+    Optuna samplers ignore FAIL trials but read constraints of COMPLETE ones (a positive
+    value = infeasible). The values told are the last epoch's (best val MAE so far, device
+    seconds so far) when an epoch finished, else the full baseline's; with neither, the
+    trial fails. The trial has no ``sttune.result``, so selection and export never pick it.
+    """
+    values = None
+    base = rec.full_baseline(rec.finished_records(study))
+    if crash.partial is not None:
+        values = {"val_mae": crash.partial.val_mae, "device_seconds": crash.partial.cost_seconds,
+                  "peak_memory": base.result["peak_memory_bytes"] / 2**20 if base else 0.0}
+    elif base is not None:
+        values = {"val_mae": base.val_mae, "device_seconds": base.cost_seconds,
+                  "peak_memory": base.result["peak_memory_bytes"] / 2**20}
+    if values is None:
+        _fail(study, trial, crash.reason, crash.tb, events)
+        return
+    trial.set_user_attr(rec.REASON, crash.reason)
+    trial.set_user_attr(OOM, True)
+    if crash.tb:
+        trial.set_user_attr(rec.TRACEBACK, crash.tb[-4000:])
+    trial.set_constraint(MEMORY_CONSTRAINT, 1.0)
+    study.tell(trial, [float(values[o]) for o in recipe.search.objectives])
+    record = rec.read_trial(study.trials[trial.number])
+    events.trial_finished(replace(record, state="FAIL"))  # shown as the failure it is
 
 
 def _fail(study: optuna.Study, trial: optuna.Trial, reason: str, tb: str | None, events: SearchEvents) -> None:

@@ -1,0 +1,62 @@
+"""``sttune worker RECIPE --storage URL``: join a search's studies from any machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sttune.cli import app
+from sttune.cli.common import err, user_errors
+from sttune.cli.search_cmd import UsageError, check_recipe_path
+
+
+def default_index() -> int:
+    """Slurm job arrays and Kubernetes indexed Jobs name the worker's index."""
+    for name in ("STTUNE_WORKER_INDEX", "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX", "SLURM_PROCID"):
+        value = os.environ.get(name)
+        if value and value.isdigit():
+            return int(value)
+    return 0
+
+
+@app.command()
+@user_errors
+def worker(
+    recipe: Annotated[Path, typer.Argument(help="The same recipe on every machine.")],
+    storage: Annotated[Optional[str], typer.Option(help="Shared storage URL, e.g. postgresql://user:pass@host/db (default: search.storage).")] = None,
+    worker_index: Annotated[Optional[int], typer.Option(help="This worker's index: seed offset; 0 prepares the studies (default: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX, else 0).")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(help="Run folder for the recipe snapshot (worker 0) and the journal default.")] = None,
+    trials: Annotated[Optional[int], typer.Option(min=1, help="Override search.trials (per dataset, all workers together).")] = None,
+    timeout_minutes: Annotated[Optional[float], typer.Option(min=0.01, help="Override search.timeout_minutes (this worker).")] = None,
+) -> None:
+    """Run trials of a shared study until it holds search.trials; start one per GPU or machine."""
+    from sttune.cli.progress import SearchProgress
+    from sttune.recipe import LoadedRecipe, load_recipe
+    from sttune.search.run import Run, check_trial_budget, check_writable, preflight, search as run_search, start_run
+    from sttune.search.storage import storage_label
+
+    index = default_index() if worker_index is None else worker_index
+    if index < 0:
+        raise UsageError(f"--worker-index must be 0 or more, got {index}", "number workers 0, 1, 2, ...")
+    check_recipe_path(recipe)
+    loaded = load_recipe(recipe)
+    if storage is not None:
+        loaded = LoadedRecipe(replace(loaded.recipe, search=replace(loaded.recipe.search, storage=storage)), loaded.path)
+    preflight(loaded.recipe)
+    check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
+    if index == 0:
+        run = start_run(loaded, run_dir)  # writes recipe.yaml (with the storage) for export and report
+    else:
+        run = Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
+        if loaded.recipe.search.storage is None:
+            check_writable(run.run_dir)
+    run.storage()
+    err.print(f"worker {index} · storage {storage_label(loaded.recipe.search.storage, run.run_dir)}", highlight=False)
+    with SearchProgress(err, trials or loaded.recipe.search.trials) as progress:
+        run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes,
+                   worker_index=index, prepare=index == 0, joining=True)
+    err.print(f"worker {index}: done; export with `sttune export {run.run_dir}`", highlight=False)

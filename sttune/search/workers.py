@@ -1,0 +1,173 @@
+"""``sttune search --workers N``: N worker processes on one host sharing one study storage.
+
+The parent prepares every study first (metric names, recipe, baselines enqueued once, the
+``sttune.ready`` mark), then starts the workers (``spawn`` context). Each worker runs
+:func:`sttune.search.study.run_study` with its own sampler seed (``search.seed + index``) and
+never enqueues baselines; the claim counting in study.py makes the workers run exactly
+``search.trials`` trials together. With several CUDA devices each worker sees one of them
+(``CUDA_VISIBLE_DEVICES``, round-robin). The parent prints finished trials as they appear in
+the storage and waits for the workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sttune.errors import SttuneError
+from sttune.recipe import Recipe
+from sttune.search import records as rec
+
+
+class WorkerError(SttuneError):
+    """A worker process failed."""
+
+
+def cuda_device_count() -> int:
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def device_envs(workers: int, device_count: int, visible: str | None = None) -> list[dict[str, str]]:
+    """One environment override per worker: with several CUDA devices, one device each (round-robin).
+
+    ``visible`` is the parent's CUDA_VISIBLE_DEVICES; its entries are what gets handed out.
+    """
+    if device_count <= 1:
+        return [{} for _ in range(workers)]
+    ids = [d.strip() for d in visible.split(",") if d.strip()] if visible else [str(i) for i in range(device_count)]
+    ids = ids[:device_count]
+    return [{"CUDA_VISIBLE_DEVICES": ids[i % len(ids)]} for i in range(workers)]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    recipe: Recipe
+    run_name: str
+    run_dir: str
+    cache_dir: str
+    trials: int | None
+    timeout: float | None
+    index: int
+    isolation: str
+    env: dict[str, str]
+
+
+class _Quiet:
+    """Workers print nothing per epoch; the parent reports trials from the storage."""
+
+    def study_started(self, label: str, done: int, total: int | None) -> None: ...
+    def trial_started(self, number: int, epochs: int) -> None: ...
+    def epoch(self, record: Any) -> None: ...
+    def trial_finished(self, record: Any) -> None: ...
+
+
+def worker_main(spec: WorkerSpec) -> None:
+    """A worker process: run every dataset's study until it is full."""
+    os.environ.update(spec.env)
+    from sttune.search.run import Run, plans
+    from sttune.search.study import run_study
+
+    try:
+        run = Run(Path(spec.run_dir), spec.recipe, spec.run_name)
+        for plan in plans(run, Path(spec.cache_dir), spec.trials, spec.timeout,
+                          worker_index=spec.index, prepare=False, isolation=spec.isolation):
+            run_study(plan, _Quiet())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SttuneError as exc:
+        sys.stderr.write(f"error: worker {spec.index}: {exc.one_line()}\n")
+        sys.exit(2)
+
+
+def run_pool(run: Any, cache_dir: Path, events: Any, trials: int | None, timeout: float | None,
+             workers: int, isolation: str) -> None:
+    from sttune.search.run import plans
+    from sttune.search.study import count_done, open_plan_study
+
+    studies = [open_plan_study(plan) for plan in plans(run, cache_dir, trials, timeout)]  # prepares: baselines once
+    total = trials or run.recipe.search.trials
+    envs = device_envs(workers, cuda_device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if envs[0]:
+        from sttune.cli.common import err
+
+        err.print(f"{workers} workers on {len({e['CUDA_VISIBLE_DEVICES'] for e in envs})} CUDA devices: "
+                  + ", ".join(f"worker {i} → {e['CUDA_VISIBLE_DEVICES']}" for i, e in enumerate(envs)), highlight=False)
+    ctx = mp.get_context("spawn")
+    procs = []
+    for i in range(workers):
+        spec = WorkerSpec(run.recipe, run.name, str(run.run_dir), str(cache_dir), trials, timeout, i, isolation, envs[i])
+        proc = ctx.Process(target=worker_main, args=(spec,), name=f"sttune-worker-{i}")
+        proc.start()
+        procs.append(proc)
+    seen: set[tuple[int, int]] = set()
+    current = [-1]
+
+    def report() -> None:
+        for k, study in enumerate(studies):
+            trials_k = study.get_trials(deepcopy=False)
+            fresh = [t for t in trials_k if t.state.is_finished() and (k, t.number) not in seen]
+            if fresh and current[0] != k:
+                current[0] = k
+                done = count_done(trials_k) - len(fresh)
+                events.study_started(str(study.user_attrs.get("sttune.dataset", study.study_name)), max(done, 0), total)
+            for t in sorted(fresh, key=lambda t: t.datetime_complete or t.datetime_start):
+                seen.add((k, t.number))
+                if (t.user_attrs.get(rec.REASON) or "").startswith(("interrupted", "stale")) or t.number in {
+                        n for s in trials_k for n in s.system_attrs.get("retry_history", ())}:
+                    continue  # queued again, not a result
+                record = rec.read_trial(t)
+                events.trial_finished(record if rec.RESULT in t.user_attrs else _as_failed(record))
+
+    for study in studies:  # what earlier runs finished is not news
+        seen.update((studies.index(study), t.number) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+    try:
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(timeout=1.0 / len(procs))
+            report()
+    except KeyboardInterrupt:
+        for p in procs:  # they got the same SIGINT: each fails and re-queues its running trial
+            p.join(timeout=30)
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+        raise
+    report()
+    bad = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
+    complete = total is None or all(count_done(s.get_trials(deepcopy=False)) >= total for s in studies)
+    if bad and not complete:
+        what = ", ".join(f"worker {i} {_describe(code)}" for i, code in bad)
+        raise WorkerError(f"{len(bad)} of {workers} workers failed ({what}); finished trials are kept",
+                          "fix the cause above and re-run the same command to resume")
+    if bad:
+        from sttune.cli.common import err
+
+        err.print(f"note: {', '.join(f'worker {i} {_describe(code)}' for i, code in bad)}; "
+                  "the other workers finished the search", highlight=False)
+
+
+def _describe(code: int | None) -> str:
+    if code is not None and code < 0:
+        import signal
+
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _as_failed(record: rec.TrialRecord) -> rec.TrialRecord:
+    from dataclasses import replace
+
+    return replace(record, state="FAIL") if record.state != "FAIL" else record

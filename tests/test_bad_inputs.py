@@ -1,0 +1,152 @@
+"""The catalogue of bad inputs: each is answered by one clear line and a non-zero exit.
+
+Recipes, data files, plugins, storage URLs and command-line arguments. No traceback, and
+nothing lost: a bad input never touches an existing run. docs/errors.md lists every case
+with the exact line printed (regenerate it with ``python tests/test_bad_inputs.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+from plugin_kit import install_plugins, uninstall  # noqa: E402
+from sttune.cli import app  # noqa: E402
+
+runner = CliRunner()
+
+GOOD = {
+    "name": "bad",
+    "datasets": [{"name": "synthetic", "params": {"n_nodes": 8, "n_days": 3, "steps_per_day": 48}}],
+    "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
+    "train": {"epochs": 1, "device": "cpu"},
+    "strategies": [{"name": "st_prune"}],
+    "search": {"trials": 3, "baseline_ladder": []},
+}
+BROKEN_PLUGINS = '''
+raise ImportError("No module named 'missing_dependency'")
+'''
+NOT_A_CLASS = '''
+not_a_strategy = 42
+'''
+
+
+def recipe(**changes):
+    out = yaml.safe_load(yaml.safe_dump(GOOD))
+    for dotted, value in changes.items():
+        node = out
+        *path, last = dotted.split(".")
+        for key in path:
+            node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+        node[last] = value
+    return out
+
+
+# (id, what the case writes: raw text, a recipe dict, or None; the command line; the expected fragment)
+# In the command line, RECIPE is the written recipe, TMP the test's folder.
+CASES = [
+    ("yaml-syntax", "datasets: [\n", ["search", "RECIPE"], "malformed YAML"),
+    ("empty-recipe", "", ["search", "RECIPE"], "is empty"),
+    ("recipe-not-mapping", "- a\n- b\n", ["search", "RECIPE"], "must be a mapping"),
+    ("unknown-key", recipe(bogus=1), ["search", "RECIPE"], "bogus: unknown key"),
+    ("epochs-not-int", recipe(**{"train.epochs": "ten"}), ["search", "RECIPE"], "train.epochs: expected an integer"),
+    ("epochs-negative", recipe(**{"train.epochs": -3}), ["search", "RECIPE"], "train.epochs: must be at least 1"),
+    ("trials-zero", recipe(**{"search.trials": 0}), ["search", "RECIPE"], "search.trials: must be at least 1"),
+    ("too-few-trials", recipe(**{"search.trials": 1}), ["search", "RECIPE"], "leaving none for the strategies"),
+    ("unknown-model", recipe(**{"model.name": "nosuchmodel"}), ["search", "RECIPE"], "unknown model 'nosuchmodel'"),
+    ("unknown-strategy", recipe(strategies=[{"name": "nope"}]), ["search", "RECIPE"], "unknown strategy 'nope'"),
+    ("bad-dataset-value", recipe(**{"datasets.0.params.n_nodes": -1}), ["search", "RECIPE"], "n_nodes"),
+    ("unknown-dataset-param", recipe(**{"datasets.0.params.colour": "red"}), ["search", "RECIPE"], "colour"),
+    ("bad-objectives", recipe(**{"search.objectives": ["device_seconds"]}), ["search", "RECIPE"],
+     "start with [val_mae, device_seconds]"),
+    ("params-with-choices", recipe(model={"choices": ["stid"], "params": {"embed_dim": 8}}), ["search", "RECIPE"],
+     "model.params"),
+    ("bad-isolation", recipe(**{"search.isolation": "docker"}), ["search", "RECIPE"], "search.isolation"),
+    ("trial-timeout-zero", recipe(**{"search.trial_timeout_minutes": 0}), ["search", "RECIPE"],
+     "search.trial_timeout_minutes: must be positive"),
+    ("stale-too-short", recipe(**{"search.heartbeat_seconds": 10, "search.stale_after_seconds": 5}), ["search", "RECIPE"],
+     "search.stale_after_seconds: must be at least twice heartbeat_seconds"),
+    ("missing-recipe", None, ["search", "TMP/nowhere.yaml"], "does not exist"),
+    ("recipe-is-a-folder", None, ["search", "TMP"], "is a folder, not a recipe file"),
+    ("data-file-missing", recipe(datasets=[{"name": "arrays", "params": {"path": "TMP/none.npy", "adjacency": "TMP/none.csv"}}]),
+     ["search", "RECIPE"], "none.npy"),
+    ("data-file-garbage", recipe(datasets=[{"name": "arrays", "params": {"path": "TMP/garbage.npy", "adjacency": "TMP/adj.csv"}}]),
+     ["search", "RECIPE"], "garbage.npy"),
+    ("plugin-import-fails", recipe(strategies=[{"name": "broken"}]), ["search", "RECIPE"], "broken"),
+    ("plugin-not-a-strategy", recipe(strategies=[{"name": "notclass"}]), ["search", "RECIPE"],
+     "is not a subclass of sttune.api.Strategy"),
+    ("storage-unknown-scheme", recipe(**{"search.storage": "foo://db/x"}), ["search", "RECIPE"], "unknown scheme 'foo'"),
+    ("storage-not-a-url", recipe(**{"search.storage": "mydb"}), ["search", "RECIPE"],
+     "neither a journal file nor a database URL"),
+    ("storage-postgres-unreachable", recipe(**{"search.storage": "postgresql://u:secret@127.0.0.1:1/db"}), ["search", "RECIPE"],
+     "cannot open the study storage postgresql://u:***@127.0.0.1:1/db"),
+    ("storage-journal-folder-is-a-file", recipe(**{"search.storage": "TMP/a-file/study.journal"}), ["search", "RECIPE"],
+     "cannot open the journal file"),
+    ("workers-zero", recipe(), ["search", "RECIPE", "--workers", "0"], "--workers must be at least 1, got 0"),
+    ("worker-index-negative", recipe(), ["worker", "RECIPE", "--worker-index", "-1"], "--worker-index must be 0 or more"),
+    ("worker-storage-unreachable", recipe(), ["worker", "RECIPE", "--storage", "postgresql://u@127.0.0.1:1/db"],
+     "cannot open the study storage"),
+    ("export-no-run", None, ["export", "TMP/nowhere"], "no run folder or recipe"),
+    ("export-unknown-rule", None, ["export", "TMP", "--rule", "fastest"], "unknown selection rule 'fastest'"),
+    ("run-folder-under-a-file", recipe(run_dir="TMP/a-file/run"), ["search", "RECIPE"], "cannot create the run folder"),
+]
+
+
+@pytest.fixture
+def world(tmp_path):
+    """The files the cases refer to, and the throwaway broken plugins."""
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "garbage.npy").write_bytes(b"\x00\x01 definitely not numpy")
+    (tmp_path / "adj.csv").write_text("0,1\n1,0\n")
+    site = tmp_path / "site"
+    install_plugins(site, "broken_plugin", BROKEN_PLUGINS, {"strategy": {"broken": "broken_plugin:Broken"}}, dist="brokenkit")
+    install_plugins(site, "notclass_plugin", NOT_A_CLASS, {"strategy": {"notclass": "notclass_plugin:not_a_strategy"}},
+                    dist="notclasskit")
+    yield tmp_path
+    uninstall(site, "broken_plugin")
+    uninstall(site, "notclass_plugin")
+
+
+def run_case(folder: Path, content, argv: list[str]):
+    path = folder / "recipe.yaml"
+    if content is not None:
+        text = content if isinstance(content, str) else yaml.safe_dump(content)
+        path.write_text(text.replace("TMP", str(folder)))
+    args = [a.replace("RECIPE", str(path)).replace("TMP", str(folder)) for a in argv]
+    if args[0] in ("search", "worker") and "--run-dir" not in args and content is not None and "run_dir" not in str(content):
+        args += ["--run-dir", str(folder / "run")]
+    return runner.invoke(app, args)
+
+
+@pytest.mark.parametrize(("content", "argv", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_line_and_a_nonzero_exit(world, content, argv, expected):
+    result = run_case(world, content, argv)
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert not (world / "run" / "study.journal").exists()  # nothing was started
+
+
+def test_catalogue_is_large_enough():
+    assert len(CASES) >= 25 and len({c[0] for c in CASES}) == len(CASES)
+
+
+if __name__ == "__main__":  # regenerate the table in docs/errors.md
+    import tempfile
+
+    print("| input | command | line printed (exit 2) |\n|---|---|---|")
+    for name, content, argv, _ in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            gen = world.__wrapped__(Path(tmp))
+            folder = next(gen)
+            out = run_case(folder, content, argv).output.strip().replace(tmp, "/tmp/x").replace("|", "\\|")
+            print(f"| {name} | `sttune {' '.join(argv)}` | `{out}` |")
+            next(gen, None)
