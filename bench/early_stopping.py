@@ -22,14 +22,11 @@ from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.search.records import finished_records
 from sttune.search.rungs import RungPolicy
 from sttune.search.run import Run, load_studies, search
+from sttune.search.study import NullEvents
 from sttune.search.select import pareto_front
 
 
-class Quiet:
-    def study_started(self, label: str, done: int, total: int | None) -> None: ...
-    def trial_started(self, number: int, epochs: int) -> None: ...
-    def epoch(self, record) -> None: ...
-
+class Quiet(NullEvents):
     def trial_finished(self, record) -> None:
         print(f"  trial {record.number:>3} {record.state:8s} {record.label:30s} "
               f"val {record.val_mae:.4f} {record.cost_seconds:7.1f} s", flush=True)
@@ -56,13 +53,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--embed-dim", type=int, default=32)
     args = parser.parse_args()
     base = Recipe(
         datasets=[real_dataset("sz_taxi")],
-        model=ModelBlock(name="stid", params={"embed_dim": 32, "n_layers": 3}),
+        model=ModelBlock(name="stid", params={"embed_dim": args.embed_dim, "n_layers": 2}),
         train=TrainConfig(epochs=args.epochs, device="auto"),
         strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
-                    StrategyBlock("stemdist", {"nrr": 0.25, "srr": 0.25, "t_outer": 5, "inner": 5})],
+                    StrategyBlock("stemdist", fixed={"t_outer": 5, "inner": 5})],  # short distillations
         search=SearchConfig(trials=args.trials, seed=0, baseline_ladder=[]),
     )
     stopping = RungPolicy(enabled=True, first_rung=1, reduction_factor=3, min_trials=4)

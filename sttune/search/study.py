@@ -46,6 +46,15 @@ MEMORY_CONSTRAINT = "memory"
 METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memory": "peak memory MiB"}
 
 
+class NullEvents:
+    """Events that display nothing (workers, scripts)."""
+
+    def study_started(self, label: str, done: int, total: int | None) -> None: ...
+    def trial_started(self, number: int, epochs: int) -> None: ...
+    def epoch(self, record: Any) -> None: ...
+    def trial_finished(self, record: rec.TrialRecord) -> None: ...
+
+
 class SearchEvents(Protocol):
     """What a progress display hears from a running study."""
 

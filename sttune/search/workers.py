@@ -61,26 +61,17 @@ class WorkerSpec:
     env: dict[str, str]
 
 
-class _Quiet:
-    """Workers print nothing per epoch; the parent reports trials from the storage."""
-
-    def study_started(self, label: str, done: int, total: int | None) -> None: ...
-    def trial_started(self, number: int, epochs: int) -> None: ...
-    def epoch(self, record: Any) -> None: ...
-    def trial_finished(self, record: Any) -> None: ...
-
-
 def worker_main(spec: WorkerSpec) -> None:
     """A worker process: run every dataset's study until it is full."""
     os.environ.update(spec.env)
     from sttune.search.run import Run, plans
-    from sttune.search.study import run_study
+    from sttune.search.study import NullEvents, run_study
 
     try:
         run = Run(Path(spec.run_dir), spec.recipe, spec.run_name)
         for plan in plans(run, Path(spec.cache_dir), spec.trials, spec.timeout,
                           worker_index=spec.index, prepare=False, isolation=spec.isolation):
-            run_study(plan, _Quiet())
+            run_study(plan, NullEvents())  # the parent reports trials from the storage
     except KeyboardInterrupt:
         sys.exit(130)
     except SttuneError as exc:

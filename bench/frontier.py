@@ -1,0 +1,64 @@
+"""The no-strategy frontier per dataset, and where each strategy's best trial sits against it.
+
+One search per dataset (STID; the full baseline plus the default ladder at 1/8, 1/4, 1/2 and
+3/4 of the epochs; the three built-in strategies searched), then the frontier built from the
+baseline trials alone and each strategy's best margin at equal device time
+(`sttune.search.frontier`). Positive margin = below the frontier = a real gain.
+Usage: .venv/bin/python bench/frontier.py [--datasets sz_taxi los_loop] [--trials N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from common import real_dataset, save
+from sttune.config import TrainConfig
+from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.search.frontier import build_frontier, strategy_margins
+from sttune.search.records import finished_records
+from sttune.search.run import Run, load_studies, search
+from sttune.search.study import NullEvents
+
+
+class Quiet(NullEvents):
+    def trial_finished(self, record) -> None:
+        print(f"  trial {record.number:>3} {record.state:8s} {record.label:30s} "
+              f"val {record.val_mae:.4f} {record.cost_seconds:7.1f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=8)
+    args = parser.parse_args()
+    out = {}
+    tmp = Path(tempfile.mkdtemp(prefix="sttune-frontier-"))
+    for name in args.datasets:
+        recipe = Recipe(
+            datasets=[real_dataset(name)],
+            model=ModelBlock(name="stid", params={"embed_dim": 16, "n_layers": 2}),
+            train=TrainConfig(epochs=args.epochs, device="auto"),
+            strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
+                        StrategyBlock("stemdist", fixed={"t_outer": 5, "inner": 5})],
+            search=SearchConfig(trials=args.trials, seed=0),
+        )
+        print(f"dataset {name}", flush=True)
+        run = Run(tmp / name, recipe, f"frontier-{name}")
+        search(run, tmp / "cache", Quiet(), None, None)
+        records = finished_records(load_studies(run)[0])
+        frontier = build_frontier(records)
+        margins = strategy_margins(records, frontier)
+        out[name] = {"frontier": frontier.points, "margins": margins,
+                     "trials": [(r.number, r.label, r.state, r.val_mae, r.test_mae, r.cost_seconds,
+                                 frontier.margin(r) if r.role != "baseline" else None) for r in records]}
+        print(f"  frontier {frontier.points}", flush=True)
+        for strategy, m in margins.items():
+            print(f"  {strategy}: best trial {m['trial']} margin {100 * m['margin']:+.1f}% at {m['device_seconds']:.1f} s", flush=True)
+    print(f"wrote {save('frontier', {'epochs': args.epochs, 'trials': args.trials, 'datasets': out})}")
+
+
+if __name__ == "__main__":
+    main()
