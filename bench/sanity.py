@@ -28,6 +28,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--same-epochs", action="store_true", help="give every model --epochs")
+    parser.add_argument("--out", default="sanity", help="results name under bench/results/")
     args = parser.parse_args()
     rows = []
     for name in args.datasets:
@@ -36,8 +39,10 @@ def main() -> None:
         spd = data.spec.steps_per_day
         naive = {"last value": last_value_mae(data), "same time yesterday": same_time_yesterday_mae(data, spd)}
         best_naive = min(naive.values())
-        for model, params in MODELS.items():
-            epochs = max(2, round(args.epochs * EPOCH_SHARE[model]))
+        for model in args.models:
+            params = MODELS[model]
+            share = 1.0 if args.same_epochs else EPOCH_SHARE[model]
+            epochs = max(2, round(args.epochs * share))
             cfg = TrainConfig(epochs=epochs, batch_size=64, lr=LR[model], device="auto")
             result = run_arm(Arm(model, model, params), name, cfg, seed=0)
             per_epoch = statistics.median(
@@ -50,7 +55,7 @@ def main() -> None:
             })
             print(f"{name:9s} {model:6s} test MAE {result.test_mae:.4f}  naive {best_naive:.4f}"
                   f"  gain {100 * rows[-1]['gain_vs_best_naive']:.1f}%  {per_epoch:.2f} s/epoch", flush=True)
-    path = save("sanity", {"epochs": args.epochs, "rows": rows})
+    path = save(args.out, {"epochs": args.epochs, "rows": rows})
     print(f"wrote {path}")
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from sttune.search.rungs import RungPolicy, dominates, nondominated_ranks, should_stop
 
-POLICY = RungPolicy(enabled=True, first_rung=1, reduction_factor=2, min_trials=3)
+POLICY = RungPolicy(enabled=True, first_rung=1, reduction_factor=2, min_trials=3, tolerance=(0.0, 0.0))
 
 
 def test_rungs_lie_on_a_geometric_grid_below_the_budget():
@@ -38,7 +38,7 @@ def test_front_members_never_stop_even_beyond_the_kept_fraction():
 
 
 def test_dominated_trials_are_ranked_by_front_then_crowding():
-    eta3 = RungPolicy(enabled=True, reduction_factor=1.5, min_trials=3)
+    eta3 = RungPolicy(enabled=True, reduction_factor=1.5, min_trials=3, tolerance=(0.0, 0.0))
     others = [(1.0, 4.0), (4.0, 1.0), (2.0, 5.0), (5.0, 2.0)]  # two fronts of two
     # 5 points, keep ceil(5 / 1.5) = 4: a third-front trial is the one left out
     assert should_stop((6.0, 6.0), others, eta3)
@@ -47,8 +47,8 @@ def test_dominated_trials_are_ranked_by_front_then_crowding():
 
 def test_within_a_front_the_crowded_middle_goes_first():
     others = [(1.0, 1.0), (2.0, 5.0), (5.0, 2.0)]  # (3, 4) joins the second front, in its middle
-    assert should_stop((3.0, 4.0), others, RungPolicy(enabled=True, reduction_factor=1.5, min_trials=3))
-    assert not should_stop((3.0, 4.0), others, RungPolicy(enabled=True, reduction_factor=1.2, min_trials=3))
+    assert should_stop((3.0, 4.0), others, RungPolicy(enabled=True, reduction_factor=1.5, min_trials=3, tolerance=(0.0, 0.0)))
+    assert not should_stop((3.0, 4.0), others, RungPolicy(enabled=True, reduction_factor=1.2, min_trials=3, tolerance=(0.0, 0.0)))
 
 
 def test_nothing_stops_before_min_trials_reach_the_rung():
@@ -62,3 +62,13 @@ def test_bad_policies_are_rejected(field, value):
 
     with pytest.raises(SchemaError, match=field):
         parse_dataclass(RungPolicy, {field: value}, "search.early_stopping")
+
+
+def test_differences_within_the_tolerance_are_ties():
+    policy = RungPolicy(enabled=True, reduction_factor=2, min_trials=3, tolerance=(0.005, 0.1))
+    # same val MAE, 5% slower: timing noise, not a worse configuration
+    others = [(3.000, 10.0), (3.001, 9.6), (3.000, 10.2)]
+    assert not should_stop((3.002, 10.5), others, policy)
+    # clearly worse in MAE (2%) and no faster: stopped
+    assert should_stop((3.06, 10.0), others, policy)
+    assert dominates((1.0, 1.0), (1.0, 1.2), (0.005, 0.1)) and not dominates((1.0, 1.0), (1.0, 1.05), (0.005, 0.1))

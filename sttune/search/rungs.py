@@ -24,9 +24,12 @@ class RungPolicy:
     """The recipe's ``search.early_stopping`` block."""
 
     enabled: bool = False
-    first_rung: int = 1  # epochs completed at the first rung
+    first_rung: int = 2  # epochs completed at the first rung (after strategies' warm-ups begin)
     reduction_factor: float = 3.0  # η: keep the best 1/η at each rung
     min_trials: int = 4  # trials that must reach a rung before it stops anyone
+    # relative differences below these count as ties (val MAE, device seconds): at an early rung
+    # many configurations are still identical, and timing noise alone must not rank them
+    tolerance: tuple[float, float] = (0.005, 0.1)
 
     def validate(self, path: str) -> None:
         from sttune.schema import SchemaError
@@ -37,6 +40,8 @@ class RungPolicy:
             raise SchemaError(f"{path}.reduction_factor", "must be above 1 (e.g. 3 keeps a third)")
         if self.min_trials < 2:
             raise SchemaError(f"{path}.min_trials", "must be at least 2")
+        if len(self.tolerance) != 2 or min(self.tolerance) < 0:
+            raise SchemaError(f"{path}.tolerance", "two relative tolerances ≥ 0: [val MAE, device seconds]")
 
     def rungs(self, epochs: int) -> list[int]:
         """Epoch counts below ``epochs`` at which trials are compared: first·η^k."""
@@ -48,18 +53,24 @@ class RungPolicy:
         return out
 
 
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """a is no worse in every objective and better in one (all minimised)."""
-    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+def dominates(a: Sequence[float], b: Sequence[float], tolerance: Sequence[float] = (0.0, 0.0)) -> bool:
+    """a is clearly better than b: nowhere worse beyond the tolerance, somewhere better beyond it.
+
+    All objectives are minimised; ``tolerance`` holds relative slack per objective.
+    """
+    no_worse = all(x <= y * (1 + t) for x, y, t in zip(a, b, tolerance))
+    better = any(x < y * (1 - t) if t else x < y for x, y, t in zip(a, b, tolerance))
+    return no_worse and better
 
 
-def nondominated_ranks(points: Sequence[Sequence[float]]) -> list[int]:
+def nondominated_ranks(points: Sequence[Sequence[float]], tolerance: Sequence[float] = (0.0, 0.0)) -> list[int]:
     """Pareto rank of each point: 0 for the front, 1 for the front without it, ..."""
     ranks = [-1] * len(points)
     remaining = set(range(len(points)))
     rank = 0
     while remaining:
-        front = {i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining if j != i)}
+        front = {i for i in remaining
+                 if not any(dominates(points[j], points[i], tolerance) for j in remaining if j != i)}
         for i in front:
             ranks[i] = rank
         remaining -= front
@@ -85,7 +96,7 @@ def should_stop(current: Sequence[float], others: Sequence[Sequence[float]], pol
     points = [tuple(current), *map(tuple, others)]
     if len(points) < policy.min_trials:
         return False
-    ranks = nondominated_ranks(points)
+    ranks = nondominated_ranks(points, policy.tolerance)
     if ranks[0] == 0:
         return False
     spread: dict[int, float] = {}
