@@ -60,11 +60,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--embed-dim", type=int, default=32)
+    parser.add_argument("--cpu-clock", choices=["wall", "process"], default="process")
     args = parser.parse_args()
     base = Recipe(
         datasets=[real_dataset("sz_taxi")],
         model=ModelBlock(name="stid", params={"embed_dim": args.embed_dim, "n_layers": 2}),
-        train=TrainConfig(epochs=args.epochs, device="auto"),
+        # CPU time, not wall time: trials run at different machine loads stay comparable
+        train=TrainConfig(epochs=args.epochs, device="auto", cpu_clock=args.cpu_clock),
         strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
                     StrategyBlock("stemdist", fixed={"t_outer": 5, "inner": 5})],  # short distillations
         search=SearchConfig(trials=args.trials, seed=0, baseline_ladder=[]),

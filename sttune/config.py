@@ -56,6 +56,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 256
+    cpu_clock: str = "wall"  # on a CPU device: "wall" (monotonic) or "process" (CPU time, load-robust)
 
     def validate(self, path: str = "train") -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -67,6 +68,8 @@ class TrainConfig:
         _require(all(0 < f < 1 for f in self.lr_decay_at), _at(path, "lr_decay_at"), "fractions must lie in (0, 1)")
         _require(self.grad_clip is None or self.grad_clip > 0, _at(path, "grad_clip"), "must be positive or null")
         _require(self.patience is None or self.patience >= 1, _at(path, "patience"), "must be at least 1 or null")
+        _require(self.cpu_clock in ("wall", "process"), _at(path, "cpu_clock"),
+                 f"unknown clock '{self.cpu_clock}'", "use wall or process")
         _require(
             self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
             _at(path, "device"), f"unknown device '{self.device}'", "use auto, cpu, cuda or cuda:N",

@@ -188,3 +188,17 @@ def test_strategy_parameters_are_optimised(data):
     strategy = ScoreParam()
     fit(data, [strategy], epochs=1)
     assert strategy.theta.item() != 0
+
+
+class Sleeper(Strategy):
+    name = "sleeper"
+
+    def on_epoch_end(self, ctx):
+        time.sleep(0.3)  # off the CPU: what a busy machine's wait for a core looks like
+
+
+def test_process_clock_ignores_time_spent_off_the_cpu(data):
+    wall = fit(data, [Sleeper()], epochs=1)
+    cpu = fit(data, [Sleeper()], epochs=1, cpu_clock="process")
+    assert wall.device_seconds >= 0.3  # the wait is charged on the wall clock
+    assert cpu.device_seconds < wall.device_seconds - 0.2  # but is no CPU time

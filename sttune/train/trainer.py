@@ -68,7 +68,7 @@ class Trainer:
             raise TrainingError("the training set is empty after preparation", "check the strategy params")
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
-        run = _Run(model, data, train, strategies, ctx, optimizer, DeviceClock(self.device), charged)
+        run = _Run(model, data, train, strategies, ctx, optimizer, DeviceClock(self.device, self.config.cpu_clock), charged)
         curve, best_state, best_epoch, stop_reason = self._loop(run, scheduler, on_epoch)
         model.load_state_dict(best_state)
         return TrainResult(
@@ -106,7 +106,7 @@ class Trainer:
         """Run every ``prepare`` hook; returns the source and each strategy's device seconds."""
         seconds = []
         for strategy in strategies:
-            clock = DeviceClock(self.device)
+            clock = DeviceClock(self.device, self.config.cpu_clock)
             with clock.timed():
                 train = strategy.prepare(train, ctx)
             seconds.append(clock.seconds)
