@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--same-epochs", action="store_true", help="give every model --epochs")
     parser.add_argument("--out", default="sanity", help="results name under bench/results/")
+    parser.add_argument("--full-width", action="store_true", help="each model at its default width")
+    parser.add_argument("--lr", type=float, default=None, help="override every model's lr")
     args = parser.parse_args()
     rows = []
     for name in args.datasets:
@@ -40,10 +42,10 @@ def main() -> None:
         naive = {"last value": last_value_mae(data), "same time yesterday": same_time_yesterday_mae(data, spd)}
         best_naive = min(naive.values())
         for model in args.models:
-            params = MODELS[model]
+            params = {} if args.full_width else MODELS[model]
             share = 1.0 if args.same_epochs else EPOCH_SHARE[model]
             epochs = max(2, round(args.epochs * share))
-            cfg = TrainConfig(epochs=epochs, batch_size=64, lr=LR[model], device="auto")
+            cfg = TrainConfig(epochs=epochs, batch_size=64, lr=args.lr or LR[model], device="auto")
             result = run_arm(Arm(model, model, params), name, cfg, seed=0)
             per_epoch = statistics.median(
                 b.device_seconds - a.device_seconds for a, b in zip(result.curve, result.curve[1:])
