@@ -23,6 +23,12 @@ def check_node_embedding(value: str) -> str:
     return value
 
 
+def require_node_inputs(node_embedding: str, node_inputs: Tensor | None) -> None:
+    """Encoder-mode models cannot embed nodes without their descriptors."""
+    if node_embedding == "encoder" and node_inputs is None:
+        raise ValueError("node_embedding='encoder' needs node_inputs [nodes_b, dim]")
+
+
 def check_positive(**values: int | float) -> None:
     """Raise ValueError naming the first non-positive hyperparameter."""
     for key, value in values.items():

@@ -23,6 +23,7 @@ from sttune.models.encoder import (
     check_dropout,
     check_node_embedding,
     check_positive,
+    require_node_inputs,
     resolve_graph,
 )
 
@@ -173,8 +174,7 @@ class GWNet(STModel):
         graph: Graph | None = None,
     ) -> Tensor:
         """x [batch, in_len, nodes_b, features] → forecast [batch, out_len, nodes_b]."""
-        if self.node_embedding == "encoder" and node_inputs is None:
-            raise ValueError("node_embedding='encoder' needs node_inputs [nodes_b, dim]")
+        require_node_inputs(self.node_embedding, node_inputs)
         c = self.spec.n_channels
         # day of week scaled to [0, 1] like time of day, so no input dominates the start layer
         h = torch.cat([x[..., : c + 1], x[..., c + 1 :] / 6.0], dim=-1)  # [B, T, n, features]

@@ -21,7 +21,7 @@ from torch_geometric.nn import ChebConv
 from torch_geometric.utils import to_undirected
 
 from sttune.api import Graph, ModelSpec, STModel
-from sttune.models.encoder import NodeEmbedding, check_dropout, check_node_embedding, check_positive, resolve_graph
+from sttune.models.encoder import NodeEmbedding, check_dropout, check_node_embedding, check_positive, require_node_inputs, resolve_graph
 
 if TYPE_CHECKING:
     import optuna
@@ -164,8 +164,7 @@ class STGCN(STModel):
         graph: Graph | None = None,
     ) -> Tensor:
         """x [batch, in_len, nodes_b, features] → forecast [batch, out_len, nodes_b]."""
-        if self.node_embedding == "encoder" and node_inputs is None:
-            raise ValueError("node_embedding='encoder' needs node_inputs [nodes_b, dim]")
+        require_node_inputs(self.node_embedding, node_inputs)
         g = resolve_graph(self, x.shape[2], nodes, graph)
         # Chebyshev filters assume an undirected graph: keep the stronger direction's weight
         edge_index, edge_weight = to_undirected(g.edge_index, g.edge_weight.float(), g.n_nodes, reduce="max")

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from sttune.api import Graph, ModelSpec, STModel
-from sttune.models.encoder import NodeEmbedding, check_dropout, check_node_embedding, check_positive
+from sttune.models.encoder import NodeEmbedding, check_dropout, check_node_embedding, check_positive, require_node_inputs
 
 if TYPE_CHECKING:
     import optuna
@@ -100,8 +100,7 @@ class STID(STModel):
         graph: Graph | None = None,
     ) -> Tensor:
         """x [batch, in_len, nodes_b, features] → forecast [batch, out_len, nodes_b]."""
-        if self.node_embedding == "encoder" and node_inputs is None:
-            raise ValueError("node_embedding='encoder' needs node_inputs [nodes_b, dim]")
+        require_node_inputs(self.node_embedding, node_inputs)
         batch, _, nodes_b, _ = x.shape
         c = self.spec.n_channels
         # [batch, nodes_b, in_len * channels]: each node's recent history as one vector
