@@ -63,6 +63,16 @@ class Arm:
     epochs: int | None = None
 
 
+def bench_train(**fields: Any) -> TrainConfig:
+    """The benchmarks' training settings: any device (GPU when present), CPU time on a CPU.
+
+    On a CPU the device clock is the process's CPU time (``cpu_clock: process``): two
+    benchmarks and development share these two cores, and the wall clock would charge an arm
+    for the time it waited for a core. On a GPU the synchronised wall clock is used.
+    """
+    return TrainConfig(**{"batch_size": 64, "device": "auto", "cpu_clock": "process", **fields})
+
+
 def run_arm(arm: Arm, dataset: str, train: TrainConfig, seed: int, cache_dir: Path = REPO / ".sttune-cache"):
     """Train one arm once; returns the TrainResult."""
     cfg = replace(train, seed=seed, epochs=arm.epochs or train.epochs)

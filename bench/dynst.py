@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Arm, row, run_arm, save, time_matched_epochs  # noqa: E402
+from common import Arm, bench_train, row, run_arm, save, time_matched_epochs  # noqa: E402
 
 from sttune.config import TrainConfig  # noqa: E402
 from sttune.strategies.dynst.schedule import end_epoch  # noqa: E402
@@ -34,7 +34,8 @@ MODELS = {  # small widths so the whole run fits the CPU budget; identical for e
     "stgcn": {"hidden": 16, "bottleneck": 8, "out_hidden": 32, "node_dim": 8, "n_blocks": 1},
     "gwnet": {"residual_channels": 8, "dilation_channels": 8, "skip_channels": 16, "end_channels": 32, "blocks": 2},
 }
-DYNST = {"s_final": 0.5, "delta_t": 1, "alpha0": 0.3, "end_frac": 0.5, "regrow": "gradient", "mask": "learned"}
+# the plugin's defaults (s_final 0.5, delta_t 1, alpha0 0.3, end_frac 0.75, gradient regrow)
+DYNST = {"s_final": 0.5, "delta_t": 1, "alpha0": 0.3, "end_frac": 0.75, "regrow": "gradient", "mask": "learned"}
 MASK_ARMS = {
     "dynst": DYNST,
     "random_fixed": {"s_final": 0.5, "mask": "random_fixed"},
@@ -130,7 +131,7 @@ def main() -> None:
     if "dynst" not in args.arms or (args.graph_arms and "dynst" not in args.graph_arms):
         p.error("the dynst arm is required (the time-matched arm is matched to it)")
     torch.set_num_threads(1)
-    train = TrainConfig(epochs=args.epochs, batch_size=64, device="cpu")
+    train = bench_train(epochs=args.epochs)
     payload = {"dynst_params": DYNST, "epochs": args.epochs, "seeds": args.seeds, "threads": 1,
                "argv": sys.argv[1:], "train": repr(train), "blocks": []}
     start = time.time()

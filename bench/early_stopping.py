@@ -61,6 +61,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--embed-dim", type=int, default=32)
     parser.add_argument("--cpu-clock", choices=["wall", "process"], default="process")
+    parser.add_argument("--first-rung", type=int, default=RungPolicy.first_rung)
+    parser.add_argument("--eta", type=float, default=RungPolicy.reduction_factor, help="reduction factor")
+    parser.add_argument("--out", default="early_stopping", help="results name under bench/results/")
     args = parser.parse_args()
     base = Recipe(
         datasets=[real_dataset("sz_taxi")],
@@ -71,7 +74,8 @@ def main() -> None:
                     StrategyBlock("stemdist", fixed={"t_outer": 5, "inner": 5})],  # short distillations
         search=SearchConfig(trials=args.trials, seed=0, baseline_ladder=[]),
     )
-    stopping = RungPolicy(enabled=True)  # the defaults: first rung at 2 epochs, eta 3, ties within tolerance
+    # the defaults unless given: first rung at 2 epochs, eta 3, ties within tolerance
+    stopping = RungPolicy(enabled=True, first_rung=args.first_rung, reduction_factor=args.eta)
     arms = {"off": base, "on": replace(base, search=replace(base.search, early_stopping=stopping))}
     tmp = Path(tempfile.mkdtemp(prefix="sttune-es-"))
     # both arms at once, each with a fresh distillation cache (each pays its own distillations)
@@ -100,7 +104,7 @@ def main() -> None:
                      "baseline_units_off_over_on": rows["off"]["total_in_baselines"] / rows["on"]["total_in_baselines"],
                      "hypervolume_on_over_off": rows["on"]["hypervolume"] / rows["off"]["hypervolume"]}
     print(rows["ratio"], flush=True)
-    print(f"wrote {save('early_stopping', {'reference_point': ref, 'epochs': args.epochs, **rows})}")
+    print(f"wrote {save(args.out, {'reference_point': ref, 'epochs': args.epochs, 'policy': repr(stopping), 'argv': vars(args), **rows})}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

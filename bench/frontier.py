@@ -1,10 +1,11 @@
 """The no-strategy frontier per dataset, and where each strategy's best trial sits against it.
 
-One search per dataset (STID; the full baseline plus the default ladder at 1/8, 1/4, 1/2 and
+One search per dataset (STID or GWNet; the full baseline plus the default ladder at 1/8, 1/4, 1/2 and
 3/4 of the epochs; the three built-in strategies searched), then the frontier built from the
 baseline trials alone and each strategy's best margin at equal device time
 (`sttune.search.frontier`). Positive margin = below the frontier = a real gain.
-Usage: .venv/bin/python bench/frontier.py [--datasets sz_taxi los_loop] [--trials N]
+Usage: .venv/bin/python bench/frontier.py [--datasets sz_taxi los_loop] [--trials N] [--model gwnet]
+Device seconds on a CPU are the process's CPU time (`cpu_clock: process`), robust to load.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from pathlib import Path
 
 from common import real_dataset, save
 from sttune.config import TrainConfig
+# CPU-sized widths, the same for every trial of a search
+MODELS = {
+    "stid": {"embed_dim": 16, "n_layers": 2},
+    "gwnet": {"residual_channels": 8, "dilation_channels": 8, "skip_channels": 16, "end_channels": 32, "blocks": 2},
+}
 from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.search.frontier import build_frontier, strategy_margins
 from sttune.search.records import finished_records
@@ -33,14 +39,17 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--model", choices=list(MODELS), default="stid")
+    parser.add_argument("--out", default=None, help="results name (default: frontier, frontier_<model>)")
     args = parser.parse_args()
     out = {}
+    results_name = args.out or ("frontier" if args.model == "stid" else f"frontier_{args.model}")
     tmp = Path(tempfile.mkdtemp(prefix="sttune-frontier-"))
     for name in args.datasets:
         recipe = Recipe(
             datasets=[real_dataset(name)],
-            model=ModelBlock(name="stid", params={"embed_dim": 16, "n_layers": 2}),
-            train=TrainConfig(epochs=args.epochs, device="auto"),
+            model=ModelBlock(name=args.model, params=MODELS[args.model]),
+            train=TrainConfig(epochs=args.epochs, device="auto", cpu_clock="process"),
             strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
                         StrategyBlock("stemdist", fixed={"t_outer": 5, "inner": 5})],
             search=SearchConfig(trials=args.trials, seed=0),
@@ -57,7 +66,9 @@ def main() -> None:
         print(f"  frontier {frontier.points}", flush=True)
         for strategy, m in margins.items():
             print(f"  {strategy}: best trial {m['trial']} margin {100 * m['margin']:+.1f}% at {m['device_seconds']:.1f} s", flush=True)
-    print(f"wrote {save('frontier', {'epochs': args.epochs, 'trials': args.trials, 'datasets': out})}")
+        payload = {"model": args.model, "model_params": MODELS[args.model], "epochs": args.epochs,
+                   "trials": args.trials, "cpu_clock": "process", "datasets": out}
+        print(f"wrote {save(results_name, payload)}", flush=True)  # after each dataset: a cut-off run keeps it
 
 
 if __name__ == "__main__":

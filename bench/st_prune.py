@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import torch
 
-from common import Arm, markdown, row, run_arm, save, time_matched_epochs  # noqa: E402 (adds repo)
+from common import Arm, bench_train, markdown, row, run_arm, save, time_matched_epochs  # noqa: E402 (adds repo)
 from sttune.api import Batch
 from common import real_dataset  # noqa: E402
 from sttune.config import Protocol, TrainConfig
@@ -142,13 +142,15 @@ def main() -> None:
     ap.add_argument("--out", default="st_prune")
     ap.add_argument("--stid-dim", type=int, default=32, help="STID embed_dim (all arms)")
     ap.add_argument("--gwnet-ch", type=int, default=16, help="GWNet residual/dilation channels (all arms)")
+    ap.add_argument("--gwnet-blocks", type=int, default=4, help="GWNet blocks of 2 layers (all arms)")
     ap.add_argument("--r0", action="store_true", help="also run NAMED at ratio 0 (end-to-end overhead)")
     args = ap.parse_args()
     torch.set_num_threads(1)  # one thread per benchmark: two run side by side on 2 cores
     MODELS["stid"] = {"embed_dim": args.stid_dim} if args.stid_dim != 32 else {}
     c = args.gwnet_ch
-    MODELS["gwnet"] = {"residual_channels": c, "dilation_channels": c, "skip_channels": 2 * c, "end_channels": 4 * c}
-    train = TrainConfig(epochs=args.epochs, batch_size=64, lr=0.002, device="cpu")
+    MODELS["gwnet"] = {"residual_channels": c, "dilation_channels": c, "skip_channels": 2 * c, "end_channels": 4 * c,
+                      "blocks": args.gwnet_blocks}
+    train = bench_train(epochs=args.epochs, lr=0.002)
     log: list[str] = []
     blocks, tables = {}, []
     t0 = time.time()

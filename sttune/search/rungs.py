@@ -4,6 +4,9 @@ Optuna cannot prune multi-objective trials, so sttune does it: at each rung (an 
 on a geometric grid) a trial records (val MAE, training device seconds so far). Among the
 trials that reached that rung, it goes on only if it is among the best 1/η by
 non-dominated sorting (ties in rank broken by crowding distance, as in NSGA-II);
+the time coordinate is the trial's projected final cost (:func:`projected_cost`), so a
+strategy whose epochs are getting cheaper (a sparsity ramp, pruning after a warm-up) is
+compared where it will land, not where it has been;
 otherwise it stops and is told to Optuna as PRUNED. A trial on the rung's Pareto front
 never stops: only dominated trials do. Nothing stops before ``min_trials`` trials have
 reached the rung, and baseline trials never stop. Decisions are asynchronous: a trial is compared with whoever
@@ -16,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-RUNG_ATTR = "sttune.rung."  # + epoch count → [val MAE, device seconds]
+RUNG_ATTR = "sttune.rung."  # + epoch count → [best val MAE, projected device seconds]
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,17 @@ class RungPolicy:
                 out.append(round(rung))
             rung *= self.reduction_factor
         return out
+
+
+def projected_cost(cost_so_far: float, last_epoch_seconds: float, epochs_done: int, epochs_total: int) -> float:
+    """Device seconds at the end of training if every remaining epoch costs what the last one did.
+
+    ``cost_so_far`` includes the charged preparation. The last epoch, not the mean, is the
+    estimate: strategies change their per-epoch cost as they go (DynST drops sensors along a
+    ramp, ST-Prune starts pruning after its warm-up), and the latest epoch is the closest to
+    what the rest will cost. For plain training it equals the mean up to noise.
+    """
+    return cost_so_far + last_epoch_seconds * max(0, epochs_total - epochs_done)
 
 
 def dominates(a: Sequence[float], b: Sequence[float], tolerance: Sequence[float] = (0.0, 0.0)) -> bool:

@@ -33,7 +33,7 @@ from sttune.runner import run_job
 from sttune.train.trainer import StopTraining
 from sttune.schema import to_plain
 from sttune.search import records as rec
-from sttune.search.rungs import RUNG_ATTR, should_stop
+from sttune.search.rungs import RUNG_ATTR, projected_cost, should_stop
 from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.storage import make_sampler, open_study, study_name
@@ -278,16 +278,19 @@ def _rung_monitor(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, epo
     policy = plan.recipe.search.early_stopping
     role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
     rungs = set(policy.rungs(epochs)) if policy.enabled and budget >= 1 else set()
-    best_mae = [float("inf")]
+    best_mae, seconds_before = [float("inf")], [0.0]
 
     def on_epoch(record: Any) -> None:
         events.epoch(record)
         best_mae[0] = min(best_mae[0], record.val_mae)
+        last_epoch_s = record.device_seconds - seconds_before[0]
+        seconds_before[0] = record.device_seconds
         done = record.epoch + 1
         if done not in rungs:
             return
         key = f"{RUNG_ATTR}{done}"
-        point = [best_mae[0], record.cost_seconds]  # preparation counts, as in the final objective
+        # preparation counts, as in the final objective; time is where the trial will end
+        point = [best_mae[0], projected_cost(record.cost_seconds, last_epoch_s, done, epochs)]
         trial.set_user_attr(key, point)
         if role == "baseline":
             return
