@@ -252,7 +252,8 @@ def test_unwritable_run_folder_is_a_user_error(tmp_path):
 def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path):
     recipe = write_recipe(
         tmp_path, strategies=[{"name": "sabotage", "params": {}}],
-        train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0},
+        # CPU time: on a loaded machine the wall clock can make the baseline's epoch look dearer
+        train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0, "cpu_clock": "process"},
         search={"trials": 3, "baseline_ladder": [0.5],
                 "early_stopping": {"enabled": True, "first_rung": 1, "reduction_factor": 2, "min_trials": 2}},
     )
