@@ -84,6 +84,9 @@ class SearchConfig:
     combine: bool = False  # may one trial use several strategies?
     baseline_ladder: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75])
     early_stopping: RungPolicy = RungPolicy()
+    # a trial whose whole job (config, training settings, seed) equals a finished trial's takes
+    # that trial's result instead of training again; false: every trial trains
+    reuse_results: bool = True
     # auto: a subprocess per trial when several workers run (--workers, sttune worker) or a
     # trial timeout is set; inline (in the searching process) for a plain single-process search
     isolation: Literal["auto", "subprocess", "inline"] = "auto"

@@ -35,6 +35,14 @@ class KeepFirst(Strategy):
     def select(self, ctx):
         return torch.arange(max(1, int(self.keep * ctx.train_size)))
 
+class Coin(KeepFirst):
+    """Two configurations only: a search of more trials must propose one again."""
+    name = "coin"
+
+    @classmethod
+    def space(cls, trial):
+        return {"keep": trial.suggest_categorical("coin.keep", [0.5, 1.0])}
+
 class Boom(Strategy):
     name = "boom"
 
@@ -66,7 +74,7 @@ class CtrlC(Strategy):
 @pytest.fixture(autouse=True)
 def toy_plugins(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
-    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("sabotage", "Sabotage"))}
+    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("coin", "Coin"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("sabotage", "Sabotage"))}
     install_plugins(root, "toy_strategies", TOY, {"strategy": targets})
     yield
     uninstall(root, "toy_strategies")
@@ -292,3 +300,29 @@ def test_fixed_knobs_are_held_and_the_rest_searched(tmp_path):
     assert trials[1].user_attrs["sttune.job"]["strategies"] == [["keep_first", {"keep": 0.5}]]
     bad = write_recipe(tmp_path, strategies=[{"name": "keep_first", "fixed": {"speed": 2}}])
     assert "no param 'speed'" in one_error_line(invoke("search", str(bad)))
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_a_repeated_job_reuses_the_finished_result_and_costs_nothing(tmp_path, reuse):
+    recipe = write_recipe(tmp_path, strategies=[{"name": "coin"}],
+                          search={"trials": 6, "seed": 0, "baseline_ladder": [], "reuse_results": reuse})
+    assert invoke("search", str(recipe), "--no-export").exit_code == 0
+    trials = study_of(tmp_path).trials
+    assert len(trials) == 6 and all(t.state.name == "COMPLETE" for t in trials)
+    first_of: dict = {}
+    for t in trials[1:]:  # 5 trials over 2 configurations: at least 3 repeats
+        key = t.params["coin.keep"]
+        original = first_of.setdefault(key, t)
+        if t is original:
+            assert "sttune.reused_from" not in t.user_attrs
+        elif reuse:
+            assert t.user_attrs["sttune.reused_from"] == original.number
+            assert t.values == original.values
+            assert t.user_attrs["sttune.result"] == original.user_attrs["sttune.result"]
+        else:
+            assert "sttune.reused_from" not in t.user_attrs
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
+    trained = [t for t in trials if "sttune.reused_from" not in t.user_attrs]
+    assert report["search_cost"]["reused_trials"] == (len(trials) - len(first_of) - 1 if reuse else 0)
+    assert report["search_cost"]["total_device_seconds"] == pytest.approx(
+        sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trained))

@@ -69,5 +69,7 @@ class SearchProgress:
         elif record.result:
             self.console.print(
                 f"trial {record.number:>3} {record.label:<32} val MAE {record.val_mae:.4f}"
-                f"  {record.cost_seconds:7.2f} device s", highlight=False,
+                f"  {record.cost_seconds:7.2f} device s"
+                + (f"  (same job as trial {record.reused_from}: result reused)" if record.reused_from is not None else ""),
+                highlight=False,
             )

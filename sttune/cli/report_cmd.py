@@ -58,7 +58,9 @@ def report(
             out.print(f"{name}: best trial {g['trial']} {verdict} plain training at equal device time "
                       f"({100 * g['margin']:+.1f}%)", highlight=False)
         out.print(f"search cost: {cost['total_device_seconds']:.1f} device s in total"
-                  + (f" = {cost['ratio']:.1f}x the full baseline's training" if cost["ratio"] else ""), highlight=False)
+                  + (f" = {cost['ratio']:.1f}x the full baseline's training" if cost["ratio"] else "")
+                  + (f" ({cost['reused_trials']} trials reused an identical trial's result)" if cost["reused_trials"] else ""),
+                  highlight=False)
         for number, reason in payload[label]["failed"]:
             out.print(f"trial {number} failed: {reason}", highlight=False)
         for path in files:

@@ -22,6 +22,7 @@ RESULT = "sttune.result"
 REASON = "sttune.fail_reason"
 TRACEBACK = "sttune.traceback"
 STOPPED_VALUES = "sttune.stopped_values"  # objective values when early stopping ended a trial
+REUSED = "sttune.reused_from"  # the trial whose result this one took (search.reuse_results)
 
 
 def job_to_attr(job: Job) -> dict[str, Any]:
@@ -66,6 +67,7 @@ class TrialRecord:
     result: dict[str, Any] | None
     reason: str | None
     feasible: bool = True  # every constraint (e.g. search.max_mae_increase) holds
+    reused_from: int | None = None  # took this trial's result instead of training (cost nothing)
 
     @property
     def val_mae(self) -> float:
@@ -97,6 +99,7 @@ def read_trial(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         number=trial.number, state=trial.state.name, role=attrs.get(ROLE, "search"),
         budget=float(attrs.get(BUDGET, 1.0)), job=job, result=attrs.get(RESULT),
         reason=attrs.get(REASON), feasible=all(c <= 0 for c in (trial.constraints or {}).values()),
+        reused_from=attrs.get(REUSED),
     )
 
 

@@ -30,6 +30,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r),
             "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r),
             "params": {n: p for n, p in r.job.strategies} if r.job else {},
+            "reused_from": r.reused_from,
         })
     return rows
 
@@ -59,11 +60,15 @@ def failed_trials(study: optuna.Study) -> list[tuple[int, str]]:
 
 
 def search_cost(study: optuna.Study) -> dict[str, float | None]:
-    """Total device seconds of every finished trial, and that over the full baseline's."""
+    """Total device seconds of every finished trial, and that over the full baseline's.
+
+    A trial that reused another's result (``search.reuse_results``) trained nothing: it adds 0.
+    """
     records = rec.finished_records(study)
-    total = sum(r.cost_seconds for r in records if math.isfinite(r.cost_seconds))
+    trained = [r for r in records if r.reused_from is None and math.isfinite(r.cost_seconds)]
+    total = sum(r.cost_seconds for r in trained)
     base = rec.full_baseline(records)
-    return {"total_device_seconds": total,
+    return {"total_device_seconds": total, "reused_trials": len(records) - len(trained),
             "baseline_device_seconds": base.cost_seconds if base else None,
             "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None}
 

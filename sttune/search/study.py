@@ -36,6 +36,7 @@ from sttune.search import records as rec
 from sttune.search.rungs import RUNG_ATTR, projected_cost, should_stop
 from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
+from sttune.search.reuse import finished_twin, tell_reused
 from sttune.search.storage import make_sampler, open_study, study_name
 
 INTERRUPTED = "interrupted"
@@ -228,7 +229,13 @@ def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> boo
     try:
         with Heartbeat(study, trial._trial_id, plan.recipe.search.heartbeat_seconds):
             job = job_for_trial(trial, plan.recipe, plan.dataset)
-            trial.set_user_attr(rec.JOB, rec.job_to_attr(job))
+            job_attr = rec.job_to_attr(job)
+            trial.set_user_attr(rec.JOB, job_attr)
+            twin = finished_twin(study, job_attr, trial.number) if plan.recipe.search.reuse_results else None
+            if twin is not None:  # the same job already finished: its result, not a second run
+                if _guarded(tell_reused, study, trial, twin):
+                    events.trial_finished(rec.read_trial(study.trials[trial.number]))
+                return True
             events.trial_started(trial.number, job.train.epochs)
             monitor = _rung_monitor(study, trial, plan, job.train.epochs, events)
             if plan.isolation == "subprocess":

@@ -1,0 +1,48 @@
+"""Reuse the result of a finished trial whose whole job is the same (``search.reuse_results``).
+
+Samplers propose a configuration they already tried more often than one would think: with
+categorical knobs, knobs held by ``fixed``, or a small space late in a search. The trial's
+job (dataset, protocol, model, strategies with every parameter, training settings and seed)
+fixes what training would do, so a second run only costs device time. The repeat is told the
+same values and constraints, keeps the original's result (its cost is the configuration's
+cost, which is what the Pareto front needs), and records whom it copied, so the search's own
+cost counts it as free.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import optuna
+
+from sttune.search import records as rec
+from sttune.search.records import REUSED
+
+_SKIP = ("sttune.oom",)  # never copy a crash as if it were a result
+
+
+def _canonical(job_attr: dict[str, Any]) -> str:
+    """The job as a JSON string: tuples and lists alike, key order irrelevant."""
+    return json.dumps(job_attr, sort_keys=True, default=str)
+
+
+def finished_twin(study: optuna.Study, job_attr: dict[str, Any], number: int) -> optuna.trial.FrozenTrial | None:
+    """The earliest COMPLETE trial (not ``number``) with a result for exactly this job."""
+    key = _canonical(job_attr)
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        attrs = t.user_attrs
+        if t.number == number or rec.RESULT not in attrs or any(k in attrs for k in _SKIP):
+            continue
+        if rec.JOB in attrs and _canonical(attrs[rec.JOB]) == key:
+            return t
+    return None
+
+
+def tell_reused(study: optuna.Study, trial: optuna.Trial, twin: optuna.trial.FrozenTrial) -> None:
+    """Finish ``trial`` with ``twin``'s result, values and constraints."""
+    trial.set_user_attr(rec.RESULT, twin.user_attrs[rec.RESULT])
+    trial.set_user_attr(REUSED, twin.user_attrs.get(REUSED, twin.number))
+    for name, value in (twin.constraints or {}).items():
+        trial.set_constraint(name, value)
+    study.tell(trial, list(twin.values))
