@@ -26,10 +26,25 @@ from sttune.testing.strategy import SMALL_MODEL, STRATEGY_CHECKS, StrategySubjec
 _SUBJECTS: dict[type, Any] = {}  # one subject (and its cached runs) per test class
 
 
+def _test_method(name: str) -> Callable[[Any], None]:
+    def test(self: _Contract) -> None:
+        self._check(name)
+
+    test.__name__ = f"test_{name}"
+    test.__doc__ = f"contract check '{name}'"
+    return test
+
+
 class _Contract:
     """Shared machinery: build the subject once per test class, run one check per test."""
 
     checks: ClassVar[dict[str, Check]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """One pytest test per check of the suite, named ``test_<check>``."""
+        super().__init_subclass__(**kwargs)
+        for name in cls.__dict__.get("checks", {}):
+            setattr(cls, f"test_{name}", _test_method(name))
 
     def subject(self) -> Any:
         raise NotImplementedError
@@ -58,33 +73,6 @@ class StrategyContract(_Contract):
     def subject(self) -> StrategySubject:
         return StrategySubject(self.strategy_class, dict(self.fixed_params), model=self.model)
 
-    def test_space_prefix(self) -> None:
-        self._check("space_prefix")
-
-    def test_space_params(self) -> None:
-        self._check("space_params")
-
-    def test_json_params(self) -> None:
-        self._check("json_params")
-
-    def test_trains(self) -> None:
-        self._check("trains")
-
-    def test_select(self) -> None:
-        self._check("select")
-
-    def test_transform(self) -> None:
-        self._check("transform")
-
-    def test_weight(self) -> None:
-        self._check("weight")
-
-    def test_deterministic(self) -> None:
-        self._check("deterministic")
-
-    def test_artifacts(self) -> None:
-        self._check("artifacts")
-
 
 class ModelContract(_Contract):
     """Contract tests for an :class:`~sttune.api.STModel`; set ``model_class`` (and ``name``)."""
@@ -97,30 +85,6 @@ class ModelContract(_Contract):
     def subject(self) -> ModelSubject:
         return ModelSubject(self.model_class, dict(self.model_params), self.name)
 
-    def test_space_prefix(self) -> None:
-        self._check("space_prefix")
-
-    def test_space_params(self) -> None:
-        self._check("space_params")
-
-    def test_json_params(self) -> None:
-        self._check("json_params")
-
-    def test_forward_full(self) -> None:
-        self._check("forward_full")
-
-    def test_forward_subset(self) -> None:
-        self._check("forward_subset")
-
-    def test_encoder(self) -> None:
-        self._check("encoder")
-
-    def test_gradients(self) -> None:
-        self._check("gradients")
-
-    def test_trains(self) -> None:
-        self._check("trains")
-
 
 class DatasetContract(_Contract):
     """Contract tests for a dataset callable; set ``loader`` (a staticmethod) and ``params``."""
@@ -132,27 +96,6 @@ class DatasetContract(_Contract):
 
     def subject(self) -> DatasetSubject:
         return DatasetSubject(type(self).loader, dict(self.params), "", list(self.bad_params))
-
-    def test_loads(self) -> None:
-        self._check("loads")
-
-    def test_values(self) -> None:
-        self._check("values")
-
-    def test_adjacency(self) -> None:
-        self._check("adjacency")
-
-    def test_timing(self) -> None:
-        self._check("timing")
-
-    def test_windows(self) -> None:
-        self._check("windows")
-
-    def test_json_params(self) -> None:
-        self._check("json_params")
-
-    def test_bad_params(self) -> None:
-        self._check("bad_params")
 
 
 def check_plugin(kind: str, obj: Any, params: dict[str, Any] | None = None, name: str = "") -> list[CheckResult]:
