@@ -92,7 +92,9 @@ def main() -> None:
     for label, records in results.items():
         rows[label] = {
             "trials": len(records), "stopped": sum(r.state == "PRUNED" for r in records),
-            "total_device_seconds": sum(r.cost_seconds for r in records),
+            # trials that reused an identical finished trial's result (search.reuse_results) trained nothing
+            "total_device_seconds": sum(r.cost_seconds for r in records if r.reused_from is None),
+            "reused": sum(r.reused_from is not None for r in records),
             "baseline_device_seconds": next(r.cost_seconds for r in records if r.role == "baseline"),
             "hypervolume": hypervolume(points[label], ref),
             "front": [(r.number, r.label, r.val_mae, r.cost_seconds) for r in pareto_front(

@@ -30,10 +30,9 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.recipe import DatasetBlock, Recipe
 from sttune.runner import run_job
-from sttune.train.trainer import StopTraining
 from sttune.schema import to_plain
 from sttune.search import records as rec
-from sttune.search.rungs import RUNG_ATTR, projected_cost, should_stop
+from sttune.search.monitor import rung_monitor
 from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.reuse import finished_twin, tell_reused
@@ -237,7 +236,7 @@ def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> boo
                     events.trial_finished(rec.read_trial(study.trials[trial.number]))
                 return True
             events.trial_started(trial.number, job.train.epochs)
-            monitor = _rung_monitor(study, trial, plan, job.train.epochs, events)
+            monitor = rung_monitor(study, trial, plan.recipe.search.early_stopping, job.train.epochs, events)
             if plan.isolation == "subprocess":
                 from sttune.search.isolation import TrialCrash, run_isolated
 
@@ -274,39 +273,6 @@ def _guarded(tell: Any, study: optuna.Study, trial: optuna.Trial, *args: Any) ->
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     return True
-
-
-def _rung_monitor(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, epochs: int, events: SearchEvents):
-    """The per-epoch callback: progress, and successive halving at the rungs.
-
-    The full baseline records its rung points (others are compared with it) but never
-    stops; reduced-budget baselines have another LR schedule, so they neither record nor stop.
-    """
-    policy = plan.recipe.search.early_stopping
-    role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
-    rungs = set(policy.rungs(epochs)) if policy.enabled and budget >= 1 else set()
-    best_mae, seconds_before = [float("inf")], [0.0]
-
-    def on_epoch(record: Any) -> None:
-        events.epoch(record)
-        best_mae[0] = min(best_mae[0], record.val_mae)
-        last_epoch_s = record.device_seconds - seconds_before[0]
-        seconds_before[0] = record.device_seconds
-        done = record.epoch + 1
-        if done not in rungs:
-            return
-        key = f"{RUNG_ATTR}{done}"
-        # preparation counts, as in the final objective; time is where the trial will end
-        point = [best_mae[0], projected_cost(record.cost_seconds, last_epoch_s, done, epochs)]
-        trial.set_user_attr(key, point)
-        if role == "baseline":
-            return
-        others = [t.user_attrs[key] for t in study.get_trials(deepcopy=False)
-                  if t.number != trial.number and key in t.user_attrs]
-        if should_stop(point, others, policy):
-            raise StopTraining(f"dominated at the {done}-epoch rung by the trials that reached it")
-
-    return on_epoch
 
 
 def _objective_values(result: Any, objectives: list[str]) -> list[float]:
