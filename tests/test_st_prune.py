@@ -166,6 +166,16 @@ def test_schedules_give_the_documented_ratios():
     assert prune_ratio("constant", r, 0, 0, anneal) is None  # epoch 0 never prunes
 
 
+def test_a_warmup_longer_than_the_pruning_window_still_leaves_one_pruning_epoch():
+    # 6 epochs, delta 0.8 → anneal at epoch 5; warm-up 5 is capped at 4: epoch 4 prunes
+    anneal = anneal_epoch(0.8, 6)
+    assert anneal == 5
+    assert [prune_ratio("constant", 0.5, e, 5, anneal) for e in range(6)] == [None] * 4 + [0.5, None]
+    assert [prune_ratio("linear", 0.5, e, 5, anneal) for e in range(6)] == [None] * 4 + [0.5, None]
+    # a run too short to prune at all (anneal at epoch 1) stays plain: epoch 0 never prunes
+    assert [prune_ratio("constant", 0.5, e, 5, 1) for e in range(2)] == [None, None]
+
+
 class CountingModel(TinyModel):
     """Counts the windows the model sees in training mode (validation runs in eval mode)."""
 

@@ -1,7 +1,10 @@
 """The prune-ratio schedule r(epoch) of ST-Prune (our formulas; the paper gives none).
 
-Epochs ``0 .. s-1`` (``s = max(warmup, 1)``) and epochs ``A .. E-1`` (``A = ceil(delta·E)``,
-annealing) train on every window with weight 1. In a pruning epoch ``s <= e < A`` let
+Epochs ``0 .. s-1`` (``s = max(1, min(warmup, A - 1))``) and epochs ``A .. E-1``
+(``A = ceil(delta·E)``, annealing) train on every window with weight 1. The warm-up is capped
+at ``A - 1`` so a short run still prunes in at least one epoch: a search space with warm-ups
+of 1, 2 or 5 epochs would otherwise turn into plain training (at the cost of the hooks) for
+runs of 6 epochs or fewer. In a pruning epoch ``s <= e < A`` let
 ``k = e - s`` and ``n = A - s`` (the number of pruning epochs); then
 
 - constant: ``r(e) = r``
@@ -22,9 +25,14 @@ def anneal_epoch(delta: float, n_epochs: int) -> int:
     return math.ceil(round(delta * n_epochs, 9))
 
 
+def first_pruning_epoch(warmup: int, anneal: int) -> int:
+    """``max(1, min(warmup, anneal - 1))``: epoch 0 never prunes (no window has a score yet)."""
+    return max(1, min(warmup, anneal - 1))
+
+
 def prune_ratio(schedule: str, ratio: float, epoch: int, warmup: int, anneal: int) -> float | None:
     """r(epoch) in a pruning epoch, or None in a warm-up or annealed (full-data) epoch."""
-    start = max(warmup, 1)  # epoch 0 never prunes: no window has a score yet
+    start = first_pruning_epoch(warmup, anneal)
     if epoch < start or epoch >= anneal:
         return None
     k, n = epoch - start, anneal - start
