@@ -24,6 +24,7 @@ from common import real_dataset, save
 from sttune.config import TrainConfig
 from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.search.records import finished_records
+from sttune.search.report import search_cost
 from sttune.search.rungs import RungPolicy
 from sttune.search.run import Run, load_studies, search
 from sttune.search.study import NullEvents
@@ -49,10 +50,12 @@ def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> 
     return volume
 
 
-def run_arm(recipe: Recipe, folder: Path, cache: Path) -> list:
+def run_arm(recipe: Recipe, folder: Path, cache: Path) -> tuple[list, dict]:
+    """One search; its finished trials and its own cost as `sttune report` computes it."""
     run = Run(folder, recipe, "early-stopping-bench")
     search(run, cache, Quiet(), None, None)
-    return finished_records(load_studies(run)[0])
+    study = load_studies(run)[0]
+    return finished_records(study), search_cost(study)
 
 
 def main() -> None:
@@ -81,7 +84,8 @@ def main() -> None:
     # both arms at once, each with a fresh distillation cache (each pays its own distillations)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {k: pool.submit(run_arm, r, tmp / k, tmp / f"cache-{k}") for k, r in arms.items()}
-        results = {k: f.result() for k, f in futures.items()}
+        outcomes = {k: f.result() for k, f in futures.items()}
+    results = {k: records for k, (records, _) in outcomes.items()}
     for label, records in results.items():
         print(f"arm: early stopping {label}")
         for r in records:
@@ -92,10 +96,10 @@ def main() -> None:
     for label, records in results.items():
         rows[label] = {
             "trials": len(records), "stopped": sum(r.state == "PRUNED" for r in records),
-            # trials that reused an identical finished trial's result (search.reuse_results) trained nothing
-            "total_device_seconds": sum(r.cost_seconds for r in records if r.reused_from is None),
-            "reused": sum(r.reused_from is not None for r in records),
-            "baseline_device_seconds": next(r.cost_seconds for r in records if r.role == "baseline"),
+            # reused trials (search.reuse_results) trained nothing and add 0, as in `sttune report`
+            "total_device_seconds": outcomes[label][1]["total_device_seconds"],
+            "reused": outcomes[label][1]["reused_trials"],
+            "baseline_device_seconds": outcomes[label][1]["baseline_device_seconds"],
             "hypervolume": hypervolume(points[label], ref),
             "front": [(r.number, r.label, r.val_mae, r.cost_seconds) for r in pareto_front(
                 [r for r in records if r.state == "COMPLETE"])],

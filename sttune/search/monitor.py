@@ -25,19 +25,19 @@ def rung_monitor(
     """
     role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
     rungs = set(policy.rungs(epochs)) if policy.enabled and budget >= 1 else set()
-    best_mae, seconds_before = [float("inf")], [0.0]
+    best_mae, seconds_before = float("inf"), 0.0
 
     def on_epoch(record: Any) -> None:
+        nonlocal best_mae, seconds_before
         events.epoch(record)
-        best_mae[0] = min(best_mae[0], record.val_mae)
-        last_epoch_s = record.device_seconds - seconds_before[0]
-        seconds_before[0] = record.device_seconds
+        best_mae = min(best_mae, record.val_mae)
+        last_epoch_s, seconds_before = record.device_seconds - seconds_before, record.device_seconds
         done = record.epoch + 1
         if done not in rungs:
             return
         key = f"{RUNG_ATTR}{done}"
         # preparation counts, as in the final objective; time is where the trial will end
-        point = [best_mae[0], projected_cost(record.cost_seconds, last_epoch_s, done, epochs)]
+        point = [best_mae, projected_cost(record.cost_seconds, last_epoch_s, done, epochs)]
         trial.set_user_attr(key, point)
         if role == "baseline":
             return

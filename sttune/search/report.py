@@ -65,8 +65,8 @@ def search_cost(study: optuna.Study) -> dict[str, float | None]:
     A trial that reused another's result (``search.reuse_results``) trained nothing: it adds 0.
     """
     records = rec.finished_records(study)
-    trained = [r for r in records if r.reused_from is None and math.isfinite(r.cost_seconds)]
-    total = sum(r.cost_seconds for r in trained)
+    trained = [r for r in records if r.reused_from is None]
+    total = sum(r.cost_seconds for r in trained if math.isfinite(r.cost_seconds))
     base = rec.full_baseline(records)
     return {"total_device_seconds": total, "reused_trials": len(records) - len(trained),
             "baseline_device_seconds": base.cost_seconds if base else None,

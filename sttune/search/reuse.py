@@ -17,9 +17,6 @@ from typing import Any
 import optuna
 
 from sttune.search import records as rec
-from sttune.search.records import REUSED
-
-_SKIP = ("sttune.oom",)  # never copy a crash as if it were a result
 
 
 def _canonical(job_attr: dict[str, Any]) -> str:
@@ -28,11 +25,14 @@ def _canonical(job_attr: dict[str, Any]) -> str:
 
 
 def finished_twin(study: optuna.Study, job_attr: dict[str, Any], number: int) -> optuna.trial.FrozenTrial | None:
-    """The earliest COMPLETE trial (not ``number``) with a result for exactly this job."""
+    """The earliest COMPLETE trial (not ``number``) with a result for exactly this job.
+
+    Out-of-memory trials are COMPLETE (infeasible) but carry no result, so they never match.
+    """
     key = _canonical(job_attr)
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         attrs = t.user_attrs
-        if t.number == number or rec.RESULT not in attrs or any(k in attrs for k in _SKIP):
+        if t.number == number or rec.RESULT not in attrs:
             continue
         if rec.JOB in attrs and _canonical(attrs[rec.JOB]) == key:
             return t
@@ -42,7 +42,7 @@ def finished_twin(study: optuna.Study, job_attr: dict[str, Any], number: int) ->
 def tell_reused(study: optuna.Study, trial: optuna.Trial, twin: optuna.trial.FrozenTrial) -> None:
     """Finish ``trial`` with ``twin``'s result, values and constraints."""
     trial.set_user_attr(rec.RESULT, twin.user_attrs[rec.RESULT])
-    trial.set_user_attr(REUSED, twin.user_attrs.get(REUSED, twin.number))
+    trial.set_user_attr(rec.REUSED, twin.user_attrs.get(rec.REUSED, twin.number))
     for name, value in (twin.constraints or {}).items():
         trial.set_constraint(name, value)
     study.tell(trial, list(twin.values))

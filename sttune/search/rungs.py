@@ -1,12 +1,11 @@
 """Multi-objective successive halving (MO-ASHA style) for trials of one study.
 
 Optuna cannot prune multi-objective trials, so sttune does it: at each rung (an epoch count
-on a geometric grid) a trial records (val MAE, training device seconds so far). Among the
-trials that reached that rung, it goes on only if it is among the best 1/η by
+on a geometric grid) a trial records (best val MAE so far, projected final device seconds:
+:func:`projected_cost`, so a strategy whose epochs are getting cheaper, such as a sparsity
+ramp or pruning after a warm-up, is compared where it will land, not where it has been).
+Among the trials that reached that rung, it goes on only if it is among the best 1/η by
 non-dominated sorting (ties in rank broken by crowding distance, as in NSGA-II);
-the time coordinate is the trial's projected final cost (:func:`projected_cost`), so a
-strategy whose epochs are getting cheaper (a sparsity ramp, pruning after a warm-up) is
-compared where it will land, not where it has been;
 otherwise it stops and is told to Optuna as PRUNED. A trial on the rung's Pareto front
 never stops: only dominated trials do. Nothing stops before ``min_trials`` trials have
 reached the rung, and baseline trials never stop. Decisions are asynchronous: a trial is compared with whoever
