@@ -143,7 +143,9 @@ def main() -> None:
     ap.add_argument("--gwnet-ch", type=int, default=16, help="GWNet residual/dilation channels (all arms)")
     ap.add_argument("--gwnet-blocks", type=int, default=4, help="GWNet blocks of 2 layers (all arms)")
     ap.add_argument("--r0", action="store_true", help="also run NAMED at ratio 0 (end-to-end overhead)")
+    ap.add_argument("--named-ratio", type=float, default=NAMED["ratio"], help="NAMED's prune ratio r")
     args = ap.parse_args()
+    NAMED["ratio"] = args.named_ratio
     torch.set_num_threads(1)  # one thread per benchmark: two run side by side on 2 cores
     MODELS["stid"] = {"embed_dim": args.stid_dim} if args.stid_dim != 32 else {}
     c = args.gwnet_ch

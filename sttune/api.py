@@ -20,6 +20,10 @@ Hook order (the one place it is written down)::
 
 Strategies run in the order the recipe lists them; each hook gets what the previous returned.
 Hooks return values instead of mutating the trainer's state.
+
+A long ``prepare`` (a distillation) may report progress with ``ctx.checkpoint(val_mae,
+projected_seconds)``; a search with early stopping can end the trial there: the call then
+raises :class:`StopTraining`, which the strategy must let propagate.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ __all__ = [
     "ModelSpec",
     "STModel",
     "STSeries",
+    "StopTraining",
     "Strategy",
     "TensorWindows",
     "TrainContext",
@@ -280,6 +285,15 @@ class STModel(nn.Module):
 # --------------------------------------------------------------------------- strategies
 
 
+class StopTraining(Exception):
+    """The search ends this run now (a dominated trial). Raised by the trainer's callbacks,
+    including ``TrainContext.checkpoint`` inside ``prepare``; never catch it in a plugin."""
+
+
+def _no_checkpoint(val_mae: float, projected_seconds: float) -> None:
+    """Outside a search with early stopping, nobody listens to preparation checkpoints."""
+
+
 @dataclass
 class TrainContext:
     """What the trainer tells strategies; the trainer updates ``epoch`` as it goes."""
@@ -299,6 +313,12 @@ class TrainContext:
     batch_size: int = 64
     target_mean: float = 0.0  # raw = normalised × target_std + target_mean (the target channel)
     target_std: float = 1.0
+    # inside prepare(): device seconds the current prepare() has run so far, on the trainer's clock
+    prepare_seconds: Callable[[], float] = lambda: 0.0
+    # inside prepare(): checkpoint(val MAE of what is prepared so far, device seconds the whole
+    # preparation is projected to be charged); may raise StopTraining
+    checkpoint: Callable[[float, float], None] = _no_checkpoint
+    listening: bool = False  # True when a checkpoint can stop the run (worth computing its val MAE)
 
 
 class Strategy:

@@ -11,6 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from sttune.cli import app
+from sttune.search.rungs import RungPolicy, should_stop
 from plugin_kit import install_plugins, uninstall
 
 runner = CliRunner()
@@ -62,6 +63,21 @@ class Sabotage(Strategy):
         while time.process_time() - start < 0.2:
             pass
 
+class Checkpointed(Strategy):
+    """Reports a fixed-quality preparation checkpoint: the search's stops are deterministic."""
+    name = "checkpointed"
+
+    def __init__(self, quality: float = 1.0) -> None:
+        self.quality = quality
+
+    @classmethod
+    def space(cls, trial):
+        return {"quality": trial.suggest_categorical("checkpointed.quality", [1.0, 2.0, 3.0, 4.0])}
+
+    def prepare(self, train, ctx):
+        ctx.checkpoint(10.0 + self.quality, 1.0)
+        return train
+
 class CtrlC(Strategy):
     name = "ctrl_c"
     fired = False
@@ -76,7 +92,7 @@ class CtrlC(Strategy):
 @pytest.fixture(autouse=True)
 def toy_plugins(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
-    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("coin", "Coin"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("sabotage", "Sabotage"))}
+    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("coin", "Coin"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("sabotage", "Sabotage"), ("checkpointed", "Checkpointed"))}
     install_plugins(root, "toy_strategies", TOY, {"strategy": targets})
     yield
     uninstall(root, "toy_strategies")
@@ -278,6 +294,33 @@ def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path)
     report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
     assert report["search_cost"]["total_device_seconds"] == pytest.approx(
         sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trials))
+
+
+@pytest.mark.parametrize("isolation", ["inline", "subprocess"])
+def test_early_stopping_stops_a_trial_at_a_preparation_checkpoint(tmp_path, isolation):
+    recipe = write_recipe(
+        tmp_path, strategies=[{"name": "checkpointed"}],
+        search={"trials": 4, "seed": 0, "baseline_ladder": [], "isolation": isolation, "reuse_results": False,
+                # first rung 2 of 2 epochs: no epoch rung, only the preparation checkpoint
+                "early_stopping": {"enabled": True, "first_rung": 2, "reduction_factor": 2, "min_trials": 2}},
+    )
+    assert invoke("search", str(recipe)).exit_code == 0
+    trials = study_of(tmp_path).trials
+    key = "sttune.rung.prepare.checkpointed.0"
+    assert key not in trials[0].user_attrs  # the baseline prepares nothing
+    assert all(key in t.user_attrs for t in trials[1:])
+    for t in trials[1:]:
+        result, point = t.user_attrs["sttune.result"], t.user_attrs[key]
+        earlier = [u.user_attrs[key] for u in trials[1:t.number]]
+        # the rule itself is tested in test_rungs.py; here: the search applies it at the checkpoint
+        dominated = should_stop(point, earlier, RungPolicy(True, 2, 2.0, 2))
+        assert (t.state.name == "PRUNED") == dominated, (t.number, point, earlier)
+        if dominated:  # told with the checkpoint's val MAE (nothing trained) and the cost so far
+            assert result["epochs_run"] == 0 and "preparation checkpoint 0" in result["stop_reason"]
+            assert t.user_attrs["sttune.stopped_values"] == pytest.approx([point[0], result["cost_seconds"]])
+        else:
+            assert result["epochs_run"] == 2
+    assert any(t.state.name == "PRUNED" for t in trials) and any(t.state.name == "COMPLETE" for t in trials[1:])
 
 
 def test_dataset_shorthand_and_train_json(tmp_path):

@@ -19,7 +19,8 @@ from sttune.models.stid import STID
 from sttune.strategies.stemdist import STemDist
 from sttune.strategies.stemdist.cluster import kmeans
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
-from sttune.train.trainer import Trainer
+from sttune.train.result import PrepareCheckpoint
+from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
 
 N_NODES = 12
 TINY_STID = {"embed_dim": 8, "n_layers": 1, "encoder_hidden": 8}
@@ -166,3 +167,44 @@ def test_space_is_prefixed_and_builds() -> None:
     kwargs = STemDist.space(trial)
     assert set(trial.params) == {f"stemdist.{k}" for k in kwargs}
     STemDist(**kwargs)
+
+
+def _listener(records: list, stop: bool):
+    def on_epoch(record):
+        if isinstance(record, PrepareCheckpoint):
+            records.append(record)
+            if stop:
+                raise StopTraining("dominated")
+
+    setattr(on_epoch, PREPARE_CHECKPOINTS, True)
+    return on_epoch
+
+
+def _distilled_x(cache_dir: Path) -> Tensor:
+    (path,) = (cache_dir / "stemdist").glob("*.pt")
+    return torch.load(path)["x"]
+
+
+def test_a_listener_gets_one_checkpoint_and_the_same_distilled_set(data, tmp_path: Path) -> None:
+    params = dict(nrr=0.25, srr=0.05, t_outer=3, inner=2, net_steps=1)
+    new_model = model_factory("stid", TINY_STID, data, [STemDist(**params)])
+    config = TrainConfig(epochs=1, device="cpu", batch_size=32)
+    quiet = Trainer(config, tmp_path / "quiet").fit(new_model, data, [STemDist(**params)])
+    records: list = []
+    heard = Trainer(config, tmp_path / "heard").fit(new_model, data, [STemDist(**params)], _listener(records, False))
+    (record,) = records  # once, after the first outer iteration
+    assert record.strategy == "stemdist" and record.val_mae > 0
+    assert record.projected_seconds > record.seconds > 0  # two outer iterations still to come
+    assert torch.equal(_distilled_x(tmp_path / "quiet"), _distilled_x(tmp_path / "heard"))
+    assert heard.val_mae == pytest.approx(quiet.val_mae)
+
+
+def test_a_stop_at_the_checkpoint_ends_distillation_and_caches_nothing(data, tmp_path: Path) -> None:
+    params = dict(nrr=0.25, srr=0.05, t_outer=3, inner=2, net_steps=1)
+    new_model = model_factory("stid", TINY_STID, data, [STemDist(**params)])
+    records: list = []
+    res = Trainer(TrainConfig(epochs=2, device="cpu", batch_size=32), tmp_path).fit(
+        new_model, data, [STemDist(**params)], _listener(records, True))
+    assert len(records) == 1 and res.epochs_run == 0 and res.stop_reason == "stopped: dominated"
+    assert res.charged_prepare_seconds == res.prepare_seconds >= records[0].seconds
+    assert not list((tmp_path / "stemdist").glob("*.pt"))

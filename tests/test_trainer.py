@@ -7,7 +7,8 @@ from sttune.api import Strategy, TensorWindows
 from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
-from sttune.train.trainer import StopTraining, Trainer
+from sttune.train.result import PrepareCheckpoint
+from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
 from helpers import TinyModel, ring_series
 
 
@@ -164,6 +165,47 @@ def test_on_epoch_may_stop_training(data):
 
     result = fit(data, on_epoch=stop_after_first, epochs=5)
     assert result.epochs_run == 1 and "pruned" in result.stop_reason
+
+
+class Checkpointing(Strategy):
+    """Reports one preparation checkpoint, then (if not stopped) prepares nothing more."""
+
+    name = "checkpointing"
+
+    def __init__(self) -> None:
+        self.listening: list[bool] = []
+        self.finished = False
+
+    def prepare(self, train, ctx):
+        self.listening.append(ctx.listening)
+        ctx.checkpoint(3.5, 7.0 + ctx.prepare_seconds())
+        self.finished = True
+        return train
+
+
+def test_a_preparation_checkpoint_reaches_on_epoch_and_may_stop_the_run(data):
+    seen = []
+
+    def stop_at_checkpoint(record):
+        seen.append(record)
+        if isinstance(record, PrepareCheckpoint):
+            raise StopTraining("dominated at the checkpoint")
+
+    setattr(stop_at_checkpoint, PREPARE_CHECKPOINTS, True)
+    strategy = Checkpointing()
+    result = fit(data, [strategy], on_epoch=stop_at_checkpoint, epochs=5)
+    assert strategy.listening == [True] and not strategy.finished
+    assert result.epochs_run == 0 and result.curve == [] and result.stop_reason == "stopped: dominated at the checkpoint"
+    assert result.device_seconds == 0 and result.charged_prepare_seconds == result.prepare_seconds > 0
+    (record,) = seen
+    assert (record.strategy, record.index, record.val_mae) == ("checkpointing", 0, 3.5)
+    assert 0 < record.projected_seconds - 7.0 <= record.seconds  # prepare_seconds() read the running clock
+
+
+def test_without_a_listener_checkpoints_are_ignored_and_training_runs(data):
+    strategy = Checkpointing()
+    result = fit(data, [strategy], on_epoch=lambda record: None, epochs=2)
+    assert strategy.listening == [False] and strategy.finished and result.epochs_run == 2
 
 
 def test_early_stopping_by_validation_patience(data):

@@ -29,8 +29,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from sttune.train.result import EpochRecord, TrainResult
-from sttune.train.trainer import StopTraining
+from sttune.train.result import EpochRecord, PrepareCheckpoint, TrainResult
+from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, listens_to_prepare
 
 STARTUP_SECONDS = 300.0  # start-up (imports, data loading) allowed on top of the trial timeout
 OOM_EXIT = 86  # the child could not even report its MemoryError
@@ -92,7 +92,7 @@ def _watch_parent(ppid: int) -> None:
             os._exit(3)
 
 
-def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int) -> None:
+def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int, listen: bool) -> None:
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True).start()
     try:
         from sttune.errors import SttuneError
@@ -115,11 +115,14 @@ def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int) -> No
             load_data_cached(job.dataset, job.protocol)
             conn.send(("ready",))
 
-            def on_epoch(record: EpochRecord) -> None:
-                conn.send(("epoch", dataclasses.asdict(record)))
+            def on_epoch(record: EpochRecord | PrepareCheckpoint) -> None:
+                kind = "prepare" if isinstance(record, PrepareCheckpoint) else "epoch"
+                conn.send((kind, dataclasses.asdict(record)))
                 reply = conn.recv()
                 if reply is not None:
                     raise StopTraining(reply)
+
+            setattr(on_epoch, PREPARE_CHECKPOINTS, listen)
 
             result = run_job(job, Path(cache_dir), on_epoch=on_epoch)
             conn.send(("result", result.to_dict()))
@@ -153,7 +156,8 @@ def run_isolated(
 
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_child, args=(child, rec.job_to_attr(job), str(cache_dir), os.getpid()),
+    args = (child, rec.job_to_attr(job), str(cache_dir), os.getpid(), listens_to_prepare(on_epoch))
+    proc = ctx.Process(target=_child, args=args,
                        name="sttune-trial", daemon=True)
     proc.start()
     child.close()
@@ -181,13 +185,9 @@ def run_isolated(
                     record = EpochRecord(**message[1])
                     best = record.val_mae if partial is None else min(partial.val_mae, record.val_mae)
                     partial = dataclasses.replace(record, val_mae=best)  # best val MAE so far
-                    reply = None
-                    if on_epoch is not None:
-                        try:
-                            on_epoch(record)
-                        except StopTraining as exc:
-                            reply = str(exc) or "stopped"
-                    parent.send(reply)
+                    parent.send(_forward(on_epoch, record))
+                elif kind == "prepare":
+                    parent.send(_forward(on_epoch, PrepareCheckpoint(**message[1])))
                 elif kind == "result":
                     return TrainResult.from_dict(message[1])
                 elif kind == "interrupted":
@@ -211,6 +211,17 @@ def run_isolated(
             proc.kill()
         proc.join()
         parent.close()
+
+
+def _forward(on_epoch: Callable[[Any], None] | None, record: EpochRecord | PrepareCheckpoint) -> str | None:
+    """The parent's callback on the child's record: None to go on, or why to stop."""
+    if on_epoch is None:
+        return None
+    try:
+        on_epoch(record)
+    except StopTraining as exc:
+        return str(exc) or "stopped"
+    return None
 
 
 def _exit_reason(proc: Any, partial: EpochRecord | None) -> None:

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from sttune.search.rungs import RUNG_ATTR, RungPolicy, projected_cost, should_stop
+from sttune.search.rungs import PREPARE_RUNG_ATTR, RUNG_ATTR, RungPolicy, projected_cost, should_stop
 from sttune.search.space import BUDGET, ROLE
-from sttune.train.trainer import StopTraining
+from sttune.train.result import PrepareCheckpoint
+from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining
 
 if TYPE_CHECKING:
     from sttune.search.study import SearchEvents
@@ -22,13 +23,31 @@ def rung_monitor(
 
     The full baseline records its rung points (others are compared with it) but never
     stops; reduced-budget baselines have another LR schedule, so they neither record nor stop.
+    A strategy's preparation checkpoints (e.g. STemDist before it distills) are rungs too,
+    compared only with the same strategy's same checkpoint in other trials: (val MAE of what
+    is prepared so far, projected charged preparation seconds).
     """
     role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
+    stops = policy.enabled and budget >= 1 and role != "baseline"  # at a preparation checkpoint
     rungs = set(policy.rungs(epochs)) if policy.enabled and budget >= 1 else set()
     best_mae, seconds_before = float("inf"), 0.0
 
+    def at_checkpoint(record: PrepareCheckpoint) -> None:
+        key = f"{PREPARE_RUNG_ATTR}{record.strategy}.{record.index}"
+        point = [record.val_mae, record.projected_seconds]
+        trial.set_user_attr(key, point)
+        others = [t.user_attrs[key] for t in study.get_trials(deepcopy=False)
+                  if t.number != trial.number and key in t.user_attrs]
+        if should_stop(point, others, policy):
+            raise StopTraining(f"dominated at {record.strategy}'s preparation checkpoint {record.index} "
+                               "by the trials that reached it")
+
     def on_epoch(record: Any) -> None:
         nonlocal best_mae, seconds_before
+        if isinstance(record, PrepareCheckpoint):
+            if stops:
+                at_checkpoint(record)
+            return
         events.epoch(record)
         best_mae = min(best_mae, record.val_mae)
         last_epoch_s, seconds_before = record.device_seconds - seconds_before, record.device_seconds
@@ -46,4 +65,5 @@ def rung_monitor(
         if should_stop(point, others, policy):
             raise StopTraining(f"dominated at the {done}-epoch rung by the trials that reached it")
 
+    setattr(on_epoch, PREPARE_CHECKPOINTS, stops)
     return on_epoch

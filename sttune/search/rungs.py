@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 RUNG_ATTR = "sttune.rung."  # + epoch count → [best val MAE, projected device seconds]
+# + "<strategy>.<index>" → [val MAE at a preparation checkpoint, projected preparation seconds]
+PREPARE_RUNG_ATTR = "sttune.rung.prepare."
 
 
 @dataclass(frozen=True)

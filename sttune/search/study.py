@@ -33,6 +33,7 @@ from sttune.runner import run_job
 from sttune.schema import to_plain
 from sttune.search import records as rec
 from sttune.search.monitor import rung_monitor
+from sttune.search.rungs import PREPARE_RUNG_ATTR
 from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.reuse import finished_twin, tell_reused
@@ -281,6 +282,16 @@ def _objective_values(result: Any, objectives: list[str]) -> list[float]:
     return [float(values[o]) for o in objectives]
 
 
+def _stopped_values(trial: optuna.Trial, result: Any, objectives: list[str]) -> list[float]:
+    """A stopped trial's last values; stopped in preparation, its val MAE is the checkpoint's
+    (the model never trained, so its own val MAE says nothing about the configuration)."""
+    values = _objective_values(result, objectives)
+    checkpoints = {int(k.rsplit(".", 1)[1]): v for k, v in trial.user_attrs.items() if k.startswith(PREPARE_RUNG_ATTR)}
+    if result.epochs_run == 0 and checkpoints and "val_mae" in objectives:
+        values[objectives.index("val_mae")] = float(checkpoints[max(checkpoints)][0])
+    return values
+
+
 def _tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: Recipe) -> None:
     trial.set_user_attr(rec.RESULT, rec.result_to_attr(result))
     limit = recipe.search.max_mae_increase
@@ -292,7 +303,7 @@ def _tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: 
         trial.set_constraint("val_mae_increase", result.val_mae / reference - 1 - limit)
     if result.stop_reason.startswith("stopped"):
         # Optuna's tell() takes no values with PRUNED; the last values stay in the result attr
-        trial.set_user_attr(rec.STOPPED_VALUES, _objective_values(result, recipe.search.objectives))
+        trial.set_user_attr(rec.STOPPED_VALUES, _stopped_values(trial, result, recipe.search.objectives))
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
     study.tell(trial, _objective_values(result, recipe.search.objectives))

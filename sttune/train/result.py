@@ -8,6 +8,17 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class PrepareCheckpoint:
+    """A strategy's report from inside ``prepare`` (``TrainContext.checkpoint``)."""
+
+    strategy: str
+    index: int  # this strategy's 0th, 1st, ... checkpoint in this run
+    val_mae: float
+    seconds: float  # preparation device seconds so far (all strategies' prepare hooks)
+    projected_seconds: float  # charged preparation seconds projected at the end
+
+
+@dataclass(frozen=True)
 class EpochRecord:
     """One epoch of the learning curve; ``device_seconds`` is cumulative training time."""
 

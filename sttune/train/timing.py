@@ -28,6 +28,7 @@ class DeviceClock:
     def __init__(self, device: torch.device, cpu_clock: str = "wall") -> None:
         self.device = device
         self.seconds = 0.0
+        self._started: float | None = None  # start of the running timed() section
         use_process = device.type == "cpu" and cpu_clock == "process"
         self._now = time.process_time if use_process else time.perf_counter
 
@@ -38,12 +39,20 @@ class DeviceClock:
     @contextmanager
     def timed(self) -> Iterator[None]:
         self._sync()
-        start = self._now()
+        start = self._started = self._now()
         try:
             yield
         finally:
             self._sync()
             self.seconds += self._now() - start
+            self._started = None
+
+    def elapsed(self) -> float:
+        """Seconds so far, the running ``timed()`` section included."""
+        if self._started is None:
+            return self.seconds
+        self._sync()
+        return self.seconds + self._now() - self._started
 
 
 class PeakMemory:

@@ -18,19 +18,28 @@ import torch
 from torch import Tensor, nn
 
 from sttune.config import TrainConfig
-from sttune.api import Batch, STModel, Strategy, TrainContext, WindowSource
+from sttune.api import Batch, STModel, StopTraining, Strategy, TrainContext, WindowSource
 from sttune.data.protocol import DataModule, SeriesWindows
 from sttune.errors import TrainingError
 from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
-from sttune.train.result import EpochRecord, TrainResult
+from sttune.train.result import EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.train.timing import DeviceClock, PeakMemory, device_name, resolve_device
 
 
-class StopTraining(Exception):
-    """Raised by an ``on_epoch`` callback to end training now (e.g. a pruned trial)."""
+__all__ = ["EpochCallback", "StopTraining", "Trainer", "evaluate"]
+
+# sees every epoch's record and every preparation checkpoint; may raise StopTraining
+EpochCallback = Callable[[EpochRecord | PrepareCheckpoint], None]
+PREPARE_CHECKPOINTS = "prepare_checkpoints"  # attribute of a callback that may stop at them
 
 
-EpochCallback = Callable[[EpochRecord], None]
+def listens_to_prepare(on_epoch: EpochCallback | None) -> bool:
+    """Whether ``on_epoch`` may stop a run at a preparation checkpoint (then they are worth computing)."""
+    return bool(getattr(on_epoch, PREPARE_CHECKPOINTS, False))
+
+
+def _ignore(val_mae: float, projected_seconds: float) -> None:
+    """The checkpoint outside prepare()."""
 
 
 def seed_everything(seed: int) -> None:
@@ -54,7 +63,8 @@ class Trainer:
         strategies: Sequence[Strategy] = (),
         on_epoch: EpochCallback | None = None,
     ) -> TrainResult:
-        """Train ``new_model()`` on ``data``; ``on_epoch`` sees every epoch's record."""
+        """Train ``new_model()`` on ``data``; ``on_epoch`` sees every epoch's record and every
+        preparation checkpoint, and may end the run (StopTraining) at either."""
         cfg = self.config
         seed_everything(cfg.seed)
         data = data.to(self.device)
@@ -62,15 +72,18 @@ class Trainer:
         ctx = self._context(model, data, new_model)
         memory = PeakMemory(self.device)
         memory.reset()
-        train, prepare_by_strategy = self._prepare(data.train, strategies, ctx)
+        train, prepare_by_strategy, stopped = self._prepare(data.train, strategies, ctx, on_epoch)
         ctx.train_size = len(train)
-        if len(train) == 0:
+        if len(train) == 0 and stopped is None:
             raise TrainingError("the training set is empty after preparation", "check the strategy params")
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
         run = _Run(model, data, train, strategies, ctx, optimizer, DeviceClock(self.device, self.config.cpu_clock), charged)
-        curve, best_state, best_epoch, stop_reason = self._loop(run, scheduler, on_epoch)
-        model.load_state_dict(best_state)
+        if stopped is None:
+            curve, best_state, best_epoch, stop_reason = self._loop(run, scheduler, on_epoch)
+            model.load_state_dict(best_state)
+        else:  # stopped at a preparation checkpoint: nothing trained, the untrained model is evaluated
+            curve, best_epoch, stop_reason = [], -1, stopped
         return TrainResult(
             val=evaluate(model, data.val, data, cfg.eval_batch_size),
             test=evaluate(model, data.test, data, cfg.eval_batch_size),
@@ -101,16 +114,46 @@ class Trainer:
         )
 
     def _prepare(
-        self, train: WindowSource, strategies: Sequence[Strategy], ctx: TrainContext
-    ) -> tuple[WindowSource, list[float]]:
-        """Run every ``prepare`` hook; returns the source and each strategy's device seconds."""
-        seconds = []
-        for strategy in strategies:
+        self, train: WindowSource, strategies: Sequence[Strategy], ctx: TrainContext,
+        on_epoch: EpochCallback | None,
+    ) -> tuple[WindowSource, list[float], str | None]:
+        """Run every ``prepare`` hook, timed apart.
+
+        Returns the source, each strategy's device seconds, and the stop reason when a
+        checkpoint inside a hook stopped the run (then later hooks do not run).
+        """
+        seconds = [0.0] * len(strategies)
+        ctx.listening = listens_to_prepare(on_epoch)
+        for i, strategy in enumerate(strategies):
             clock = DeviceClock(self.device, self.config.cpu_clock)
-            with clock.timed():
-                train = strategy.prepare(train, ctx)
-            seconds.append(clock.seconds)
-        return train, seconds
+            ctx.prepare_seconds = clock.elapsed
+            ctx.checkpoint = self._checkpoint(strategy, clock, sum(seconds[:i]), on_epoch)
+            try:
+                with clock.timed():
+                    train = strategy.prepare(train, ctx)
+            except StopTraining as stop:
+                return train, seconds, f"stopped: {stop}" if str(stop) else "stopped"
+            finally:  # the timed section has closed, whatever happened
+                seconds[i] = clock.seconds
+                ctx.prepare_seconds, ctx.checkpoint, ctx.listening = (lambda: 0.0), _ignore, False
+        return train, seconds, None
+
+    @staticmethod
+    def _checkpoint(
+        strategy: Strategy, clock: DeviceClock, before_s: float, on_epoch: EpochCallback | None
+    ) -> Callable[[float, float], None]:
+        """``ctx.checkpoint`` for one strategy's prepare: forwards a PrepareCheckpoint to on_epoch."""
+        count = 0
+
+        def checkpoint(val_mae: float, projected_seconds: float) -> None:
+            nonlocal count
+            record = PrepareCheckpoint(strategy.name, count, float(val_mae), before_s + clock.elapsed(),
+                                       before_s + float(projected_seconds))
+            count += 1
+            if on_epoch is not None:
+                on_epoch(record)
+
+        return checkpoint
 
     def _optimiser(
         self, model: nn.Module, strategies: Sequence[Strategy]

@@ -7,6 +7,7 @@ F features of which the first C are the series channels (the rest: time of day, 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -105,8 +106,8 @@ class Distiller:
         self.real, self.syn, self.new_model, self.cfg, self.gen = real, syn, new_model, cfg, generator
         self.opt = torch.optim.Adam(syn.parameters(), lr=cfg.lr_feat)
 
-    def _rows(self, n: int) -> Tensor:
-        return torch.randperm(n, generator=self.gen)[: self.cfg.batch_size]
+    def _rows(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return torch.randperm(n, generator=generator or self.gen)[: self.cfg.batch_size]
 
     def _loss(self, model: STModel, x: Tensor, y_norm: Tensor, seen: Tensor, nodes: Tensor) -> Tensor:
         r = self.real
@@ -140,30 +141,53 @@ class Distiller:
             total = total + match_distance(g_r, g_s)
         return total
 
-    def train_on_syn(self, model: STModel, steps: int, opt: torch.optim.Optimizer) -> None:
+    def train_on_syn(
+        self, model: STModel, steps: int, opt: torch.optim.Optimizer, generator: torch.Generator | None = None,
+    ) -> None:
         """``steps`` surrogate updates on the (detached) synthetic set, all clusters."""
         every = torch.arange(len(self.real.weight), device=self.real.x.device)
         x, yn, seen = self.syn.x().detach(), self.syn.y_norm.detach(), self.syn.seen
         for _ in range(steps):
-            i = self._rows(len(x)).to(x.device)
+            i = self._rows(len(x), generator).to(x.device)
             opt.zero_grad(set_to_none=True)
             self._loss(model, x[i], yn[i], seen[i], every).backward()
             opt.step()
 
-    def score(self, evaluate: Callable[[nn.Module], float]) -> float:
+    def score(self, evaluate: Callable[[nn.Module], float], generator: torch.Generator | None = None) -> float:
         """Validation MAE of a fresh model trained ``eval_epochs`` epochs on the current set."""
         model = self.new_model()
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
         steps = self.cfg.eval_epochs * max(1, -(-len(self.syn.x_series) // self.cfg.batch_size))
-        self.train_on_syn(model, steps, opt)
+        self.train_on_syn(model, steps, opt, generator)
         return float(evaluate(model))
 
-    def run(self, evaluate: Callable[[nn.Module], float] | None) -> dict:
-        """T_outer outer iterations; keeps the best set by validation when eval_every > 0."""
+    def side_score(self, evaluate: Callable[[nn.Module], float]) -> float:
+        """:meth:`score` without touching any random state the distillation goes on to use,
+        so that the distilled set is the same whether or not anyone asked for this score."""
+        devices = [self.real.x.device] if self.real.x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            return self.score(evaluate, torch.Generator().set_state(self.gen.get_state()))
+
+    def run(
+        self, evaluate: Callable[[nn.Module], float] | None,
+        checkpoint: Callable[[float, float], None] | None = None, elapsed: Callable[[], float] | None = None,
+    ) -> dict:
+        """T_outer outer iterations; keeps the best set by validation when eval_every > 0.
+
+        ``checkpoint(val MAE of the cluster-only set, projected seconds of the whole run)`` is
+        called once, after the first outer iteration (the first that tells what one costs),
+        with ``elapsed()`` the caller's device clock; it may raise to end the run there.
+        """
         cfg = self.cfg
         use_eval = cfg.eval_every > 0 and evaluate is not None
+        listen = checkpoint is not None and elapsed is not None and evaluate is not None
+        t_score = elapsed() if listen else 0.0
         best = (self.score(evaluate), 0, copy.deepcopy(self.syn.state_dict())) if use_eval else None
+        start_val = best[0] if use_eval else self.side_score(evaluate) if listen else math.nan
+        if listen:
+            t_loop = elapsed()
+            t_score = t_loop - t_score
         for it in range(1, cfg.outer + 1):
             model = self.new_model()
             model.eval()  # no dropout noise between the real and synthetic passes [ours]
@@ -173,6 +197,10 @@ class Distiller:
                 losses.append(self.match_step(model))
                 self.train_on_syn(model, cfg.net_steps, net_opt)
             cfg.history.append(sum(losses) / len(losses))
+            if listen and it == 1:
+                now = elapsed()
+                scores_left = (cfg.outer // cfg.eval_every + 1) if use_eval else 0
+                checkpoint(start_val, now + (now - t_loop) * (cfg.outer - 1) + t_score * scores_left)
             if use_eval and (it % cfg.eval_every == 0 or it == cfg.outer):
                 val = self.score(evaluate)
                 if val < best[0]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -141,10 +142,21 @@ class STemDist(Strategy):
             cfg = MatchConfig(self.k_subsets, self.lr_feat, self.t_outer, self.inner, self.net_steps,
                               self.net_lr, ctx.batch_size, self.eval_every, self.eval_epochs)  # fmt: skip
             real = ClusterData(xr, yr, weight, node_inputs, graph, mean, std)
+            checkpoint = self._checkpoint(ctx) if ctx.listening else None
             with torch.enable_grad():
-                info = Distiller(real, syn, ctx.new_model, cfg, gen).run(ctx.evaluate)
+                info = Distiller(real, syn, ctx.new_model, cfg, gen).run(ctx.evaluate, checkpoint, ctx.prepare_seconds)
             x, y = syn.x().detach(), syn.y_raw()
         return self._payload(x, y, node_inputs, weight, graph, assign, info)
+
+    def _checkpoint(self, ctx: TrainContext) -> Callable[[float, float], None]:
+        """Report the cluster-only set's val MAE and the projected charge: a search with early
+        stopping can end a trial whose distillation is not worth paying for before it is paid."""
+        share = 1.0 if self.charge == "full" else 1.0 / self.reuses
+
+        def checkpoint(val_mae: float, projected_seconds: float) -> None:
+            ctx.checkpoint(val_mae, projected_seconds * share)
+
+        return checkpoint
 
     @staticmethod
     def _payload(x, y, node_inputs, weight, graph: Graph, members, info) -> dict[str, Any]:  # noqa: ANN001
