@@ -321,6 +321,9 @@ def test_early_stopping_stops_a_trial_at_a_preparation_checkpoint(tmp_path, isol
         else:
             assert result["epochs_run"] == 2
     assert any(t.state.name == "PRUNED" for t in trials) and any(t.state.name == "COMPLETE" for t in trials[1:])
+    rows = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]["trials"]
+    assert {r["trial"]: r["stopped_at"] for r in rows} == {
+        t.number: "preparation" if t.state.name == "PRUNED" else None for t in trials}
 
 
 def test_dataset_shorthand_and_train_json(tmp_path):

@@ -44,7 +44,7 @@ def report(
         for col in ("trial", "config", "val MAE", "test MAE", "device s", "speed-up", "ΔMAE", "vs plain", "front"):
             table.add_column(col, no_wrap=col not in ("config", "vs plain"))
         for r in rows:
-            config = r["config"] + (" [stopped early]" if r["state"] == "PRUNED" else "")
+            config = r["config"] + (f" [stopped at {r['stopped_at']}]" if r["stopped_at"] else "")
             table.add_row(str(r["trial"]), config, f"{r['val_mae']:.4f}", f"{r['test_mae']:.4f}",
                           f"{r['device_seconds']:.2f}", _fmt(r["speedup"], "{:.2f}x"),
                           _fmt(r["val_mae_change"] and 100 * r["val_mae_change"], "{:+.1f}%"),

@@ -30,9 +30,18 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r),
             "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r),
             "params": {n: p for n, p in r.job.strategies} if r.job else {},
-            "reused_from": r.reused_from,
+            "reused_from": r.reused_from, "stopped_at": stopped_at(r),
         })
     return rows
+
+
+def stopped_at(record: rec.TrialRecord) -> str | None:
+    """Where early stopping ended a trial: "epoch N", or "preparation" (nothing trained: its
+    val and test MAE are the untrained model's; the checkpoint's val MAE is its stopped value)."""
+    if record.state != "PRUNED" or not record.result:
+        return None
+    epochs = int(record.result.get("epochs_run", 0))
+    return f"epoch {epochs}" if epochs else "preparation"
 
 
 def margins(study: optuna.Study) -> dict[str, dict]:
