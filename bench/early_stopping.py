@@ -67,15 +67,16 @@ def main() -> None:
     parser.add_argument("--first-rung", type=int, default=RungPolicy.first_rung)
     parser.add_argument("--eta", type=float, default=RungPolicy.reduction_factor, help="reduction factor")
     parser.add_argument("--out", default="early_stopping", help="results name under bench/results/")
+    parser.add_argument("--seed", type=int, default=0, help="the search's sampler and training seed (both arms)")
     args = parser.parse_args()
     base = Recipe(
         datasets=[real_dataset("sz_taxi")],
         model=ModelBlock(name="stid", params={"embed_dim": args.embed_dim, "n_layers": 2}),
         # CPU time, not wall time: trials run at different machine loads stay comparable
-        train=TrainConfig(epochs=args.epochs, device="auto", cpu_clock=args.cpu_clock),
+        train=TrainConfig(epochs=args.epochs, device="auto", cpu_clock=args.cpu_clock, seed=args.seed),
         strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
                     StrategyBlock("stemdist", fixed={"t_outer": 5, "inner": 5})],  # short distillations
-        search=SearchConfig(trials=args.trials, seed=0, baseline_ladder=[]),
+        search=SearchConfig(trials=args.trials, seed=args.seed, baseline_ladder=[]),
     )
     # the defaults unless given: first rung at 2 epochs, eta 3, ties within tolerance
     stopping = RungPolicy(enabled=True, first_rung=args.first_rung, reduction_factor=args.eta)
