@@ -129,7 +129,8 @@ def compact(res) -> dict:
     art = res.artifacts.get("st_prune", {})
     return {"test_mae": res.test_mae, "val_mae": res.val_mae, "cost_seconds": res.cost_seconds,
             "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
-            "visited_per_epoch": [e["visited_fraction"] for e in art.get("per_epoch", [])]}
+            "visited_per_epoch": [e["visited_fraction"] for e in art.get("per_epoch", [])],
+            "val_curve": [round(r.val_mae, 4) for r in res.curve]}
 
 
 def main() -> None:
