@@ -202,6 +202,28 @@ def test_a_preparation_checkpoint_reaches_on_epoch_and_may_stop_the_run(data):
     assert 0 < record.projected_seconds - 7.0 <= record.seconds  # prepare_seconds() read the running clock
 
 
+def test_every_strategy_s_prepare_hears_the_listener_and_training_sees_none(data):
+    seen = []
+
+    def go_on(record):
+        seen.append(record)
+
+    setattr(go_on, PREPARE_CHECKPOINTS, True)
+    first, second = Checkpointing(), Checkpointing()
+    after = []
+
+    class Probe(Strategy):
+        name = "probe"
+
+        def on_epoch_end(self, ctx):
+            after.append((ctx.listening, ctx.prepare_seconds()))
+
+    result = fit(data, [first, second, Probe()], on_epoch=go_on, epochs=1)
+    assert first.listening == second.listening == [True] and result.epochs_run == 1
+    assert [r.index for r in seen if isinstance(r, PrepareCheckpoint)] == [0, 0]
+    assert after == [(False, 0.0)]  # outside prepare the checkpoint context is back to its defaults
+
+
 def test_without_a_listener_checkpoints_are_ignored_and_training_runs(data):
     strategy = Checkpointing()
     result = fit(data, [strategy], on_epoch=lambda record: None, epochs=2)

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from sttune.search.rungs import PREPARE_RUNG_ATTR, RUNG_ATTR, RungPolicy, projected_cost, should_stop
+from sttune.search.rungs import (
+    PREPARE_RUNG_ATTR, RUNG_ATTR, STOPPED_CHECKPOINT_ATTR, RungPolicy, projected_cost, should_stop,
+)
 from sttune.search.space import BUDGET, ROLE
 from sttune.train.result import PrepareCheckpoint
 from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining
@@ -28,17 +30,24 @@ def rung_monitor(
     is prepared so far, projected charged preparation seconds).
     """
     role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
-    stops = policy.enabled and budget >= 1 and role != "baseline"  # at a preparation checkpoint
-    rungs = set(policy.rungs(epochs)) if policy.enabled and budget >= 1 else set()
+    active = policy.enabled and budget >= 1
+    stops = active and role != "baseline"
+    rungs = set(policy.rungs(epochs)) if active else set()
     best_mae, seconds_before = float("inf"), 0.0
 
-    def at_checkpoint(record: PrepareCheckpoint) -> None:
-        key = f"{PREPARE_RUNG_ATTR}{record.strategy}.{record.index}"
-        point = [record.val_mae, record.projected_seconds]
+    def dominated(key: str, point: list[float]) -> bool:
+        """Record the point; whether the rule stops it among the trials that reached ``key``."""
         trial.set_user_attr(key, point)
+        if not stops:
+            return False
         others = [t.user_attrs[key] for t in study.get_trials(deepcopy=False)
                   if t.number != trial.number and key in t.user_attrs]
-        if should_stop(point, others, policy):
+        return should_stop(point, others, policy)
+
+    def at_checkpoint(record: PrepareCheckpoint) -> None:
+        point = [record.val_mae, record.projected_seconds]
+        if dominated(f"{PREPARE_RUNG_ATTR}{record.strategy}.{record.index}", point):
+            trial.set_user_attr(STOPPED_CHECKPOINT_ATTR, point)
             raise StopTraining(f"dominated at {record.strategy}'s preparation checkpoint {record.index} "
                                "by the trials that reached it")
 
@@ -52,17 +61,9 @@ def rung_monitor(
         best_mae = min(best_mae, record.val_mae)
         last_epoch_s, seconds_before = record.device_seconds - seconds_before, record.device_seconds
         done = record.epoch + 1
-        if done not in rungs:
-            return
-        key = f"{RUNG_ATTR}{done}"
         # preparation counts, as in the final objective; time is where the trial will end
-        point = [best_mae, projected_cost(record.cost_seconds, last_epoch_s, done, epochs)]
-        trial.set_user_attr(key, point)
-        if role == "baseline":
-            return
-        others = [t.user_attrs[key] for t in study.get_trials(deepcopy=False)
-                  if t.number != trial.number and key in t.user_attrs]
-        if should_stop(point, others, policy):
+        if done in rungs and dominated(f"{RUNG_ATTR}{done}", [best_mae, projected_cost(
+                record.cost_seconds, last_epoch_s, done, epochs)]):
             raise StopTraining(f"dominated at the {done}-epoch rung by the trials that reached it")
 
     setattr(on_epoch, PREPARE_CHECKPOINTS, stops)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 RUNG_ATTR = "sttune.rung."  # + epoch count → [best val MAE, projected device seconds]
 # + "<strategy>.<index>" → [val MAE at a preparation checkpoint, projected preparation seconds]
 PREPARE_RUNG_ATTR = "sttune.rung.prepare."
+STOPPED_CHECKPOINT_ATTR = "sttune.stopped_checkpoint"  # the preparation checkpoint point a trial stopped at
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from sttune.runner import run_job
 from sttune.schema import to_plain
 from sttune.search import records as rec
 from sttune.search.monitor import rung_monitor
-from sttune.search.rungs import PREPARE_RUNG_ATTR
+from sttune.search.rungs import STOPPED_CHECKPOINT_ATTR
 from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.reuse import finished_twin, tell_reused
@@ -286,9 +286,9 @@ def _stopped_values(trial: optuna.Trial, result: Any, objectives: list[str]) -> 
     """A stopped trial's last values; stopped in preparation, its val MAE is the checkpoint's
     (the model never trained, so its own val MAE says nothing about the configuration)."""
     values = _objective_values(result, objectives)
-    checkpoints = {int(k.rsplit(".", 1)[1]): v for k, v in trial.user_attrs.items() if k.startswith(PREPARE_RUNG_ATTR)}
-    if result.epochs_run == 0 and checkpoints and "val_mae" in objectives:
-        values[objectives.index("val_mae")] = float(checkpoints[max(checkpoints)][0])
+    point = trial.user_attrs.get(STOPPED_CHECKPOINT_ATTR)
+    if result.epochs_run == 0 and point is not None and "val_mae" in objectives:
+        values[objectives.index("val_mae")] = float(point[0])
     return values
 
 

@@ -38,8 +38,8 @@ def listens_to_prepare(on_epoch: EpochCallback | None) -> bool:
     return bool(getattr(on_epoch, PREPARE_CHECKPOINTS, False))
 
 
-def _ignore(val_mae: float, projected_seconds: float) -> None:
-    """The checkpoint outside prepare()."""
+def _stop_reason(stop: StopTraining) -> str:
+    return f"stopped: {stop}" if str(stop) else "stopped"
 
 
 def seed_everything(seed: int) -> None:
@@ -123,19 +123,22 @@ class Trainer:
         checkpoint inside a hook stopped the run (then later hooks do not run).
         """
         seconds = [0.0] * len(strategies)
+        outside = ctx.prepare_seconds, ctx.checkpoint, ctx.listening  # what hooks see after prepare
         ctx.listening = listens_to_prepare(on_epoch)
-        for i, strategy in enumerate(strategies):
-            clock = DeviceClock(self.device, self.config.cpu_clock)
-            ctx.prepare_seconds = clock.elapsed
-            ctx.checkpoint = self._checkpoint(strategy, clock, sum(seconds[:i]), on_epoch)
-            try:
-                with clock.timed():
-                    train = strategy.prepare(train, ctx)
-            except StopTraining as stop:
-                return train, seconds, f"stopped: {stop}" if str(stop) else "stopped"
-            finally:  # the timed section has closed, whatever happened
-                seconds[i] = clock.seconds
-                ctx.prepare_seconds, ctx.checkpoint, ctx.listening = (lambda: 0.0), _ignore, False
+        try:
+            for i, strategy in enumerate(strategies):
+                clock = DeviceClock(self.device, self.config.cpu_clock)
+                ctx.prepare_seconds = clock.elapsed
+                ctx.checkpoint = self._checkpoint(strategy, clock, sum(seconds[:i]), on_epoch)
+                try:
+                    with clock.timed():
+                        train = strategy.prepare(train, ctx)
+                finally:  # the timed section has closed, stopped or not
+                    seconds[i] = clock.seconds
+        except StopTraining as stop:
+            return train, seconds, _stop_reason(stop)
+        finally:
+            ctx.prepare_seconds, ctx.checkpoint, ctx.listening = outside
         return train, seconds, None
 
     @staticmethod
@@ -191,7 +194,7 @@ class Trainer:
                 if on_epoch is not None:
                     on_epoch(record)
             except StopTraining as stop:
-                stop_reason = f"stopped: {stop}" if str(stop) else "stopped"
+                stop_reason = _stop_reason(stop)
                 break
             if cfg.patience is not None and epoch - best_epoch >= cfg.patience:
                 stop_reason = f"early stopping: no better validation MAE for {cfg.patience} epochs"

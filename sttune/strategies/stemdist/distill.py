@@ -182,12 +182,12 @@ class Distiller:
         cfg = self.cfg
         use_eval = cfg.eval_every > 0 and evaluate is not None
         listen = checkpoint is not None and elapsed is not None and evaluate is not None
-        t_score = elapsed() if listen else 0.0
+        clock = elapsed if listen else (lambda: 0.0)
+        t_start = clock()
         best = (self.score(evaluate), 0, copy.deepcopy(self.syn.state_dict())) if use_eval else None
         start_val = best[0] if use_eval else self.side_score(evaluate) if listen else math.nan
-        if listen:
-            t_loop = elapsed()
-            t_score = t_loop - t_score
+        t_loop = clock()  # one score took t_loop - t_start
+        scores_left = math.ceil(cfg.outer / cfg.eval_every) if use_eval else 0  # multiples of eval_every, and the end
         for it in range(1, cfg.outer + 1):
             model = self.new_model()
             model.eval()  # no dropout noise between the real and synthetic passes [ours]
@@ -198,9 +198,8 @@ class Distiller:
                 self.train_on_syn(model, cfg.net_steps, net_opt)
             cfg.history.append(sum(losses) / len(losses))
             if listen and it == 1:
-                now = elapsed()
-                scores_left = (cfg.outer // cfg.eval_every + 1) if use_eval else 0
-                checkpoint(start_val, now + (now - t_loop) * (cfg.outer - 1) + t_score * scores_left)
+                now = clock()
+                checkpoint(start_val, now + (now - t_loop) * (cfg.outer - 1) + (t_loop - t_start) * scores_left)
             if use_eval and (it % cfg.eval_every == 0 or it == cfg.outer):
                 val = self.score(evaluate)
                 if val < best[0]:
