@@ -50,6 +50,15 @@ def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float]) -> 
     return volume
 
 
+def trial_row(record) -> dict:
+    """One trial as the replay needs it: its order, strategy, outcome and learning curve."""
+    result = record.result or {}
+    return {"number": record.number, "state": record.state, "role": record.role, "label": record.label,
+            "val_mae": record.val_mae, "cost_seconds": record.cost_seconds, "reused_from": record.reused_from,
+            "charged_prepare_seconds": result.get("charged_prepare_seconds", 0.0),
+            "curve": result.get("curve", [])}  # [epoch, val MAE, cumulative training s, windows]
+
+
 def run_arm(recipe: Recipe, folder: Path, cache: Path) -> tuple[list, dict]:
     """One search; its finished trials and its own cost as `sttune report` computes it."""
     run = Run(folder, recipe, "early-stopping-bench")
@@ -66,6 +75,8 @@ def main() -> None:
     parser.add_argument("--cpu-clock", choices=["wall", "process"], default="process")
     parser.add_argument("--first-rung", type=int, default=RungPolicy.first_rung)
     parser.add_argument("--eta", type=float, default=RungPolicy.reduction_factor, help="reduction factor")
+    parser.add_argument("--tolerance", type=float, nargs=2, default=RungPolicy.tolerance, metavar=("VAL", "TIME"),
+                        help="relative differences counted as ties at a rung")
     parser.add_argument("--out", default="early_stopping", help="results name under bench/results/")
     parser.add_argument("--seed", type=int, default=0, help="the search's sampler and training seed (both arms)")
     args = parser.parse_args()
@@ -79,7 +90,8 @@ def main() -> None:
         search=SearchConfig(trials=args.trials, seed=args.seed, baseline_ladder=[]),
     )
     # the defaults unless given: first rung at 2 epochs, eta 3, ties within tolerance
-    stopping = RungPolicy(enabled=True, first_rung=args.first_rung, reduction_factor=args.eta)
+    stopping = RungPolicy(enabled=True, first_rung=args.first_rung, reduction_factor=args.eta,
+                          tolerance=tuple(args.tolerance))
     arms = {"off": base, "on": replace(base, search=replace(base.search, early_stopping=stopping))}
     tmp = Path(tempfile.mkdtemp(prefix="sttune-es-"))
     # both arms at once, each with a fresh distillation cache (each pays its own distillations)
@@ -104,6 +116,7 @@ def main() -> None:
             "hypervolume": hypervolume(points[label], ref),
             "front": [(r.number, r.label, r.val_mae, r.cost_seconds) for r in pareto_front(
                 [r for r in records if r.state == "COMPLETE"])],
+            "trials": [trial_row(r) for r in records],  # for replaying other policies (early_stopping_replay.py)
         }
     for label in ("off", "on"):
         rows[label]["total_in_baselines"] = rows[label]["total_device_seconds"] / rows[label]["baseline_device_seconds"]
