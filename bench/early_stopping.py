@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, nargs=2, default=RungPolicy.tolerance, metavar=("VAL", "TIME"),
                         help="relative differences counted as ties at a rung")
     parser.add_argument("--out", default="early_stopping", help="results name under bench/results/")
+    parser.add_argument("--sampler", default="tpe", choices=["tpe", "random"],
+                        help="random: both arms propose the same configurations, so only the rule differs")
     parser.add_argument("--seed", type=int, default=0, help="the search's sampler and training seed (both arms)")
     args = parser.parse_args()
     base = Recipe(
@@ -87,7 +89,7 @@ def main() -> None:
         train=TrainConfig(epochs=args.epochs, device="auto", cpu_clock=args.cpu_clock, seed=args.seed),
         strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
                     StrategyBlock("stemdist", fixed={"t_outer": 5, "inner": 5})],  # short distillations
-        search=SearchConfig(trials=args.trials, seed=args.seed, baseline_ladder=[]),
+        search=SearchConfig(trials=args.trials, seed=args.seed, sampler=args.sampler, baseline_ladder=[]),
     )
     # the defaults unless given: first rung at 2 epochs, eta 3, ties within tolerance
     stopping = RungPolicy(enabled=True, first_rung=args.first_rung, reduction_factor=args.eta,

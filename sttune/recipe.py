@@ -76,7 +76,7 @@ class SearchConfig:
 
     trials: int | None = 20  # per dataset, baseline trials included
     timeout_minutes: float | None = None  # per dataset
-    sampler: Literal["tpe", "nsga2", "gp"] = "tpe"
+    sampler: Literal["tpe", "nsga2", "gp", "random"] = "tpe"
     seed: int = 0
     storage: str | None = None  # Optuna storage URL; default: a journal file in the run folder
     objectives: list[Objective] = field(default_factory=lambda: ["val_mae", "device_seconds"])

@@ -66,6 +66,7 @@ CASES = [
      "start with [val_mae, device_seconds]"),
     ("params-with-choices", recipe(model={"choices": ["stid"], "params": {"embed_dim": 8}}), ["search", "RECIPE"],
      "model.params"),
+    ("unknown-sampler", recipe(**{"search.sampler": "cmaes"}), ["search", "RECIPE"], "search.sampler"),
     ("bad-isolation", recipe(**{"search.isolation": "docker"}), ["search", "RECIPE"], "search.isolation"),
     ("trial-timeout-zero", recipe(**{"search.trial_timeout_minutes": 0}), ["search", "RECIPE"],
      "search.trial_timeout_minutes: must be positive"),

@@ -26,7 +26,7 @@ from sttune.cli import app
 from sttune.search import workers as workers_mod
 from sttune.search.export import export_study
 from sttune.search.run import open_run
-from sttune.search.storage import storage_for
+from sttune.search.storage import make_sampler, storage_for
 from sttune.search.study import count_done
 from sttune.search.workers import device_envs
 
@@ -166,3 +166,21 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_completes(tmp_path, plugin_
     assert len(retries) == 1 and retries[0].state.name == "COMPLETE" and retries[0].params == killed.params
     assert count_done(study.trials) == 6
     assert "Traceback" not in output + rerun.stderr
+
+
+def test_random_sampler_proposals_ignore_results():
+    """`search.sampler: random` proposes the same sequence whatever the trials returned, so two
+    searches that differ only in early stopping evaluate the same configurations."""
+    def proposals(kind: str, flip: bool) -> list[float]:
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=make_sampler(kind, 3, 2))
+        out = []
+        for _ in range(12):
+            trial = study.ask()
+            x = trial.suggest_float("x", 0.0, 1.0)
+            out.append(x)
+            study.tell(trial, (1 - x, x * x) if flip else (x, 1 - x * x))
+        return out
+
+    assert proposals("random", False) == proposals("random", True)
+    assert proposals("tpe", False) != proposals("tpe", True)  # the property is the sampler's, not the test's
+    assert isinstance(make_sampler("random", 0, 2), optuna.samplers.RandomSampler)

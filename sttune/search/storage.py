@@ -149,7 +149,9 @@ def open_study(
 
 
 def make_sampler(kind: str, seed: int, n_objectives: int) -> optuna.samplers.BaseSampler:
-    """TPE (default), NSGA-II or GP, seeded."""
+    """TPE (default), NSGA-II, GP or random search, seeded."""
+    if kind == "random":  # proposals ignore results: a reference, and the classic setting of ASHA
+        return optuna.samplers.RandomSampler(seed=seed)
     if kind == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
     if kind == "gp":
