@@ -137,7 +137,7 @@ def main() -> None:
     rows = {}
     for label, records in results.items():
         rows[label] = {
-            "trials": len(records), "stopped": sum(r.state == "PRUNED" for r in records),
+            "stopped": sum(r.state == "PRUNED" for r in records),
             # reused trials (search.reuse_results) trained nothing and add 0, as in `sttune report`
             "total_device_seconds": outcomes[label][1]["total_device_seconds"],
             "reused": outcomes[label][1]["reused_trials"],
@@ -145,7 +145,8 @@ def main() -> None:
             "hypervolume": hypervolume(points[label], ref),
             "front": [(r.number, r.label, r.val_mae, r.cost_seconds) for r in pareto_front(
                 [r for r in records if r.state == "COMPLETE"])],
-            "trials": [trial_row(r) for r in records],  # for replaying other policies (early_stopping_replay.py)
+            # every trial (len = the trial count), for replaying other policies (early_stopping_replay.py)
+            "trials": [trial_row(r) for r in records],
         }
     for label in ("off", "on"):
         rows[label]["total_in_baselines"] = rows[label]["total_device_seconds"] / rows[label]["baseline_device_seconds"]

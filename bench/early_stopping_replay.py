@@ -22,7 +22,7 @@ from itertools import product
 from pathlib import Path
 
 from early_stopping import hypervolume
-from sttune.search.rungs import RungPolicy, crowding, nondominated_ranks, projected_cost, should_stop
+from sttune.search.rungs import RungPolicy, projected_cost, selection_order, should_stop
 
 
 def should_stop_mo_asha(current: list[float], others: list[list[float]], policy: RungPolicy) -> bool:
@@ -33,12 +33,8 @@ def should_stop_mo_asha(current: list[float], others: list[list[float]], policy:
     points = [tuple(current), *map(tuple, others)]
     if len(points) < policy.min_trials:
         return False
-    ranks = nondominated_ranks(points, policy.tolerance)
-    spread: dict[int, float] = {}
-    for rank in set(ranks):
-        spread.update(crowding(points, [i for i, r in enumerate(ranks) if r == rank]))
-    order = sorted(range(len(points)), key=lambda i: (ranks[i], -spread[i]))
-    return order.index(0) >= max(1, -(-len(points) // policy.reduction_factor))
+    _, order = selection_order(points, policy.tolerance)
+    return order.index(0) >= policy.keep(len(points))
 
 POLICIES = {
     "default (2, η 3)": RungPolicy(enabled=True),
@@ -104,11 +100,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for path in args.results:
         data = json.loads(path.read_text())
-        if "trials" not in data["off"]:
+        if not isinstance(data["off"].get("trials"), list):  # older results held only the count
             raise SystemExit(f"{path}: no per-trial rows; rerun bench/early_stopping.py to record them")
         trials, epochs, ref = data["off"]["trials"], data["epochs"], tuple(data["reference_point"])
-        off_total = sum(t["cost_seconds"] for t in trials if t["reused_from"] is None)
-        off_hv = hypervolume([(t["val_mae"], t["cost_seconds"]) for t in trials if t["state"] == "COMPLETE"], ref)
+        off_total, off_hv = data["off"]["total_device_seconds"], data["off"]["hypervolume"]
         for (prefix, rule), (name, policy) in product(RULES.items(), POLICIES.items()):
             out = replay(trials, policy, epochs, rule)
             name = prefix + name

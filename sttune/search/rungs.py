@@ -48,6 +48,10 @@ class RungPolicy:
         if len(self.tolerance) != 2 or min(self.tolerance) < 0:
             raise SchemaError(f"{path}.tolerance", "two relative tolerances ≥ 0: [val MAE, device seconds]")
 
+    def keep(self, n_points: int) -> int:
+        """How many of ``n_points`` trials at a rung are the best 1/η."""
+        return max(1, math.ceil(n_points / self.reduction_factor))
+
     def rungs(self, epochs: int) -> list[int]:
         """Epoch counts below ``epochs`` at which trials are compared: first·η^k."""
         out, rung = [], float(self.first_rung)
@@ -107,17 +111,19 @@ def crowding(points: Sequence[Sequence[float]], members: Sequence[int]) -> dict[
     return distance
 
 
+def selection_order(points: Sequence[Sequence[float]], tolerance: Sequence[float]) -> tuple[list[int], list[int]]:
+    """(Pareto rank of each point, the points' indices best first: by rank, then by crowding)."""
+    ranks = nondominated_ranks(points, tolerance)
+    spread: dict[int, float] = {}
+    for rank in set(ranks):
+        spread.update(crowding(points, [i for i, r in enumerate(ranks) if r == rank]))
+    return ranks, sorted(range(len(points)), key=lambda i: (ranks[i], -spread[i]))
+
+
 def should_stop(current: Sequence[float], others: Sequence[Sequence[float]], policy: RungPolicy) -> bool:
     """Whether a dominated trial at a rung falls outside the best 1/η of everyone there."""
     points = [tuple(current), *map(tuple, others)]
     if len(points) < policy.min_trials:
         return False
-    ranks = nondominated_ranks(points, policy.tolerance)
-    if ranks[0] == 0:
-        return False
-    spread: dict[int, float] = {}
-    for rank in set(ranks):
-        spread.update(crowding(points, [i for i, r in enumerate(ranks) if r == rank]))
-    order = sorted(range(len(points)), key=lambda i: (ranks[i], -spread[i]))
-    keep = max(1, math.ceil(len(points) / policy.reduction_factor))
-    return order.index(0) >= keep
+    ranks, order = selection_order(points, policy.tolerance)
+    return ranks[0] != 0 and order.index(0) >= policy.keep(len(points))
