@@ -66,7 +66,9 @@ def rung_point(trial: dict, rung: int, epochs: int) -> tuple[list[float], float]
     last_epoch_s = seconds[rung - 1] - (seconds[rung - 2] if rung >= 2 else 0.0)
     spent = trial["charged_prepare_seconds"] + seconds[rung - 1]
     best_mae = min(row[1] for row in curve[:rung])
-    return [best_mae, projected_cost(spent, last_epoch_s, rung, epochs)], spent
+    row = curve[rung - 1]  # runs recorded before planned work have no 5th column: the plain count
+    ahead = row[4] if len(row) > 4 and row[4] is not None else epochs - rung
+    return [best_mae, projected_cost(spent, last_epoch_s, ahead)], spent
 
 
 def replay(trials: list[dict], policy: RungPolicy, epochs: int, rule=should_stop) -> Outcome:

@@ -371,3 +371,14 @@ class Strategy:
     def prepare_charge_seconds(self, prepare_seconds: float) -> float:
         """How much of the preparation time the trial is charged (default: all of it)."""
         return prepare_seconds
+
+    def planned_work(self, epoch: int, n_epochs: int) -> float:
+        """The planned share of a full-data epoch's training work in ``epoch`` (0-based) of an
+        ``n_epochs`` run: 1.0 = every window on every node (the default). Called after prepare.
+
+        A search with early stopping projects a trial's final device time from its last epoch
+        scaled by this plan, so a strategy whose epochs get cheaper on a schedule (a sparsity
+        ramp, pruning after a warm-up) is judged where it will land. Return what the schedule
+        says, not a measurement; it must be positive and finite.
+        """
+        return 1.0

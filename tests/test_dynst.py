@@ -83,6 +83,18 @@ def test_mask_holds_the_cubic_schedule_count_each_epoch(data, mask):
     assert len(result.artifacts["dynst"]["kept_sensors"]) == 4
 
 
+def test_planned_work_is_the_share_of_sensors_each_epoch_runs_on(data):
+    dyn = DynST(s_final=0.6, delta_t=1, alpha0=0.5, end_frac=0.75, regrow="random")
+    result, calls = fit(data, dyn, epochs=8)
+    active = result.artifacts["dynst"]["active_per_epoch"]
+    assert [dyn.planned_work(t, 8) for t in range(8)] == pytest.approx([a / N for a in active])
+    # the record after epoch 1 counts the rest of the ramp in units of epoch 1's sensors
+    assert result.curve[1].epochs_ahead == pytest.approx(sum(active[2:]) / active[1])
+    assert result.curve[1].epochs_ahead < 6 and result.curve[-1].epochs_ahead == 0
+    # before prepare (no sensor count yet) the plan is the schedule's continuous share
+    assert DynST(s_final=0.5, mask="random_fixed").planned_work(0, 8) == 0.5
+
+
 def test_drop_regrow_swaps_equal_counts_of_distinct_sensors():
     active = torch.tensor([1, 1, 1, 1, 1, 1, 0, 0, 0, 0], dtype=torch.bool)
     scores = torch.tensor([5.0, 0.1, 3.0, 0.2, 4.0, 2.0, 9.0, 9.0, 9.0, 9.0])

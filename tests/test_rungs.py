@@ -74,18 +74,20 @@ def test_differences_within_the_tolerance_are_ties():
     assert dominates((1.0, 1.0), (1.0, 1.2), (0.005, 0.1)) and not dominates((1.0, 1.0), (1.0, 1.05), (0.005, 0.1))
 
 
-def test_projected_cost_extends_the_last_epoch_to_the_end():
+def test_projected_cost_extends_the_last_epoch_by_the_epochs_ahead():
     # a ramping strategy: 10 s + 6 s so far, last epoch 6 s, 6 epochs to go → 16 + 36
-    assert projected_cost(16.0, 6.0, 2, 8) == pytest.approx(52.0)
+    assert projected_cost(16.0, 6.0, 6) == pytest.approx(52.0)
     # plain training at 10 s/epoch with 4 s of charged preparation → 4 + 80
-    assert projected_cost(24.0, 10.0, 2, 8) == pytest.approx(84.0)
-    assert projected_cost(84.0, 10.0, 8, 8) == pytest.approx(84.0)
+    assert projected_cost(24.0, 10.0, 6) == pytest.approx(84.0)
+    assert projected_cost(84.0, 10.0, 0) == pytest.approx(84.0)
+    # a plan that halves the work of the 6 epochs left counts them as 3 of the last epoch
+    assert projected_cost(16.0, 6.0, 3.0) == pytest.approx(34.0)
 
 
 def test_a_cheaper_ramping_trial_is_not_stopped_for_its_early_cost():
     """Same elapsed time as the baseline, but its last epoch is cheap: it lands on the front."""
     others = [(3.50, 80.0), (3.55, 80.5), (3.60, 81.0), (3.70, 85.0)]  # plain-cost trials, projected
     ramping_elapsed = (3.65, 82.0)  # judged as if it kept its early per-epoch cost: dominated by three
-    ramping_projected = (3.65, projected_cost(16.0, 6.0, 2, 8))  # 52 s at the end
+    ramping_projected = (3.65, projected_cost(16.0, 6.0, 6))  # 52 s at the end
     assert should_stop(ramping_elapsed, others, POLICY)
     assert not should_stop(ramping_projected, others, POLICY)

@@ -296,6 +296,24 @@ def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path)
         sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trials))
 
 
+def test_rung_points_project_device_time_by_the_strategy_plan(tmp_path):
+    recipe = write_recipe(
+        tmp_path, strategies=[{"name": "dynst", "params": {"s_final": 0.5, "end_frac": 0.5}}],
+        train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0},
+        search={"trials": 2, "seed": 0, "baseline_ladder": [],
+                "early_stopping": {"enabled": True, "first_rung": 1, "reduction_factor": 2, "min_trials": 50}},
+    )
+    assert invoke("search", str(recipe)).exit_code == 0
+    baseline, dynst = study_of(tmp_path).trials
+    for trial, plain in ((baseline, True), (dynst, False)):
+        result = trial.user_attrs["sttune.result"]
+        _, _, seconds, _, ahead = result["curve"][0]
+        spent = seconds + result["charged_prepare_seconds"]
+        assert trial.user_attrs["sttune.rung.1"][1] == pytest.approx(spent + seconds * ahead)
+        # the baseline's plan is the plain count; DynST's ramp makes its 3 epochs ahead cheaper
+        assert (ahead == 3) if plain else (ahead < 2.5)
+
+
 @pytest.mark.parametrize("isolation", ["inline", "subprocess"])
 def test_early_stopping_stops_a_trial_at_a_preparation_checkpoint(tmp_path, isolation):
     recipe = write_recipe(

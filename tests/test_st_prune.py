@@ -235,6 +235,21 @@ def test_default_run_prunes_and_exports_json_artifacts(data):
     assert art["anneal_epoch"] == 7 and math.isfinite(result.test_mae)
 
 
+@pytest.mark.parametrize("score", ["loss", "random"])
+def test_planned_work_is_full_outside_pruning_and_the_expected_visited_share_inside(data, score):
+    strategy = STPrune(ratio=0.5, delta=0.75, warmup=2, score=score, bins=0)
+    result = fit(data, [strategy], epochs=8)  # warm-up epochs 0-1, pruning 2-5, annealed 6-7
+    per_epoch = result.artifacts["st_prune"]["per_epoch"]
+    plan = [strategy.planned_work(e, 8) for e in range(8)]
+    assert plan[:2] == [1.0, 1.0] and plan[6:] == [1.0, 1.0]
+    share = per_epoch[5]["candidate_fraction"]  # |W|/M of the last pruning epoch
+    assert plan[2:6] == pytest.approx([1 - 0.5 * share] * 4) and plan[2] < 0.9
+    # the plan is the expectation of what the last pruning epoch visited (binomial spread)
+    sd = math.sqrt(0.25 * share * len(data.train)) / len(data.train)
+    assert abs(per_epoch[5]["visited_fraction"] - plan[5]) < 4 * sd
+    assert STPrune(ratio=0.4, delta=0.75).planned_work(2, 8) == pytest.approx(0.8)  # 0.5 before any
+
+
 def test_relative_scores_divide_the_loss_by_a_fixed_volatility(data):
     strategy, ctx = prepared(data.spec, source=data.train, score="relative")
     vol = strategy._volatility

@@ -51,7 +51,7 @@ def result_to_attr(result: Any) -> dict[str, Any]:  # TrainResult
     data = result.to_dict()
     out = {k: data[k] for k in keep}
     out["cost_seconds"] = result.cost_seconds
-    out["curve"] = [[r.epoch, r.val_mae, r.device_seconds, r.windows] for r in result.curve]
+    out["curve"] = [[r.epoch, r.val_mae, r.device_seconds, r.windows, r.epochs_ahead] for r in result.curve]
     return out
 
 

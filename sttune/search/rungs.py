@@ -2,8 +2,8 @@
 
 Optuna cannot prune multi-objective trials, so sttune does it: at each rung (an epoch count
 on a geometric grid) a trial records (best val MAE so far, projected final device seconds:
-:func:`projected_cost`, so a strategy whose epochs are getting cheaper, such as a sparsity
-ramp or pruning after a warm-up, is compared where it will land, not where it has been).
+:func:`projected_cost`, from the strategies' planned work per epoch, so a sparsity ramp or
+pruning after a warm-up is compared where it will land, not where it has been).
 Among the trials that reached that rung, it goes on only if it is among the best 1/η by
 non-dominated sorting (ties in rank broken by crowding distance, as in NSGA-II);
 otherwise it stops and is told to Optuna as PRUNED. A trial on the rung's Pareto front
@@ -62,15 +62,15 @@ class RungPolicy:
         return out
 
 
-def projected_cost(cost_so_far: float, last_epoch_seconds: float, epochs_done: int, epochs_total: int) -> float:
-    """Device seconds at the end of training if every remaining epoch costs what the last one did.
+def projected_cost(cost_so_far: float, last_epoch_seconds: float, epochs_ahead: float) -> float:
+    """Device seconds at the end of training: the last epoch's seconds extended by the plan.
 
-    ``cost_so_far`` includes the charged preparation. The last epoch, not the mean, is the
-    estimate: strategies change their per-epoch cost as they go (DynST drops sensors along a
-    ramp, ST-Prune starts pruning after its warm-up), and the latest epoch is the closest to
-    what the rest will cost. For plain training it equals the mean up to noise.
+    ``cost_so_far`` includes the charged preparation; ``epochs_ahead`` counts the remaining
+    epochs in units of the last epoch's planned work (:mod:`sttune.train.plan`), so DynST's
+    sparsity ramp and ST-Prune's warm-up and annealing project where they will land. The last
+    epoch, not the mean, sets the scale: it is the closest measurement of the current work.
     """
-    return cost_so_far + last_epoch_seconds * max(0, epochs_total - epochs_done)
+    return cost_so_far + last_epoch_seconds * max(0.0, epochs_ahead)
 
 
 def dominates(a: Sequence[float], b: Sequence[float], tolerance: Sequence[float] = (0.0, 0.0)) -> bool:

@@ -22,6 +22,7 @@ from sttune.api import Batch, STModel, StopTraining, Strategy, TrainContext, Win
 from sttune.data.protocol import DataModule, SeriesWindows
 from sttune.errors import TrainingError
 from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
+from sttune.train.plan import epochs_ahead
 from sttune.train.result import EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.train.timing import DeviceClock, PeakMemory, device_name, resolve_device
 
@@ -185,7 +186,8 @@ class Trainer:
             train_loss, windows = run.epoch(shuffle, cfg)
             scheduler.step()
             val_mae = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)["mae"]
-            record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows, run.charged_prepare_seconds)
+            record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows, run.charged_prepare_seconds,
+                                 epochs_ahead(run.strategies, epoch, cfg.epochs))
             curve.append(record)
             if val_mae < best_mae:
                 best_mae, best_epoch = val_mae, epoch

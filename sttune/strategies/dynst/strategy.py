@@ -150,6 +150,14 @@ class DynST(Strategy):
         else:
             self._cycle(done, ctx, None)
 
+    def planned_work(self, epoch: int, n_epochs: int) -> float:
+        """The share of sensors the schedule keeps during ``epoch``: the model runs on those only."""
+        sparsity = self.s_final if self.mask == "random_fixed" else sch.sparsity_at(
+            epoch, self.s_final, self.warmup, sch.end_epoch(self.end_frac, n_epochs, self.warmup))
+        if self._n_nodes:
+            return sch.keep_count(self._n_nodes, sparsity) / self._n_nodes
+        return 1.0 - sparsity
+
     def parameters(self) -> list[nn.Parameter]:
         return [self.theta] if self.theta is not None else []
 

@@ -126,6 +126,19 @@ class STPrune(Strategy):
         self._log.append((ctx.epoch, r, candidates.sum(), keep.sum()))  # tensors: no sync here
         return keep.nonzero().squeeze(1)
 
+    def planned_work(self, epoch: int, n_epochs: int) -> float:
+        """1 in a full-data epoch; 1 - r(e)·|W|/M in a pruning epoch, where |W|/M (the share of
+        pruning candidates) is the last pruning epoch's, or 0.5 before the first one."""
+        r = prune_ratio(self.schedule, self.ratio, epoch, self.warmup, anneal_epoch(self.delta, n_epochs))
+        return 1.0 if r is None else 1.0 - r * self._candidate_share()
+
+    def _candidate_share(self) -> float:
+        """|W|/M of the latest pruning epoch (every window for random pruning; 0.5 before any)."""
+        if self.score == "random":
+            return 1.0
+        measured = [cand for _, r, cand, _ in self._log if r is not None]
+        return int(measured[-1]) / self._n if measured else 0.5
+
     def well_learned(self) -> Tensor:
         """W as a [windows] bool mask: scored windows below the mean score of their bin.
 
