@@ -49,7 +49,9 @@ POLICIES = {
     "val tolerance 0.2%": RungPolicy(enabled=True, tolerance=(0.002, 0.1)),
     "val tolerance 1%": RungPolicy(enabled=True, tolerance=(0.01, 0.1)),
 }
-RULES = {"": should_stop, "MO-ASHA (front not exempt), ": should_stop_mo_asha}
+# (name prefix, stopping rule, projection from the strategies' plans)
+RULES = {"": (should_stop, True), "plain-count projection, ": (should_stop, False),
+         "MO-ASHA (front not exempt), ": (should_stop_mo_asha, True)}
 
 
 @dataclass
@@ -59,19 +61,23 @@ class Outcome:
     front_points: list[tuple[float, float]]
 
 
-def rung_point(trial: dict, rung: int, epochs: int) -> tuple[list[float], float]:
-    """(the trial's point at ``rung`` epochs, what it had cost by then), from its curve."""
+def rung_point(trial: dict, rung: int, epochs: int, planned: bool = True) -> tuple[list[float], float]:
+    """(the trial's point at ``rung`` epochs, what it had cost by then), from its curve.
+
+    ``planned``: extend the last epoch by the recorded epochs ahead (the strategies' plans);
+    False, or a run recorded before plans existed: by the plain count of epochs left.
+    """
     curve = trial["curve"]
     seconds = [row[2] for row in curve]
     last_epoch_s = seconds[rung - 1] - (seconds[rung - 2] if rung >= 2 else 0.0)
     spent = trial["charged_prepare_seconds"] + seconds[rung - 1]
     best_mae = min(row[1] for row in curve[:rung])
-    row = curve[rung - 1]  # runs recorded before planned work have no 5th column: the plain count
-    ahead = row[4] if len(row) > 4 and row[4] is not None else epochs - rung
+    row = curve[rung - 1]
+    ahead = row[4] if planned and len(row) > 4 and row[4] is not None else epochs - rung
     return [best_mae, projected_cost(spent, last_epoch_s, ahead)], spent
 
 
-def replay(trials: list[dict], policy: RungPolicy, epochs: int, rule=should_stop) -> Outcome:
+def replay(trials: list[dict], policy: RungPolicy, epochs: int, rule=should_stop, planned: bool = True) -> Outcome:
     """Apply ``policy`` to the trials in order, as a one-worker search would have."""
     points: dict[int, list[list[float]]] = {r: [] for r in policy.rungs(epochs)}
     total, stopped, front = 0.0, 0, []
@@ -82,7 +88,7 @@ def replay(trials: list[dict], policy: RungPolicy, epochs: int, rule=should_stop
         for rung in points:
             if len(trial["curve"]) < rung:
                 break  # stopped early by its own rule (none in this bench) or shorter
-            point, spent = rung_point(trial, rung, epochs)
+            point, spent = rung_point(trial, rung, epochs, planned)
             if trial["role"] != "baseline" and rule(point, points[rung], policy):
                 cost, alive = spent, False
                 stopped += 1
@@ -106,8 +112,8 @@ def main() -> None:
             raise SystemExit(f"{path}: no per-trial rows; rerun bench/early_stopping.py to record them")
         trials, epochs, ref = data["off"]["trials"], data["epochs"], tuple(data["reference_point"])
         off_total, off_hv = data["off"]["total_device_seconds"], data["off"]["hypervolume"]
-        for (prefix, rule), (name, policy) in product(RULES.items(), POLICIES.items()):
-            out = replay(trials, policy, epochs, rule)
+        for (prefix, (rule, planned)), (name, policy) in product(RULES.items(), POLICIES.items()):
+            out = replay(trials, policy, epochs, rule, planned)
             name = prefix + name
             print(f"| {path.stem} | {name} | {out.stopped} of {len(trials)} | {off_total:.0f} → "
                   f"{out.cost_seconds:.0f} | {off_total / out.cost_seconds:.2f}x | "
