@@ -9,7 +9,9 @@ trial costs what it had spent at the rung and leaves the front.
 What a replay cannot show: the sampler reacting to stopped trials (the live "on" arm proposes
 other configurations), and preparation checkpoints (the "off" arm never computed them). It
 screens epoch-rung settings on one fixed sequence of trials, free of timing noise between
-arms; a setting it favours still has to be confirmed by a live run.
+arms; a setting it favours still has to be confirmed by a live run. Runs recorded with planned
+work per epoch (the curve's 5th column) are also replayed with the old plain-count projection,
+so the two projections are compared on the same trials.
 Usage: .venv/bin/python bench/early_stopping_replay.py bench/results/early_stopping_96t_seed0.json [...]
 """
 
