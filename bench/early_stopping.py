@@ -72,6 +72,7 @@ def trial_row(record) -> dict:
     return {"number": record.number, "state": record.state, "role": record.role, "label": record.label,
             "val_mae": record.val_mae, "cost_seconds": record.cost_seconds, "reused_from": record.reused_from,
             "charged_prepare_seconds": result.get("charged_prepare_seconds", 0.0),
+            "overhead_seconds": result.get("overhead_seconds", 0.0),  # the search's, not the trial's
             "strategies": record.job.strategies if record.job is not None else [],
             # [epoch, val MAE, cumulative training s, windows, epochs ahead in units of this epoch]
             "curve": result.get("curve", [])}

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -319,6 +320,10 @@ class TrainContext:
     # preparation is projected to be charged); may raise StopTraining
     checkpoint: Callable[[float, float], None] = _no_checkpoint
     listening: bool = False  # True when a checkpoint can stop the run (worth computing its val MAE)
+    # inside prepare(): ``with ctx.search_overhead():`` around work done only because a search
+    # listens (a checkpoint's val MAE): its seconds count toward the search's cost, not toward
+    # the trial's objective, since retraining the configuration would not pay them
+    search_overhead: Callable[[], AbstractContextManager[None]] = nullcontext
 
 
 class Strategy:

@@ -75,6 +75,9 @@ class Checkpointed(Strategy):
         return {"quality": trial.suggest_categorical("checkpointed.quality", [1.0, 2.0, 3.0, 4.0])}
 
     def prepare(self, train, ctx):
+        if ctx.listening:
+            with ctx.search_overhead():  # the score a real strategy would compute for the listener
+                sum(i * i for i in range(200_000))
         ctx.checkpoint(10.0 + self.quality, 1.0)
         return train
 
@@ -339,7 +342,13 @@ def test_early_stopping_stops_a_trial_at_a_preparation_checkpoint(tmp_path, isol
         else:
             assert result["epochs_run"] == 2
     assert any(t.state.name == "PRUNED" for t in trials) and any(t.state.name == "COMPLETE" for t in trials[1:])
-    rows = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]["trials"]
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
+    results = [t.user_attrs["sttune.result"] for t in trials]
+    assert all(r["overhead_seconds"] > 0 for r in results[1:]) and results[0]["overhead_seconds"] == 0
+    # the search pays for its listening; the trials' objectives do not
+    assert report["search_cost"]["total_device_seconds"] == pytest.approx(
+        sum(r["cost_seconds"] + r["overhead_seconds"] for r in results))
+    rows = report["trials"]
     assert {r["trial"]: r["stopped_at"] for r in rows} == {
         t.number: "preparation" if t.state.name == "PRUNED" else None for t in trials}
 

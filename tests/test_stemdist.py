@@ -197,6 +197,8 @@ def test_a_listener_gets_one_checkpoint_and_the_same_distilled_set(data, tmp_pat
     assert record.projected_seconds > record.seconds > 0  # two outer iterations still to come
     assert torch.equal(_distilled_x(tmp_path / "quiet"), _distilled_x(tmp_path / "heard"))
     assert heard.val_mae == pytest.approx(quiet.val_mae)
+    # the checkpoint's score is the search's overhead, not the configuration's preparation
+    assert heard.overhead_seconds > 0 and quiet.overhead_seconds == 0
 
 
 def test_a_stop_at_the_checkpoint_ends_distillation_and_caches_nothing(data, tmp_path: Path) -> None:

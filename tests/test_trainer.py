@@ -224,6 +224,31 @@ def test_every_strategy_s_prepare_hears_the_listener_and_training_sees_none(data
     assert after == [(False, 0.0)]  # outside prepare the checkpoint context is back to its defaults
 
 
+def _burn(cpu_seconds: float) -> None:
+    end = time.process_time() + cpu_seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_search_overhead_in_prepare_is_counted_apart_from_the_trial_s_cost(data):
+    inside: list[float] = []
+
+    class Observed(Strategy):
+        name = "observed"
+
+        def prepare(self, train, ctx):
+            with ctx.search_overhead():  # e.g. a checkpoint's val MAE, computed only for a listener
+                _burn(0.3)
+            inside.append(ctx.prepare_seconds())
+            return train
+
+    result = fit(data, [Observed()], epochs=1, cpu_clock="process")
+    assert result.overhead_seconds >= 0.29  # the burn, on the process clock
+    assert result.prepare_seconds < 0.1 and inside[0] < 0.1  # neither the objective nor the projection pays it
+    assert result.cost_seconds == pytest.approx(result.device_seconds + result.charged_prepare_seconds)
+    assert fit(data, [Checkpointing()], epochs=1).overhead_seconds == 0
+
+
 def test_without_a_listener_checkpoints_are_ignored_and_training_runs(data):
     strategy = Checkpointing()
     result = fit(data, [strategy], on_epoch=lambda record: None, epochs=2)

@@ -47,7 +47,7 @@ def result_to_attr(result: Any) -> dict[str, Any]:  # TrainResult
     """The JSON-ready summary stored on a trial (the curve kept short)."""
     keep = ("val", "test", "device_seconds", "prepare_seconds", "charged_prepare_seconds",
             "peak_memory_bytes", "memory_kind", "epochs_run", "best_epoch", "device",
-            "n_train_windows", "n_prepared_windows", "stop_reason", "artifacts")
+            "n_train_windows", "n_prepared_windows", "stop_reason", "artifacts", "overhead_seconds")
     data = result.to_dict()
     out = {k: data[k] for k in keep}
     out["cost_seconds"] = result.cost_seconds
@@ -80,6 +80,13 @@ class TrialRecord:
     @property
     def cost_seconds(self) -> float:
         return float(self.result["cost_seconds"]) if self.result else float("nan")
+
+    @property
+    def search_seconds(self) -> float:
+        """What the trial cost the search: its objective's seconds plus the search's own overhead."""
+        if not self.result:
+            return float("nan")
+        return self.cost_seconds + float(self.result.get("overhead_seconds", 0.0))
 
     @property
     def label(self) -> str:

@@ -71,11 +71,13 @@ def failed_trials(study: optuna.Study) -> list[tuple[int, str]]:
 def search_cost(study: optuna.Study) -> dict[str, float | None]:
     """Total device seconds of every finished trial, and that over the full baseline's.
 
-    A trial that reused another's result (``search.reuse_results``) trained nothing: it adds 0.
+    A trial adds its objective's seconds and the search's own overhead in it (preparation
+    checkpoints' scores); one that reused another's result (``search.reuse_results``)
+    trained nothing and adds 0.
     """
     records = rec.finished_records(study)
     trained = [r for r in records if r.reused_from is None]
-    total = sum(r.cost_seconds for r in trained if math.isfinite(r.cost_seconds))
+    total = sum(r.search_seconds for r in trained if math.isfinite(r.search_seconds))
     base = rec.full_baseline(records)
     return {"total_device_seconds": total, "reused_trials": len(records) - len(trained),
             "baseline_device_seconds": base.cost_seconds if base else None,

@@ -57,6 +57,9 @@ class TrainResult:
     n_prepared_windows: int
     stop_reason: str = "budget"
     artifacts: dict[str, Any] = field(default_factory=dict)
+    # device seconds of work done only because a search listened (a preparation checkpoint's
+    # val MAE): part of the search's cost, not of the trial's objective (cost_seconds)
+    overhead_seconds: float = 0.0
 
     @property
     def val_mae(self) -> float:

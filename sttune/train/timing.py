@@ -28,6 +28,7 @@ class DeviceClock:
     def __init__(self, device: torch.device, cpu_clock: str = "wall") -> None:
         self.device = device
         self.seconds = 0.0
+        self.excluded_seconds = 0.0  # see excluded()
         self._started: float | None = None  # start of the running timed() section
         use_process = device.type == "cpu" and cpu_clock == "process"
         self._now = time.process_time if use_process else time.perf_counter
@@ -46,6 +47,17 @@ class DeviceClock:
             self._sync()
             self.seconds += self._now() - start
             self._started = None
+
+    @contextmanager
+    def excluded(self) -> Iterator[None]:
+        """Inside a ``timed()`` section: the time spent here goes to ``excluded_seconds``, not ``seconds``."""
+        start = self.elapsed()
+        try:
+            yield
+        finally:
+            spent = self.elapsed() - start
+            self.seconds -= spent  # the running section adds it back at its end: net zero
+            self.excluded_seconds += spent
 
     def elapsed(self) -> float:
         """Seconds so far, the running ``timed()`` section included."""

@@ -73,7 +73,7 @@ class Trainer:
         ctx = self._context(model, data, new_model)
         memory = PeakMemory(self.device)
         memory.reset()
-        train, prepare_by_strategy, stopped = self._prepare(data.train, strategies, ctx, on_epoch)
+        train, prepare_by_strategy, overhead, stopped = self._prepare(data.train, strategies, ctx, on_epoch)
         ctx.train_size = len(train)
         if len(train) == 0 and stopped is None:
             raise TrainingError("the training set is empty after preparation", "check the strategy params")
@@ -101,6 +101,7 @@ class Trainer:
             n_prepared_windows=len(train),
             stop_reason=stop_reason,
             artifacts={s.name: s.artifacts() for s in strategies if s.artifacts()},
+            overhead_seconds=overhead,
         )
 
     def _context(self, model: STModel, data: DataModule, new_model: Callable[[], STModel]) -> TrainContext:
@@ -117,30 +118,32 @@ class Trainer:
     def _prepare(
         self, train: WindowSource, strategies: Sequence[Strategy], ctx: TrainContext,
         on_epoch: EpochCallback | None,
-    ) -> tuple[WindowSource, list[float], str | None]:
+    ) -> tuple[WindowSource, list[float], float, str | None]:
         """Run every ``prepare`` hook, timed apart.
 
-        Returns the source, each strategy's device seconds, and the stop reason when a
+        Returns the source, each strategy's device seconds, the seconds spent inside
+        ``ctx.search_overhead()`` (left out of the former), and the stop reason when a
         checkpoint inside a hook stopped the run (then later hooks do not run).
         """
-        seconds = [0.0] * len(strategies)
-        outside = ctx.prepare_seconds, ctx.checkpoint, ctx.listening  # what hooks see after prepare
+        seconds, overhead = [0.0] * len(strategies), 0.0
+        # what hooks see after prepare
+        outside = ctx.prepare_seconds, ctx.checkpoint, ctx.listening, ctx.search_overhead
         ctx.listening = listens_to_prepare(on_epoch)
         try:
             for i, strategy in enumerate(strategies):
                 clock = DeviceClock(self.device, self.config.cpu_clock)
-                ctx.prepare_seconds = clock.elapsed
+                ctx.prepare_seconds, ctx.search_overhead = clock.elapsed, clock.excluded
                 ctx.checkpoint = self._checkpoint(strategy, clock, sum(seconds[:i]), on_epoch)
                 try:
                     with clock.timed():
                         train = strategy.prepare(train, ctx)
                 finally:  # the timed section has closed, stopped or not
-                    seconds[i] = clock.seconds
+                    seconds[i], overhead = clock.seconds, overhead + clock.excluded_seconds
         except StopTraining as stop:
-            return train, seconds, _stop_reason(stop)
+            return train, seconds, overhead, _stop_reason(stop)
         finally:
-            ctx.prepare_seconds, ctx.checkpoint, ctx.listening = outside
-        return train, seconds, None
+            ctx.prepare_seconds, ctx.checkpoint, ctx.listening, ctx.search_overhead = outside
+        return train, seconds, overhead, None
 
     @staticmethod
     def _checkpoint(

@@ -136,8 +136,8 @@ class STPrune(Strategy):
         """|W|/M of the latest pruning epoch (every window for random pruning; 0.5 before any)."""
         if self.score == "random":
             return 1.0
-        measured = [cand for _, r, cand, _ in self._log if r is not None]
-        return int(measured[-1]) / self._n if measured else 0.5
+        latest = next((cand for _, r, cand, _ in reversed(self._log) if r is not None), None)
+        return 0.5 if latest is None else int(latest) / self._n
 
     def well_learned(self) -> Tensor:
         """W as a [windows] bool mask: scored windows below the mean score of their bin.

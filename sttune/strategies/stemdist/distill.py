@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -172,12 +173,15 @@ class Distiller:
     def run(
         self, evaluate: Callable[[nn.Module], float] | None,
         checkpoint: Callable[[float, float], None] | None = None, elapsed: Callable[[], float] | None = None,
+        overhead: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> dict:
         """T_outer outer iterations; keeps the best set by validation when eval_every > 0.
 
         ``checkpoint(val MAE of the cluster-only set, projected seconds of the whole run)`` is
         called once, after the first outer iteration (the first that tells what one costs),
         with ``elapsed()`` the caller's device clock; it may raise to end the run there.
+        When the score exists only for the checkpoint (eval_every 0), it runs inside
+        ``overhead()``: the search pays for it, the configuration does not.
         """
         cfg = self.cfg
         use_eval = cfg.eval_every > 0 and evaluate is not None
@@ -185,7 +189,10 @@ class Distiller:
         clock = elapsed if listen else (lambda: 0.0)
         t_start = clock()
         best = (self.score(evaluate), 0, copy.deepcopy(self.syn.state_dict())) if use_eval else None
-        start_val = best[0] if use_eval else self.side_score(evaluate) if listen else math.nan
+        start_val = best[0] if use_eval else math.nan
+        if listen and not use_eval:
+            with overhead():
+                start_val = self.side_score(evaluate)
         t_loop = clock()  # one score took t_loop - t_start
         scores_left = math.ceil(cfg.outer / cfg.eval_every) if use_eval else 0  # multiples of eval_every, and the end
         for it in range(1, cfg.outer + 1):

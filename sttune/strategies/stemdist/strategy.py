@@ -144,7 +144,8 @@ class STemDist(Strategy):
             real = ClusterData(xr, yr, weight, node_inputs, graph, mean, std)
             checkpoint = self._checkpoint(ctx) if ctx.listening else None
             with torch.enable_grad():
-                info = Distiller(real, syn, ctx.new_model, cfg, gen).run(ctx.evaluate, checkpoint, ctx.prepare_seconds)
+                info = Distiller(real, syn, ctx.new_model, cfg, gen).run(
+                    ctx.evaluate, checkpoint, ctx.prepare_seconds, ctx.search_overhead)
             x, y = syn.x().detach(), syn.y_raw()
         return self._payload(x, y, node_inputs, weight, graph, assign, info)
 
