@@ -201,6 +201,39 @@ def test_a_listener_gets_one_checkpoint_and_the_same_distilled_set(data, tmp_pat
     assert heard.overhead_seconds > 0 and quiet.overhead_seconds == 0
 
 
+def test_the_checkpoint_charge_includes_training_on_the_set(data, tmp_path: Path) -> None:
+    """The trial's projected charge = the distillation's share + epochs × one epoch on the set,
+    the epoch measured by the overhead score (which trains eval_epochs epochs on the set)."""
+    heard: list[tuple[float, float]] = []
+
+    class Ctx:
+        n_epochs = 16
+
+        def checkpoint(self, val_mae: float, projected: float) -> None:
+            heard.append((val_mae, projected))
+
+    for charge, reuses, share in (("full", 1, 1.0), ("amortised", 4, 0.25)):
+        STemDist(charge=charge, reuses=reuses)._checkpoint(Ctx())(3.0, 10.0, 0.5)
+        assert heard[-1] == pytest.approx((3.0, 10.0 * share + 0.5 * 16))
+    # the distiller times that epoch inside the overhead block (excluded from the prepare clock)
+    from sttune.strategies.stemdist.cluster import aggregate, cluster_graph
+    from sttune.train.timing import DeviceClock
+
+    c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
+    x, y = aggregate(*(lambda b: (b.x, b.y))(data.train.gather(torch.arange(64))), c)
+    real = ClusterData(x, y, c.sum(0), (c / c.sum(0)).t() @ data.node_inputs,
+                       cluster_graph(data.spec.graph, c), data.target_mean, data.target_std)
+    syn = SynSet(x[:8], y[:8], 1, data.target_mean, data.target_std)
+    cfg = MatchConfig(k_subsets=1, outer=2, inner=1, eval_epochs=4, batch_size=64)
+    said: list[tuple[float, float, float]] = []
+    clock = DeviceClock(torch.device("cpu"), "process")
+    with clock.timed():
+        Distiller(real, syn, lambda: EncTiny(data.spec), cfg, torch.Generator().manual_seed(0)).run(
+            lambda m: 3.0, lambda *point: said.append(point), clock.elapsed, clock.excluded)
+    (_, distill_s, epoch_s), = said
+    assert epoch_s == pytest.approx(clock.excluded_seconds / 4) and epoch_s > 0 and distill_s > 0
+
+
 def test_a_stop_at_the_checkpoint_ends_distillation_and_caches_nothing(data, tmp_path: Path) -> None:
     params = dict(nrr=0.25, srr=0.05, t_outer=3, inner=2, net_steps=1)
     new_model = model_factory("stid", TINY_STID, data, [STemDist(**params)])

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from sttune.api import Graph, STModel
+from sttune.api import Graph, Span, STModel
 
 
 @dataclass
@@ -172,15 +172,18 @@ class Distiller:
 
     def run(
         self, evaluate: Callable[[nn.Module], float] | None,
-        checkpoint: Callable[[float, float], None] | None = None, elapsed: Callable[[], float] | None = None,
-        overhead: Callable[[], AbstractContextManager[None]] = nullcontext,
+        checkpoint: Callable[[float, float, float], None] | None = None,
+        elapsed: Callable[[], float] | None = None,
+        overhead: Callable[[], AbstractContextManager[Span]] | None = None,
     ) -> dict:
         """T_outer outer iterations; keeps the best set by validation when eval_every > 0.
 
-        ``checkpoint(val MAE of the cluster-only set, projected seconds of the whole run)`` is
-        called once, after the first outer iteration (the first that tells what one costs),
-        with ``elapsed()`` the caller's device clock; it may raise to end the run there.
-        When the score exists only for the checkpoint (eval_every 0), it runs inside
+        ``checkpoint(val MAE of the cluster-only set, projected seconds of the whole run,
+        seconds of one training epoch on a set of this size)`` is called once, after the first
+        outer iteration (the first that tells what one costs), with ``elapsed()`` the caller's
+        device clock; it may raise to end the run there. The epoch estimate comes from the
+        score, which trains ``eval_epochs`` epochs on the cluster-only set (the distilled set's
+        shape). When the score exists only for the checkpoint (eval_every 0), it runs inside
         ``overhead()``: the search pays for it, the configuration does not.
         """
         cfg = self.cfg
@@ -190,10 +193,12 @@ class Distiller:
         t_start = clock()
         best = (self.score(evaluate), 0, copy.deepcopy(self.syn.state_dict())) if use_eval else None
         start_val = best[0] if use_eval else math.nan
+        score_seconds = clock() - t_start
         if listen and not use_eval:
-            with overhead():
+            with overhead() if overhead is not None else nullcontext(Span()) as span:
                 start_val = self.side_score(evaluate)
-        t_loop = clock()  # one score took t_loop - t_start
+            score_seconds = span.seconds
+        t_loop = clock()  # the timed score (eval_every > 0) took t_loop - t_start
         scores_left = math.ceil(cfg.outer / cfg.eval_every) if use_eval else 0  # multiples of eval_every, and the end
         for it in range(1, cfg.outer + 1):
             model = self.new_model()
@@ -206,7 +211,8 @@ class Distiller:
             cfg.history.append(sum(losses) / len(losses))
             if listen and it == 1:
                 now = clock()
-                checkpoint(start_val, now + (now - t_loop) * (cfg.outer - 1) + (t_loop - t_start) * scores_left)
+                checkpoint(start_val, now + (now - t_loop) * (cfg.outer - 1) + (t_loop - t_start) * scores_left,
+                           score_seconds / max(cfg.eval_epochs, 1))
             if use_eval and (it % cfg.eval_every == 0 or it == cfg.outer):
                 val = self.score(evaluate)
                 if val < best[0]:
