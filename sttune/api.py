@@ -22,16 +22,17 @@ Strategies run in the order the recipe lists them; each hook gets what the previ
 Hooks return values instead of mutating the trainer's state.
 
 A long ``prepare`` (a distillation) may report progress with ``ctx.checkpoint(val_mae,
-projected_seconds)``; a search with early stopping can end the trial there: the call then
-raises :class:`StopTraining`, which the strategy must let propagate.
+projected_seconds)`` (the trial's projected charge: preparation and training); a search with
+early stopping can end the trial there: the call then raises :class:`StopTraining`, which the
+strategy must let propagate.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,6 +58,7 @@ __all__ = [
     "ModelSpec",
     "STModel",
     "STSeries",
+    "Span",
     "StopTraining",
     "Strategy",
     "TensorWindows",
@@ -296,6 +298,19 @@ def _no_checkpoint(val_mae: float, projected_seconds: float) -> None:
 
 
 @dataclass
+class Span:
+    """Device seconds spent inside one ``ctx.search_overhead()`` block, set when it closes."""
+
+    seconds: float = 0.0
+
+
+@contextmanager
+def _unmeasured() -> Iterator[Span]:
+    """Outside prepare() nothing is timed: the block runs and its span stays at 0."""
+    yield Span()
+
+
+@dataclass
 class TrainContext:
     """What the trainer tells strategies; the trainer updates ``epoch`` as it goes."""
 
@@ -317,13 +332,15 @@ class TrainContext:
     # inside prepare(): device seconds the current prepare() has run so far, on the trainer's clock
     prepare_seconds: Callable[[], float] = lambda: 0.0
     # inside prepare(): checkpoint(val MAE of what is prepared so far, device seconds the whole
-    # preparation is projected to be charged); may raise StopTraining
+    # trial is projected to be charged: the preparation's charge plus, where the strategy can
+    # estimate it, the training that follows); may raise StopTraining
     checkpoint: Callable[[float, float], None] = _no_checkpoint
     listening: bool = False  # True when a checkpoint can stop the run (worth computing its val MAE)
-    # inside prepare(): ``with ctx.search_overhead():`` around work done only because a search
-    # listens (a checkpoint's val MAE): its seconds count toward the search's cost, not toward
-    # the trial's objective, since retraining the configuration would not pay them
-    search_overhead: Callable[[], AbstractContextManager[None]] = nullcontext
+    # inside prepare(): ``with ctx.search_overhead() as span:`` around work done only because a
+    # search listens (a checkpoint's val MAE): its seconds (``span.seconds`` once closed) count
+    # toward the search's cost, not the trial's objective: a retrain of the configuration
+    # would not pay them
+    search_overhead: Callable[[], AbstractContextManager[Span]] = _unmeasured
 
 
 class Strategy:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import optuna
@@ -199,6 +200,47 @@ def test_a_listener_gets_one_checkpoint_and_the_same_distilled_set(data, tmp_pat
     assert heard.val_mae == pytest.approx(quiet.val_mae)
     # the checkpoint's score is the search's overhead, not the configuration's preparation
     assert heard.overhead_seconds > 0 and quiet.overhead_seconds == 0
+
+
+def test_the_checkpoint_charge_includes_training_on_the_set(data, tmp_path: Path) -> None:
+    """The trial's projected charge = the distillation's share + epochs × one epoch on the set,
+    the epoch measured by the overhead score (which trains eval_epochs epochs on the set)."""
+    heard: list[tuple[float, float]] = []
+
+    class Ctx:
+        n_epochs = 16
+
+        def checkpoint(self, val_mae: float, projected: float) -> None:
+            heard.append((val_mae, projected))
+
+    for charge, reuses, share in (("full", 1, 1.0), ("amortised", 4, 0.25)):
+        STemDist(charge=charge, reuses=reuses)._checkpoint(Ctx())(3.0, 10.0, 0.5)
+        assert heard[-1] == pytest.approx((3.0, 10.0 * share + 0.5 * 16))
+    # the distiller times that epoch inside the overhead block (excluded from the prepare clock)
+    from sttune.strategies.stemdist.cluster import aggregate, cluster_graph
+    from sttune.train.timing import DeviceClock
+
+    c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
+    x, y = aggregate(*(lambda b: (b.x, b.y))(data.train.gather(torch.arange(64))), c)
+    real = ClusterData(x, y, c.sum(0), (c / c.sum(0)).t() @ data.node_inputs,
+                       cluster_graph(data.spec.graph, c), data.target_mean, data.target_std)
+    syn = SynSet(x[:8], y[:8], 1, data.target_mean, data.target_std)
+    cfg = MatchConfig(k_subsets=1, outer=2, inner=1, eval_epochs=4, batch_size=64)
+    said: list[tuple[float, float, float]] = []
+    clock = DeviceClock(torch.device("cpu"), "process")
+
+    def slow_validation(model) -> float:  # 0.2 s of CPU: must not count as training time
+        end = time.process_time() + 0.2
+        while time.process_time() < end:
+            pass
+        return 3.0
+
+    with clock.timed():
+        Distiller(real, syn, lambda: EncTiny(data.spec), cfg, torch.Generator().manual_seed(0)).run(
+            slow_validation, lambda *point: said.append(point), clock.elapsed, clock.excluded)
+    (_, distill_s, epoch_s), = said
+    assert clock.excluded_seconds >= 0.2 and distill_s > 0  # the score ran as the search's overhead
+    assert 0 < 4 * epoch_s < clock.excluded_seconds - 0.15  # its 4 training epochs, not its validation
 
 
 def test_a_stop_at_the_checkpoint_ends_distillation_and_caches_nothing(data, tmp_path: Path) -> None:

@@ -237,14 +237,15 @@ def test_search_overhead_in_prepare_is_counted_apart_from_the_trial_s_cost(data)
         name = "observed"
 
         def prepare(self, train, ctx):
-            with ctx.search_overhead():  # e.g. a checkpoint's val MAE, computed only for a listener
+            with ctx.search_overhead() as span:  # e.g. a checkpoint's val MAE, only for a listener
                 _burn(0.3)
-            inside.append(ctx.prepare_seconds())
+            inside.extend([ctx.prepare_seconds(), span.seconds])
             return train
 
     result = fit(data, [Observed()], epochs=1, cpu_clock="process")
     assert result.overhead_seconds >= 0.29  # the burn, on the process clock
     assert result.prepare_seconds < 0.1 and inside[0] < 0.1  # neither the objective nor the projection pays it
+    assert inside[1] == pytest.approx(result.overhead_seconds)  # the span tells the strategy what it spent
     assert result.cost_seconds == pytest.approx(result.device_seconds + result.charged_prepare_seconds)
     assert fit(data, [Checkpointing()], epochs=1).overhead_seconds == 0
 

@@ -27,7 +27,7 @@ def rung_monitor(
     stops; reduced-budget baselines have another LR schedule, so they neither record nor stop.
     A strategy's preparation checkpoints (e.g. STemDist before it distills) are rungs too,
     compared only with the same strategy's same checkpoint in other trials: (val MAE of what
-    is prepared so far, projected charged preparation seconds).
+    is prepared so far, the trial's projected charged seconds as the strategy estimates them).
     """
     role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
     active = policy.enabled and budget >= 1

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 RUNG_ATTR = "sttune.rung."  # + epoch count → [best val MAE, projected device seconds]
-# + "<strategy>.<index>" → [val MAE at a preparation checkpoint, projected preparation seconds]
+# + "<strategy>.<index>" → [val MAE at a preparation checkpoint, projected charged seconds]
 PREPARE_RUNG_ATTR = "sttune.rung.prepare."
 STOPPED_CHECKPOINT_ATTR = "sttune.stopped_checkpoint"  # the preparation checkpoint point a trial stopped at
 

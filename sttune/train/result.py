@@ -15,7 +15,7 @@ class PrepareCheckpoint:
     index: int  # this strategy's 0th, 1st, ... checkpoint in this run
     val_mae: float
     seconds: float  # preparation device seconds so far (all strategies' prepare hooks)
-    projected_seconds: float  # charged preparation seconds projected at the end
+    projected_seconds: float  # the trial's projected charge: preparation (charged) and training
 
 
 @dataclass(frozen=True)

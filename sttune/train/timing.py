@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from sttune.api import Span
+
 _PROC_STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
@@ -49,15 +51,16 @@ class DeviceClock:
             self._started = None
 
     @contextmanager
-    def excluded(self) -> Iterator[None]:
-        """Inside a ``timed()`` section: the time spent here goes to ``excluded_seconds``, not ``seconds``."""
-        start = self.elapsed()
+    def excluded(self) -> Iterator[Span]:
+        """Inside a ``timed()`` section: the time spent here goes to ``excluded_seconds``, not
+        ``seconds``; the yielded span holds it once the block closes."""
+        span, start = Span(), self.elapsed()
         try:
-            yield
+            yield span
         finally:
-            spent = self.elapsed() - start
-            self.seconds -= spent  # the running section adds it back at its end: net zero
-            self.excluded_seconds += spent
+            span.seconds = self.elapsed() - start
+            self.seconds -= span.seconds  # the running section adds it back at its end: net zero
+            self.excluded_seconds += span.seconds
 
     def elapsed(self) -> float:
         """Seconds so far, the running ``timed()`` section included."""

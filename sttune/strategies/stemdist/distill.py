@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from sttune.api import Graph, STModel
+from sttune.api import Graph, Span, STModel
 
 
 @dataclass
@@ -154,33 +154,43 @@ class Distiller:
             self._loss(model, x[i], yn[i], seen[i], every).backward()
             opt.step()
 
-    def score(self, evaluate: Callable[[nn.Module], float], generator: torch.Generator | None = None) -> float:
-        """Validation MAE of a fresh model trained ``eval_epochs`` epochs on the current set."""
+    def score(
+        self, evaluate: Callable[[nn.Module], float], generator: torch.Generator | None = None,
+        clock: Callable[[], float] = lambda: 0.0,
+    ) -> tuple[float, float]:
+        """(Validation MAE of a fresh model trained ``eval_epochs`` epochs on the current set,
+        the device seconds of one of those epochs on ``clock``: what training on a set of this
+        shape costs per epoch, the validation pass left out)."""
         model = self.new_model()
         model.train()
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
         steps = self.cfg.eval_epochs * max(1, -(-len(self.syn.x_series) // self.cfg.batch_size))
+        start = clock()
         self.train_on_syn(model, steps, opt, generator)
-        return float(evaluate(model))
+        epoch_seconds = (clock() - start) / max(self.cfg.eval_epochs, 1)
+        return float(evaluate(model)), epoch_seconds
 
-    def side_score(self, evaluate: Callable[[nn.Module], float]) -> float:
+    def side_score(self, evaluate: Callable[[nn.Module], float], clock: Callable[[], float]) -> tuple[float, float]:
         """:meth:`score` without touching any random state the distillation goes on to use,
         so that the distilled set is the same whether or not anyone asked for this score."""
         devices = [self.real.x.device] if self.real.x.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            return self.score(evaluate, torch.Generator().set_state(self.gen.get_state()))
+            return self.score(evaluate, torch.Generator().set_state(self.gen.get_state()), clock)
 
     def run(
         self, evaluate: Callable[[nn.Module], float] | None,
-        checkpoint: Callable[[float, float], None] | None = None, elapsed: Callable[[], float] | None = None,
-        overhead: Callable[[], AbstractContextManager[None]] = nullcontext,
+        checkpoint: Callable[[float, float, float], None] | None = None,
+        elapsed: Callable[[], float] | None = None,
+        overhead: Callable[[], AbstractContextManager[Span]] | None = None,
     ) -> dict:
         """T_outer outer iterations; keeps the best set by validation when eval_every > 0.
 
-        ``checkpoint(val MAE of the cluster-only set, projected seconds of the whole run)`` is
-        called once, after the first outer iteration (the first that tells what one costs),
-        with ``elapsed()`` the caller's device clock; it may raise to end the run there.
-        When the score exists only for the checkpoint (eval_every 0), it runs inside
+        ``checkpoint(val MAE of the cluster-only set, projected seconds of the whole run,
+        seconds of one training epoch on a set of this size)`` is called once, after the first
+        outer iteration (the first that tells what one costs), with ``elapsed()`` the caller's
+        device clock; it may raise to end the run there. The epoch estimate is timed from the
+        score's training (``eval_epochs`` epochs on the cluster-only set, the distilled set's
+        shape). When the score exists only for the checkpoint (eval_every 0), it runs inside
         ``overhead()``: the search pays for it, the configuration does not.
         """
         cfg = self.cfg
@@ -188,12 +198,14 @@ class Distiller:
         listen = checkpoint is not None and elapsed is not None and evaluate is not None
         clock = elapsed if listen else (lambda: 0.0)
         t_start = clock()
-        best = (self.score(evaluate), 0, copy.deepcopy(self.syn.state_dict())) if use_eval else None
-        start_val = best[0] if use_eval else math.nan
-        if listen and not use_eval:
-            with overhead():
-                start_val = self.side_score(evaluate)
-        t_loop = clock()  # one score took t_loop - t_start
+        start_val, epoch_seconds, best = math.nan, 0.0, None
+        if use_eval:
+            start_val, epoch_seconds = self.score(evaluate, clock=clock)
+            best = (start_val, 0, copy.deepcopy(self.syn.state_dict()))
+        elif listen:  # a score for the checkpoint alone: the search's overhead (its clock still runs inside)
+            with overhead() if overhead is not None else nullcontext(Span()):
+                start_val, epoch_seconds = self.side_score(evaluate, clock)
+        t_loop = clock()  # the timed score (eval_every > 0) took t_loop - t_start
         scores_left = math.ceil(cfg.outer / cfg.eval_every) if use_eval else 0  # multiples of eval_every, and the end
         for it in range(1, cfg.outer + 1):
             model = self.new_model()
@@ -206,9 +218,10 @@ class Distiller:
             cfg.history.append(sum(losses) / len(losses))
             if listen and it == 1:
                 now = clock()
-                checkpoint(start_val, now + (now - t_loop) * (cfg.outer - 1) + (t_loop - t_start) * scores_left)
+                checkpoint(start_val, now + (now - t_loop) * (cfg.outer - 1) + (t_loop - t_start) * scores_left,
+                           epoch_seconds)
             if use_eval and (it % cfg.eval_every == 0 or it == cfg.outer):
-                val = self.score(evaluate)
+                val, _ = self.score(evaluate)
                 if val < best[0]:
                     best = (val, it, copy.deepcopy(self.syn.state_dict()))
         if best is not None:

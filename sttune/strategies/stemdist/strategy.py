@@ -149,13 +149,15 @@ class STemDist(Strategy):
             x, y = syn.x().detach(), syn.y_raw()
         return self._payload(x, y, node_inputs, weight, graph, assign, info)
 
-    def _checkpoint(self, ctx: TrainContext) -> Callable[[float, float], None]:
-        """Report the cluster-only set's val MAE and the projected charge: a search with early
-        stopping can end a trial whose distillation is not worth paying for before it is paid."""
+    def _checkpoint(self, ctx: TrainContext) -> Callable[[float, float, float], None]:
+        """Report the cluster-only set's val MAE and the trial's projected charge: a search with
+        early stopping can end a trial whose distillation is not worth paying for before it is
+        paid. The charge is the distillation's share plus the training on the set: a small set
+        that trains fast must not look as dear as a large one with the same distillation."""
         share = 1.0 if self.charge == "full" else 1.0 / self.reuses
 
-        def checkpoint(val_mae: float, projected_seconds: float) -> None:
-            ctx.checkpoint(val_mae, projected_seconds * share)
+        def checkpoint(val_mae: float, distill_seconds: float, epoch_seconds: float) -> None:
+            ctx.checkpoint(val_mae, distill_seconds * share + epoch_seconds * ctx.n_epochs)
 
         return checkpoint
 
