@@ -62,9 +62,8 @@ def rung_monitor(
         last_epoch_s, seconds_before = record.device_seconds - seconds_before, record.device_seconds
         done = record.epoch + 1
         # preparation counts, as in the final objective; time is where the trial will end
-        ahead = record.epochs_ahead if record.epochs_ahead is not None else epochs - done
         if done in rungs and dominated(f"{RUNG_ATTR}{done}", [best_mae, projected_cost(
-                record.cost_seconds, last_epoch_s, ahead)]):
+                record.cost_seconds, last_epoch_s, record.epochs_ahead)]):
             raise StopTraining(f"dominated at the {done}-epoch rung by the trials that reached it")
 
     setattr(on_epoch, PREPARE_CHECKPOINTS, stops)

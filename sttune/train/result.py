@@ -28,8 +28,8 @@ class EpochRecord:
     device_seconds: float
     windows: int  # training windows visited this epoch
     charged_prepare_seconds: float = 0.0  # the run's charged preparation (constant per run)
-    # the epochs after this one in units of this epoch's planned work (sttune.train.plan);
-    # None in results written before plans existed: read it as the plain count
+    # the epochs after this one in units of this epoch's planned work (sttune.train.plan); the
+    # trainer always sets it, None only in results stored before plans existed
     epochs_ahead: float | None = None
 
     @property
