@@ -18,7 +18,7 @@ from sttune.config import TrainConfig
 from sttune.data.protocol import build_data
 from sttune.models.stid import STID
 from sttune.strategies.stemdist import STemDist
-from sttune.strategies.stemdist.cluster import kmeans
+from sttune.strategies.stemdist.cluster import aggregate, kmeans, medoid_matrix
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
 from sttune.train.result import PrepareCheckpoint
 from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
@@ -75,11 +75,55 @@ def test_set_has_round_nrr_nodes_and_round_srr_windows(data, mode: str, tmp_path
         assert len(art["members"]) == N_NODES and sum(art["node_weight"]) == N_NODES
 
 
+def test_medoid_represents_each_cluster_by_its_member_nearest_the_centroid() -> None:
+    feats = torch.tensor([[0.0], [1.0], [5.0], [10.0], [11.0], [13.0]])
+    assign = torch.tensor([0, 0, 0, 1, 1, 1])  # centroids 2.0 and 11.33
+    rep = medoid_matrix(feats, assign, 2)
+    assert rep.sum(0).tolist() == [1.0, 1.0] and rep[1, 0] == 1 and rep[4, 1] == 1
+    x = torch.arange(6.0).view(1, 1, 6, 1) + 1  # one window, node n reads n + 1
+    xc, yc = aggregate(x, x[:, :, :, 0], rep)
+    assert xc.flatten().tolist() == [2.0, 5.0] and yc.flatten().tolist() == [2.0, 5.0]  # real series, not means
+
+
+def test_medoid_set_carries_real_series_and_cluster_size_weights(data, tmp_path: Path) -> None:
+    base = dict(nrr=0.25, srr=0.05, mode="cluster_only")
+    mean = fit(data, STemDist(**base), tmp_path, epochs=1).artifacts["stemdist"]
+    med = fit(data, STemDist(**base, represent="medoid"), tmp_path, epochs=1).artifacts["stemdist"]
+    assert med["cache_key"] != mean["cache_key"]
+    assert med["members"] == mean["members"] and med["node_weight"] == mean["node_weight"]
+    with pytest.raises(ValueError, match="represent"):
+        STemDist(represent="centre")
+
+
+@pytest.mark.parametrize(("real_batch", "syn_batch"), [(0, 0), (150, 1000)])
+def test_matching_step_uses_the_configured_window_counts(data, real_batch: int, syn_batch: int) -> None:
+    c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
+    b = data.train.gather(torch.arange(160))
+    x, y = aggregate(b.x, b.y, c)
+    from sttune.strategies.stemdist.cluster import cluster_graph
+
+    ni = (c / c.sum(0)).t() @ data.node_inputs
+    real = ClusterData(x, y, c.sum(0), ni, cluster_graph(data.spec.graph, c), data.target_mean, data.target_std)
+    syn = SynSet(x[:80], y[:80], 1, data.target_mean, data.target_std)
+    cfg = MatchConfig(k_subsets=1, batch_size=16, real_batch=real_batch, syn_batch=syn_batch)
+    distiller = Distiller(real, syn, lambda: EncTiny(data.spec), cfg, torch.Generator().manual_seed(0))
+    seen: list[int] = []
+    original = distiller._loss
+
+    def counting(model, x, *rest):  # noqa: ANN001, ANN202
+        seen.append(x.shape[0])
+        return original(model, x, *rest)
+
+    distiller._loss = counting
+    distiller.match_step(EncTiny(data.spec))
+    assert seen == ([16, 16] if real_batch == 0 else [150, 80])  # real pass, then synthetic (whole set)
+
+
 def test_gradient_matching_lowers_the_matching_loss(data) -> None:
     gen = torch.Generator().manual_seed(0)
     c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
     b = data.train.gather(torch.arange(64))
-    from sttune.strategies.stemdist.cluster import aggregate, cluster_graph
+    from sttune.strategies.stemdist.cluster import cluster_graph
 
     x, y = aggregate(b.x, b.y, c)
     ni = (c / c.sum(0)).t() @ data.node_inputs

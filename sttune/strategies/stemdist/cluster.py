@@ -85,6 +85,23 @@ def one_hot(assign: Tensor, k: int) -> Tensor:
     return torch.nn.functional.one_hot(assign, k).float()
 
 
+def medoid_matrix(feats: Tensor, assign: Tensor, k: int) -> Tensor:
+    """Representation matrix [N, k] whose column j is one-hot at cluster j's medoid: the member
+    nearest (Euclidean, in ``feats``) to the cluster's centroid [ours].
+
+    Aggregating with it (:func:`aggregate`) gives each cluster a real node's series instead of
+    the member mean: a mean of members is smoother than any real series the model meets at test.
+    """
+    feats = feats.float()
+    c = one_hot(assign, k)
+    centres = (c / c.sum(0)).t() @ feats  # [k, D]
+    d2 = torch.cdist(feats, centres) ** 2  # [N, k]
+    d2 = torch.where(c > 0, d2, torch.full_like(d2, float("inf")))  # members only
+    rep = torch.zeros_like(c)
+    rep[d2.argmin(0), torch.arange(k, device=c.device)] = 1.0
+    return rep
+
+
 def aggregate(x: Tensor, y: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """Cluster means of windows: x [B, L, N, F], y [B, O, N] raw (0 = missing), C [N, k].
 

@@ -92,6 +92,8 @@ class MatchConfig:
     net_steps: int = 5
     net_lr: float = 1e-3
     batch_size: int = 64
+    real_batch: int = 0  # real windows per matching step; 0 = batch_size
+    syn_batch: int = 0  # synthetic windows per matching step; 0 = batch_size
     eval_every: int = 0
     eval_epochs: int = 10
     history: list[float] = field(default_factory=list)
@@ -107,8 +109,8 @@ class Distiller:
         self.real, self.syn, self.new_model, self.cfg, self.gen = real, syn, new_model, cfg, generator
         self.opt = torch.optim.Adam(syn.parameters(), lr=cfg.lr_feat)
 
-    def _rows(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return torch.randperm(n, generator=generator or self.gen)[: self.cfg.batch_size]
+    def _rows(self, n: int, generator: torch.Generator | None = None, size: int = 0) -> Tensor:
+        return torch.randperm(n, generator=generator or self.gen)[: size or self.cfg.batch_size]
 
     def _loss(self, model: STModel, x: Tensor, y_norm: Tensor, seen: Tensor, nodes: Tensor) -> Tensor:
         r = self.real
@@ -118,7 +120,8 @@ class Distiller:
     def match_step(self, model: STModel) -> float:
         """One synthetic update: matching loss summed over K random cluster subsets."""
         r, s, dev = self.real, self.syn, self.real.x.device
-        ri, si = self._rows(len(r.x)).to(dev), self._rows(len(s.x_series)).to(dev)
+        ri = self._rows(len(r.x), size=self.cfg.real_batch).to(dev)
+        si = self._rows(len(s.x_series), size=self.cfg.syn_batch).to(dev)
         x_r, y_r = r.x[ri], r.y[ri]
         seen_r = y_r != 0
         yn_r = torch.where(seen_r, (y_r - r.mean) / r.std, torch.zeros_like(y_r))

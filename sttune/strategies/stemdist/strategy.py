@@ -17,7 +17,7 @@ import torch
 from sttune.api import Batch, Graph, Strategy, TensorWindows, TrainContext, WindowSource
 from sttune.strategies.stemdist import cache
 from sttune.strategies.stemdist.cluster import (
-    cluster_graph, clustered_windows, kmeans, node_features, one_hot, target_stats,
+    cluster_graph, clustered_windows, kmeans, medoid_matrix, node_features, one_hot, target_stats,
 )
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import optuna
 
 MODES = ("distill", "cluster_only", "random")
+REPRESENTS = ("mean", "medoid")
 CHARGES = ("full", "amortised")
 
 
@@ -45,6 +46,7 @@ class STemDist(Strategy):
         mode: str = "distill", kmeans_iters: int = 30, feature_windows: int = 256,
         eval_every: int = 0, eval_epochs: int = 10, train_subsets: int = 1,
         charge: str = "full", reuses: int = 1, use_cache: bool = True,
+        real_batch: int = 0, syn_batch: int = 0, represent: str = "mean",
     ) -> None:
         for key, value in {"nrr": nrr, "srr": srr}.items():
             if not 0 < value <= 1:
@@ -55,12 +57,16 @@ class STemDist(Strategy):
         for key, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
-        if not isinstance(net_steps, int) or net_steps < 0 or not isinstance(eval_every, int) or eval_every < 0:
-            raise ValueError(f"net_steps and eval_every must be integers >= 0, got {net_steps!r}, {eval_every!r}")
+        non_negative = {"net_steps": net_steps, "eval_every": eval_every, "real_batch": real_batch, "syn_batch": syn_batch}
+        for key, value in non_negative.items():
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{key} must be an integer >= 0, got {value!r}")
         if not lr_feat > 0 or not net_lr > 0:
             raise ValueError(f"lr_feat and net_lr must be positive, got {lr_feat!r}, {net_lr!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if represent not in REPRESENTS:
+            raise ValueError(f"represent must be one of {REPRESENTS}, got {represent!r}")
         if charge not in CHARGES:
             raise ValueError(f"charge must be one of {CHARGES}, got {charge!r}")
         self.nrr, self.srr, self.k_subsets, self.lr_feat = float(nrr), float(srr), k_subsets, float(lr_feat)
@@ -68,6 +74,7 @@ class STemDist(Strategy):
         self.mode, self.kmeans_iters, self.feature_windows = mode, kmeans_iters, feature_windows
         self.eval_every, self.eval_epochs, self.train_subsets = eval_every, eval_epochs, train_subsets
         self.charge, self.reuses, self.use_cache = charge, reuses, bool(use_cache)
+        self.real_batch, self.syn_batch, self.represent = real_batch, syn_batch, represent
         self._info: dict[str, Any] = {}
 
     @classmethod
@@ -83,8 +90,10 @@ class STemDist(Strategy):
     def distill_params(self) -> dict[str, Any]:
         """Everything the synthetic set depends on (the cache key's params part)."""
         keys = ["mode", "nrr", "srr", "kmeans_iters", "feature_windows"]
+        keys += ["represent"] if self.represent != "mean" else []  # the default: old keys hold
         if self.mode == "distill":
             keys += ["k_subsets", "lr_feat", "t_outer", "inner", "net_steps", "net_lr", "eval_every", "eval_epochs"]
+            keys += [k for k in ("real_batch", "syn_batch") if getattr(self, k)]  # 0 (the batch size): old keys hold
         return {k: getattr(self, k) for k in keys}
 
     # ------------------------------------------------------------------ prepare
@@ -130,17 +139,18 @@ class STemDist(Strategy):
         feats = node_features(train, ctx.spec.n_channels, self.feature_windows, gen)
         assign = kmeans(feats, k, self.kmeans_iters, gen)
         c = one_hot(assign, k)
-        xr, yr = clustered_windows(train, c)
+        rep = medoid_matrix(feats, assign, k) if self.represent == "medoid" else c
+        xr, yr = clustered_windows(train, rep)
         weight = c.sum(0)
-        node_inputs = (c / weight).t() @ descriptors  # member mean of descriptors [k, D]
+        node_inputs = (rep / rep.sum(0)).t() @ descriptors  # member mean (or medoid's) descriptors [k, D]
         graph = cluster_graph(ctx.spec.graph, c)
         windows = torch.randperm(m, generator=gen)[:ms].sort().values.to(xr.device)
         x, y, info = xr[windows], yr[windows], {}
         if self.mode == "distill":
             mean, std = target_stats(train)
             syn = SynSet(x, y, ctx.spec.n_channels, mean, std).to(xr.device)
-            cfg = MatchConfig(self.k_subsets, self.lr_feat, self.t_outer, self.inner, self.net_steps,
-                              self.net_lr, ctx.batch_size, self.eval_every, self.eval_epochs)  # fmt: skip
+            cfg = MatchConfig(self.k_subsets, self.lr_feat, self.t_outer, self.inner, self.net_steps, self.net_lr,
+                              ctx.batch_size, self.real_batch, self.syn_batch, self.eval_every, self.eval_epochs)  # fmt: skip
             real = ClusterData(xr, yr, weight, node_inputs, graph, mean, std)
             checkpoint = self._checkpoint(ctx) if ctx.listening else None
             with torch.enable_grad():
