@@ -35,6 +35,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=15, help="training epochs on every compressed set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--baselines", action="store_true", help="also train the random and cluster-only sets")
+    p.add_argument("--match-loss", default="mse", choices=["mse", "mae"], help="loss matched and scored")
     p.add_argument("--no-distill", action="store_true", help="skip the distilled set (baselines only)")
     p.add_argument("--represent", default="mean", choices=["mean", "medoid"],
                    help="a cluster's series: its member mean (the paper) or its medoid's")
@@ -43,7 +44,7 @@ def main() -> None:
     size = dict(nrr=args.nrr, srr=args.srr)
     stem = dict(size, k_subsets=4, lr_feat=args.lr_feat, t_outer=args.t_outer, inner=args.inner, net_steps=5,
                 eval_every=args.eval_every, eval_epochs=args.epochs, real_batch=args.real_batch,
-                syn_batch=args.syn_batch, represent=args.represent)  # fmt: skip
+                syn_batch=args.syn_batch, represent=args.represent, match_loss=args.match_loss)  # fmt: skip
     arms = [] if args.no_distill else [("distilled", stem)]
     if args.baselines:
         arms += [("random subset", dict(size, mode="random")),

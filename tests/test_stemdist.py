@@ -119,6 +119,17 @@ def test_matching_step_uses_the_configured_window_counts(data, real_batch: int, 
     assert seen == ([16, 16] if real_batch == 0 else [150, 80])  # real pass, then synthetic (whole set)
 
 
+def test_match_loss_mae_is_the_weighted_masked_absolute_error() -> None:
+    from sttune.strategies.stemdist.distill import weighted_loss
+
+    pred, target = torch.tensor([[[1.0, 4.0, 0.0]]]), torch.tensor([[[3.0, 1.0, 9.0]]])
+    seen, weight = torch.tensor([[[True, True, False]]]), torch.tensor([1.0, 3.0, 5.0])
+    assert weighted_loss(pred, target, seen, weight, "mae") == pytest.approx((2 * 1 + 3 * 3) / 4)
+    assert weighted_loss(pred, target, seen, weight, "mse") == pytest.approx((4 * 1 + 9 * 3) / 4)
+    with pytest.raises(ValueError, match="match_loss"):
+        STemDist(match_loss="huber")
+
+
 def test_gradient_matching_lowers_the_matching_loss(data) -> None:
     gen = torch.Generator().manual_seed(0)
     c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()

@@ -58,10 +58,15 @@ class SynSet(nn.Module):
         return torch.where(self.seen, raw, torch.zeros_like(raw))
 
 
-def weighted_mse(pred: Tensor, target: Tensor, seen: Tensor, weight: Tensor) -> Tensor:
-    """Cluster-size-weighted masked MSE (normalised units): pred, target, seen [B, O, k]; weight [k]."""
+LOSSES = ("mse", "mae")
+
+
+def weighted_loss(pred: Tensor, target: Tensor, seen: Tensor, weight: Tensor, kind: str = "mse") -> Tensor:
+    """Cluster-size-weighted masked MSE or MAE (normalised units): pred, target, seen [B, O, k];
+    weight [k]. MSE is the paper's; MAE is the loss the trainer trains with."""
     w = seen.to(pred.dtype) * weight.view(1, 1, -1)
-    return (w * (pred - target) ** 2).sum() / w.sum().clamp_min(1e-8)
+    err = (pred - target) ** 2 if kind == "mse" else (pred - target).abs()
+    return (w * err).sum() / w.sum().clamp_min(1e-8)
 
 
 def match_distance(g_real: list[Tensor | None], g_syn: list[Tensor | None]) -> Tensor:
@@ -94,6 +99,7 @@ class MatchConfig:
     batch_size: int = 64
     real_batch: int = 0  # real windows per matching step; 0 = batch_size
     syn_batch: int = 0  # synthetic windows per matching step; 0 = batch_size
+    loss: str = "mse"  # matched and trained-on loss: "mse" (the paper) or "mae" (the trainer's)
     eval_every: int = 0
     eval_epochs: int = 10
     history: list[float] = field(default_factory=list)
@@ -115,7 +121,7 @@ class Distiller:
     def _loss(self, model: STModel, x: Tensor, y_norm: Tensor, seen: Tensor, nodes: Tensor) -> Tensor:
         r = self.real
         pred = model(x[:, :, nodes], None, r.node_inputs[nodes], r.graph.subgraph(nodes))
-        return weighted_mse(pred, y_norm[..., nodes], seen[..., nodes], r.weight[nodes])
+        return weighted_loss(pred, y_norm[..., nodes], seen[..., nodes], r.weight[nodes], self.cfg.loss)
 
     def match_step(self, model: STModel) -> float:
         """One synthetic update: matching loss summed over K random cluster subsets."""

@@ -19,7 +19,7 @@ from sttune.strategies.stemdist import cache
 from sttune.strategies.stemdist.cluster import (
     cluster_graph, clustered_windows, kmeans, medoid_matrix, node_features, one_hot, target_stats,
 )
-from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
+from sttune.strategies.stemdist.distill import LOSSES, ClusterData, Distiller, MatchConfig, SynSet
 
 if TYPE_CHECKING:
     import optuna
@@ -46,7 +46,7 @@ class STemDist(Strategy):
         mode: str = "distill", kmeans_iters: int = 30, feature_windows: int = 256,
         eval_every: int = 0, eval_epochs: int = 10, train_subsets: int = 1,
         charge: str = "full", reuses: int = 1, use_cache: bool = True,
-        real_batch: int = 0, syn_batch: int = 0, represent: str = "mean",
+        real_batch: int = 0, syn_batch: int = 0, represent: str = "mean", match_loss: str = "mse",
     ) -> None:
         for key, value in {"nrr": nrr, "srr": srr}.items():
             if not 0 < value <= 1:
@@ -65,6 +65,8 @@ class STemDist(Strategy):
             raise ValueError(f"lr_feat and net_lr must be positive, got {lr_feat!r}, {net_lr!r}")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if match_loss not in LOSSES:
+            raise ValueError(f"match_loss must be one of {LOSSES}, got {match_loss!r}")
         if represent not in REPRESENTS:
             raise ValueError(f"represent must be one of {REPRESENTS}, got {represent!r}")
         if charge not in CHARGES:
@@ -74,7 +76,7 @@ class STemDist(Strategy):
         self.mode, self.kmeans_iters, self.feature_windows = mode, kmeans_iters, feature_windows
         self.eval_every, self.eval_epochs, self.train_subsets = eval_every, eval_epochs, train_subsets
         self.charge, self.reuses, self.use_cache = charge, reuses, bool(use_cache)
-        self.real_batch, self.syn_batch, self.represent = real_batch, syn_batch, represent
+        self.real_batch, self.syn_batch, self.represent, self.match_loss = real_batch, syn_batch, represent, match_loss
         self._info: dict[str, Any] = {}
 
     @classmethod
@@ -94,6 +96,7 @@ class STemDist(Strategy):
         if self.mode == "distill":
             keys += ["k_subsets", "lr_feat", "t_outer", "inner", "net_steps", "net_lr", "eval_every", "eval_epochs"]
             keys += [k for k in ("real_batch", "syn_batch") if getattr(self, k)]  # 0 (the batch size): old keys hold
+            keys += ["match_loss"] if self.match_loss != "mse" else []
         return {k: getattr(self, k) for k in keys}
 
     # ------------------------------------------------------------------ prepare
@@ -150,7 +153,8 @@ class STemDist(Strategy):
             mean, std = target_stats(train)
             syn = SynSet(x, y, ctx.spec.n_channels, mean, std).to(xr.device)
             cfg = MatchConfig(self.k_subsets, self.lr_feat, self.t_outer, self.inner, self.net_steps, self.net_lr,
-                              ctx.batch_size, self.real_batch, self.syn_batch, self.eval_every, self.eval_epochs)  # fmt: skip
+                              ctx.batch_size, self.real_batch, self.syn_batch, self.match_loss, self.eval_every,
+                              self.eval_epochs)  # fmt: skip
             real = ClusterData(xr, yr, weight, node_inputs, graph, mean, std)
             checkpoint = self._checkpoint(ctx) if ctx.listening else None
             with torch.enable_grad():
