@@ -30,7 +30,7 @@ from sttune.train.metrics import per_sample_masked_mae
 MODELS = {"stid": {}, "stgcn": {"hidden": 32, "out_hidden": 64}}  # narrow STGCN for the CPU
 
 
-def stem_params(e_small: int, quick: bool, nrr: float = 0.25, srr: float = 0.1) -> dict:
+def stem_params(e_small: int, quick: bool, nrr: float, srr: float) -> dict:
     """Distillation settings (T_outer scaled down for the 2-core CPU)."""
     return dict(nrr=nrr, srr=srr, k_subsets=4, lr_feat=1e-2, t_outer=2 if quick else 10, inner=5,
                 net_steps=5, eval_every=5, eval_epochs=e_small)  # fmt: skip

@@ -18,7 +18,7 @@ from sttune.config import TrainConfig
 from sttune.data.protocol import build_data
 from sttune.models.stid import STID
 from sttune.strategies.stemdist import STemDist
-from sttune.strategies.stemdist.cluster import aggregate, kmeans, medoid_matrix
+from sttune.strategies.stemdist.cluster import aggregate, cluster_graph, kmeans, medoid_matrix
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
 from sttune.train.result import PrepareCheckpoint
 from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
@@ -95,16 +95,19 @@ def test_medoid_set_carries_real_series_and_cluster_size_weights(data, tmp_path:
         STemDist(represent="centre")
 
 
+def three_clusters(data, n_windows: int) -> ClusterData:  # noqa: ANN001
+    """The first ``n_windows`` training windows at cluster level, node n in cluster n % 3."""
+    c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
+    b = data.train.gather(torch.arange(n_windows))
+    x, y = aggregate(b.x, b.y, c)
+    ni = (c / c.sum(0)).t() @ data.node_inputs
+    return ClusterData(x, y, c.sum(0), ni, cluster_graph(data.spec.graph, c), data.target_mean, data.target_std)
+
+
 @pytest.mark.parametrize(("real_batch", "syn_batch"), [(0, 0), (150, 1000)])
 def test_matching_step_uses_the_configured_window_counts(data, real_batch: int, syn_batch: int) -> None:
-    c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
-    b = data.train.gather(torch.arange(160))
-    x, y = aggregate(b.x, b.y, c)
-    from sttune.strategies.stemdist.cluster import cluster_graph
-
-    ni = (c / c.sum(0)).t() @ data.node_inputs
-    real = ClusterData(x, y, c.sum(0), ni, cluster_graph(data.spec.graph, c), data.target_mean, data.target_std)
-    syn = SynSet(x[:80], y[:80], 1, data.target_mean, data.target_std)
+    real = three_clusters(data, 160)
+    syn = SynSet(real.x[:80], real.y[:80], 1, data.target_mean, data.target_std)
     cfg = MatchConfig(k_subsets=1, batch_size=16, real_batch=real_batch, syn_batch=syn_batch)
     distiller = Distiller(real, syn, lambda: EncTiny(data.spec), cfg, torch.Generator().manual_seed(0))
     seen: list[int] = []
@@ -132,14 +135,8 @@ def test_match_loss_mae_is_the_weighted_masked_absolute_error() -> None:
 
 def test_gradient_matching_lowers_the_matching_loss(data) -> None:
     gen = torch.Generator().manual_seed(0)
-    c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
-    b = data.train.gather(torch.arange(64))
-    from sttune.strategies.stemdist.cluster import cluster_graph
-
-    x, y = aggregate(b.x, b.y, c)
-    ni = (c / c.sum(0)).t() @ data.node_inputs
-    real = ClusterData(x, y, c.sum(0), ni, cluster_graph(data.spec.graph, c), data.target_mean, data.target_std)
-    syn = SynSet(x[:4], y[:4], 1, data.target_mean, data.target_std)
+    real = three_clusters(data, 64)
+    syn = SynSet(real.x[:4], real.y[:4], 1, data.target_mean, data.target_std)
     model = EncTiny(data.spec)
     cfg = MatchConfig(k_subsets=1, lr_feat=0.05, batch_size=64)
     distiller = Distiller(real, syn, lambda: EncTiny(data.spec), cfg, gen)
@@ -272,14 +269,10 @@ def test_the_checkpoint_charge_includes_training_on_the_set(data, tmp_path: Path
         STemDist(charge=charge, reuses=reuses)._checkpoint(Ctx())(3.0, 10.0, 0.5)
         assert heard[-1] == pytest.approx((3.0, 10.0 * share + 0.5 * 16))
     # the distiller times that epoch inside the overhead block (excluded from the prepare clock)
-    from sttune.strategies.stemdist.cluster import aggregate, cluster_graph
     from sttune.train.timing import DeviceClock
 
-    c = torch.nn.functional.one_hot(torch.arange(N_NODES) % 3, 3).float()
-    x, y = aggregate(*(lambda b: (b.x, b.y))(data.train.gather(torch.arange(64))), c)
-    real = ClusterData(x, y, c.sum(0), (c / c.sum(0)).t() @ data.node_inputs,
-                       cluster_graph(data.spec.graph, c), data.target_mean, data.target_std)
-    syn = SynSet(x[:8], y[:8], 1, data.target_mean, data.target_std)
+    real = three_clusters(data, 64)
+    syn = SynSet(real.x[:8], real.y[:8], 1, data.target_mean, data.target_std)
     cfg = MatchConfig(k_subsets=1, outer=2, inner=1, eval_epochs=4, batch_size=64)
     said: list[tuple[float, float, float]] = []
     clock = DeviceClock(torch.device("cpu"), "process")

@@ -65,6 +65,8 @@ def weighted_loss(pred: Tensor, target: Tensor, seen: Tensor, weight: Tensor, ki
     """Cluster-size-weighted masked MSE or MAE (normalised units): pred, target, seen [B, O, k];
     weight [k]. MSE is the paper's; MAE is the loss the trainer trains with."""
     w = seen.to(pred.dtype) * weight.view(1, 1, -1)
+    if kind not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
     err = (pred - target) ** 2 if kind == "mse" else (pred - target).abs()
     return (w * err).sum() / w.sum().clamp_min(1e-8)
 
