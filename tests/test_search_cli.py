@@ -377,6 +377,13 @@ def test_fixed_knobs_are_held_and_the_rest_searched(tmp_path):
     assert "no param 'speed'" in one_error_line(invoke("search", str(bad)))
 
 
+def test_a_held_value_no_trial_could_use_fails_before_the_first_trial(tmp_path):
+    bad = write_recipe(tmp_path, strategies=[{"name": "keep_first", "fixed": {"keep": 5}}])
+    line = one_error_line(invoke("search", str(bad)))
+    assert "keep must be in (0, 1], got 5" in line and "fixed" in line
+    assert not (tmp_path / "run" / "study.journal").exists()  # no trial ran, none was lost
+
+
 @pytest.mark.parametrize("reuse", [True, False])
 def test_a_repeated_job_reuses_the_finished_result_and_costs_nothing(tmp_path, reuse):
     recipe = write_recipe(tmp_path, strategies=[{"name": "coin"}],

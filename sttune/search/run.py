@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 
 from sttune import plugins
-from sttune.errors import SttuneError
+from sttune.errors import RecipeError, SttuneError
 from sttune.recipe import LoadedRecipe, Recipe, dump_recipe, load_recipe
 from sttune.search.export import Export, export_study
 from sttune.search.storage import open_study, storage_for, study_name
@@ -70,7 +70,7 @@ def check_trial_budget(recipe: Recipe, trials: int | None) -> None:
 
 
 def _check_held_knobs(recipe: Recipe) -> None:
-    """Every `fixed` knob must be a constructor param of its strategy."""
+    """Every `fixed` knob must be a constructor param of its strategy, and a value it accepts."""
     import inspect
 
     for block in recipe.strategies:
@@ -83,6 +83,34 @@ def _check_held_knobs(recipe: Recipe) -> None:
                 f"strategy '{block.name}' has no param '{unknown[0]}' to hold fixed",
                 f"its params: {', '.join(sorted(accepted))}",
             )
+        _check_held_values(block.name, block.fixed)
+
+
+def _check_held_values(name: str, held: dict, draws: int = 8) -> None:
+    """Build the strategy with its held knobs and ``draws`` random draws of the rest of its
+    space; when no draw builds, a held value is wrong for every trial: fail now, before any
+    trial, rather than fail each trial that picks the strategy. A value that clashes with only
+    some draws is left to those trials' one-line failures."""
+    from sttune.build import make_strategies
+    from sttune.search.space import HoldingTrial
+
+    cls = plugins.load("strategy", name)
+    first: RecipeError | None = None
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per draw
+    try:
+        for seed in range(draws):
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+            params = {**cls.space(HoldingTrial(study.ask(), name, held)), **held}
+            try:
+                make_strategies([(name, params)])
+                return
+            except RecipeError as exc:
+                first = first or exc
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    assert first is not None
+    raise RecipeError(f"{first.message} (held in `fixed`)", "fix the value under the strategy's `fixed`")
 
 
 def check_writable(folder: Path) -> None:
