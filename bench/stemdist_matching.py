@@ -1,7 +1,8 @@
 """STemDist diagnostic: does gradient matching yield a set that trains a better model?
 
-Trains STID on one distilled set of a real dataset and, with ``--baselines``, on the random
-subset and the cluster-only set of the same size (same seed, same epochs), and prints their test
+Trains STID (or ``--model stgcn``) on one distilled set of a real dataset and, with
+``--baselines``, on the random subset and the cluster-only set of the same size (same seed, same
+epochs), and prints their test
 MAE, the outer iteration that validation selection kept (0 = the cluster-only set, before any
 matching), the distillation's device seconds and the matching loss every 10 iterations.
 ``--real-batch`` / ``--syn-batch`` set the windows per matching step on each side (0 = the
@@ -19,11 +20,13 @@ import time
 from pathlib import Path
 
 from common import Arm, bench_train, run_arm, save
+from stemdist import MODELS
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="sz_taxi")
+    p.add_argument("--model", default="stid", choices=sorted(MODELS), help="widths as in bench/stemdist.py")
     p.add_argument("--nrr", type=float, default=0.1)
     p.add_argument("--srr", type=float, default=0.1)
     p.add_argument("--lr-feat", type=float, default=0.01)
@@ -53,7 +56,7 @@ def main() -> None:
     rows = []
     for label, params in arms:
         t = time.time()
-        res = run_arm(Arm(label, "stid", {}, [("stemdist", params)], args.epochs), args.dataset,
+        res = run_arm(Arm(label, args.model, MODELS[args.model], [("stemdist", params)], args.epochs), args.dataset,
                       bench_train(epochs=args.epochs), args.seed, cache)
         art = res.artifacts["stemdist"]
         rows.append({"arm": label, "params": params, "test_mae": res.test_mae, "val_mae": res.val_mae,
