@@ -5,7 +5,8 @@
 Per dataset x model x seed: full data (table embeddings), the distilled set, a random subset
 and the cluster-only set (same size, same epochs, encoder models), and full data trained for
 the distilled arm's training time. Peak training-step memory is measured apart with
-torch.profiler (profile_memory=True) over a few training steps of each arm.
+torch.profiler (profile_memory=True) over a few training steps of each arm. The run ends with
+a table of the issue's bars per block; `--verdict bench/results/stemdist.json` reprints it.
 """
 
 from __future__ import annotations
