@@ -2,9 +2,9 @@
 
 Trains STID (or ``--model stgcn``) on one distilled set of a real dataset and, with
 ``--baselines``, on the random subset and the cluster-only set of the same size (same seed, same
-epochs), and prints their test
-MAE, the outer iteration that validation selection kept (0 = the cluster-only set, before any
-matching), the distillation's device seconds and the matching loss every 10 iterations.
+epochs), and prints their test MAE, the outer iteration that validation selection kept (0 = the
+cluster-only set, before any matching), the distillation's device seconds and the matching loss
+every 10 iterations.
 ``--real-batch`` / ``--syn-batch`` set the windows per matching step on each side (0 = the
 training batch, 64); ``--syn-batch`` larger than the set matches the whole synthetic set.
 Usage: .venv/bin/python bench/stemdist_matching.py --lr-feat 0.01 --t-outer 100 --inner 10

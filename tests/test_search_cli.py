@@ -81,6 +81,19 @@ class Checkpointed(Strategy):
         ctx.checkpoint(10.0 + self.quality, 1.0)
         return train
 
+class Between(Strategy):
+    """Two ordered knobs: a held `lo` may suit some draws of `hi` and not others."""
+    name = "between"
+
+    def __init__(self, lo: float = 0.0, hi: float = 1.0) -> None:
+        if not lo < hi:
+            raise ValueError(f"lo must be below hi, got {lo} >= {hi}")
+        self.lo, self.hi = lo, hi
+
+    @classmethod
+    def space(cls, trial):
+        return {"lo": trial.suggest_float("between.lo", 0.0, 0.2), "hi": trial.suggest_float("between.hi", 0.2, 1.0)}
+
 class CtrlC(Strategy):
     name = "ctrl_c"
     fired = False
@@ -95,7 +108,7 @@ class CtrlC(Strategy):
 @pytest.fixture(autouse=True)
 def toy_plugins(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
-    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("coin", "Coin"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("sabotage", "Sabotage"), ("checkpointed", "Checkpointed"))}
+    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("coin", "Coin"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("sabotage", "Sabotage"), ("checkpointed", "Checkpointed"), ("between", "Between"))}
     install_plugins(root, "toy_strategies", TOY, {"strategy": targets})
     yield
     uninstall(root, "toy_strategies")
@@ -382,6 +395,15 @@ def test_a_held_value_no_trial_could_use_fails_before_the_first_trial(tmp_path):
     line = one_error_line(invoke("search", str(bad)))
     assert "keep must be in (0, 1], got 5" in line and "fixed" in line
     assert not (tmp_path / "run" / "study.journal").exists()  # no trial ran, none was lost
+
+
+def test_a_held_value_that_suits_some_draws_is_left_to_the_trials(tmp_path):
+    some = write_recipe(tmp_path, strategies=[{"name": "between", "fixed": {"lo": 0.5}}],
+                        search={"trials": 2, "baseline_ladder": []})
+    assert invoke("search", str(some), "--no-export").exit_code == 0
+    (tmp_path / "none").mkdir()
+    none = write_recipe(tmp_path / "none", strategies=[{"name": "between", "fixed": {"lo": 1.5}}])
+    assert "lo must be below hi" in one_error_line(invoke("search", str(none)))
 
 
 @pytest.mark.parametrize("reuse", [True, False])
