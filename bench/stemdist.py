@@ -166,7 +166,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="1 seed, SZ-TAXI, STID, 2 epochs: a smoke run")
     # the partial run in docs/benchmarks.md used --epochs 5 --small-epochs 15 --nrr 0.1: 15 epochs of a
-    # 177-window set are 45 steps, too few; 30 epochs (90 steps) score as 60 do (stemdist_matching.py, 3 seeds)
+    # 177-window set are 45 steps, too few; 30 epochs (90 steps) score within 0.3% of 60 (random subset, seeds 1-2)
     ap.add_argument("--epochs", type=int, default=12, help="full-data epochs")
     ap.add_argument("--small-epochs", type=int, default=30, help="epochs of the three compressed arms")
     ap.add_argument("--nrr", type=float, default=0.25, help="node reduction ratio of every compressed arm")
