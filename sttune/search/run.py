@@ -10,7 +10,7 @@ import optuna
 
 from sttune import plugins
 from sttune.errors import RecipeError, SttuneError
-from sttune.recipe import LoadedRecipe, Recipe, dump_recipe, load_recipe
+from sttune.recipe import LoadedRecipe, Recipe, StrategyBlock, dump_recipe, load_recipe
 from sttune.search.export import Export, export_study
 from sttune.search.storage import open_study, storage_for, study_name
 from sttune.search.study import SearchEvents, StudyPlan, run_study
@@ -83,30 +83,29 @@ def _check_held_knobs(recipe: Recipe) -> None:
                 f"strategy '{block.name}' has no param '{unknown[0]}' to hold fixed",
                 f"its params: {', '.join(sorted(accepted))}",
             )
-        _check_held_values(block.name, block.fixed)
+        _check_held_values(block)
 
 
-def _check_held_values(name: str, held: dict, draws: int = 8) -> None:
+def _check_held_values(block: StrategyBlock, draws: int = 8) -> None:
     """Build the strategy with its held knobs and ``draws`` random draws of the rest of its
     space; when no draw builds, a held value is wrong for every trial: fail now, before any
     trial, rather than fail each trial that picks the strategy. A value that clashes with only
     some draws is left to those trials' one-line failures."""
     from sttune.build import make_strategies
-    from sttune.search.space import HoldingTrial
+    from sttune.search.space import strategy_params
 
-    cls = plugins.load("strategy", name)
     first: RecipeError | None = None
     verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per draw
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
     try:
-        for seed in range(draws):
-            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(draws):
             try:
-                drawn = cls.space(HoldingTrial(study.ask(), name, held))
+                params = strategy_params(study.ask(), block)
             except Exception:  # a broken space() is the plugin's bug: its trials report it, as before
                 return
             try:
-                make_strategies([(name, {**drawn, **held})])
+                make_strategies([(block.name, params)])
                 return
             except RecipeError as exc:
                 first = first or exc

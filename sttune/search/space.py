@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 
 from sttune import plugins
-from sttune.recipe import DatasetBlock, Recipe
+from sttune.recipe import DatasetBlock, Recipe, StrategyBlock
 from sttune.runner import Job
 
 ROLE = "sttune.role"  # "baseline" or "search"
@@ -76,15 +76,18 @@ def _suggest_strategies(trial: optuna.Trial, recipe: Recipe) -> list[tuple[str, 
     names = set(str(picked).split("+"))
     out = []
     for block in recipe.strategies:  # recipe order is hook order
-        if block.name not in names:
-            continue
-        if block.params is not None:
-            params = block.params
-        else:
-            cls = plugins.load("strategy", block.name)
-            params = {**cls.space(HoldingTrial(trial, block.name, block.fixed)), **block.fixed}
-        out.append((block.name, dict(params)))
+        if block.name in names:
+            out.append((block.name, strategy_params(trial, block)))
     return out
+
+
+def strategy_params(trial: optuna.Trial, block: StrategyBlock) -> dict[str, Any]:
+    """One strategy's constructor params: its fixed ``params``, or its space() with the held
+    knobs answered by :class:`HoldingTrial` and then set."""
+    if block.params is not None:
+        return dict(block.params)
+    cls = plugins.load("strategy", block.name)
+    return {**cls.space(HoldingTrial(trial, block.name, block.fixed)), **block.fixed}
 
 
 class HoldingTrial:
