@@ -37,3 +37,21 @@ class TinyModel(STModel):
         bias = self.node_bias if nodes is None else self.node_bias[nodes]
         out = self.proj(x[..., 0].transpose(1, 2)) + bias[:, None]  # [B, N_b, out_len]
         return out.transpose(1, 2)
+
+
+class ManualClock:
+    """A time source that moves only when told to (``advance``), for exact accounting tests.
+
+    ``tick`` is added on every read, so code that times an empty section still sees time pass.
+    """
+
+    def __init__(self, tick: float = 0.0) -> None:
+        self.now_s = 0.0
+        self.tick = tick
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
+
+    def __call__(self) -> float:
+        self.now_s += self.tick
+        return self.now_s

@@ -136,6 +136,19 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(world, content, argv, expec
     assert not (world / "run" / "study.journal").exists()  # nothing was started
 
 
+def test_a_postgres_url_without_its_driver_says_how_to_install_it(world, monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("psycopg2", "psycopg") else real_find_spec(name, *a))
+    result = run_case(world, recipe(**{"search.storage": "postgresql://u:secret@127.0.0.1:1/db"}), ["search", "RECIPE"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip() == ("error: the storage postgresql://u:***@127.0.0.1:1/db needs the PostgreSQL driver "
+                                     "psycopg2, which is not installed. pip install 'sttune[postgres]' (or psycopg2-binary)")
+    assert not (world / "run" / "study.journal").exists()
+
+
 def test_catalogue_is_large_enough():
     assert len(CASES) >= 25 and len({c[0] for c in CASES}) == len(CASES)
 

@@ -9,7 +9,8 @@ from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
 from sttune.train.result import PrepareCheckpoint
 from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
-from helpers import TinyModel, ring_series
+from sttune.train.timing import DeviceClock, time_source
+from helpers import ManualClock, TinyModel, ring_series
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +18,9 @@ def data():
     return build_data(ring_series(400), Protocol(12, 12))
 
 
-def fit(data, strategies=(), on_epoch=None, **cfg):
+def fit(data, strategies=(), on_epoch=None, now=None, **cfg):
     config = TrainConfig(**{"epochs": 3, "batch_size": 32, "device": "cpu", **cfg})
-    return Trainer(config).fit(lambda: TinyModel(data.spec), data, strategies, on_epoch)
+    return Trainer(config, now=now).fit(lambda: TinyModel(data.spec), data, strategies, on_epoch)
 
 
 class Recorder(Strategy):
@@ -116,24 +117,33 @@ def test_best_checkpoint_is_restored(data):
 
 
 class SlowEpochEnd(Strategy):
+    """Spends ``seconds`` of the injected clock in every epoch-end hook."""
+
     name = "slow"
 
+    def __init__(self, clock: ManualClock, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
     def on_epoch_end(self, ctx):
-        time.sleep(0.05)
+        self.clock.advance(self.seconds)
 
 
 def test_strategy_overhead_is_charged_to_device_time(data):
-    plain = fit(data, epochs=2)
-    slow = fit(data, [SlowEpochEnd()], epochs=2)
-    assert slow.device_seconds >= plain.device_seconds + 0.09 - 0.02  # clock is not exact
-    assert [r.device_seconds for r in slow.curve] == sorted(r.device_seconds for r in slow.curve)
+    clock = ManualClock()  # only the hook moves it: the run's charge is exactly the hook's time
+    slow = fit(data, [SlowEpochEnd(clock, 0.5)], epochs=3, now=clock)
+    assert slow.device_seconds == pytest.approx(1.5)
+    assert [r.device_seconds for r in slow.curve] == pytest.approx([0.5, 1.0, 1.5])
+    assert slow.prepare_seconds == 0
 
 
 class SlowPrepare(Strategy):
     name = "slowprep"
 
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+
     def prepare(self, train, ctx):
-        time.sleep(0.05)
+        self.clock.advance(2.0)
         return train
 
     def prepare_charge_seconds(self, seconds):
@@ -141,10 +151,11 @@ class SlowPrepare(Strategy):
 
 
 def test_preparation_is_timed_apart_and_charged_as_the_strategy_says(data):
-    result = fit(data, [SlowPrepare()], epochs=1)
-    assert result.prepare_seconds >= 0.05
-    assert result.charged_prepare_seconds == pytest.approx(result.prepare_seconds / 4)
-    assert result.cost_seconds == pytest.approx(result.device_seconds + result.prepare_seconds / 4)
+    clock = ManualClock()
+    result = fit(data, [SlowPrepare(clock)], epochs=1, now=clock)
+    assert (result.prepare_seconds, result.device_seconds) == (2.0, 0.0)
+    assert result.charged_prepare_seconds == pytest.approx(0.5)
+    assert result.cost_seconds == pytest.approx(0.5)
 
 
 class NaNWeight(Strategy):
@@ -224,28 +235,25 @@ def test_every_strategy_s_prepare_hears_the_listener_and_training_sees_none(data
     assert after == [(False, 0.0)]  # outside prepare the checkpoint context is back to its defaults
 
 
-def _burn(cpu_seconds: float) -> None:
-    end = time.process_time() + cpu_seconds
-    while time.process_time() < end:
-        pass
-
-
 def test_search_overhead_in_prepare_is_counted_apart_from_the_trial_s_cost(data):
     inside: list[float] = []
+    clock = ManualClock()
 
     class Observed(Strategy):
         name = "observed"
 
         def prepare(self, train, ctx):
+            clock.advance(0.1)  # the strategy's own preparation
             with ctx.search_overhead() as span:  # e.g. a checkpoint's val MAE, only for a listener
-                _burn(0.3)
+                clock.advance(3.0)
             inside.extend([ctx.prepare_seconds(), span.seconds])
             return train
 
-    result = fit(data, [Observed()], epochs=1, cpu_clock="process")
-    assert result.overhead_seconds >= 0.29  # the burn, on the process clock
-    assert result.prepare_seconds < 0.1 and inside[0] < 0.1  # neither the objective nor the projection pays it
-    assert inside[1] == pytest.approx(result.overhead_seconds)  # the span tells the strategy what it spent
+    result = fit(data, [Observed()], epochs=1, now=clock)
+    assert result.overhead_seconds == pytest.approx(3.0)
+    # neither the objective nor the projection pays it
+    assert result.prepare_seconds == pytest.approx(0.1) and inside[0] == pytest.approx(0.1)
+    assert inside[1] == pytest.approx(3.0)  # the span tells the strategy what it spent
     assert result.cost_seconds == pytest.approx(result.device_seconds + result.charged_prepare_seconds)
     assert fit(data, [Checkpointing()], epochs=1).overhead_seconds == 0
 
@@ -280,15 +288,10 @@ def test_strategy_parameters_are_optimised(data):
     assert strategy.theta.item() != 0
 
 
-class Sleeper(Strategy):
-    name = "sleeper"
-
-    def on_epoch_end(self, ctx):
-        time.sleep(0.3)  # off the CPU: what a busy machine's wait for a core looks like
-
-
-def test_process_clock_ignores_time_spent_off_the_cpu(data):
-    wall = fit(data, [Sleeper()], epochs=1)
-    cpu = fit(data, [Sleeper()], epochs=1, cpu_clock="process")
-    assert wall.device_seconds >= 0.3  # the wait is charged on the wall clock
-    assert cpu.device_seconds < wall.device_seconds - 0.2  # but is no CPU time
+def test_the_cpu_clock_setting_picks_the_time_source():
+    # process CPU time ignores a wait for a core (a busy machine); the wall clock charges it
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert time_source(cpu, "process") is time.process_time
+    assert time_source(cpu, "wall") is time.perf_counter
+    assert time_source(cuda, "process") is time.perf_counter  # a GPU is timed by synchronised wall clock
+    assert DeviceClock(cpu, "process")._now is time.process_time

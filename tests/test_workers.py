@@ -94,8 +94,8 @@ def test_device_envs_pin_one_gpu_per_worker():
     assert device_envs(3, 2, "5,7") == [{"CUDA_VISIBLE_DEVICES": d} for d in "575"]
 
 
-@pytest.mark.parametrize("backend", ["journal", pytest.param("postgres", marks=pytest.mark.skipif(
-    not POSTGRES, reason="set STTUNE_TEST_POSTGRES=postgresql://user:pass@host/db to run (.ci/run starts a server)"))])
+@pytest.mark.parametrize("backend", ["journal", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.skipif(
+    not POSTGRES, reason="set STTUNE_TEST_POSTGRES=postgresql://user:pass@host/db to run (.ci/run starts a server)")])])
 def test_four_workers_run_exactly_the_trial_count(tmp_path, backend, monkeypatch):
     name = f"pool{uuid.uuid4().hex[:8]}"
     storage = POSTGRES if backend == "postgres" else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -25,15 +25,16 @@ class DeviceClock:
     ``cpu_clock="process"`` reads the process's CPU time on a CPU device instead of the wall
     clock: on a shared machine, time spent waiting for a core then counts for no trial, so
     trials run at different loads stay comparable (it sums all torch threads' CPU time).
+    ``now`` replaces the time source (seconds, monotonic): tests inject a clock they advance
+    by hand, so what is charged can be asserted exactly instead of against a busy machine.
     """
 
-    def __init__(self, device: torch.device, cpu_clock: str = "wall") -> None:
+    def __init__(self, device: torch.device, cpu_clock: str = "wall", now: Callable[[], float] | None = None) -> None:
         self.device = device
         self.seconds = 0.0
         self.excluded_seconds = 0.0  # see excluded()
         self._started: float | None = None  # start of the running timed() section
-        use_process = device.type == "cpu" and cpu_clock == "process"
-        self._now = time.process_time if use_process else time.perf_counter
+        self._now = now or time_source(device, cpu_clock)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -68,6 +69,12 @@ class DeviceClock:
             return self.seconds
         self._sync()
         return self.seconds + self._now() - self._started
+
+
+def time_source(device: torch.device, cpu_clock: str) -> Callable[[], float]:
+    """The timer a DeviceClock reads: process CPU time on a CPU with ``cpu_clock="process"``,
+    else a monotonic wall clock (synchronised with the device by the DeviceClock)."""
+    return time.process_time if device.type == "cpu" and cpu_clock == "process" else time.perf_counter
 
 
 class PeakMemory:

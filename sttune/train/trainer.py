@@ -52,10 +52,16 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     """Trains one model on one dataset with a list of strategies; returns a TrainResult."""
 
-    def __init__(self, config: TrainConfig, cache_dir: Path = Path(".sttune-cache")) -> None:
+    def __init__(
+        self, config: TrainConfig, cache_dir: Path = Path(".sttune-cache"), now: Callable[[], float] | None = None
+    ) -> None:
         self.config = config
         self.cache_dir = cache_dir
         self.device = resolve_device(config.device)
+        self._now = now  # the device clocks' time source; None = the configured clock (tests inject one)
+
+    def _clock(self) -> DeviceClock:
+        return DeviceClock(self.device, self.config.cpu_clock, self._now)
 
     def fit(
         self,
@@ -79,7 +85,7 @@ class Trainer:
             raise TrainingError("the training set is empty after preparation", "check the strategy params")
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
-        run = _Run(model, data, train, strategies, ctx, optimizer, DeviceClock(self.device, self.config.cpu_clock), charged)
+        run = _Run(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
         if stopped is None:
             curve, best_state, best_epoch, stop_reason = self._loop(run, scheduler, on_epoch)
             model.load_state_dict(best_state)
@@ -131,7 +137,7 @@ class Trainer:
         ctx.listening = listens_to_prepare(on_epoch)
         try:
             for i, strategy in enumerate(strategies):
-                clock = DeviceClock(self.device, self.config.cpu_clock)
+                clock = self._clock()
                 ctx.prepare_seconds, ctx.search_overhead = clock.elapsed, clock.excluded
                 ctx.checkpoint = self._checkpoint(strategy, clock, sum(seconds[:i]), on_epoch)
                 try:
