@@ -249,10 +249,16 @@ class STModel(nn.Module):
     subgraph of ``spec.graph``). A model that sets ``supports_location_encoder`` computes its
     node embeddings from ``node_inputs`` when built with ``node_embedding="encoder"``, so it
     can be trained on pseudo-nodes (clusters) and evaluated on every real node.
+
+    ``node_cost_exponent`` says how a training step's cost grows with the nodes in a batch:
+    1 when it is linear (per-node layers, sparse message passing on a fixed degree), 2 when an
+    N×N term can dominate (an adaptive or dense adjacency). It bounds the speed-up a node
+    subset can buy (the work ceiling, docs/selection.md); too high only loosens that bound.
     """
 
     api_version: ClassVar[str] = API_VERSION
     supports_location_encoder: ClassVar[bool] = False
+    node_cost_exponent: ClassVar[float] = 1.0
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
@@ -295,6 +301,10 @@ class StopTraining(Exception):
 
 def _no_checkpoint(val_mae: float, projected_seconds: float) -> None:
     """Outside a search with early stopping, nobody listens to preparation checkpoints."""
+
+
+def _no_work(windows: int, nodes: int) -> None:
+    """Outside the trainer nobody counts work."""
 
 
 @dataclass
@@ -341,6 +351,12 @@ class TrainContext:
     # toward the search's cost, not the trial's objective: a retrain of the configuration
     # would not pay them
     search_overhead: Callable[[], AbstractContextManager[Span]] = _unmeasured
+    # report a strategy's own extra model passes, outside the trainer's batches (a
+    # distillation's matching steps, a scoring pass): ``ctx.add_work(windows, nodes)`` for one
+    # forward and backward pass over ``windows`` windows of ``nodes`` nodes each. The trainer
+    # counts its own batches itself; this is the load-free work measure a speed-up is checked
+    # against (docs/selection.md), so every pass that costs device time must be reported
+    add_work: Callable[[int, int], None] = _no_work
 
 
 class Strategy:

@@ -56,7 +56,14 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 256
-    cpu_clock: str = "wall"  # on a CPU device: "wall" (monotonic) or "process" (CPU time, load-robust)
+    # on a CPU device: "process" (the process's CPU time: a wait for a core is charged to no one,
+    # so trials run at different loads stay comparable) or "wall" (monotonic wall clock)
+    cpu_clock: str = "process"
+    # torch intra-op threads on a CPU device, recorded in the result. 1 by default: with several,
+    # idle threads spin while they wait for work, and on a loaded machine that spinning is CPU
+    # time that inflates the process clock (measured: one trial's epochs 2-5x dearer); None =
+    # torch's default (all cores: faster on an idle machine, its times not comparable under load)
+    cpu_threads: int | None = 1
 
     def validate(self, path: str = "train") -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -68,6 +75,8 @@ class TrainConfig:
         _require(all(0 < f < 1 for f in self.lr_decay_at), _at(path, "lr_decay_at"), "fractions must lie in (0, 1)")
         _require(self.grad_clip is None or self.grad_clip > 0, _at(path, "grad_clip"), "must be positive or null")
         _require(self.patience is None or self.patience >= 1, _at(path, "patience"), "must be at least 1 or null")
+        _require(self.cpu_threads is None or (isinstance(self.cpu_threads, int) and self.cpu_threads >= 1),
+                 _at(path, "cpu_threads"), f"must be an integer of at least 1 or null, got {self.cpu_threads!r}")
         _require(self.cpu_clock in ("wall", "process"), _at(path, "cpu_clock"),
                  f"unknown clock '{self.cpu_clock}'", "use wall or process")
         _require(

@@ -125,10 +125,15 @@ class ExportConfig:
 
     rule: Literal["fastest-within", "knee", "min-mae"] = "fastest-within"
     tolerance: float = 0.01  # fastest-within: val MAE at most (1 + tolerance) × the best
+    # interleaved re-timing pairs behind the exported speed-up (sttune.search.verify); 0 = off
+    verify_pairs: int = 3
 
     def validate(self, path: str) -> None:
         if self.tolerance < 0:
             raise SchemaError(f"{path}.tolerance", "must be 0 or more (0.01 = 1%)")
+        if not isinstance(self.verify_pairs, int) or isinstance(self.verify_pairs, bool) or not 0 <= self.verify_pairs <= 50:
+            raise SchemaError(f"{path}.verify_pairs", f"must be an integer from 0 to 50, got {self.verify_pairs!r}",
+                              "3 pairs is the default; 0 turns the re-timing off")
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,15 @@ def run_job(job: Job, cache_dir: Path, on_epoch=None):  # -> TrainResult
     strategies = make_strategies(job.strategies)
     new_model = model_factory(job.model_name, job.model_params, data, strategies)
     return Trainer(job.train, cache_dir).fit(new_model, data, strategies, on_epoch)
+
+
+def time_job_start(job: Job, cache_dir: Path, max_batches: int | None) -> tuple[float, int]:
+    """Re-time the first ``max_batches`` training batches of the job's first epoch:
+    (device seconds, window-nodes); see Trainer.time_first_batches."""
+    from sttune.build import make_strategies, model_factory
+    from sttune.train.trainer import Trainer
+
+    data = load_data_cached(job.dataset, job.protocol)
+    strategies = make_strategies(job.strategies)
+    new_model = model_factory(job.model_name, job.model_params, data, strategies)
+    return Trainer(job.train, cache_dir).time_first_batches(new_model, data, strategies, max_batches)

@@ -27,21 +27,23 @@ def test_frontier_uses_baseline_trials_alone():
     assert frontier.points == ((25, 3.30), (50, 3.05), (100, 3.00))
 
 
-def test_frontier_is_the_best_plain_mae_within_a_budget():
+def test_frontier_is_the_plain_mae_interpolated_between_budgets():
     frontier = build_frontier(LADDER)
     assert frontier.mae_at(24) == float("inf")
-    assert frontier.mae_at(30) == 3.30 and frontier.mae_at(60) == 3.05 and frontier.mae_at(1e9) == 3.00
+    assert frontier.mae_at(25) == 3.30 and frontier.mae_at(50) == 3.05 and frontier.mae_at(1e9) == 3.00
+    # a fifth of the way from 25 s to 50 s buys a fifth of the step's gain, not none of it
+    assert frontier.mae_at(30) == pytest.approx(3.25) and frontier.mae_at(60) == pytest.approx(3.04)
 
 
 def test_a_slower_worse_baseline_does_not_raise_the_frontier():
     frontier = build_frontier(LADDER + [record(4, 75, 3.10, "baseline", 0.75)])
-    assert frontier.mae_at(80) == 3.05
+    assert frontier.mae_at(80) == pytest.approx(3.05 - 0.05 * 30 / 50)
 
 
 def test_trials_below_the_frontier_are_flagged_as_gains():
     frontier = build_frontier(LADDER)
     below, above = record(5, 60, 3.00), record(6, 60, 3.20)
-    assert frontier.margin(below) == pytest.approx(3.05 / 3.00 - 1) and frontier.verdict(below) == "below (gain)"
+    assert frontier.margin(below) == pytest.approx(3.04 / 3.00 - 1) and frontier.verdict(below) == "below (gain)"
     assert frontier.margin(above) < 0 and frontier.verdict(above) == "above (no gain)"
     assert frontier.margin(record(7, 10, 3.5)) is None
 

@@ -157,6 +157,24 @@ def test_search_export_then_train_replays_the_chosen_trial(tmp_path):
     assert summary["pareto_front"] and summary["baseline"]["role"] == "baseline"
 
 
+def test_the_exported_speed_up_is_verified_and_never_above_its_work_ceiling(tmp_path):
+    recipe = write_recipe(tmp_path, export={"rule": "fastest-within", "tolerance": 1.0, "verify_pairs": 2})
+    result = invoke("search", str(recipe))
+    assert result.exit_code == 0, result.output
+    chosen = json.loads((tmp_path / "run" / "best" / "synthetic.json").read_text())["chosen"]
+    low, high = chosen["speedup_interval"]
+    assert chosen["speedup_verified"] and low <= chosen["speedup"] <= high
+    assert 0 < chosen["work_fraction"] <= 1 and chosen["speedup_measured_in_search"] > 0
+    assert chosen["speedup"] <= 1 / chosen["work_fraction"] + 1e-9  # no saving above the work it saved
+    if chosen["role"] != "baseline" or chosen["budget"] < 1:  # re-timed in interleaved pairs
+        assert len(chosen["verification"]["pairs"]) == 2
+    assert f"[{low:.2f}, {high:.2f}]" in result.output
+    header = (tmp_path / "run" / "best" / "synthetic.yaml").read_text()
+    assert f"speed-up {chosen['speedup']:.2f}x [{low:.2f}, {high:.2f}]" in header
+    again = invoke("export", str(recipe))  # the verification is kept on the study, not re-timed
+    assert json.loads((tmp_path / "run" / "best" / "synthetic.json").read_text())["chosen"] == chosen, again.output
+
+
 def test_baseline_ladder_comes_first_and_every_trial_stores_its_job(tmp_path):
     invoke("search", str(write_recipe(tmp_path)), "--no-export")
     trials = study_of(tmp_path).trials
@@ -295,7 +313,7 @@ def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path)
     recipe = write_recipe(
         tmp_path, strategies=[{"name": "sabotage", "params": {}}],
         # CPU time: on a loaded machine the wall clock can make the baseline's epoch look dearer
-        train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0, "cpu_clock": "process"},
+        train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0, "cpu_clock": "process", "cpu_threads": 1},
         search={"trials": 3, "baseline_ladder": [0.5],
                 "early_stopping": {"enabled": True, "first_rung": 1, "reduction_factor": 2, "min_trials": 2}},
     )
@@ -323,7 +341,7 @@ def test_rung_points_project_device_time_by_the_strategy_plan(tmp_path):
     baseline, dynst = study_of(tmp_path).trials
     for trial, plain in ((baseline, True), (dynst, False)):
         result = trial.user_attrs["sttune.result"]
-        _, _, seconds, _, ahead = result["curve"][0]
+        _, _, seconds, _, ahead = result["curve"][0][:5]
         spent = seconds + result["charged_prepare_seconds"]
         assert trial.user_attrs["sttune.rung.1"][1] == pytest.approx(spent + seconds * ahead)
         # the baseline's plan is the plain count; DynST's ramp makes its 3 epochs ahead cheaper

@@ -57,4 +57,4 @@ def search(
     if export:
         from sttune.cli.export_cmd import export_and_print
 
-        export_and_print(run)
+        export_and_print(run, cache_dir=loaded.cache_dir())

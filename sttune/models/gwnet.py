@@ -93,6 +93,7 @@ class GWNet(STModel):
 
     name: ClassVar[str] = "gwnet"
     supports_location_encoder: ClassVar[bool] = True
+    node_cost_exponent: ClassVar[float] = 2.0  # adaptive adjacency: an N×N softmax and products per step
 
     def __init__(
         self,

@@ -106,6 +106,7 @@ class STGCN(STModel):
 
     name: ClassVar[str] = "stgcn"
     supports_location_encoder: ClassVar[bool] = True
+    node_cost_exponent: ClassVar[float] = 2.0  # Chebyshev graph convolutions: a node subset's edges shrink with its square
 
     def __init__(
         self,

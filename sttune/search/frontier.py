@@ -1,8 +1,10 @@
 """The no-strategy frontier: what plain training achieves for each device-time budget.
 
-Built from the baseline trials alone (the full budget and the reduced-budget ladder). It
-is a step function: at device time c, the best val MAE of any baseline costing at most c.
-A strategy trial is a real gain only when it lies below that line at its own cost.
+Built from the baseline trials alone (the full budget and the reduced-budget ladder): the
+points where more device time bought a lower val MAE, joined by straight lines (training a
+little longer than a ladder step buys a little of the next step's gain). A strategy trial is
+a real gain only when it lies below that line at its own cost raised by the measurement noise:
+a trial that is cheaper than a ladder point by less than the noise is compared with that point.
 """
 
 from __future__ import annotations
@@ -21,24 +23,25 @@ class Frontier:
     points: tuple[tuple[float, float], ...]
 
     def mae_at(self, seconds: float) -> float:
-        """Best plain-training val MAE within ``seconds``; inf when no baseline is that cheap."""
-        best = math.inf
-        for cost, mae in self.points:
-            if cost > seconds:
-                break
-            best = mae
-        return best
+        """Plain training's val MAE at ``seconds``, interpolated linearly between the frontier's
+        points (the last point's beyond it); inf when no baseline is that cheap."""
+        if not self.points or seconds < self.points[0][0]:
+            return math.inf
+        for (c0, m0), (c1, m1) in zip(self.points, self.points[1:]):
+            if seconds < c1:
+                return m0 + (m1 - m0) * (seconds - c0) / (c1 - c0)
+        return self.points[-1][1]
 
-    def margin(self, record: TrialRecord) -> float | None:
-        """How much better than plain training at equal device time: frontier/trial - 1.
-
-        Positive = below the frontier (a real gain). None when no baseline is as cheap.
-        """
-        reference = self.mae_at(record.cost_seconds)
+    def margin(self, record: TrialRecord, noise: float = 0.0) -> float | None:
+        """How much better than plain training at equal device time: frontier/trial - 1, with
+        the frontier read at the trial's cost × (1 + noise) (the benefit of the doubt goes to
+        plain training). Positive = below the frontier (a real gain). None when no baseline is
+        as cheap."""
+        reference = self.mae_at(record.cost_seconds * (1 + noise))
         return None if math.isinf(reference) else reference / record.val_mae - 1
 
-    def verdict(self, record: TrialRecord) -> str:
-        margin = self.margin(record)
+    def verdict(self, record: TrialRecord, noise: float = 0.0) -> str:
+        margin = self.margin(record, noise)
         if margin is None:
             return "cheaper than every baseline"
         return "below (gain)" if margin > 0 else "above (no gain)"
@@ -57,13 +60,13 @@ def build_frontier(records: Sequence[TrialRecord]) -> Frontier:
     return Frontier(tuple(points))
 
 
-def strategy_margins(records: Sequence[TrialRecord], frontier: Frontier) -> dict[str, dict]:
+def strategy_margins(records: Sequence[TrialRecord], frontier: Frontier, noise: float = 0.0) -> dict[str, dict]:
     """Per strategy label: its best margin against the frontier and that trial's number."""
     best: dict[str, dict] = {}
     for r in records:
         if r.role == "baseline" or r.state != "COMPLETE" or r.job is None:
             continue
-        margin = frontier.margin(r)
+        margin = frontier.margin(r, noise)
         if margin is None:
             continue
         name = "+".join(n for n, _ in r.job.strategies) or "plain"

@@ -47,12 +47,22 @@ def result_to_attr(result: Any) -> dict[str, Any]:  # TrainResult
     """The JSON-ready summary stored on a trial (the curve kept short)."""
     keep = ("val", "test", "device_seconds", "prepare_seconds", "charged_prepare_seconds",
             "peak_memory_bytes", "memory_kind", "epochs_run", "best_epoch", "device",
-            "n_train_windows", "n_prepared_windows", "stop_reason", "artifacts", "overhead_seconds")
+            "n_train_windows", "n_prepared_windows", "stop_reason", "artifacts", "overhead_seconds",
+            "work", "clock", "cpu_threads")
     data = result.to_dict()
     out = {k: data[k] for k in keep}
     out["cost_seconds"] = result.cost_seconds
-    out["curve"] = [[r.epoch, r.val_mae, r.device_seconds, r.windows, r.epochs_ahead] for r in result.curve]
+    out["curve"] = [[r.epoch, r.val_mae, r.device_seconds, r.windows, r.epochs_ahead, r.window_nodes, r.batches]
+                    for r in result.curve]
     return out
+
+
+CURVE_COLUMNS = ("epoch", "val_mae", "device_seconds", "windows", "epochs_ahead", "window_nodes", "batches")
+
+
+def curve_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A stored curve as dicts; columns a result stored before they existed are None."""
+    return [dict(zip(CURVE_COLUMNS, [*row, *[None] * (len(CURVE_COLUMNS) - len(row))])) for row in result.get("curve", [])]
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,12 @@ class TrialRecord:
         if not self.result:
             return float("nan")
         return self.cost_seconds + float(self.result.get("overhead_seconds", 0.0))
+
+    @property
+    def work_units(self) -> float | None:
+        """The trial's charged load-free work in full-graph windows (None: stored before work existed)."""
+        work = (self.result or {}).get("work") or {}
+        return float(work["units"]) if "units" in work else None
 
     @property
     def label(self) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 import optuna
 
 from sttune.search import records as rec
-from sttune.search.export import mae_change, speedup
+from sttune.search.export import mae_change, speedup, work_fraction
 from sttune.search.frontier import Frontier, build_frontier, strategy_margins
-from sttune.search.select import pareto_front
+from sttune.search.select import cost_noise, pareto_front
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
@@ -21,14 +21,18 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     base = rec.full_baseline(records)
     front = {r.number for r in pareto_front([r for r in records if r.state == "COMPLETE" and r.feasible])}
     frontier = build_frontier(records)
+    noise = cost_noise([r for r in records if r.state == "COMPLETE"])
     rows = []
     for r in sorted(records, key=lambda r: r.cost_seconds):
+        fraction = work_fraction(r, base)
         rows.append({
             "trial": r.number, "config": r.label, "state": r.state, "pareto": r.number in front,
             "val_mae": r.val_mae, "test_mae": r.test_mae, "device_seconds": r.cost_seconds,
             "speedup": speedup(r, base), "val_mae_change": mae_change(r, base),
-            "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r),
-            "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r),
+            "work_fraction": fraction, "work_ceiling": 1 / fraction if fraction else None,
+            "work": (r.result or {}).get("work") or None,
+            "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r, noise),
+            "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r, noise),
             "params": {n: p for n, p in r.job.strategies} if r.job else {},
             "reused_from": r.reused_from, "stopped_at": stopped_at(r),
         })
@@ -45,21 +49,21 @@ def stopped_at(record: rec.TrialRecord) -> str | None:
 
 
 def margins(study: optuna.Study) -> dict[str, dict]:
-    """Per strategy, its best margin against the plain-training frontier at equal device time."""
+    """Per strategy, its best margin against the plain-training frontier at equal device time
+    (the frontier read at the trial's cost raised by the study's cost noise)."""
     records = rec.finished_records(study)
-    return strategy_margins(records, build_frontier(records))
+    noise = cost_noise([r for r in records if r.state == "COMPLETE"])
+    return strategy_margins(records, build_frontier(records), noise)
 
 
 def frontier_path(frontier: Frontier, max_seconds: float) -> tuple[list[float], list[float]]:
-    """(seconds, MAE) vertices of the frontier's step line, extended to ``max_seconds``."""
-    xs: list[float] = []
-    ys: list[float] = []
-    for i, (cost, mae) in enumerate(frontier.points):
-        xs.append(cost)
-        ys.append(mae)
-        nxt = frontier.points[i + 1][0] if i + 1 < len(frontier.points) else max(max_seconds, cost)
-        xs.append(nxt)
-        ys.append(mae)
+    """(seconds, MAE) vertices of the frontier's line (points joined straight), extended flat
+    to ``max_seconds``."""
+    xs = [cost for cost, _ in frontier.points]
+    ys = [mae for _, mae in frontier.points]
+    if xs and max_seconds > xs[-1]:
+        xs.append(max_seconds)
+        ys.append(ys[-1])
     return xs, ys
 
 

@@ -179,7 +179,20 @@ def load_studies(run: Run) -> list[optuna.Study]:
     return [open_study(storage, study_name(run.name, d.label), n, create=False) for d in run.recipe.datasets]
 
 
-def export_run(run: Run, rule: str | None = None, tolerance: float | None = None) -> list[Export]:
+def export_run(
+    run: Run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
+    pairs: int | None = None,
+) -> list[Export]:
+    """Export every dataset's study; the chosen speed-ups are re-timed in this process
+    (``pairs`` interleaved pairs, default ``export.verify_pairs``; 0 = off)."""
+    from sttune.runner import time_job_start
+
     rule = rule or run.recipe.export.rule
     tol = run.recipe.export.tolerance if tolerance is None else tolerance
-    return [export_study(study, run.recipe, run.best_dir, rule, tol) for study in load_studies(run)]
+    pairs = run.recipe.export.verify_pairs if pairs is None else pairs
+    cache = cache_dir or Path(run.recipe.cache_dir or os.environ.get("STTUNE_CACHE", ".sttune-cache"))
+
+    def timer(job, max_batches: int) -> tuple[float, int]:
+        return time_job_start(job, cache, max_batches)
+
+    return [export_study(study, run.recipe, run.best_dir, rule, tol, timer, pairs) for study in load_studies(run)]

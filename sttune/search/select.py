@@ -9,6 +9,8 @@ from sttune.errors import SttuneError
 from sttune.search.records import TrialRecord
 
 RULES = ("fastest-within", "knee", "min-mae")
+NOISE_FLOOR = 0.02  # no two timings of the same work agree better than this
+NOISE_DEFAULT = 0.05  # when the study has too little to estimate its own noise from
 
 
 class SelectionError(SttuneError):
@@ -27,11 +29,41 @@ def pareto_front(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     return front
 
 
-def fastest_within(records: Sequence[TrialRecord], tolerance: float) -> TrialRecord:
-    """The cheapest trial whose val MAE is at most (1 + tolerance) × the best val MAE."""
+def cost_noise(records: Sequence[TrialRecord]) -> float:
+    """The relative noise of the study's device-time measurements.
+
+    The baseline trials (full budget and ladder) do the same work per window: their device
+    seconds per unit of work (sttune.train.work) differ only by the machine's noise, so
+    ``max rate / min rate - 1`` over them estimates it. With fewer than two such trials, the
+    full baseline's epochs (equal work each) give the spread; with neither, NOISE_DEFAULT.
+    """
+    rates = [r.cost_seconds / r.work_units for r in records
+             if r.role == "baseline" and r.state == "COMPLETE" and r.work_units and r.cost_seconds > 0]
+    if len(rates) >= 2:
+        return max(NOISE_FLOOR, max(rates) / min(rates) - 1)
+    base = next((r for r in records if r.role == "baseline" and r.budget >= 1 and r.result), None)
+    curve = (base.result or {}).get("curve", []) if base else []
+    steps = [b[2] - a[2] for a, b in zip([[0, 0, 0.0], *curve], curve)]  # seconds of each epoch
+    steps = [s for s in steps if s > 0]
+    if len(steps) >= 3:
+        return max(NOISE_FLOOR, max(steps) / min(steps) - 1)
+    return NOISE_DEFAULT
+
+
+def reliably_cheaper(a: TrialRecord, b: TrialRecord, noise: float) -> bool:
+    """``a`` costs less than ``b`` by more than the measurement's noise."""
+    return a.cost_seconds * (1 + noise) < b.cost_seconds
+
+
+def fastest_within(records: Sequence[TrialRecord], tolerance: float, noise: float = 0.0) -> TrialRecord:
+    """Among trials whose val MAE is at most (1 + tolerance) × the best, the cheapest; trials
+    not reliably costlier than it (within ``noise``) count as equally cheap, and the most
+    accurate of those wins."""
     best = min(r.val_mae for r in records)
     eligible = [r for r in records if r.val_mae <= best * (1 + tolerance)]
-    return min(eligible, key=lambda r: (r.cost_seconds, r.val_mae))
+    cheapest = min(eligible, key=lambda r: (r.cost_seconds, r.val_mae))
+    tied = [r for r in eligible if not reliably_cheaper(cheapest, r, noise)]
+    return min(tied, key=lambda r: (r.val_mae, r.cost_seconds))
 
 
 def knee(records: Sequence[TrialRecord]) -> TrialRecord:
@@ -47,8 +79,9 @@ def knee(records: Sequence[TrialRecord]) -> TrialRecord:
     return min(front, key=lambda r: math.hypot(scaled(r.val_mae, maes), scaled(r.cost_seconds, costs)))
 
 
-def select(records: Sequence[TrialRecord], rule: str, tolerance: float = 0.01) -> TrialRecord:
-    """Apply a selection rule to completed trials."""
+def select(records: Sequence[TrialRecord], rule: str, tolerance: float = 0.01, noise: float = 0.0) -> TrialRecord:
+    """Apply a selection rule to completed trials; ``noise`` (relative) is the cost
+    difference below which two trials count as equally cheap (fastest-within)."""
     usable = [r for r in records if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
     if not usable:
         raise SelectionError("no trial has finished yet", "run `sttune search` first (or let it finish one trial)")
@@ -57,7 +90,7 @@ def select(records: Sequence[TrialRecord], rule: str, tolerance: float = 0.01) -
         raise SelectionError("no finished trial meets the recipe's constraints", "relax search.max_mae_increase")
     usable = feasible
     if rule == "fastest-within":
-        return fastest_within(usable, tolerance)
+        return fastest_within(usable, tolerance, noise)
     if rule == "knee":
         return knee(usable)
     if rule == "min-mae":

@@ -31,6 +31,9 @@ class EpochRecord:
     # the epochs after this one in units of this epoch's planned work (sttune.train.plan); the
     # trainer always sets it, None only in results stored before plans existed
     epochs_ahead: float | None = None
+    window_nodes: int = 0  # load-free work of this epoch (sttune.train.work): windows × nodes, extras included
+    batches: int = 0
+    extra_window_nodes: int = 0  # the strategies' own passes (ctx.add_work), inside window_nodes
 
     @property
     def cost_seconds(self) -> float:
@@ -60,6 +63,12 @@ class TrainResult:
     # device seconds of work done only because a search listened (a preparation checkpoint's
     # val MAE): part of the search's cost, not of the trial's objective (cost_seconds)
     overhead_seconds: float = 0.0
+    # load-free work (sttune.train.work): window_nodes (training passes), prepare_window_nodes,
+    # charged_prepare_window_nodes, units (charged work in full-graph windows, the model's node
+    # cost exponent applied), n_nodes, node_cost_exponent; {} in results stored before it existed
+    work: dict[str, Any] = field(default_factory=dict)
+    clock: str = ""  # what device_seconds were read from: "process", "wall" or "cuda-sync"
+    cpu_threads: int | None = None  # torch's intra-op threads during the run (CPU device)
 
     @property
     def val_mae(self) -> float:

@@ -1,7 +1,9 @@
 """Device-time and peak-memory accounting.
 
 On a GPU the clock synchronises the device before reading a monotonic timer, so queued
-kernels are charged to the step that launched them. On a CPU it is a monotonic wall clock.
+kernels are charged to the step that launched them. On a CPU it is the process's CPU time by
+default (``train.cpu_clock: process``; time spent waiting for a core is no one's), or a
+monotonic wall clock (``wall``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ def time_source(device: torch.device, cpu_clock: str) -> Callable[[], float]:
     """The timer a DeviceClock reads: process CPU time on a CPU with ``cpu_clock="process"``,
     else a monotonic wall clock (synchronised with the device by the DeviceClock)."""
     return time.process_time if device.type == "cpu" and cpu_clock == "process" else time.perf_counter
+
+
+def clock_name(device: torch.device, cpu_clock: str, injected: bool = False) -> str:
+    """What a run's device seconds were read from, as recorded in its result."""
+    if injected:
+        return "injected"
+    if device.type == "cuda":
+        return "cuda-sync"
+    return "process" if device.type == "cpu" and cpu_clock == "process" else "wall"
 
 
 class PeakMemory:

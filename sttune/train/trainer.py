@@ -10,7 +10,7 @@ import copy
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,8 @@ from sttune.errors import TrainingError
 from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
 from sttune.train.plan import epochs_ahead
 from sttune.train.result import EpochRecord, PrepareCheckpoint, TrainResult
-from sttune.train.timing import DeviceClock, PeakMemory, device_name, resolve_device
+from sttune.train.timing import DeviceClock, PeakMemory, clock_name, device_name, resolve_device
+from sttune.train.work import WorkCounter, scaled_work
 
 
 __all__ = ["EpochCallback", "StopTraining", "Trainer", "evaluate"]
@@ -73,12 +74,74 @@ class Trainer:
         """Train ``new_model()`` on ``data``; ``on_epoch`` sees every epoch's record and every
         preparation checkpoint, and may end the run (StopTraining) at either."""
         cfg = self.config
+        start = self._start(new_model, data, strategies, on_epoch)
+        model, data, run, stopped = start.model, start.data, start.run, start.stopped
+        if stopped is None:
+            curve, best_state, best_epoch, stop_reason = self._loop(run, start.scheduler, on_epoch)
+            model.load_state_dict(best_state)
+        else:  # stopped at a preparation checkpoint: nothing trained, the untrained model is evaluated
+            curve, best_epoch, stop_reason = [], -1, stopped
+        prepare_by_strategy, charged = start.prepare_by_strategy, run.charged_prepare_seconds
+        prepared_s = sum(prepare_by_strategy)
+        work = run_work(curve, start.prepare_work, charged / prepared_s if prepared_s > 0 else 1.0,
+                        data.spec.n_nodes, float(getattr(model, "node_cost_exponent", 1.0)))
+        return TrainResult(
+            val=evaluate(model, data.val, data, cfg.eval_batch_size),
+            test=evaluate(model, data.test, data, cfg.eval_batch_size),
+            device_seconds=run.clock.seconds,
+            prepare_seconds=prepared_s,
+            charged_prepare_seconds=charged,
+            peak_memory_bytes=start.memory.peak_bytes(),
+            memory_kind=start.memory.kind,
+            epochs_run=len(curve),
+            best_epoch=best_epoch,
+            curve=curve,
+            device=device_name(self.device),
+            n_train_windows=len(data.train),
+            n_prepared_windows=len(run.train),
+            stop_reason=stop_reason,
+            artifacts={s.name: s.artifacts() for s in strategies if s.artifacts()},
+            overhead_seconds=start.overhead_seconds,
+            work=work,
+            clock=clock_name(self.device, cfg.cpu_clock, injected=self._now is not None),
+            cpu_threads=torch.get_num_threads() if self.device.type == "cpu" else None,
+        )
+
+    def time_first_batches(
+        self, new_model: Callable[[], STModel], data: DataModule, strategies: Sequence[Strategy],
+        max_batches: int | None = None,
+    ) -> tuple[float, int]:
+        """Re-time the start of a run: (device seconds, window-nodes) of the first
+        ``max_batches`` training batches of epoch 0 (all: None), run exactly as :meth:`fit`
+        runs them, after the same untimed preparation; the epoch-end hooks run and are timed.
+
+        The verified speed-up (sttune.search.verify) compares this with what the search
+        recorded for the same epoch, to learn how loaded the machine was when it ran.
+        """
+        start = self._start(new_model, data, strategies, None)
+        if start.stopped is not None:
+            raise TrainingError("the run stopped in preparation, there is no epoch to time", "check the strategy params")
+        run = start.run
+        run.ctx.epoch = 0
+        run.epoch(torch.Generator().manual_seed(self.config.seed), self.config, max_batches)
+        return run.clock.seconds, run.work.window_nodes
+
+    def _start(
+        self, new_model: Callable[[], STModel], data: DataModule, strategies: Sequence[Strategy],
+        on_epoch: EpochCallback | None,
+    ) -> _Start:
+        """Everything before the first epoch: seeds, threads, the model, preparation, the optimiser."""
+        cfg = self.config
         seed_everything(cfg.seed)
+        if cfg.cpu_threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(cfg.cpu_threads)
         data = data.to(self.device)
         model = new_model().to(self.device)
         ctx = self._context(model, data, new_model)
         memory = PeakMemory(self.device)
         memory.reset()
+        prepare_work = WorkCounter()
+        ctx.add_work = prepare_work.extra
         train, prepare_by_strategy, overhead, stopped = self._prepare(data.train, strategies, ctx, on_epoch)
         ctx.train_size = len(train)
         if len(train) == 0 and stopped is None:
@@ -86,29 +149,8 @@ class Trainer:
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
         run = _Run(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
-        if stopped is None:
-            curve, best_state, best_epoch, stop_reason = self._loop(run, scheduler, on_epoch)
-            model.load_state_dict(best_state)
-        else:  # stopped at a preparation checkpoint: nothing trained, the untrained model is evaluated
-            curve, best_epoch, stop_reason = [], -1, stopped
-        return TrainResult(
-            val=evaluate(model, data.val, data, cfg.eval_batch_size),
-            test=evaluate(model, data.test, data, cfg.eval_batch_size),
-            device_seconds=run.clock.seconds,
-            prepare_seconds=sum(prepare_by_strategy),
-            charged_prepare_seconds=charged,
-            peak_memory_bytes=memory.peak_bytes(),
-            memory_kind=memory.kind,
-            epochs_run=len(curve),
-            best_epoch=best_epoch,
-            curve=curve,
-            device=device_name(self.device),
-            n_train_windows=len(data.train),
-            n_prepared_windows=len(train),
-            stop_reason=stop_reason,
-            artifacts={s.name: s.artifacts() for s in strategies if s.artifacts()},
-            overhead_seconds=overhead,
-        )
+        return _Start(model, data, run, scheduler, memory, prepare_by_strategy, prepare_work.window_nodes,
+                      overhead, stopped)
 
     def _context(self, model: STModel, data: DataModule, new_model: Callable[[], STModel]) -> TrainContext:
         cfg = self.config
@@ -196,7 +238,8 @@ class Trainer:
             scheduler.step()
             val_mae = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)["mae"]
             record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows, run.charged_prepare_seconds,
-                                 epochs_ahead(run.strategies, epoch, cfg.epochs))
+                                 epochs_ahead(run.strategies, epoch, cfg.epochs), run.work.window_nodes,
+                                 run.work.batches, run.work.extra_window_nodes)
             curve.append(record)
             if val_mae < best_mae:
                 best_mae, best_epoch = val_mae, epoch
@@ -214,6 +257,21 @@ class Trainer:
 
 
 @dataclass
+class _Start:
+    """A run set up to train (Trainer._start): what fit() and time_first_batches() go on from."""
+
+    model: STModel
+    data: DataModule
+    run: _Run
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    memory: PeakMemory
+    prepare_by_strategy: list[float]
+    prepare_work: int  # window-nodes the preparation passed through models (ctx.add_work)
+    overhead_seconds: float
+    stopped: str | None  # the stop reason when a checkpoint ended the run in preparation
+
+
+@dataclass
 class _Run:
     """The state of one training run; ``epoch()`` is the timed part of an epoch."""
 
@@ -225,19 +283,27 @@ class _Run:
     optimizer: torch.optim.Optimizer
     clock: DeviceClock
     charged_prepare_seconds: float = 0.0
+    work: WorkCounter = field(default_factory=WorkCounter)  # the running epoch's
 
     @property
     def trainable(self) -> list[Tensor]:
         """Every tensor the optimiser updates (model and strategy parameters), for clipping."""
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
-    def epoch(self, shuffle: torch.Generator, cfg: TrainConfig) -> tuple[float, int]:
-        """One timed epoch; returns (mean training loss, windows visited)."""
+    def epoch(self, shuffle: torch.Generator, cfg: TrainConfig, max_batches: int | None = None) -> tuple[float, int]:
+        """One timed epoch (its first ``max_batches`` batches: a re-timing probe); returns (mean
+        training loss, windows visited)."""
         self.model.train()
+        self.work = WorkCounter()
+        self.ctx.add_work = self.work.extra
         with self.clock.timed():
             order = self._order(shuffle)
             loss_sum = torch.zeros((), device=self.ctx.device)
-            for index in torch.split(order, cfg.batch_size):
+            batches = torch.split(order, cfg.batch_size)
+            if max_batches is not None:
+                batches = batches[:max_batches]
+                order = order[: sum(len(b) for b in batches)]
+            for index in batches:
                 loss_sum += self._step(self.train.gather(index), cfg.grad_clip)
             for strategy in self.strategies:
                 strategy.on_epoch_end(self.ctx)
@@ -263,6 +329,7 @@ class _Run:
     def _step(self, batch: Batch, grad_clip: float | None) -> Tensor:
         for strategy in self.strategies:
             batch = strategy.transform(batch, self.ctx)
+        self.work.batch(int(batch.x.shape[0]), batch.n_nodes)
         pred = self.model(batch.x, batch.nodes, batch.node_inputs, batch.graph)
         raw = pred * self.data.target_std + self.data.target_mean
         per_sample = per_sample_masked_mae(raw, batch.y, batch.node_weight)
@@ -278,6 +345,20 @@ class _Run:
         for strategy in self.strategies:
             strategy.on_batch_end(detached, batch, self.ctx)
         return detached.sum()
+
+
+def run_work(
+    curve: Sequence[EpochRecord], prepare_window_nodes: int, charged_share: float, n_nodes: int, exponent: float
+) -> dict:
+    """A run's work summary (see TrainResult.work): the training epochs scaled by the model's node
+    cost exponent, plus the charged share of the preparation's passes, in full-graph windows."""
+    train_units = sum(scaled_work(r.window_nodes, r.windows, n_nodes, exponent) for r in curve)
+    charged = prepare_window_nodes * charged_share
+    return {
+        "window_nodes": sum(r.window_nodes for r in curve), "prepare_window_nodes": prepare_window_nodes,
+        "charged_prepare_window_nodes": charged, "units": train_units + charged / max(n_nodes, 1),
+        "n_nodes": n_nodes, "node_cost_exponent": exponent,
+    }
 
 
 @torch.no_grad()

@@ -112,16 +112,21 @@ class Distiller:
 
     def __init__(
         self, real: ClusterData, syn: SynSet, new_model: Callable[[], STModel],
-        cfg: MatchConfig, generator: torch.Generator,
+        cfg: MatchConfig, generator: torch.Generator, add_work: Callable[[int, int], None] | None = None,
     ) -> None:
         self.real, self.syn, self.new_model, self.cfg, self.gen = real, syn, new_model, cfg, generator
         self.opt = torch.optim.Adam(syn.parameters(), lr=cfg.lr_feat)
+        self.work = 0  # window-nodes through the model so far (the matching and surrogate passes)
+        self._add_work = add_work
 
     def _rows(self, n: int, generator: torch.Generator | None = None, size: int = 0) -> Tensor:
         return torch.randperm(n, generator=generator or self.gen)[: size or self.cfg.batch_size]
 
     def _loss(self, model: STModel, x: Tensor, y_norm: Tensor, seen: Tensor, nodes: Tensor) -> Tensor:
         r = self.real
+        self.work += int(x.shape[0]) * len(nodes)  # one pass (a matching step's double backward counts once)
+        if self._add_work is not None:
+            self._add_work(int(x.shape[0]), len(nodes))
         pred = model(x[:, :, nodes], None, r.node_inputs[nodes], r.graph.subgraph(nodes))
         return weighted_loss(pred, y_norm[..., nodes], seen[..., nodes], r.weight[nodes], self.cfg.loss)
 

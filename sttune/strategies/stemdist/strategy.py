@@ -117,6 +117,8 @@ class STemDist(Strategy):
             payload["distill_seconds"] = time.perf_counter() - start
             if self.use_cache:
                 cache.save(path, payload)
+        elif payload.get("distill_work"):  # a cache hit is charged the build it reuses, in work as in seconds
+            ctx.add_work(int(payload["distill_work"]), 1)
         self._info = {
             "mode": self.mode, "cache_hit": hit, "cache_key": key,
             "distill_seconds": float(payload["distill_seconds"]),
@@ -157,10 +159,11 @@ class STemDist(Strategy):
                               self.eval_epochs)  # fmt: skip
             real = ClusterData(xr, yr, weight, node_inputs, graph, mean, std)
             checkpoint = self._checkpoint(ctx) if ctx.listening else None
+            distiller = Distiller(real, syn, ctx.new_model, cfg, gen, ctx.add_work)
             with torch.enable_grad():
-                info = Distiller(real, syn, ctx.new_model, cfg, gen).run(
-                    ctx.evaluate, checkpoint, ctx.prepare_seconds, ctx.search_overhead)
+                info = distiller.run(ctx.evaluate, checkpoint, ctx.prepare_seconds, ctx.search_overhead)
             x, y = syn.x().detach(), syn.y_raw()
+            return {**self._payload(x, y, node_inputs, weight, graph, assign, info), "distill_work": distiller.work}
         return self._payload(x, y, node_inputs, weight, graph, assign, info)
 
     def _checkpoint(self, ctx: TrainContext) -> Callable[[float, float, float], None]:

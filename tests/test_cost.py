@@ -1,0 +1,194 @@
+"""Trustworthy cost: load-free work accounting, the verified speed-up, noise-aware selection.
+
+No test here reads a real clock: runs use an injected ManualClock, and the verification's
+re-timing is an injected timer, so every figure is exact and no busy machine can fail a test.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import ManualClock, TinyModel, ring_series
+from sttune.api import Strategy
+from sttune.config import Protocol, TrainConfig
+from sttune.data.protocol import build_data
+from sttune.recipe import DatasetBlock
+from sttune.runner import Job
+from sttune.search.records import TrialRecord
+from sttune.search.select import cost_noise, fastest_within, select
+from sttune.search.verify import CannotVerify, verify_speedup
+from sttune.train.trainer import Trainer
+from sttune.train.work import scaled_work
+
+
+@pytest.fixture(scope="module")
+def data():
+    return build_data(ring_series(400, n_nodes=6), Protocol(12, 12))
+
+
+def fit(data, strategies=(), epochs=2, now=None):
+    config = TrainConfig(epochs=epochs, batch_size=32, device="cpu")
+    return Trainer(config, now=now).fit(lambda: TinyModel(data.spec), data, list(strategies))
+
+
+class KeepHalf(Strategy):
+    name = "keep_half"
+
+    def select(self, ctx):
+        return torch.arange(0, ctx.train_size, 2)
+
+
+class FirstNodes(Strategy):
+    """Keeps the first ``k`` nodes of every batch (as DynST's gather does)."""
+
+    name = "first_nodes"
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def transform(self, batch, ctx):
+        keep = torch.arange(self.k)
+        return batch.replace(x=batch.x[:, :, keep], y=batch.y[:, :, keep], nodes=keep,
+                             node_inputs=None if batch.node_inputs is None else batch.node_inputs[keep])
+
+
+class ExtraPasses(Strategy):
+    """Reports its own passes: 10 windows × 3 nodes in prepare, 4 × 6 per epoch."""
+
+    name = "extra"
+
+    def prepare(self, train, ctx):
+        ctx.add_work(10, 3)
+        return train
+
+    def on_epoch_end(self, ctx):
+        ctx.add_work(4, 6)
+
+
+def test_every_batch_is_counted_in_windows_times_nodes(data):
+    n, windows = data.spec.n_nodes, len(data.train)
+    plain = fit(data)
+    assert [r.window_nodes for r in plain.curve] == [windows * n] * 2
+    assert [r.batches for r in plain.curve] == [-(-windows // 32)] * 2
+    assert plain.work["units"] == pytest.approx(2 * windows)  # full-graph windows
+    half = fit(data, [KeepHalf()])
+    assert [r.window_nodes for r in half.curve] == [len(range(0, windows, 2)) * n] * 2
+    nodes = fit(data, [FirstNodes(2)])
+    assert [r.window_nodes for r in nodes.curve] == [windows * 2] * 2
+    assert nodes.work["units"] == pytest.approx(2 * windows * 2 / n)
+
+
+def test_a_strategy_s_own_passes_are_counted_where_they_happen(data):
+    result = fit(data, [ExtraPasses()])
+    windows, n = len(data.train), data.spec.n_nodes
+    assert result.work["prepare_window_nodes"] == 30
+    assert [r.extra_window_nodes for r in result.curve] == [24, 24]
+    assert [r.window_nodes for r in result.curve] == [windows * n + 24] * 2
+    assert result.work["units"] == pytest.approx(2 * (windows + 24 / n) + 30 / n)
+
+
+def test_a_superlinear_model_s_work_scales_with_the_node_share_squared():
+    # 100 windows on 5 of 10 nodes: a linear model does half the work, a quadratic one a quarter
+    assert scaled_work(500, 100, 10, 1.0) == pytest.approx(50)
+    assert scaled_work(500, 100, 10, 2.0) == pytest.approx(25)
+
+
+def test_the_result_records_its_clock_and_threads(data):
+    result = fit(data, epochs=1)
+    assert result.clock == "process" and result.cpu_threads == torch.get_num_threads()
+    assert fit(data, epochs=1, now=ManualClock()).clock == "injected"
+
+
+# ---------------------------------------------------------------------- verification
+
+def record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", budget=1.0, first_s=None):
+    """A finished trial whose epochs each did ``window_nodes_epoch`` work on 10 nodes, 10 batches."""
+    job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [("st_prune", {})],
+              TrainConfig())
+    per_epoch = cost / epochs if first_s is None else first_s
+    curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, 10] for e in range(epochs)]
+    result = {"val": {"mae": mae}, "test": {"mae": mae + 0.5}, "cost_seconds": cost, "curve": curve,
+              "work": {"units": epochs * window_nodes_epoch / 10}}
+    return TrialRecord(number, "COMPLETE", role, budget, job, result, None)
+
+
+def rate_timer(rates):
+    """A re-timer: each arm's probe runs at a fixed seconds-per-window-node now; ``rates`` maps
+    whether the job is the baseline (no strategy) to that rate, and each call pops the next."""
+    def timer(job, batches):
+        window_nodes = batches * 1000
+        rate = rates[not job.strategies]
+        return (rate.pop(0) if isinstance(rate, list) else rate) * window_nodes, window_nodes
+    return timer
+
+
+BASE = record(0, 40.0, 10_000, role="baseline")  # 1 ms per window-node in the search
+
+
+def test_an_honest_saving_is_confirmed_within_its_interval():
+    half = record(5, 20.0, 5_000)  # half the work, half the time
+    v = verify_speedup(half, BASE, rate_timer({True: 0.002, False: 0.002}), pairs=3)  # machine 2x slower now: both arms
+    assert v.speedup == pytest.approx(2.0) and v.interval == pytest.approx((2.0, 2.0))
+    assert v.work_fraction == pytest.approx(0.5) and v.ceiling == pytest.approx(2.0)
+    assert v.reliably_faster and not v.bounded and v.measured_in_search == pytest.approx(2.0)
+    assert [p["order"] for p in v.pairs] == [["baseline", "chosen"], ["chosen", "baseline"], ["baseline", "chosen"]]
+
+
+def test_a_quiet_machine_during_the_chosen_trial_is_corrected_by_the_pairs():
+    # the trial did 90% of the work; the search timed it on a quiet machine (0.6 ms per
+    # window-node) and the baseline on a busy one (1 ms): the raw ratio says 1.85x
+    lucky = record(5, 36.0 * 0.6, 9_000)
+    v = verify_speedup(lucky, BASE, rate_timer({True: 0.001, False: 0.001}), pairs=3)
+    assert v.measured_in_search == pytest.approx(40 / 21.6)
+    assert v.speedup == pytest.approx(1 / 0.9) and v.interval == pytest.approx((1 / 0.9, 1 / 0.9))
+    assert v.speedup <= v.ceiling
+
+
+def test_a_faked_saving_cannot_be_verified_beyond_the_work_it_saved():
+    # a strategy that saves no work but whose clock runs at half speed, in the search and in
+    # every probe: the pairs agree on 2x, the work says 1x; the ceiling wins and says so
+    fake = record(5, 20.0, 10_000)
+    v = verify_speedup(fake, BASE, rate_timer({True: 0.001, False: 0.0005}), pairs=3)
+    assert v.bounded and v.speedup == pytest.approx(1.0) and v.ceiling == pytest.approx(1.0)
+    assert v.high <= v.ceiling * (1 + v.noise) and not v.reliably_faster
+
+
+def test_a_hook_that_slept_in_the_baseline_s_place_is_re_timed_away():
+    # the baseline's search run was slowed (a sleeping hook, a busy machine): 2 ms per window-node
+    slow_base = record(0, 80.0, 10_000, role="baseline")
+    same = record(5, 40.0, 10_000)  # the same work at the normal rate
+    v = verify_speedup(same, slow_base, rate_timer({True: 0.001, False: 0.001}), pairs=3)
+    assert v.measured_in_search == pytest.approx(2.0) and v.speedup == pytest.approx(1.0)
+    assert not v.reliably_faster
+
+
+def test_the_interval_is_the_spread_of_the_pairs():
+    half = record(5, 20.0, 5_000)
+    timer = rate_timer({True: [0.001, 0.0011, 0.001], False: [0.001, 0.001, 0.0012]})
+    v = verify_speedup(half, BASE, timer, pairs=3)
+    speedups = sorted(p["speedup"] for p in v.pairs)
+    assert v.speedup == pytest.approx(speedups[1]) and (v.low, v.high) == pytest.approx((speedups[0], min(speedups[2], 2.0 * (1 + v.noise))))
+
+
+def test_trials_stored_before_work_accounting_cannot_be_verified():
+    old = record(5, 20.0, 5_000)
+    old.result["curve"] = [row[:5] for row in old.result["curve"]]
+    with pytest.raises(CannotVerify):
+        verify_speedup(old, BASE, rate_timer({True: 0.001, False: 0.001}))
+
+
+# ---------------------------------------------------------------------- noise-aware selection
+
+def test_a_trial_cheaper_by_less_than_the_noise_does_not_win_over_a_more_accurate_one():
+    accurate, cheap = record(5, 20.0, 5_000, mae=3.00), record(6, 19.6, 5_000, mae=3.02)
+    trials = [BASE, accurate, cheap]
+    assert fastest_within(trials, 0.01, noise=0.0).number == 6  # the old rule: 2% cheaper wins
+    assert fastest_within(trials, 0.01, noise=0.05).number == 5  # inside the noise: accuracy decides
+    assert select(trials, "fastest-within", 0.01, noise=0.01).number == 6  # reliably cheaper by 2%
+
+
+def test_the_study_noise_comes_from_the_baselines_equal_work():
+    ladder = [record(0, 40.0, 10_000, role="baseline"), record(1, 22.0, 10_000, epochs=2, role="baseline", budget=0.5)]
+    assert cost_noise(ladder) == pytest.approx(22.0 / 20.0 - 1)  # 1.1 ms vs 1.0 ms per unit of work
+    assert cost_noise([ladder[0]]) == pytest.approx(0.02)  # equal epochs: only the floor
