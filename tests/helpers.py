@@ -55,3 +55,36 @@ class ManualClock:
     def __call__(self) -> float:
         self.now_s += self.tick
         return self.now_s
+
+
+def trial_record(number, seconds, val_mae, test_mae=None, role="search", budget=1.0, strategy="st_prune",
+                 state="COMPLETE", feasible=True, model="stid"):
+    """A :class:`~sttune.search.records.TrialRecord` built directly (no study, no training).
+
+    ``test_mae`` defaults to a value that ranks trials the *opposite* way to ``val_mae``
+    (``100 - val_mae``), so any code that selects on test MAE instead of val MAE picks differently.
+    """
+    from sttune.config import Protocol, TrainConfig
+    from sttune.recipe import DatasetBlock
+    from sttune.runner import Job
+    from sttune.search.records import TrialRecord
+
+    strategies = [] if role == "baseline" else [(strategy, {})]
+    job = Job(DatasetBlock("synthetic"), Protocol(), model, {}, strategies, TrainConfig())
+    test = 100.0 - val_mae if test_mae is None else test_mae
+    result = {"val": {"mae": val_mae}, "test": {"mae": test}, "cost_seconds": seconds}
+    return TrialRecord(number, state, role, budget, job, result, None, feasible)
+
+
+def train_result(val_mae, seconds, test_mae=None, stop_reason="budget", epochs_run=1, peak_mib=1.0):
+    """A real :class:`~sttune.train.result.TrainResult` with the given metrics (no training)."""
+    from sttune.train.result import EpochRecord, TrainResult
+
+    curve = [EpochRecord(e, 1.0, val_mae, seconds * (e + 1) / epochs_run, 10) for e in range(epochs_run)]
+    return TrainResult(
+        val={"mae": val_mae}, test={"mae": val_mae + 1 if test_mae is None else test_mae},
+        device_seconds=seconds, prepare_seconds=0.0, charged_prepare_seconds=0.0,
+        peak_memory_bytes=int(peak_mib * 2**20), memory_kind="cpu_peak_rss", epochs_run=epochs_run,
+        best_epoch=max(epochs_run - 1, 0), curve=curve, device="cpu", n_train_windows=10,
+        n_prepared_windows=10, stop_reason=stop_reason,
+    )

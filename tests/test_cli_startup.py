@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -14,5 +15,16 @@ def test_cli_import_pulls_in_no_heavy_module():
 
 def test_python_dash_m_sttune_help_lists_the_commands():
     out = subprocess.run([sys.executable, "-m", "sttune", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("train", "search", "export", "report", "plugins"):
-        assert command in out
+    assert set(help_commands(out)) >= {"train", "search", "export", "report", "worker", "plugins"}, out
+
+
+def help_commands(text: str) -> list[str]:
+    """The command names in the Commands box of a --help page: the first word of a row, at
+    the row's start (a description's words, or a wrapped line, never count)."""
+    rows = text.split("Commands", 1)[1].splitlines()[1:]
+    return [m.group(1) for line in rows if (m := re.match(r"^[│|] ([a-z][\w-]*)\s{2,}\S", line))]
+
+
+def test_help_commands_reads_names_not_words_of_descriptions():
+    page = "Usage: x\n╭─ Commands ─╮\n│ search   Search strategies; training goes on  │\n│          it again.  │\n╰──╯\n"
+    assert help_commands(page) == ["search"]  # "train" inside "training" is no command

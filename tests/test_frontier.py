@@ -14,7 +14,8 @@ from sttune.search.select import fastest_within, knee, pareto_front, select
 
 def record(number, seconds, mae, role="search", budget=1.0, strategy="st_prune", state="COMPLETE", feasible=True):
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [(strategy, {})], TrainConfig())
-    result = {"val": {"mae": mae}, "test": {"mae": mae}, "cost_seconds": seconds}
+    # test MAE ranks trials the opposite way to val MAE: selecting on test would change every answer
+    result = {"val": {"mae": mae}, "test": {"mae": 10.0 - mae}, "cost_seconds": seconds}
     return TrialRecord(number, state, role, budget, job, result, None, feasible)
 
 
@@ -62,9 +63,23 @@ def test_pareto_front_and_selection_rules():
     assert fastest_within(trials, 0.01).number == 5  # 3.00 and 3.05 exceed 1.01 × 2.98
     assert fastest_within(trials, 0.0).number == 5
     assert select(trials, "min-mae").number == 5
-    assert knee(trials).number in {1, 2, 5}
+    # front (cost, val MAE): 6 (20, 3.6), 2 (25, 3.30), 1 (50, 3.05), 5 (60, 2.98); spans 40 s and 0.62.
+    # scaled distance to (0, 0): 6 -> (0, 1) = 1; 2 -> (0.125, 0.516) = 0.531;
+    # 1 -> (0.75, 0.113) = 0.759; 5 -> (1, 0) = 1. The knee is trial 2.
+    assert knee(trials).number == 2
 
 
 def test_selection_skips_infeasible_and_unfinished_trials():
     trials = LADDER + [record(5, 10, 2.5, feasible=False), record(6, 5, 2.0, state="PRUNED")]
     assert select(trials, "min-mae").number == 0
+
+
+def test_frontier_and_selection_read_val_mae_not_test_mae():
+    # record() gives test MAE = 10 - val MAE: the order by test MAE is the reverse of that by val
+    trials = LADDER + [record(5, 60, 2.98), record(6, 20, 3.6)]
+    assert min(trials, key=lambda r: r.test_mae).number == 6
+    assert build_frontier(trials).points == ((25, 3.30), (50, 3.05), (100, 3.00))
+    assert build_frontier(trials).margin(trials[3]) == pytest.approx(3.05 / 2.98 - 1)
+    assert select(trials, "min-mae").number == 5
+    assert select(trials, "fastest-within", 0.03).number == 1
+    assert [r.number for r in pareto_front(trials)] == [6, 2, 1, 5]

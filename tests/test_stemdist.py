@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from helpers import ManualClock, ring_series
-from sttune.api import Graph, ModelSpec, STModel, TensorWindows
+from sttune.api import Graph, ModelSpec, STModel, Strategy, TensorWindows
 from sttune.build import model_factory
 from sttune.config import TrainConfig
 from sttune.data.protocol import build_data
@@ -298,3 +298,34 @@ def test_a_stop_at_the_checkpoint_ends_distillation_and_caches_nothing(data, tmp
     assert len(records) == 1 and res.epochs_run == 0 and res.stop_reason == "stopped: dominated"
     assert res.charged_prepare_seconds == res.prepare_seconds >= records[0].seconds
     assert not list((tmp_path / "stemdist").glob("*.pt"))
+
+
+def test_the_returned_set_is_the_matched_one_not_its_initialisation(data, tmp_path: Path, monkeypatch) -> None:
+    """What training receives is the Distiller's final synthetic set; its initialisation is
+    exactly the cluster-only set (same clusters, same sampled windows)."""
+    seen: dict[str, Tensor] = {}
+    run = Distiller.run
+
+    def watching(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        seen["init_x"] = self.syn.x().detach().clone()
+        out = run(self, *args, **kwargs)
+        seen["final_x"], seen["final_y"] = self.syn.x().detach().clone(), self.syn.y_raw().clone()
+        return out
+
+    class Capture(Strategy):
+        name = "capture"
+
+        def prepare(self, train, ctx):  # noqa: ANN001, ANN201
+            seen.setdefault("trained_on", []).append(train.gather(torch.arange(len(train))))
+            return train
+
+    monkeypatch.setattr(Distiller, "run", watching)
+    params = dict(nrr=0.25, srr=0.05, use_cache=False)
+    for mode, extra in (("cluster_only", {}), ("distill", dict(t_outer=2, inner=2, net_steps=1, lr_feat=0.05))):
+        s = STemDist(**params, mode=mode, **extra)
+        new_model = model_factory("stid", TINY_STID, data, [s])
+        Trainer(TrainConfig(epochs=1, device="cpu", batch_size=32), tmp_path).fit(new_model, data, [s, Capture()])
+    cluster_only, distilled = seen["trained_on"]
+    assert torch.equal(seen["init_x"], cluster_only.x)  # the initialisation is the cluster-only set
+    assert torch.equal(distilled.x, seen["final_x"]) and torch.equal(distilled.y, seen["final_y"])
+    assert not torch.allclose(distilled.x, cluster_only.x)  # matching moved it

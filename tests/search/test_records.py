@@ -1,0 +1,117 @@
+"""sttune.search.records: what a trial stores on itself, and reading it back."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import train_result  # noqa: E402
+from sttune.config import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe import DatasetBlock  # noqa: E402
+from sttune.runner import Job  # noqa: E402
+from sttune.search import records as rec  # noqa: E402
+from sttune.search.space import BUDGET, ROLE  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+JOB = Job(
+    DatasetBlock("synthetic", {"n_nodes": 8}, id="syn8"), Protocol(in_len=6, out_len=3), "stid",
+    {"embed_dim": 8}, [("st_prune", {"keep": 0.5}), ("dynst", {"warmup": 2})],
+    TrainConfig(epochs=3, lr=0.01, lr_decay_at=(0.3, 0.9), device="cpu"),
+)
+
+
+def journal_study(tmp_path: Path, name: str = "s") -> optuna.Study:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "s.journal")))
+    return optuna.create_study(storage=storage, study_name=name, directions=["minimize", "minimize"], load_if_exists=True)
+
+
+def test_job_round_trips_through_json_and_a_journal_file(tmp_path):
+    attr = rec.job_to_attr(JOB)
+    assert rec.job_from_attr(json.loads(json.dumps(attr))) == JOB  # tuples come back as tuples
+    study = journal_study(tmp_path)
+    trial = study.ask()
+    trial.set_user_attr(rec.JOB, attr)
+    study.tell(trial, [1.0, 2.0])
+    reread = journal_study(tmp_path).trials[0]  # a second storage object reads the file again
+    assert rec.job_from_attr(reread.user_attrs[rec.JOB]) == JOB
+    assert rec.read_trial(reread).job == JOB
+
+
+def test_result_attr_keeps_the_summary_and_the_charged_cost():
+    result = train_result(2.5, 12.0, test_mae=3.5, epochs_run=3)
+    result.charged_prepare_seconds = 4.0
+    attr = rec.result_to_attr(result)
+    assert attr["val"]["mae"] == 2.5 and attr["test"]["mae"] == 3.5
+    assert attr["cost_seconds"] == pytest.approx(16.0)  # training + charged preparation
+    assert attr["curve"] == [[e, 2.5, pytest.approx(12.0 * (e + 1) / 3), 10, None] for e in range(3)]
+    assert json.loads(json.dumps(attr)) == attr  # JSON-ready
+    record = rec.TrialRecord(0, "COMPLETE", "search", 1.0, JOB, attr, None)
+    assert (record.val_mae, record.test_mae, record.cost_seconds) == (2.5, 3.5, pytest.approx(16.0))
+
+
+def test_record_without_result_reads_nan_and_search_seconds_adds_overhead():
+    empty = rec.TrialRecord(0, "FAIL", "search", 1.0, None, None, "boom")
+    assert all(v != v for v in (empty.val_mae, empty.test_mae, empty.cost_seconds, empty.search_seconds))
+    full = rec.TrialRecord(1, "COMPLETE", "search", 1.0, JOB,
+                           {"val": {"mae": 1}, "test": {"mae": 1}, "cost_seconds": 5.0, "overhead_seconds": 2.0}, None)
+    assert full.search_seconds == 7.0 and full.cost_seconds == 5.0
+
+
+def test_labels():
+    assert rec.TrialRecord(0, "COMPLETE", "baseline", 1.0, JOB, None, None).label == "baseline"
+    assert rec.TrialRecord(0, "COMPLETE", "baseline", 0.25, JOB, None, None).label == "baseline 25%"
+    assert rec.TrialRecord(0, "COMPLETE", "search", 1.0, JOB, None, None).label == "st_prune+dynst (stid)"
+    plain = Job(JOB.dataset, JOB.protocol, "stgcn", {}, [], JOB.train)
+    assert rec.TrialRecord(0, "COMPLETE", "search", 1.0, plain, None, None).label == "plain (stgcn)"
+    assert rec.TrialRecord(0, "FAIL", "search", 1.0, None, None, None).label == "?"
+
+
+def _finish(study, state, attrs=None, values=(1.0, 1.0), constraints=None):
+    trial = study.ask()
+    for key, value in (attrs or {}).items():
+        trial.set_user_attr(key, value)
+    for name, value in (constraints or {}).items():
+        trial.set_constraint(name, value)
+    if state == "COMPLETE":
+        study.tell(trial, list(values))
+    else:
+        study.tell(trial, state=getattr(optuna.trial.TrialState, state))
+    return trial.number
+
+
+def test_read_trial_and_finished_records_on_a_study():
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    result = rec.result_to_attr(train_result(2.0, 10.0))
+    job = rec.job_to_attr(JOB)
+    _finish(study, "COMPLETE", {rec.JOB: job})  # 0: no result -> not a finished record
+    _finish(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, ROLE: "baseline", BUDGET: 0.5})  # 1
+    _finish(study, "PRUNED", {rec.JOB: job, rec.RESULT: result})  # 2
+    _finish(study, "FAIL", {rec.JOB: job, rec.RESULT: result, rec.REASON: "boom"})  # 3: failed
+    _finish(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, rec.REUSED: 1},
+            constraints={"val_mae_increase": 0.2})  # 4: infeasible, reused
+    _finish(study, "COMPLETE", {rec.RESULT: result}, constraints={"val_mae_increase": 0.0})  # 5: feasible at 0
+    records = rec.finished_records(study)
+    assert [r.number for r in records] == [1, 2, 4, 5]
+    one, two, four, five = records
+    assert (one.role, one.budget, one.state, one.feasible) == ("baseline", 0.5, "COMPLETE", True)
+    assert (two.role, two.budget, two.state) == ("search", 1.0, "PRUNED")
+    assert four.feasible is False and four.reused_from == 1 and four.job == JOB
+    assert five.feasible is True and five.job is None
+    failed = rec.read_trial(study.trials[3])
+    assert failed.state == "FAIL" and failed.reason == "boom"
+
+
+def test_full_baseline_is_the_first_complete_full_budget_baseline():
+    def r(n, role, budget, state="COMPLETE"):
+        return rec.TrialRecord(n, state, role, budget, JOB, {"val": {"mae": 1}, "test": {"mae": 1}, "cost_seconds": 1}, None)
+
+    assert rec.full_baseline([]) is None
+    assert rec.full_baseline([r(0, "baseline", 0.5), r(1, "search", 1.0)]) is None
+    assert rec.full_baseline([r(0, "baseline", 1.0, "PRUNED")]) is None
+    assert rec.full_baseline([r(0, "baseline", 0.5), r(1, "baseline", 1.0), r(2, "baseline", 1.0)]).number == 1

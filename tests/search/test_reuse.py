@@ -1,0 +1,64 @@
+"""sttune.search.reuse: a trial whose whole job already finished takes that result."""
+
+from __future__ import annotations
+
+import optuna
+
+from sttune.search import records as rec
+from sttune.search.reuse import finished_twin, tell_reused
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+JOB = {"model": "stid", "train": {"epochs": 3, "lr_decay_at": [0.5, 0.8]}, "strategies": [["st_prune", {"ratio": 0.3}]]}
+OTHER = {**JOB, "strategies": [["st_prune", {"ratio": 0.4}]]}
+RESULT = {"val": {"mae": 2.0}, "test": {"mae": 2.5}, "cost_seconds": 10.0}
+
+
+def add(study, state="COMPLETE", job=JOB, result=RESULT, values=(2.0, 10.0), constraints=None, reused=None):
+    trial = study.ask()
+    trial.set_user_attr(rec.JOB, job)
+    if result is not None:
+        trial.set_user_attr(rec.RESULT, result)
+    if reused is not None:
+        trial.set_user_attr(rec.REUSED, reused)
+    for name, value in (constraints or {}).items():
+        trial.set_constraint(name, value)
+    if state == "COMPLETE":
+        study.tell(trial, list(values))
+    else:
+        study.tell(trial, state=getattr(optuna.trial.TrialState, state))
+    return trial.number
+
+
+def test_the_earliest_complete_trial_with_a_result_for_the_same_job_is_the_twin():
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    add(study, "PRUNED")  # 0: stopped early: its result is not the job's
+    add(study, "FAIL")  # 1
+    add(study, result=None)  # 2: out of memory: COMPLETE without a result
+    add(study, job=OTHER)  # 3: another job
+    add(study)  # 4: the twin
+    add(study)  # 5: a later twin
+    same_in_other_order = {"strategies": [("st_prune", {"ratio": 0.3})], "train": {"lr_decay_at": (0.5, 0.8), "epochs": 3},
+                           "model": "stid"}
+    assert finished_twin(study, same_in_other_order, number=99).number == 4
+    assert finished_twin(study, JOB, number=4).number == 5  # never itself
+    assert finished_twin(study, {**JOB, "model": "stgcn"}, number=99) is None
+    running = study.ask()
+    running.set_user_attr(rec.JOB, OTHER)
+    assert finished_twin(study, OTHER, number=running.number).number == 3
+
+
+def test_tell_reused_copies_values_constraints_and_result_and_names_the_original():
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    original = add(study, values=(2.0, 10.0), constraints={"val_mae_increase": 0.05})
+    copy = study.ask()
+    tell_reused(study, copy, study.trials[original])
+    frozen = study.trials[copy.number]
+    assert frozen.state.name == "COMPLETE" and frozen.values == [2.0, 10.0]
+    assert frozen.constraints == {"val_mae_increase": 0.05}
+    assert frozen.user_attrs[rec.RESULT] == RESULT and frozen.user_attrs[rec.REUSED] == original
+    record = rec.read_trial(frozen)
+    assert record.reused_from == original and record.feasible is False
+    copy_of_copy = study.ask()  # a copy of a copy names the trial that trained
+    tell_reused(study, copy_of_copy, frozen)
+    assert study.trials[copy_of_copy.number].user_attrs[rec.REUSED] == original
