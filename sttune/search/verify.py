@@ -31,8 +31,9 @@ from sttune.runner import Job
 from sttune.search.records import TrialRecord, curve_rows
 
 NOISE_FLOOR = 0.02  # the smallest relative noise a figure is granted (two probes never agree better)
-PROBE_FRACTION = 0.25  # of epoch 0's batches, per probe
-MIN_PROBE_BATCHES = 8
+PROBE_FRACTION = 0.25  # of epoch 0's batches, per probe, at most
+BUDGET_SHARE = 0.2  # all probes together re-time at most this share of the baseline's training batches
+MIN_PROBE_BATCHES = 2  # the first batch carries one-off costs: never time it alone
 
 # (job, max batches) -> (device seconds, window-nodes) of the first batches of its epoch 0
 Timer = Callable[[Job, int], tuple[float, int]]
@@ -90,9 +91,11 @@ def work_fraction(trial: TrialRecord, baseline: TrialRecord) -> float | None:
     return mine / theirs
 
 
-def probe_batches(batches_in_epoch: int, fraction: float = PROBE_FRACTION) -> int:
-    """How many of epoch 0's batches one probe re-times."""
-    wanted = max(MIN_PROBE_BATCHES, math.ceil(fraction * batches_in_epoch))
+def probe_batches(batches_in_epoch: int, baseline_batches: int, pairs: int, fraction: float = PROBE_FRACTION) -> int:
+    """How many of epoch 0's batches one probe re-times: a ``fraction`` of the epoch, so long as
+    the ``2 × pairs`` probes stay within BUDGET_SHARE of the baseline's training batches."""
+    affordable = math.floor(BUDGET_SHARE * baseline_batches / (2 * pairs))
+    wanted = max(MIN_PROBE_BATCHES, min(math.ceil(fraction * batches_in_epoch), affordable))
     return max(1, min(batches_in_epoch, wanted))
 
 
@@ -119,7 +122,8 @@ def verify_speedup(
         raise ValueError(f"pairs must be at least 1, got {pairs}")
     arms = {"baseline": baseline, "chosen": chosen}
     first = {name: _first_epoch(r) for name, r in arms.items()}
-    size = {name: probe_batches(first[name][2], fraction) for name in arms}
+    baseline_batches = first["baseline"][2] * len(curve_rows(baseline.result or {}))
+    size = {name: probe_batches(first[name][2], baseline_batches, pairs, fraction) for name in arms}
     speedups: list[float] = []
     rows: list[dict[str, Any]] = []
     spent = 0.0

@@ -49,7 +49,7 @@ def test_result_attr_keeps_the_summary_and_the_charged_cost():
     attr = rec.result_to_attr(result)
     assert attr["val"]["mae"] == 2.5 and attr["test"]["mae"] == 3.5
     assert attr["cost_seconds"] == pytest.approx(16.0)  # training + charged preparation
-    assert attr["curve"] == [[e, 2.5, pytest.approx(12.0 * (e + 1) / 3), 10, None] for e in range(3)]
+    assert attr["curve"] == [[e, 2.5, pytest.approx(12.0 * (e + 1) / 3), 10, None, 0, 0] for e in range(3)]
     assert json.loads(json.dumps(attr)) == attr  # JSON-ready
     record = rec.TrialRecord(0, "COMPLETE", "search", 1.0, JOB, attr, None)
     assert (record.val_mae, record.test_mae, record.cost_seconds) == (2.5, 3.5, pytest.approx(16.0))
