@@ -6,7 +6,10 @@ Arms per dataset × model, every arm with the same epochs, widths and seeds:
   random_fixed  a random sensor set at sparsity 0.5 from epoch 0, never updated
   random_ramp   [extra ablation] DynST's schedule and cycles with random instead of learned
                 choices: same cost as dynst, so it isolates what the learned scores add
-  time_matched  plain training for the device time dynst used (fewer epochs)
+  time_matched  plain training for the work dynst did (fewer epochs; work, not seconds: the
+                seconds move with the load)
+Arms are interleaved per seed in a rotating order with bench/harness.py; speed-ups are each
+seed's arm against that seed's full run, median and range, with the work-ceiling check.
 
 Run under the shared lock: flock /tmp/sttune-bench.lock .venv/bin/python bench/dynst.py
 One torch thread (every arm alike): on this shared 2-core machine two threads spin against
@@ -24,7 +27,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Arm, bench_train, row, run_arm, save, time_matched_epochs  # noqa: E402
+from common import Arm, bench_train, run_arm, save  # noqa: E402
+from harness import interleave, summarise, table as harness_table  # noqa: E402
 
 from sttune.config import TrainConfig  # noqa: E402
 from sttune.strategies.dynst.schedule import end_epoch  # noqa: E402
@@ -66,55 +70,41 @@ def raw(result) -> dict:
 
 
 def run_block(dataset: str, model: str, seeds: list[int], train: TrainConfig, arms: list[str]) -> dict:
-    """Every arm × seed on one dataset and model; returns rows, raw runs and one learned mask."""
+    """Every arm × seed on one dataset and model, interleaved (bench/harness.py); returns the
+    summary, raw runs and one learned mask."""
     params = MODELS[model]
-    runs: dict[str, list] = {"full": [], **{a: [] for a in arms}}
-    for seed in seeds:  # arms interleaved per seed, so load drifts hit every arm alike
-        for label in runs:
-            strategies = [] if label == "full" else [("dynst", MASK_ARMS[label])]
-            t = time.time()
-            res = run_arm(Arm(label, model, params, strategies), dataset, train, seed)
-            runs[label].append(res)
-            print(f"  {dataset} {model} {label} seed {seed}: MAE {res.test_mae:.4f} device "
-                  f"{res.device_seconds:.1f}s wall {time.time() - t:.0f}s", flush=True)
-    full_s = statistics.fmean(r.cost_seconds for r in runs["full"])
-    dyn_s = statistics.fmean(r.cost_seconds for r in runs["dynst"])
-    tm_epochs = time_matched_epochs(train.epochs, full_s, dyn_s)
-    runs["time_matched"] = []
-    for seed in seeds:
-        res = run_arm(Arm("time_matched", model, params, [], epochs=tm_epochs), dataset, train, seed)
-        runs["time_matched"].append(res)
-        print(f"  {dataset} {model} time_matched ({tm_epochs} ep) seed {seed}: MAE {res.test_mae:.4f} "
-              f"device {res.device_seconds:.1f}s", flush=True)
-    full_mae = statistics.fmean(r.test_mae for r in runs["full"])
+    groups = [("full",), ("dynst", "time_matched"), *[(a,) for a in arms if a != "dynst"]]
+    tm_epochs: list[int] = []
+
+    def run(label: str, repeat: int, earlier: dict):
+        epochs = None
+        if label == "full":
+            strategies = []
+        elif label == "time_matched":  # plain training for the work dynst did (load-free)
+            dyn = earlier["dynst"]
+            epochs = max(1, round(train.epochs * dyn.work["units"] / (train.epochs * dyn.n_train_windows)))
+            tm_epochs.append(epochs)
+            strategies = []
+        else:
+            strategies = [("dynst", MASK_ARMS[label])]
+        return run_arm(Arm(label, model, params, strategies, epochs), dataset, train, seeds[repeat])
+
+    runs = interleave(groups, len(seeds), run, lambda line: print(f"  {dataset} {model}{line}", flush=True))
+    summary = summarise(runs, "full")
     t_end = end_epoch(DYNST["end_frac"], train.epochs, 0)
-    rows = []
     for label, res in runs.items():
-        r = row(label if label != "time_matched" else f"time_matched ({tm_epochs} ep)", res, full_s, full_mae)
-        r["speedup"] = full_s / r["device_seconds_mean"]
         if label in MASK_ARMS:  # random_fixed is at full sparsity from epoch 0
-            r["per_epoch_speedup_at_s_final"] = per_epoch_speedup(runs["full"], res, 0 if label == "random_fixed" else t_end)
-        rows.append(r)
+            summary[label]["per_epoch_speedup_at_s_final"] = per_epoch_speedup(
+                runs["full"], res, 0 if label == "random_fixed" else t_end)
     return {
         "dataset": dataset, "model": model, "model_params": params, "time_matched_epochs": tm_epochs,
-        "t_end": t_end, "rows": rows, "runs": {k: [raw(r) for r in v] for k, v in runs.items()},
+        "t_end": t_end, "summary": summary, "runs": {k: [raw(r) for r in v] for k, v in runs.items()},
         "learned_mask_seed0": runs["dynst"][0].artifacts.get("dynst"),
     }
 
 
-def table(block: dict) -> str:
-    lines = [
-        f"#### {block['dataset']} / {block['model']} ({block['rows'][0]['seeds']} seeds)", "",
-        "| arm | test MAE (mean ± sd) | device s | speed-up vs full | per-epoch speed-up at s_final | MAE change |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in block["rows"]:
-        pe = f"{r['per_epoch_speedup_at_s_final']:.2f}x" if "per_epoch_speedup_at_s_final" in r else "-"
-        lines.append(
-            f"| {r['arm']} | {r['test_mae_mean']:.4f} ± {r['test_mae_std']:.4f} | {r['device_seconds_mean']:.1f} | "
-            f"{r['speedup']:.2f}x | {pe} | {100 * r['mae_change']:+.1f}% |"
-        )
-    return "\n".join(lines) + "\n"
+def block_table(block: dict) -> str:
+    return harness_table(block["summary"], f"{block['dataset']} / {block['model']} ({len(block['runs']['full'])} seeds)")
 
 
 def main() -> None:
@@ -122,6 +112,7 @@ def main() -> None:
     p.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
     p.add_argument("--models", nargs="+", default=["stid", "stgcn"])
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--arms", nargs="+", default=list(MASK_ARMS), choices=list(MASK_ARMS))
     p.add_argument("--graph-seeds", type=int, default=None, help="seeds for graph models (default: --seeds)")
@@ -140,12 +131,12 @@ def main() -> None:
             graph = model != "stid"
             seeds = args.graph_seeds if graph and args.graph_seeds else args.seeds
             arms = args.graph_arms if graph and args.graph_arms else args.arms
-            block = run_block(dataset, model, list(range(seeds)), train, arms)
+            block = run_block(dataset, model, list(range(args.first_seed, args.first_seed + seeds)), train, arms)
             payload["blocks"].append(block)
             payload["wall_seconds"] = time.time() - start
             save(args.out, payload)  # after every block: a cut-short run keeps what it finished
-            print(table(block), flush=True)
-    print("\n".join(table(b) for b in payload["blocks"]))
+            print(block_table(block), flush=True)
+    print("\n".join(block_table(b) for b in payload["blocks"]))
     print(f"wall {time.time() - start:.0f}s")
 
 

@@ -3,7 +3,8 @@
 One search per dataset (STID or GWNet; the full baseline plus the default ladder at 1/8, 1/4, 1/2 and
 3/4 of the epochs; the three built-in strategies searched), then the frontier built from the
 baseline trials alone and each strategy's best margin at equal device time
-(`sttune.search.frontier`). Positive margin = below the frontier = a real gain.
+(`sttune.search.frontier`: the frontier interpolated between ladder points and read at the
+trial's cost raised by the study's cost noise). Positive margin = below the frontier = a real gain.
 Usage: .venv/bin/python bench/frontier.py [--datasets sz_taxi los_loop] [--trials N] [--model gwnet]
 Device seconds on a CPU are the process's CPU time (`cpu_clock: process`), robust to load.
 """
@@ -23,7 +24,9 @@ MODELS = {
 }
 from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.search.frontier import build_frontier, strategy_margins
-from sttune.search.records import finished_records
+from sttune.search.export import work_fraction
+from sttune.search.records import finished_records, full_baseline
+from sttune.search.select import cost_noise
 from sttune.search.run import Run, load_studies, search
 from sttune.search.study import NullEvents
 
@@ -49,7 +52,7 @@ def main() -> None:
         recipe = Recipe(
             datasets=[real_dataset(name)],
             model=ModelBlock(name=args.model, params=MODELS[args.model]),
-            train=TrainConfig(epochs=args.epochs, device="auto", cpu_clock="process"),
+            train=TrainConfig(epochs=args.epochs, device="auto", cpu_clock="process", cpu_threads=1),
             strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
                         StrategyBlock("stemdist", fixed={"t_outer": 5, "inner": 5})],
             search=SearchConfig(trials=args.trials, seed=0),
@@ -59,10 +62,14 @@ def main() -> None:
         search(run, tmp / "cache", Quiet(), None, None)
         records = finished_records(load_studies(run)[0])
         frontier = build_frontier(records)
-        margins = strategy_margins(records, frontier)
-        out[name] = {"frontier": frontier.points, "margins": margins,
+        noise = cost_noise([r for r in records if r.state == "COMPLETE"])
+        margins = strategy_margins(records, frontier, noise)
+        base = full_baseline(records)
+        out[name] = {"frontier": frontier.points, "margins": margins, "cost_noise": noise,
                      "trials": [(r.number, r.label, r.state, r.val_mae, r.test_mae, r.cost_seconds,
-                                 frontier.margin(r) if r.role != "baseline" else None) for r in records]}
+                                 frontier.margin(r, noise) if r.role != "baseline" else None,
+                                 work_fraction(r, base)) for r in records]}
+        print(f"  cost noise {noise:.1%} (the baselines' seconds per unit of work)", flush=True)
         print(f"  frontier {frontier.points}", flush=True)
         for strategy, m in margins.items():
             print(f"  {strategy}: best trial {m['trial']} margin {100 * m['margin']:+.1f}% at {m['device_seconds']:.1f} s", flush=True)

@@ -4,7 +4,9 @@ Run: flock /tmp/sttune-bench.lock .venv/bin/python bench/st_prune.py [--epochs 1
      [--datasets sz_taxi los_loop] [--models stid gwnet] [--out st_prune] [--arms full named ...]
 Runs of record (2-core CPU): --models stid --stid-dim 16; --models gwnet --gwnet-ch 8 --gwnet-blocks 2
 
-Per (dataset, model, seed), in this order:
+Arms run through bench/harness.py: per repeat (one seed each) every arm once, the order of the
+groups rotating ([full], [named, random, time-matched], [default], [infobatch]); speed-ups are
+each repeat's arm against that repeat's full run, median and range, with the work ceiling check.
   full       plain training, E epochs
   default    st_prune with its default params
   named      st_prune with NAMED, a point of its search space (r 0.7 chosen by reasoning before any
@@ -12,7 +14,8 @@ Per (dataset, model, seed), in this order:
   random     st_prune score=random, same delta/schedule/warm-up as NAMED, ratio set so its
              expected pruned windows over the run equal what NAMED pruned on this seed
   infobatch  st_prune score=loss, bins=0, constant, r=0.5, delta=0.875
-  time-matched  plain training for round(E · named seconds / full seconds) epochs
+  time-matched  plain training for the work named did: round(E · named work / full work) epochs
+               (work, not seconds: the seconds move with the load, the work does not)
 Overhead of the hooks: timed directly (select, weight, on_batch_end on the real data), and
 end to end once per (dataset, model) with NAMED at ratio=0 (scores and sampler run, nothing pruned).
 """
@@ -25,7 +28,8 @@ import time
 
 import torch
 
-from common import Arm, bench_train, markdown, row, run_arm, save, time_matched_epochs  # noqa: E402 (adds repo)
+from common import Arm, bench_train, run_arm, save  # noqa: E402 (adds repo)
+from harness import interleave, summarise, table
 from sttune.api import Batch
 from common import real_dataset  # noqa: E402
 from sttune.config import Protocol, TrainConfig
@@ -82,46 +86,52 @@ def hook_overhead(dataset: str, model: str, params: dict, train: TrainConfig) ->
 
 
 ARMS = ("full", "default", "named", "random", "infobatch", "time-matched")
+GROUPS = (("full",), ("named", "random", "time-matched"), ("default",), ("infobatch",))  # derived arms follow named
+
+
+def work_matched_epochs(epochs: int, named) -> int:
+    """Plain-training epochs doing the work ``named`` did (load-free, unlike its seconds)."""
+    full_units = epochs * named.n_train_windows  # a full epoch is every window on every node
+    return max(1, round(epochs * named.work["units"] / full_units))
 
 
 def run_block(dataset: str, model: str, seeds: list[int], train: TrainConfig, log: list, r0: bool,
               arms: tuple[str, ...] = ARMS) -> dict:
     params = MODELS[model]
-    results: dict[str, list] = {k: [] for k in ARMS if k in arms}
-    extra: dict[str, list] = {"tm_epochs": [], "random_ratio": [], "visited": {k: [] for k in ("default", "named", "random", "infobatch")}}
-    for seed in seeds:
-        def go(label: str, strategies: list, epochs: int | None = None):
-            t = time.time()
-            res = run_arm(Arm(label, model, params, strategies, epochs), dataset, train, seed)
-            results[label].append(res)
-            log.append(f"{dataset} {model} seed {seed} {label}: test MAE {res.test_mae:.4f} val {res.val_mae:.4f} "
-                       f"device {res.device_seconds:.1f}s wall {time.time() - t:.0f}s")
-            print(log[-1], flush=True)
-            if strategies:
-                extra["visited"][label].append(res.artifacts["st_prune"]["mean_visited_fraction"])
-            return res
+    groups = [tuple(a for a in g if a in arms) for g in GROUPS]
+    extra: dict[str, list] = {"tm_epochs": [], "random_ratio": []}
 
-        full = go("full", [])
-        if "default" in arms:
-            go("default", [("st_prune", {})])
-        named = go("named", [("st_prune", NAMED)])
-        if "random" in arms:
-            rand = matched_random(NAMED, named.artifacts["st_prune"])
+    def run(label: str, repeat: int, earlier: dict):
+        seed = seeds[repeat]
+        epochs = None
+        if label == "full":
+            strategies = []
+        elif label == "default":
+            strategies = [("st_prune", {})]
+        elif label == "named":
+            strategies = [("st_prune", NAMED)]
+        elif label == "random":
+            rand = matched_random(NAMED, earlier["named"].artifacts["st_prune"])
             extra["random_ratio"].append(rand["ratio"])
-            go("random", [("st_prune", rand)])
-        if "infobatch" in arms:
-            go("infobatch", [("st_prune", INFOBATCH)])
-        if "time-matched" in arms:
-            tm = time_matched_epochs(train.epochs, full.cost_seconds, named.cost_seconds)
-            extra["tm_epochs"].append(tm)
-            go("time-matched", [], epochs=tm)
-    full_s = statistics.fmean(r.cost_seconds for r in results["full"])
-    full_mae = statistics.fmean(r.test_mae for r in results["full"])
-    rows = [row(label, rs, full_s, full_mae) for label, rs in results.items()]
-    for r in rows:
-        visited = extra["visited"].get(r["arm"])
-        r["mean_visited_fraction"] = statistics.fmean(visited) if visited else (
-            1.0 if r["arm"] == "full" else statistics.fmean(extra["tm_epochs"]) / train.epochs)
+            strategies = [("st_prune", rand)]
+        elif label == "infobatch":
+            strategies = [("st_prune", INFOBATCH)]
+        else:  # time-matched: plain training for the work named did
+            epochs = work_matched_epochs(train.epochs, earlier["named"])
+            extra["tm_epochs"].append(epochs)
+            strategies = []
+        return run_arm(Arm(label, model, params, strategies, epochs), dataset, train, seed)
+
+    def say(line: str) -> None:
+        log.append(f"{dataset} {model} {line.strip()}")
+        print(log[-1], flush=True)
+
+    results = interleave([g for g in groups if g], len(seeds), run, say)
+    summary = summarise(results, "full")
+    for label, rs in results.items():
+        if label != "full" and label != "time-matched":
+            visited = [r.artifacts["st_prune"]["mean_visited_fraction"] for r in rs]
+            summary[label]["mean_visited_fraction"] = statistics.fmean(visited)
     overhead = {
         "direct": hook_overhead(dataset, model, NAMED, train),
         "full_s_per_epoch": results["full"][0].device_seconds / train.epochs,
@@ -130,7 +140,7 @@ def run_block(dataset: str, model: str, seeds: list[int], train: TrainConfig, lo
         zero = run_arm(Arm("named-r0", model, params, [("st_prune", {**NAMED, "ratio": 0.0})]), dataset, train, seeds[0])
         overhead["r0_minus_full_s_per_epoch"] = (zero.device_seconds - results["full"][0].device_seconds) / train.epochs
     print(f"{dataset} {model} overhead {overhead}", flush=True)
-    return {"rows": rows, "tm_epochs": extra["tm_epochs"], "random_ratio": extra["random_ratio"],
+    return {"summary": summary, "tm_epochs": extra["tm_epochs"], "random_ratio": extra["random_ratio"],
             "overhead": overhead, "per_seed": {k: [compact(r) for r in rs] for k, rs in results.items()}}
 
 
@@ -138,7 +148,8 @@ def compact(res) -> dict:
     """The numbers of one run worth keeping (the full curve is long)."""
     art = res.artifacts.get("st_prune", {})
     return {"test_mae": res.test_mae, "val_mae": res.val_mae, "cost_seconds": res.cost_seconds,
-            "epochs_run": res.epochs_run, "best_epoch": res.best_epoch,
+            "epochs_run": res.epochs_run, "best_epoch": res.best_epoch, "work_units": res.work.get("units"),
+            "clock": res.clock,
             "visited_per_epoch": [e["visited_fraction"] for e in art.get("per_epoch", [])],
             "val_curve": [round(r.val_mae, 4) for r in res.curve]}
 
@@ -147,6 +158,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
     ap.add_argument("--models", nargs="+", default=["stid", "gwnet"])
     ap.add_argument("--out", default="st_prune")
@@ -171,10 +183,11 @@ def main() -> None:
     for dataset in args.datasets:
         for model in args.models:
             arms = tuple(a for a in ARMS if a in {*args.arms, "full", "named"})
-            block = run_block(dataset, model, list(range(args.seeds)), train, log, args.r0, arms)
+            seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+            block = run_block(dataset, model, seeds, train, log, args.r0, arms)
             blocks[f"{dataset}/{model}"] = block
-            tables.append(markdown(block["rows"], f"{dataset} / {model} ({args.epochs} epochs, {args.seeds} seeds)"))
-            payload = {"config": {"epochs": args.epochs, "seeds": args.seeds, "train": repr(train), "models": MODELS,
+            tables.append(table(block["summary"], f"{dataset} / {model} ({args.epochs} epochs, {args.seeds} seeds)"))
+            payload = {"config": {"epochs": args.epochs, "seeds": seeds, "train": repr(train), "models": MODELS,
                                   "named": NAMED, "infobatch": INFOBATCH, "wall_s": time.time() - t0},
                        "blocks": blocks, "log": log}
             print("saved", save(args.out, payload), flush=True)  # a cut-off run keeps finished blocks

@@ -4,7 +4,9 @@
 
 Per dataset x model x seed: full data (table embeddings), the distilled set, a random subset
 and the cluster-only set (same size, same epochs, encoder models), and full data trained for
-the distilled arm's training time. Peak training-step memory is measured apart with
+the distilled arm's device time *with its distillation* (the same seed's runs). Arms run
+interleaved per seed in a rotating order (bench/harness.py); device seconds are process CPU
+time with one torch thread (TrainConfig's CPU defaults). Peak training-step memory is measured apart with
 torch.profiler (profile_memory=True) over a few training steps of each arm. The run ends with
 a table of the issue's bars per block; `--verdict bench/results/stemdist.json` reprints it.
 """
@@ -22,7 +24,8 @@ from pathlib import Path
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from common import Arm, markdown, real_dataset, row, run_arm, save, time_matched_epochs
+from common import Arm, real_dataset, row, run_arm, save
+from harness import interleave, summarise as harness_summary, table as harness_table
 from sttune.api import TrainContext
 from sttune.build import make_strategies, model_factory
 from sttune.config import Protocol, TrainConfig
@@ -100,24 +103,29 @@ def run_pair(dataset: str, model: str, seeds: list[int], cfg: TrainConfig, e_sma
             Arm("distilled", model, params, [("stemdist", stem)], e_small),
             Arm("random subset", model, params, [("stemdist", {**stem, "mode": "random"})], e_small),
             Arm("cluster-only", model, params, [("stemdist", {**stem, "mode": "cluster_only"})], e_small)]  # fmt: skip
-    results: dict[str, list] = {a.label: [] for a in arms}
-    for seed in seeds:
-        for arm in arms:
-            t = time.time()
-            results[arm.label].append(run_arm(arm, dataset, cfg, seed, cache))
-            r = results[arm.label][-1]
-            print(f"{dataset} {model} seed {seed} {arm.label}: MAE {r.test_mae:.4f} train {r.device_seconds:.1f}s "
-                  f"prepare {r.prepare_seconds:.1f}s wall {time.time() - t:.0f}s", flush=True)  # fmt: skip
-    full_s = statistics.fmean(r.device_seconds for r in results["full data"])
-    dist_s = statistics.fmean(r.device_seconds for r in results["distilled"])
-    tm = Arm("full, time-matched", model, params, epochs=time_matched_epochs(cfg.epochs, full_s, dist_s))
-    results[tm.label] = [run_arm(tm, dataset, cfg, seed, cache) for seed in seeds]
-    arms.append(tm)
+    by_label = {a.label: a for a in arms}
+    tm_epochs: list[int] = []
+
+    def run(label: str, repeat: int, earlier: dict):
+        if label == "full, time-matched":  # plain training for the device time the distilled arm cost,
+            full, dist = earlier["full data"], earlier["distilled"]  # its distillation included
+            epochs = max(1, round(cfg.epochs * dist.cost_seconds / full.cost_seconds))
+            tm_epochs.append(epochs)
+            return run_arm(Arm(label, model, params, epochs=epochs), dataset, cfg, seeds[repeat], cache)
+        return run_arm(by_label[label], dataset, cfg, seeds[repeat], cache)
+
+    groups = [("full data", "distilled", "full, time-matched"), ("random subset",), ("cluster-only",)]
+    results = interleave(groups, len(seeds), run, lambda line: print(f"{dataset} {model}{line}", flush=True))
+    arms.append(Arm("full, time-matched", model, params, epochs=statistics.median(tm_epochs)))
     mems = {a.label: step_memory(a, dataset, cache) for a in arms}
     full = summarise("full data", results["full data"], None, mems["full data"])
     rows = [full] + [summarise(a.label, results[a.label], full, mems[a.label]) for a in arms[1:]]
     dist = rows[1]
     dist["reuses_to_amortise"] = dist["distill_s"] / max(full["train_s"] - dist["train_s"], 1e-9)
+    interleaved = harness_summary(results, "full data")  # cost incl. the charged distillation, per repeat
+    for r in rows:
+        r["interleaved"] = interleaved[r["arm"]]
+    rows[-1]["epochs_per_seed"] = tm_epochs
     return rows
 
 
@@ -145,8 +153,9 @@ def verdict(tables: dict[str, list[dict]]) -> str:
     MAE than both the random subset and the cluster-only set. A beat counts only when the mean
     over seeds is lower by more than the larger seed sd of the two arms: a gap inside the
     seed spread is a tie, whatever its sign."""
-    lines = ["| block | full | distilled | random subset | cluster-only | time-matched full | speed-up | mem ratio "
-             "| distill s | reuses to amortise | bars met |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| block | full | distilled | random subset | cluster-only | time-matched full | training speed-up "
+             "| speed-up incl. distillation [range] | mem ratio | distill s | reuses to amortise | bars met |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for block, rows in tables.items():
         by = {r["arm"]: r for r in rows}
         full, dist = by["full data"], by["distilled"]
@@ -157,7 +166,9 @@ def verdict(tables: dict[str, list[dict]]) -> str:
         cells = [f"{mae[a]:.4f}" if a == "full data" else f"{mae[a]:.4f} ({100 * (mae[a] / full['test_mae_mean'] - 1):+.1f}%)"
                  for a in ("full data", "distilled", "random subset", "cluster-only", "full, time-matched")]  # fmt: skip
         met = ", ".join(k for k, ok in bars.items() if ok) or "none"
-        lines.append(f"| {block} | {' | '.join(cells)} | {dist['train_speedup']:.1f}x | {dist['memory_ratio']:.1f}x "
+        whole = dist.get("interleaved", {}).get("speedup")
+        incl = f"{whole['median']:.2f}x [{whole['low']:.2f}, {whole['high']:.2f}]" if whole else "-"
+        lines.append(f"| {block} | {' | '.join(cells)} | {dist['train_speedup']:.1f}x | {incl} | {dist['memory_ratio']:.1f}x "
                      f"| {dist['distill_s']:.1f} | {dist['reuses_to_amortise']:.2f} | {met} |")
     return "\n".join(lines) + "\n"
 
@@ -174,6 +185,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="sz_taxi,los_loop")
     ap.add_argument("--models", default="stid,stgcn")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--out", default="stemdist", help="results name under bench/results/")
     ap.add_argument("--verdict", default="", help="only print the bars table of a saved run (a results JSON)")
     a = ap.parse_args()
     if a.verdict:
@@ -190,9 +202,10 @@ def main() -> None:
         for model in a.models.split(","):
             rows = run_pair(ds, model, [int(s) for s in a.seeds.split(",")], cfg, a.small_epochs, stem, cache)
             payload["tables"][f"{ds}/{model}"] = rows
-            text.append(table(rows, f"{ds} / {model}") + "\n" + markdown(rows, f"{ds} / {model} (common.markdown; device s incl. charged distillation)"))
+            text.append(table(rows, f"{ds} / {model}") + "\n" + harness_table(
+                {r["arm"]: r["interleaved"] for r in rows}, f"{ds} / {model} (interleaved; device s incl. the distillation)"))
             print(text[-1], flush=True)
-            save("stemdist_quick" if a.quick else "stemdist", payload)
+            save("stemdist_quick" if a.quick else a.out, payload)
     print("\n".join(text))
     print(verdict(payload["tables"]))
 

@@ -54,15 +54,10 @@ def bare_loop(model_cls, params, data, cfg: TrainConfig) -> float:
 
 
 def use_clock(kind: str) -> None:
-    """Point both loops at one clock: the trainer's DeviceClock reads ``timing.time``."""
+    """Point both loops at one clock (the trainer's through its injectable ``now``)."""
     global CLOCK
     if kind == "thread":
-        import types
-
-        from sttune.train import timing
-
         CLOCK = time.thread_time
-        timing.time = types.SimpleNamespace(perf_counter=time.thread_time)
 
 
 def main() -> None:
@@ -84,9 +79,9 @@ def main() -> None:
             # ABBA order: whichever runs second in a pair gets no systematic advantage
             if repeat % 2 == 0:
                 bare = bare_loop(cls, params, data, cfg)
-                ours = Trainer(cfg).fit(lambda: cls(data.spec, **params), data).device_seconds
+                ours = Trainer(cfg, now=CLOCK).fit(lambda: cls(data.spec, **params), data).device_seconds
             else:
-                ours = Trainer(cfg).fit(lambda: cls(data.spec, **params), data).device_seconds
+                ours = Trainer(cfg, now=CLOCK).fit(lambda: cls(data.spec, **params), data).device_seconds
                 bare = bare_loop(cls, params, data, cfg)
             ratios.append(ours / bare)
             print(f"{name}: bare {bare:.2f} s, sttune {ours:.2f} s, ratio {ours / bare:.3f}", flush=True)

@@ -8,7 +8,6 @@ matching; models embed nodes from descriptors, so they still evaluate on all N r
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,11 +26,6 @@ if TYPE_CHECKING:
 MODES = ("distill", "cluster_only", "random")
 REPRESENTS = ("mean", "medoid")
 CHARGES = ("full", "amortised")
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 class STemDist(Strategy):
@@ -110,11 +104,9 @@ class STemDist(Strategy):
         payload = cache.load(path, ctx.device) if self.use_cache else None
         hit = payload is not None
         if payload is None:
-            _sync(ctx.device)
-            start = time.perf_counter()
+            start = ctx.prepare_seconds()  # the trainer's device clock (process CPU time on a CPU)
             payload = self.build(train, ctx)
-            _sync(ctx.device)
-            payload["distill_seconds"] = time.perf_counter() - start
+            payload["distill_seconds"] = ctx.prepare_seconds() - start
             if self.use_cache:
                 cache.save(path, payload)
         elif payload.get("distill_work"):  # a cache hit is charged the build it reuses, in work as in seconds

@@ -1,0 +1,58 @@
+"""The benchmark harness (bench/harness.py) and the GPU headline script's dry mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+from harness import interleave, rotated, summarise  # noqa: E402
+
+
+def fake(seconds: float, units: float, mae: float = 3.0):
+    return SimpleNamespace(cost_seconds=seconds, work={"units": units}, test_mae=mae, val_mae=mae,
+                           peak_memory_bytes=0, clock="injected", device="cpu")
+
+
+def test_the_group_order_rotates_and_a_group_keeps_its_own_order():
+    groups = [("full",), ("named", "random"), ("other",)]
+    assert rotated(groups, 0) == ["full", "named", "random", "other"]
+    assert rotated(groups, 1) == ["named", "random", "other", "full"]
+    assert rotated(groups, 2) == ["other", "full", "named", "random"]
+    seen = []
+
+    def run(arm, repeat, earlier):
+        seen.append((repeat, arm, sorted(earlier)))
+        return fake(1.0, 1.0)
+
+    interleave(groups, 2, run, log=lambda line: None)
+    assert seen[4:6] == [(1, "named", []), (1, "random", ["named"])]  # a derived arm sees its parent
+
+
+def test_a_time_saving_above_the_work_saving_is_flagged_not_reported():
+    results = {"full": [fake(10, 100), fake(10, 100), fake(10, 100)],
+               "honest": [fake(5, 50), fake(5.2, 50), fake(4.9, 50)],
+               "inflated": [fake(5, 90), fake(5, 90), fake(5, 90)]}  # 2x faster on 90% of the work
+    summary = summarise(results, "full")
+    assert summary["honest"]["speedup"]["median"] == pytest.approx(2.0) and not summary["honest"]["above_work_ceiling"]
+    assert summary["honest"]["speedup"]["low"] == pytest.approx(10 / 5.2)
+    assert summary["inflated"]["above_work_ceiling"] and summary["inflated"]["work_fraction"] == pytest.approx(0.9)
+
+
+def test_the_gpu_headline_script_runs_dry_on_the_cpu(tmp_path):
+    done = subprocess.run(["bash", str(BENCH / "gpu.sh"), str(tmp_path), "--dry"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads((tmp_path / "gpu_headlines.json").read_text())
+    assert out["dry"] and not out["skipped"]
+    assert set(out["blocks"]) == {"trainer_overhead", "sz_taxi", "los_loop", "pems_bay_size"}
+    arms = out["blocks"]["sz_taxi"]["summary"]
+    assert set(arms) == {"full", "plain 50%", "plain 25%", "st_prune", "dynst", "stemdist"}
+    assert all(arm["work_fraction"] > 0 for arm in arms.values()) and "margin_vs_plain" in arms["dynst"]
+    assert out["blocks"]["trainer_overhead"]["median_ratio"] > 0
