@@ -1,7 +1,9 @@
 """Shared harness for the benchmarks: real datasets, arms, seeds, time-matched baselines.
 
-Every benchmark compares its arms side by side in one process (ratios, not absolute
-seconds: these machines are noisy) and writes a JSON file plus a markdown table.
+Every benchmark compares its arms side by side in one process through bench/harness.py
+(interleaved, repeated, ratios with their spread, the work ceiling) and writes its full JSON
+to $STTUNE_BENCH_OUT (default ~/.cache/sttune/bench, outside the repo); runs of record are
+summarised into bench/results/<benchmark>.json.
 Each benchmark process uses one torch thread (set here): with two threads, per-batch
 times on a shared 2-core machine swing ~3x, with one they are steady, and two benchmarks
 can run side by side. Serialise with a lock per core:
@@ -119,9 +121,28 @@ def markdown(rows: list[dict], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+RESULTS = REPO / "bench" / "results"  # runs of record: one summary JSON and one write-up per benchmark
+
+
+def raw_dir() -> Path:
+    """Where every run writes its full JSON: $STTUNE_BENCH_OUT, default ~/.cache/sttune/bench
+    (outside the repo: raw runs are not committed)."""
+    return Path(os.environ.get("STTUNE_BENCH_OUT", Path.home() / ".cache" / "sttune" / "bench"))
+
+
 def save(name: str, payload: dict) -> Path:
-    out = REPO / "bench" / "results"
+    """Write a run's full JSON to :func:`raw_dir`. A run of record is then summarised into
+    ``bench/results/<benchmark>.json`` (see docs/benchmarks.md) by hand or with ``record``."""
+    out = raw_dir()
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     path.write_text(json.dumps(payload, indent=1, default=str))
+    return path
+
+
+def record(name: str, summary: dict) -> Path:
+    """Write the summary of a run of record into the repo: ``bench/results/<name>.json``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(summary, indent=1, default=str))
     return path
