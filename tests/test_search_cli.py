@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from plugin_kit import install_plugins, uninstall
 from sttune.cli import app
 from sttune.search.rungs import RungPolicy, should_stop
-from plugin_kit import install_plugins, uninstall
 
 runner = CliRunner()
 
