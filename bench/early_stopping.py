@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import shutil
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 import tempfile
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,10 +26,10 @@ from sttune.config import TrainConfig
 from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.search.records import finished_records
 from sttune.search.report import search_cost
-from sttune.search.rungs import RungPolicy
 from sttune.search.run import Run, load_studies, search
-from sttune.search.study import NullEvents
+from sttune.search.rungs import RungPolicy
 from sttune.search.select import pareto_front
+from sttune.search.study import NullEvents
 
 
 class Quiet(NullEvents):

@@ -94,11 +94,10 @@ def plain_labels(arms: dict) -> list[str]:
 
 def overhead_block(block: DatasetBlock, cfg: TrainConfig, repeats: int) -> dict:
     """The trainer against a bare loop (bench/trainer_overhead.py), ABBA-interleaved."""
-    from trainer_overhead import bare_loop
-
     from sttune import plugins
     from sttune.runner import load_data_cached
     from sttune.train.trainer import Trainer
+    from trainer_overhead import bare_loop
 
     data = load_data_cached(block, Protocol())
     cls = plugins.load("model", "stid")

@@ -28,10 +28,9 @@ import time
 
 import torch
 
-from common import Arm, bench_train, run_arm, save  # noqa: E402 (adds repo)
+from common import Arm, bench_train, real_dataset, run_arm, save  # noqa: E402 (adds repo)
 from harness import interleave, summarise, table
 from sttune.api import Batch
-from common import real_dataset  # noqa: E402
 from sttune.config import Protocol, TrainConfig
 from sttune.runner import load_data_cached
 from sttune.strategies.st_prune import STPrune

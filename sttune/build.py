@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sttune import plugins
-from sttune.api import STModel, STSeries, Strategy
+from sttune.api import STModel, Strategy, STSeries
 from sttune.config import Protocol
 from sttune.data.protocol import DataModule, build_data
 from sttune.errors import PluginError, RecipeError, SttuneError

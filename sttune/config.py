@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-
 def _require(ok: bool, path: str, message: str, hint: str | None = None) -> None:
     if not ok:
         from sttune.schema import SchemaError

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from plugin_kit import install_plugins, reset_plugin_caches, uninstall
 from sttune import plugins
-from sttune.api import STModel, STSeries, Strategy
+from sttune.api import STModel, Strategy, STSeries
 from sttune.cli import app
 from sttune.errors import DataError, PluginError
 from sttune.testing import check_plugin, run_contract
@@ -97,7 +97,7 @@ class Raiser(KeepHalf):
 class TensorDefault(KeepHalf):
     name = "tensor_default"
 
-    def __init__(self, keep: float = 0.5, scale=torch.tensor(1.0)) -> None:
+    def __init__(self, keep: float = 0.5, scale=torch.tensor(1.0)) -> None:  # noqa: B008 (the non-JSON default under test)
         super().__init__(keep)
 
 

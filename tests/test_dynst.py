@@ -9,13 +9,12 @@ import optuna
 import pytest
 import torch
 
+from helpers import TinyModel, ring_series
 from sttune.api import TrainContext
 from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
-from sttune.strategies.dynst import DynST
-from sttune.strategies.dynst import schedule as sch
+from sttune.strategies.dynst import DynST, schedule as sch
 from sttune.train.trainer import Trainer
-from helpers import TinyModel, ring_series
 
 N = 10
 

@@ -1,5 +1,5 @@
-import torch
 import pytest
+import torch
 
 from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
 

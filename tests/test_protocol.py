@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import ring_series
 from sttune.config import Protocol
 from sttune.data.protocol import build_data, split_counts, time_features
 from sttune.errors import DataError
-from helpers import ring_series
 
 
 def test_windows_split_chronologically_with_standard_counts():

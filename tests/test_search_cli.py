@@ -10,11 +10,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from plugin_kit import install_plugins, uninstall
 from sttune.cli import app
 from sttune.search.records import finished_records
 from sttune.search.rungs import RungPolicy, should_stop
 from sttune.search.select import cost_noise
-from plugin_kit import install_plugins, uninstall
 
 runner = CliRunner()
 

@@ -2,17 +2,16 @@ import time
 
 import pytest
 import torch
-
 from torch import nn
 
+from helpers import ManualClock, TinyModel, ring_series
 from sttune.api import ModelSpec, STModel, Strategy, TensorWindows
 from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
 from sttune.train.result import PrepareCheckpoint
-from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
 from sttune.train.timing import DeviceClock, time_source
-from helpers import ManualClock, TinyModel, ring_series
+from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
 
 
 @pytest.fixture(scope="module")

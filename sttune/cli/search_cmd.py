@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from sttune.cli import app
-from sttune.cli.common import err, out, user_errors
+from sttune.cli.common import err, user_errors
 from sttune.errors import SttuneError
 
 

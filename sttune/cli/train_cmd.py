@@ -20,9 +20,9 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Override train.epochs.")] = None,
 ) -> None:
     """Train one model with the recipe's fixed strategies; print metrics and device cost."""
+    from sttune.cli.progress import EpochProgress
     from sttune.recipe import load_recipe
     from sttune.runner import fixed_job, run_job
-    from sttune.cli.progress import EpochProgress
 
     loaded = load_recipe(recipe)
     job = fixed_job(loaded, dataset, epochs)

@@ -211,13 +211,13 @@ def build_data(series: STSeries, protocol: Protocol = Protocol()) -> DataModule:
     )
     starts = torch.arange(n_train + n_val + n_test)
     parts = torch.split(starts, [n_train, n_val, n_test])
-    windows = [SeriesWindows(features, target_raw, p, in_len, out_len, descriptors) for p in parts]
+    train, val, test = (SeriesWindows(features, target_raw, p, in_len, out_len, descriptors) for p in parts)
     spec = ModelSpec(
         n_nodes=n_nodes, in_len=in_len, out_len=out_len, n_channels=values.shape[2],
         steps_per_day=series.steps_per_day, graph=Graph.from_dense(series.adjacency),
         node_input_dim=int(descriptors.shape[1]),
     )
     return DataModule(
-        series.name, data_key(series, protocol), *windows, float(mean[tc]), float(std[tc]),
+        series.name, data_key(series, protocol), train, val, test, float(mean[tc]), float(std[tc]),
         spec, descriptors, series.notes,
     )

@@ -21,7 +21,14 @@ from torch_geometric.nn import ChebConv
 from torch_geometric.utils import to_undirected
 
 from sttune.api import Graph, ModelSpec, STModel
-from sttune.models.encoder import NodeEmbedding, check_dropout, check_node_embedding, check_positive, require_node_inputs, resolve_graph
+from sttune.models.encoder import (
+    NodeEmbedding,
+    check_dropout,
+    check_node_embedding,
+    check_positive,
+    require_node_inputs,
+    resolve_graph,
+)
 
 if TYPE_CHECKING:
     import optuna

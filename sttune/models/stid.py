@@ -12,7 +12,13 @@ import torch
 from torch import Tensor, nn
 
 from sttune.api import Graph, ModelSpec, STModel
-from sttune.models.encoder import NodeEmbedding, check_dropout, check_node_embedding, check_positive, require_node_inputs
+from sttune.models.encoder import (
+    NodeEmbedding,
+    check_dropout,
+    check_node_embedding,
+    check_positive,
+    require_node_inputs,
+)
 
 if TYPE_CHECKING:
     import optuna

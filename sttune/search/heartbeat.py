@@ -82,12 +82,12 @@ class Heartbeat:
         self._stop = threading.Event()
         self._rdb = is_heartbeat_enabled(self._storage)
         if self._rdb:
-            self._interval = float(self._storage.get_heartbeat_interval())
+            self._interval = float(self._storage.get_heartbeat_interval())  # type: ignore[attr-defined]  # an RDB storage
         self._thread = threading.Thread(target=self._run, name=f"sttune-heartbeat-{trial_id}", daemon=True)
 
     def beat(self) -> None:
         if self._rdb:
-            self._storage.record_heartbeat(self._trial_id)
+            self._storage.record_heartbeat(self._trial_id)  # type: ignore[attr-defined]  # an RDB storage
         else:
             self._storage.set_trial_user_attr(self._trial_id, HEARTBEAT, time.time())
 

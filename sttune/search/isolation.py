@@ -26,8 +26,9 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sttune.train.result import EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, listens_to_prepare
@@ -104,9 +105,10 @@ def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int, liste
         load.cache_clear()
         job = rec.job_from_attr(job_attr)
         try:
+            import torch
+
             import sttune.build  # noqa: F401  (imports, plugins and data are start-up, not trial time)
             import sttune.train.trainer  # noqa: F401
-            import torch
 
             torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # its first use imports torch._dynamo (seconds)
             load("model", job.model_name)

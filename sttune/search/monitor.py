@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from sttune.search.rungs import (
-    PREPARE_RUNG_ATTR, RUNG_ATTR, STOPPED_CHECKPOINT_ATTR, RungPolicy, projected_cost, should_stop,
+    PREPARE_RUNG_ATTR,
+    RUNG_ATTR,
+    STOPPED_CHECKPOINT_ATTR,
+    RungPolicy,
+    projected_cost,
+    should_stop,
 )
 from sttune.search.space import BUDGET, ROLE
 from sttune.train.result import PrepareCheckpoint

@@ -32,11 +32,11 @@ from sttune.recipe import DatasetBlock, Recipe
 from sttune.runner import run_job
 from sttune.schema import to_plain
 from sttune.search import records as rec
+from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.monitor import rung_monitor
+from sttune.search.reuse import finished_twin, tell_reused
 from sttune.search.rungs import STOPPED_CHECKPOINT_ATTR
 from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
-from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
-from sttune.search.reuse import finished_twin, tell_reused
 from sttune.search.storage import make_sampler, open_study, study_name
 
 INTERRUPTED = "interrupted"

@@ -5,9 +5,7 @@
 pytest and is what ``sttune plugins check NAME`` prints. See docs/writing-a-plugin.md.
 """
 
-from sttune.testing.contracts import (
-    DatasetContract, ModelContract, StrategyContract, check_plugin, run_contract,
-)
+from sttune.testing.contracts import DatasetContract, ModelContract, StrategyContract, check_plugin, run_contract
 from sttune.testing.core import CheckResult, CheckSkipped, ContractFailure
 
 __all__ = [

@@ -111,7 +111,7 @@ class Probe(Strategy):
 
     def __init__(self, inner: Strategy, record: RunRecord, salt: int) -> None:
         self.inner, self.record, self.salt = inner, record, salt
-        self.name = inner.name  # type: ignore[misc]  (an instance attribute on purpose)
+        self.name = inner.name  # type: ignore[misc]  # an instance attribute on purpose
         self._calls = 0
 
     def _salt(self) -> Any:

@@ -19,7 +19,15 @@ import torch
 
 from sttune.api import Strategy
 from sttune.testing.core import (
-    TINY_TRAIN, Check, CheckSkipped, ContractFailure, not_json, one_line, optuna_params, require, tiny_data,
+    TINY_TRAIN,
+    Check,
+    CheckSkipped,
+    ContractFailure,
+    not_json,
+    one_line,
+    optuna_params,
+    require,
+    tiny_data,
 )
 from sttune.testing.probe import Probe, RunRecord
 

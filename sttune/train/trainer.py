@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sttune.config import TrainConfig
 from sttune.api import Batch, STModel, StopTraining, Strategy, TrainContext, WindowSource
+from sttune.config import TrainConfig
 from sttune.data.protocol import DataModule, SeriesWindows
 from sttune.errors import TrainingError
 from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
@@ -26,7 +26,6 @@ from sttune.train.plan import epochs_ahead
 from sttune.train.result import EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.train.timing import DeviceClock, PeakMemory, clock_name, device_name, resolve_device
 from sttune.train.work import WorkCounter, scaled_work
-
 
 __all__ = ["EpochCallback", "StopTraining", "Trainer", "evaluate"]
 

@@ -43,7 +43,7 @@ def test_retry_stale_queues_the_same_params_role_and_budget_with_its_history():
 
 def test_recover_stale_fails_and_requeues_only_silent_running_trials():
     study = optuna.create_study()
-    silent, beating, unbeaten, finished = study.ask(), study.ask(), study.ask(), study.ask()
+    silent, beating, _unbeaten, finished = study.ask(), study.ask(), study.ask(), study.ask()
     silent.set_user_attr(HEARTBEAT, time.time() - DAY)
     beating.set_user_attr(HEARTBEAT, time.time() + DAY)
     study.tell(finished, 1.0)

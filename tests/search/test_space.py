@@ -10,8 +10,15 @@ import pytest
 from sttune.config import TrainConfig
 from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.search.space import (
-    BUDGET, ROLE, HoldingTrial, baseline_job, epochs_for_budget, has_search_space, job_for_trial,
-    strategy_choices, strategy_params,
+    BUDGET,
+    ROLE,
+    HoldingTrial,
+    baseline_job,
+    epochs_for_budget,
+    has_search_space,
+    job_for_trial,
+    strategy_choices,
+    strategy_params,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

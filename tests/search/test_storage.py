@@ -6,8 +6,16 @@ import optuna
 import pytest
 
 from sttune.search.storage import (
-    JOURNAL_FILE, StorageError, _redact, is_journal, make_sampler, open_study, rdb_storage, storage_for,
-    storage_label, study_name,
+    JOURNAL_FILE,
+    StorageError,
+    _redact,
+    is_journal,
+    make_sampler,
+    open_study,
+    rdb_storage,
+    storage_for,
+    storage_label,
+    study_name,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -17,8 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
 from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.search import records as rec  # noqa: E402
-from sttune.search import study as st  # noqa: E402
+from sttune.search import records as rec, study as st  # noqa: E402
 from sttune.search.heartbeat import STALE, retry_stale  # noqa: E402
 from sttune.search.rungs import STOPPED_CHECKPOINT_ATTR  # noqa: E402
 from sttune.search.space import BUDGET, ROLE  # noqa: E402

@@ -147,7 +147,9 @@ class Distiller:
         self.opt.step()
         return float(total.detach())
 
-    def _match(self, model: STModel, params: list[Tensor], real: tuple, syn: tuple) -> Tensor:
+    def _match(
+        self, model: STModel, params: list[Tensor], real: tuple[Tensor, Tensor, Tensor], syn: tuple[Tensor, Tensor, Tensor]
+    ) -> Tensor:
         """Σ over K random cluster subsets of the gradient distance (differentiable in syn)."""
         total = torch.zeros((), device=self.real.x.device)
         for nodes in split_clusters(len(self.real.weight), self.cfg.k_subsets, self.gen):

@@ -16,7 +16,13 @@ import torch
 from sttune.api import Batch, Graph, Strategy, TensorWindows, TrainContext, WindowSource
 from sttune.strategies.stemdist import cache
 from sttune.strategies.stemdist.cluster import (
-    cluster_graph, clustered_windows, kmeans, medoid_matrix, node_features, one_hot, target_stats,
+    cluster_graph,
+    clustered_windows,
+    kmeans,
+    medoid_matrix,
+    node_features,
+    one_hot,
+    target_stats,
 )
 from sttune.strategies.stemdist.distill import LOSSES, ClusterData, Distiller, MatchConfig, SynSet
 
