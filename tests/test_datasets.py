@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from sttune.datasets.files import load_arrays, load_h5, load_pems
+from sttune.datasets.graphs import read_adj_pickle
 from sttune.datasets.synthetic import load_synthetic
 from sttune.errors import DataError
 
@@ -236,6 +237,26 @@ def test_h5_bad_inputs(tmp_path: Path) -> None:
     with h5py.File(tmp_path / "empty.h5", "w") as f:
         f.create_group("other")
     _raises("no pandas fixed-format frame", load_h5, tmp_path / "empty.h5", tmp_path / "adj.pkl")
+
+
+class _Payload:
+    """Unpickling this would create a file (a stand-in for os.system): it must never run."""
+
+    target = ""
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (Path(_Payload.target),))
+
+
+def test_an_adjacency_pickle_that_would_run_code_is_refused_unread(tmp_path: Path) -> None:
+    _Payload.target = str(tmp_path / "ran")
+    with (tmp_path / "evil.pkl").open("wb") as f:
+        pickle.dump([["a"], {"a": 0}, _Payload()], f, protocol=2)
+    err = _raises("refused to unpickle", read_adj_pickle, tmp_path / "evil.pkl")
+    assert "Convert it" in (err.hint or "") and not (tmp_path / "ran").exists()
+    _write_pickle(tmp_path / "ok.pkl", ["a", "b"], np.eye(2))  # the real layout still reads
+    ids, adj = read_adj_pickle(tmp_path / "ok.pkl")
+    assert ids == ["a", "b"] and adj.dtype == np.float32 and adj.tolist() == np.eye(2).tolist()
 
 
 # --------------------------------------------------------------------------- arrays

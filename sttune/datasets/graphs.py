@@ -108,11 +108,40 @@ def _edge_ends(src: np.ndarray, dst: np.ndarray, n: int, path: Path) -> tuple[np
     return both[0].astype(int), both[1].astype(int)
 
 
+# what a DCRNN adj_mx.pkl needs besides lists, dicts, strings and numbers (pickle opcodes,
+# no class lookup): numpy arrays and their dtypes, under numpy 1's and numpy 2's module names
+_PICKLE_ALLOWED = {
+    (module, name)
+    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for name in ("_reconstruct", "scalar")
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}  # protocol 2 stores bytes as encode(str)
+
+
+class RefusedPickle(pickle.UnpicklingError):
+    """The pickle names something other than arrays: it is not read (unpickling runs code)."""
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Reads lists, dicts, strings, numbers and numpy arrays; refuses every other class, so a
+    crafted file cannot run code (a plain ``pickle.load`` would call whatever it names)."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in _PICKLE_ALLOWED:
+            return super().find_class(module, name)
+        raise RefusedPickle(f"{module}.{name}")
+
+
 def read_adj_pickle(path: Path) -> tuple[list[str], np.ndarray]:
-    """(sensor ids [N], adjacency [N, N]) from a DCRNN ``adj_mx.pkl`` (Python-2 pickle)."""
+    """(sensor ids [N], adjacency [N, N]) from a DCRNN ``adj_mx.pkl`` (Python-2 pickle), read by
+    a restricted unpickler that admits only the arrays, lists, dicts and strings of that layout."""
     try:
         with path.open("rb") as f:
-            ids, _, adj = pickle.load(f, encoding="latin1")  # written by Python 2
+            ids, _, adj = _ArraysOnly(f, encoding="latin1").load()  # written by Python 2
+    except RefusedPickle as exc:
+        raise DataError(f"{path}: refused to unpickle {exc}: an adjacency pickle may hold only arrays, lists, "
+                        "dicts and strings (unpickling anything else can run code)",
+                        "Convert it where you trust it: save the sensor ids and the matrix as CSV or .npy "
+                        "and pass those.") from None
     except Exception as exc:  # unpickling raises many types; all mean "not that layout"
         raise DataError(f"{path}: not a DCRNN adj_mx.pkl ({type(exc).__name__}: {exc})",
                         "Expected a pickle of [sensor_ids, sensor_id_to_ind, adj_mx].") from exc
