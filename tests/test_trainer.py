@@ -319,3 +319,19 @@ def test_the_cpu_clock_setting_picks_the_time_source():
     assert time_source(cpu, "wall") is time.perf_counter
     assert time_source(cuda, "process") is time.perf_counter  # a GPU is timed by synchronised wall clock
     assert DeviceClock(cpu, "process")._now is time.process_time
+
+
+def test_the_best_epoch_s_validation_is_not_computed_twice(data, monkeypatch):
+    import sttune.train.trainer as trainer_module
+
+    calls: list[int] = []
+    real = trainer_module.evaluate
+
+    def counting(model, windows, data_, batch_size):
+        calls.append(len(windows))
+        return real(model, windows, data_, batch_size)
+
+    monkeypatch.setattr(trainer_module, "evaluate", counting)
+    result = fit(data, epochs=3)
+    assert calls == [len(data.val)] * 3 + [len(data.test)]  # one pass per epoch, then the test split
+    assert result.val_mae == result.curve[result.best_epoch].val_mae

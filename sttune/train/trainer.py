@@ -75,8 +75,9 @@ class Trainer:
         cfg = self.config
         start = self._start(new_model, data, strategies, on_epoch)
         model, data, run, stopped = start.model, start.data, start.run, start.stopped
+        best_val: dict | None = None  # the best epoch's validation metrics: not computed twice
         if stopped is None:
-            curve, best_state, best_epoch, stop_reason = self._loop(run, start.scheduler, on_epoch)
+            curve, best_state, best_epoch, stop_reason, best_val = self._loop(run, start.scheduler, on_epoch)
             model.load_state_dict(best_state)
         else:  # stopped at a preparation checkpoint: nothing trained, the untrained model is evaluated
             curve, best_epoch, stop_reason = [], -1, stopped
@@ -85,7 +86,7 @@ class Trainer:
         work = run_work(curve, start.prepare_work, charged / prepared_s if prepared_s > 0 else 1.0,
                         data.spec.n_nodes, float(getattr(model, "node_cost_exponent", 1.0)))
         return TrainResult(
-            val=evaluate(model, data.val, data, cfg.eval_batch_size),
+            val=best_val if best_val is not None else evaluate(model, data.val, data, cfg.eval_batch_size),
             test=evaluate(model, data.test, data, cfg.eval_batch_size),
             device_seconds=run.clock.seconds,
             prepare_seconds=prepared_s,
@@ -224,24 +225,28 @@ class Trainer:
 
     def _loop(
         self, run: _Run, scheduler: torch.optim.lr_scheduler.LRScheduler, on_epoch: EpochCallback | None
-    ) -> tuple[list[EpochRecord], dict[str, Tensor], int, str]:
+    ) -> tuple[list[EpochRecord], dict[str, Tensor], int, str, dict | None]:
+        """The epochs; returns the curve, the best-validation state, its epoch, the stop reason
+        and that epoch's validation metrics (the weights fit() restores: no second pass)."""
         cfg = self.config
         shuffle = torch.Generator().manual_seed(cfg.seed)
         curve: list[EpochRecord] = []
         best_mae, best_epoch = math.inf, 0
         best_state = copy.deepcopy(run.model.state_dict())
+        best_val: dict | None = None
         stop_reason = "budget"
         for epoch in range(cfg.epochs):
             run.ctx.epoch = epoch
             train_loss, windows = run.epoch(shuffle, cfg)
             scheduler.step()
-            val_mae = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)["mae"]
+            val = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)
+            val_mae = val["mae"]
             record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows, run.charged_prepare_seconds,
                                  epochs_ahead(run.strategies, epoch, cfg.epochs), run.work.window_nodes,
                                  run.work.batches, run.work.extra_window_nodes)
             curve.append(record)
             if val_mae < best_mae:
-                best_mae, best_epoch = val_mae, epoch
+                best_mae, best_epoch, best_val = val_mae, epoch, val
                 best_state = copy.deepcopy(run.model.state_dict())
             try:
                 if on_epoch is not None:
@@ -252,7 +257,7 @@ class Trainer:
             if cfg.patience is not None and epoch - best_epoch >= cfg.patience:
                 stop_reason = f"early stopping: no better validation MAE for {cfg.patience} epochs"
                 break
-        return curve, best_state, best_epoch, stop_reason
+        return curve, best_state, best_epoch, stop_reason, best_val
 
 
 @dataclass
