@@ -87,6 +87,24 @@ class GlobalRng(KeepHalf):
         return torch.randperm(ctx.train_size)[: ctx.train_size // 2]
 
 
+class QuietGlobalRng(KeepHalf):
+    """Draws a random phase from the global RNG in on_epoch_end for some params, and the draw
+    never changes what it selects: the old determinism check could not see it."""
+
+    name = "quiet_global_rng"
+
+    def on_epoch_end(self, ctx):
+        self.phase = int(torch.randint(0, 2, (1,))) * 0  # the outcome never depends on it
+
+
+class NumpyGlobalRng(KeepHalf):
+    name = "numpy_global_rng"
+
+    def weight(self, loss, batch, ctx):
+        np.random.random()  # unused, but a draw
+        return loss
+
+
 class Raiser(KeepHalf):
     name = "raiser"
 
@@ -119,7 +137,9 @@ def test_a_good_strategy_passes_every_check():
         (SilentSubset, {"transform", "trains"}, "does not say which"),
         (NanWeights, {"weight", "trains"}, "non-finite"),
         (Duplicates, {"select"}, "duplicate"),
-        (GlobalRng, {"deterministic"}, "ctx.generator"),
+        (GlobalRng, {"deterministic", "global_rng"}, "ctx.generator"),
+        (QuietGlobalRng, {"global_rng"}, "drew from the global RNG in on_epoch_end (torch)"),
+        (NumpyGlobalRng, {"global_rng"}, "drew from the global RNG in weight (numpy)"),
         (Raiser, {"transform", "trains"}, "transform raised RuntimeError: boom"),
         (TensorDefault, {"json_params"}, "not JSON-serialisable"),
     ],

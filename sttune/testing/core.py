@@ -11,7 +11,7 @@ import contextlib
 import json
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -109,19 +109,50 @@ _DATA: dict[str, Any] = {}
 
 
 @contextlib.contextmanager
-def salted_rng(salt: int) -> Iterator[None]:
-    """Seed the global torch/numpy/random RNGs with ``salt`` inside, restore them after.
+@dataclass
+class RngWitness:
+    """Set by :func:`salted_rng` when its block leaves: did the code inside draw from a global RNG?"""
+
+    touched: list[str] = field(default_factory=list)  # which: "torch", "numpy", "random"
+
+
+def _global_states() -> tuple[Any, Any, Any]:
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _moved(before: tuple[Any, Any, Any], after: tuple[Any, Any, Any]) -> list[str]:
+    """The global RNGs whose state differs (any draw advances a generator's state)."""
+    moved = []
+    if not torch.equal(before[0], after[0]):
+        moved.append("torch")
+    (_, keys_a, pos_a, *rest_a), (_, keys_b, pos_b, *rest_b) = before[1], after[1]
+    if pos_a != pos_b or rest_a != rest_b or not np.array_equal(keys_a, keys_b):
+        moved.append("numpy")
+    if before[2] != after[2]:
+        moved.append("random")
+    return moved
+
+
+@contextlib.contextmanager
+def salted_rng(salt: int) -> Iterator[RngWitness]:
+    """Seed the global torch/numpy/random RNGs with ``salt`` inside, restore them after, and
+    witness whether the code inside drew from any of them.
 
     Code that should draw from ``ctx.generator`` but uses a global RNG instead sees
-    different numbers under different salts, while the trainer's own stream is untouched.
+    different numbers under different salts, while the trainer's own stream is untouched; and
+    any draw at all moves a global state, so the witness catches it even when the number drawn
+    happens not to change what the hook returns.
     """
-    saved = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    saved = _global_states()
     torch.manual_seed(salt)
     np.random.seed(salt % 2**32)
     random.seed(salt)
+    seeded = _global_states()
+    witness = RngWitness()
     try:
-        yield
+        yield witness
     finally:
+        witness.touched = _moved(seeded, _global_states())
         torch.set_rng_state(saved[0])
         np.random.set_state(saved[1])
         random.setstate(saved[2])

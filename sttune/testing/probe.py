@@ -8,7 +8,8 @@ Every per-epoch and per-batch hook runs under :func:`~sttune.testing.core.salted
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ class RunRecord:
     weights: list[Tensor] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=lambda: {"select": 0, "transform": 0, "weight": 0})
     problems: dict[str, list[str]] = field(default_factory=lambda: {"select": [], "transform": [], "weight": []})
+    global_rng: dict[str, list[str]] = field(default_factory=dict)  # hook -> global RNGs it drew from
     result: Any = None  # TrainResult when the run completed
     error: str | None = None  # one line when it did not
     epoch: int = 0  # the epoch being recorded
@@ -114,15 +116,22 @@ class Probe(Strategy):
         self.name = inner.name  # type: ignore[misc]  # an instance attribute on purpose
         self._calls = 0
 
-    def _salt(self) -> Any:
+    @contextlib.contextmanager
+    def _salt(self, hook: str) -> Iterator[None]:
+        """Run a hook under a fresh salt; note any global RNG it drew from."""
         self._calls += 1
-        return salted_rng(self.salt + self._calls)
+        with salted_rng(self.salt + self._calls) as witness:
+            yield
+        for rng in witness.touched:
+            used = self.record.global_rng.setdefault(hook, [])
+            if rng not in used:
+                used.append(rng)
 
     def _call(self, hook: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Call a checked hook under a fresh salt; an exception it raises is its own failure."""
         self.record.calls[hook] += 1
         try:
-            with self._salt():
+            with self._salt(hook):
                 return fn(*args)
         except Exception as exc:
             self.record.flag(hook, f"{hook} raised {one_line(exc)}")
@@ -157,11 +166,11 @@ class Probe(Strategy):
         return out
 
     def on_batch_end(self, per_sample_loss: Tensor, batch: Batch, ctx: TrainContext) -> None:
-        with self._salt():
+        with self._salt("on_batch_end"):
             self.inner.on_batch_end(per_sample_loss, batch, ctx)
 
     def on_epoch_end(self, ctx: TrainContext) -> None:
-        with self._salt():
+        with self._salt("on_epoch_end"):
             self.inner.on_epoch_end(ctx)
 
     def parameters(self) -> Any:

@@ -147,6 +147,19 @@ def check_deterministic(s: StrategySubject) -> str:
     return "same seed, same selections, weights and metrics"
 
 
+def check_global_rng(s: StrategySubject) -> str:
+    """No per-epoch or per-batch hook draws from a global RNG (torch, numpy, random), whether or
+    not the draw changes the outcome this time: only ``ctx.generator`` keeps a run repeatable
+    when other code shares the process. (``prepare`` runs under the trainer's seeded global RNG
+    and may use it, e.g. to initialise a model.)"""
+    run = s.runs[0]
+    if run.error is not None and not run.global_rng:
+        raise CheckSkipped(f"not reached: the run failed first ({run.error})")
+    used = [f"{hook} ({', '.join(rngs)})" for hook, rngs in run.global_rng.items()]
+    require(not used, f"drew from the global RNG in {'; '.join(used)}: draw randomness from ctx.generator")
+    return "hooks draw only from ctx.generator"
+
+
 def check_artifacts(s: StrategySubject) -> str:
     run = s.runs[0]
     if run.error is not None:
@@ -165,5 +178,6 @@ STRATEGY_CHECKS: dict[str, Check] = {
     "transform": _hook_check("transform"),
     "weight": _hook_check("weight"),
     "deterministic": check_deterministic,
+    "global_rng": check_global_rng,
     "artifacts": check_artifacts,
 }
