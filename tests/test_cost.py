@@ -192,3 +192,53 @@ def test_the_study_noise_comes_from_the_baselines_equal_work():
     ladder = [record(0, 40.0, 10_000, role="baseline"), record(1, 22.0, 10_000, epochs=2, role="baseline", budget=0.5)]
     assert cost_noise(ladder) == pytest.approx(22.0 / 20.0 - 1)  # 1.1 ms vs 1.0 ms per unit of work
     assert cost_noise([ladder[0]]) == pytest.approx(0.02)  # equal epochs: only the floor
+
+
+# ---------------------------------------------------------------------- export
+
+def study_of(*records: TrialRecord):
+    import optuna
+
+    from sttune.search import records as rec
+    from sttune.search.space import BUDGET, ROLE
+
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.set_user_attr("sttune.dataset", "synthetic")
+    for r in records:
+        attrs = {rec.JOB: rec.job_to_attr(r.job), rec.RESULT: r.result, ROLE: r.role, BUDGET: r.budget}
+        study.add_trial(optuna.trial.create_trial(values=[r.val_mae, r.cost_seconds], user_attrs=attrs))
+    return study
+
+
+def test_export_writes_the_verified_figure_and_keeps_it_on_the_study(tmp_path):
+    from sttune.recipe import ModelBlock, Recipe
+    from sttune.search.export import export_study
+
+    study = study_of(BASE, record(1, 20.0, 5_000, mae=3.0))
+    template = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"))
+    calls = []
+
+    def timer(job, batches):
+        calls.append(batches)
+        return rate_timer({True: 0.001, False: 0.001})(job, batches)
+
+    first = export_study(study, template, tmp_path, "fastest-within", 0.01, timer, pairs=3)
+    assert first.chosen.number == 1 and first.verified.speedup == pytest.approx(2.0) and len(calls) == 6
+    again = export_study(study, template, tmp_path, "fastest-within", 0.01, timer, pairs=3)
+    assert again.verified == first.verified and len(calls) == 6  # re-export: not re-timed
+    assert "speed-up 2.00x [2.00, 2.00]" in (tmp_path / "synthetic.yaml").read_text()
+
+
+def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(tmp_path):
+    from sttune.errors import DataError
+    from sttune.recipe import ModelBlock, Recipe
+    from sttune.search.export import export_study
+
+    def missing_data(job, batches):
+        raise DataError("data/x.npz: no such file", "check the dataset path")
+
+    template = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"))
+    export = export_study(study_of(BASE, record(1, 20.0, 5_000)), template, tmp_path, "fastest-within", 0.01,
+                          missing_data)
+    assert export.verified is None and "not verified: re-timing failed: data/x.npz: no such file" in export.note
+    assert export.speedup_text == "2.00x (unverified)"

@@ -9,6 +9,7 @@ from typing import Any
 
 import optuna
 
+from sttune.errors import SttuneError
 from sttune.recipe import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.search import records as rec
 from sttune.search.select import cost_noise, pareto_front, select
@@ -103,8 +104,8 @@ def verified_speedup(
         return Verified.from_dict(stored[key])
     try:
         verified = verify_speedup(chosen, baseline, timer, pairs)
-    except CannotVerify:
-        return None
+    except SttuneError as exc:  # the data or a plugin is not available here: export unverified, say why
+        raise CannotVerify(f"re-timing failed: {exc.one_line()}") from None
     stored[key] = verified.to_dict()
     study.set_user_attr(VERIFIED_ATTR, stored)
     return verified
@@ -122,7 +123,10 @@ def best_trade_off(
          and baseline.cost_seconds > r.cost_seconds * (1 + noise)),
         key=lambda r: (r.val_mae, r.cost_seconds))
     for record in candidates[:TRADE_OFF_CANDIDATES]:
-        verified = verified_speedup(study, record, baseline, timer, pairs)
+        try:
+            verified = verified_speedup(study, record, baseline, timer, pairs)
+        except CannotVerify:
+            continue
         if verified is not None and verified.reliably_faster:
             return record, verified
     return None
@@ -156,7 +160,10 @@ def export_study(
     plain_shorter = chosen.role == "baseline" and chosen.budget < 1
     verified, note = None, None
     if baseline is not None and timer is not None and pairs > 0:
-        verified = verified_speedup(study, chosen, baseline, timer, pairs)
+        try:
+            verified = verified_speedup(study, chosen, baseline, timer, pairs)
+        except CannotVerify as exc:
+            note = f"the speed-up is the search's, not verified: {exc}"
         if verified is not None and not verified.reliably_faster:
             trade = best_trade_off(study, records, baseline, timer, pairs, noise)
             note = _not_faster_note(chosen, baseline, trade, tolerance)

@@ -40,7 +40,8 @@ Timer = Callable[[Job, int], tuple[float, int]]
 
 
 class CannotVerify(Exception):
-    """The trials lack what re-timing needs (stored before work accounting, or no epoch)."""
+    """The speed-up cannot be re-timed: the trials lack what it needs (stored before work
+    accounting), or re-running them failed here (the data or a plugin is missing)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _first_epoch(record: TrialRecord) -> tuple[float, int, int]:
     """(seconds, window-nodes, batches) of the trial's recorded epoch 0."""
     rows = curve_rows(record.result or {})
     if not rows or not rows[0].get("window_nodes") or not rows[0].get("batches") or record.job is None:
-        raise CannotVerify(f"trial {record.number} has no recorded work for its first epoch")
+        raise CannotVerify(f"trial {record.number} has no recorded work (stored before work accounting)")
     return float(rows[0]["device_seconds"]), int(rows[0]["window_nodes"]), int(rows[0]["batches"])
 
 
