@@ -11,9 +11,10 @@ import optuna
 from sttune import plugins
 from sttune.errors import RecipeError, SttuneError
 from sttune.recipe import LoadedRecipe, Recipe, StrategyBlock, dump_recipe, load_recipe
+from sttune.search.events import SearchEvents
 from sttune.search.export import Export, export_study
 from sttune.search.storage import open_study, storage_for, study_name
-from sttune.search.study import SearchEvents, StudyPlan, run_study
+from sttune.search.study import StudyPlan, run_study
 
 RECIPE_SNAPSHOT = "recipe.yaml"
 

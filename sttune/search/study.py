@@ -23,7 +23,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import optuna
 
@@ -32,6 +32,10 @@ from sttune.recipe import DatasetBlock, Recipe
 from sttune.runner import run_job
 from sttune.schema import to_plain
 from sttune.search import records as rec
+from sttune.search.events import (  # NullEvents re-exported: bench/ imports it here
+    NullEvents as NullEvents,
+    SearchEvents,
+)
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.monitor import rung_monitor
 from sttune.search.reuse import finished_twin, tell_reused
@@ -45,24 +49,6 @@ WORKER = "sttune.worker"  # trial user attr: which host, process and worker inde
 OOM = "sttune.oom"  # trial user attr: the trial ran out of memory (told COMPLETE, infeasible)
 MEMORY_CONSTRAINT = "memory"
 METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memory": "peak memory MiB"}
-
-
-class NullEvents:
-    """Events that display nothing (workers, scripts)."""
-
-    def study_started(self, label: str, done: int, total: int | None) -> None: ...
-    def trial_started(self, number: int, epochs: int) -> None: ...
-    def epoch(self, record: Any) -> None: ...
-    def trial_finished(self, record: rec.TrialRecord) -> None: ...
-
-
-class SearchEvents(Protocol):
-    """What a progress display hears from a running study."""
-
-    def study_started(self, label: str, done: int, total: int | None) -> None: ...
-    def trial_started(self, number: int, epochs: int) -> None: ...
-    def epoch(self, record: Any) -> None: ...
-    def trial_finished(self, record: rec.TrialRecord) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -64,8 +64,9 @@ class WorkerSpec:
 def worker_main(spec: WorkerSpec) -> None:
     """A worker process: run every dataset's study until it is full."""
     os.environ.update(spec.env)
+    from sttune.search.events import NullEvents
     from sttune.search.run import Run, plans
-    from sttune.search.study import NullEvents, run_study
+    from sttune.search.study import run_study
 
     try:
         run = Run(Path(spec.run_dir), spec.recipe, spec.run_name)
