@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 
 from sttune.errors import SttuneError
+from sttune.recipe import SearchConfig
 
 JOURNAL_FILE = "study.journal"
 
@@ -53,6 +54,11 @@ def storage_for(
             "use e.g. runs/x/study.journal, sqlite:///study.db or postgresql://user@host/db",
         )
     return rdb_storage(url, heartbeat)
+
+
+def search_storage(cfg: SearchConfig, run_dir: Path, create: bool = True) -> optuna.storages.BaseStorage:
+    """The storage a recipe's ``search`` block names, with its heartbeat settings."""
+    return storage_for(cfg.storage, run_dir, create, (cfg.heartbeat_seconds, cfg.stale_after_seconds))
 
 
 def rdb_storage(url: str, heartbeat: tuple[float, float] | None = None) -> optuna.storages.RDBStorage:
