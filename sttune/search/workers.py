@@ -89,10 +89,8 @@ def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, worker
     total = plans[0].trials if plans else None
     envs = device_envs(workers, cuda_device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
     if envs[0]:
-        from sttune.cli.common import err
-
-        err.print(f"{workers} workers on {len({e['CUDA_VISIBLE_DEVICES'] for e in envs})} CUDA devices: "
-                  + ", ".join(f"worker {i} → {e['CUDA_VISIBLE_DEVICES']}" for i, e in enumerate(envs)), highlight=False)
+        events.notice(f"{workers} workers on {len({e['CUDA_VISIBLE_DEVICES'] for e in envs})} CUDA devices: "
+                      + ", ".join(f"worker {i} → {e['CUDA_VISIBLE_DEVICES']}" for i, e in enumerate(envs)))
     ctx = mp.get_context("spawn")
     procs = []
     for i in range(workers):
@@ -142,10 +140,8 @@ def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, worker
         raise WorkerError(f"{len(bad)} of {workers} workers failed ({what}); finished trials are kept",
                           "fix the cause above and re-run the same command to resume")
     if bad:
-        from sttune.cli.common import err
-
-        err.print(f"note: {', '.join(f'worker {i} {_describe(code)}' for i, code in bad)}; "
-                  "the other workers finished the search", highlight=False)
+        events.notice(f"note: {', '.join(f'worker {i} {_describe(code)}' for i, code in bad)}; "
+                      "the other workers finished the search")
 
 
 def _describe(code: int | None) -> str:
