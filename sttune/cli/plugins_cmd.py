@@ -9,11 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from sttune.cli import app
 from sttune.cli.common import err, out, print_json, user_errors
 
 plugins_app = typer.Typer(help="List, inspect, check and create plugins.", no_args_is_help=True)
-app.add_typer(plugins_app, name="plugins")
 
 
 def _describe(kind: str, name: str) -> dict:
@@ -166,3 +164,7 @@ def new_plugin(
     for path in files:
         out.print(f"  {path.relative_to(target)}", highlight=False)
     out.print(f"next: pip install -e {target} && sttune plugins check {name} && pytest {target}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(plugins_app, name="plugins")

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli import app
 from sttune.cli.common import out, print_json, user_errors
 
 
@@ -15,7 +14,6 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
-@app.command()
 @user_errors
 def report(
     run: Annotated[Path, typer.Argument(help="Run folder, or the recipe that started it.")],
@@ -70,3 +68,7 @@ def report(
             out.print(f"wrote {path}", highlight=False)
     if json_output:
         print_json(payload)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)
