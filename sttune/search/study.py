@@ -142,10 +142,6 @@ def count_done(trials: list[optuna.trial.FrozenTrial]) -> int:
     return sum(t.state.is_finished() for t in _claims(trials))
 
 
-def _counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:  # kept for callers of the old helper
-    return trial.state.is_finished() and trial.user_attrs.get(rec.REASON) != INTERRUPTED
-
-
 def _within_budget(study: optuna.Study, trial_id: int, target: int | None) -> bool:
     if target is None:
         return True
