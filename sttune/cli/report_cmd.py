@@ -24,13 +24,13 @@ def report(
     """Show every trial per dataset: cost, speed-up, MAE change, Pareto membership."""
     from rich.table import Table
 
-    from sttune.search import report as rep
+    from sttune.search import records as rec, report as rep
     from sttune.search.run import load_studies, open_run
 
     opened = open_run(run, run_dir)
     payload = {}
     for study in load_studies(opened):
-        label = str(study.user_attrs.get("sttune.dataset", study.study_name))
+        label = rec.dataset_label(study)
         rows, cost = rep.trial_rows(study), rep.search_cost(study)
         files = rep.write_plots(study, opened.run_dir / "report", label) if plots else []
         gains = rep.margins(study)

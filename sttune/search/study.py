@@ -86,7 +86,7 @@ def prepare_study(study: optuna.Study, plan: StudyPlan) -> None:
     if study.metric_names is None:
         study.set_metric_names([METRICS[o] for o in cfg.objectives])
         study.set_user_attr("sttune.recipe", to_plain(plan.recipe))
-        study.set_user_attr("sttune.dataset", plan.dataset.label)
+        study.set_user_attr(rec.DATASET, plan.dataset.label)
     ensure_baselines(study, plan.recipe)
     if not study.user_attrs.get(READY):
         study.set_user_attr(READY, True)

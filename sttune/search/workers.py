@@ -108,7 +108,7 @@ def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, worker
             if fresh and current[0] != k:
                 current[0] = k
                 done = count_done(trials_k) - len(fresh)
-                events.study_started(str(study.user_attrs.get("sttune.dataset", study.study_name)), max(done, 0), total)
+                events.study_started(rec.dataset_label(study), max(done, 0), total)
             for t in sorted(fresh, key=lambda t: t.datetime_complete or t.datetime_start):
                 seen.add((k, t.number))
                 if (t.user_attrs.get(rec.REASON) or "").startswith(("interrupted", "stale")) or t.number in {
