@@ -114,27 +114,29 @@ def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
 WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
 
 
-def _retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+def retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """Numbers of the trials that a later trial retries (their ``retry_history``)."""
     out: set[int] = set()
     for t in trials:
         out.update(t.system_attrs.get("retry_history", ()))
     return out
 
 
-def _is_claim(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
-    """Does this trial hold one of the study's ``search.trials`` slots?"""
-    if trial.state in (WAITING, RUNNING):
-        return True
-    if trial.state == optuna.trial.TrialState.FAIL:
-        reason = str(trial.user_attrs.get(rec.REASON, ""))
-        if reason == INTERRUPTED or reason.startswith(STALE) or trial.number in retried:
-            return False  # queued again: its retry holds the slot
-    return True
+def queued_again(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
+    """A failed trial whose config was queued again (interrupted, failed as stale, or retried):
+    its retry holds its ``search.trials`` slot, and it is no result of its own.
+
+    ``retried`` is :func:`retried_numbers` of the study's trials."""
+    if trial.state != optuna.trial.TrialState.FAIL:
+        return False
+    reason = str(trial.user_attrs.get(rec.REASON, ""))
+    return reason == INTERRUPTED or reason.startswith(STALE) or trial.number in retried
 
 
 def _claims(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    retried = _retried_numbers(trials)
-    return sorted((t for t in trials if _is_claim(t, retried)), key=lambda t: t._trial_id)
+    """The trials that hold the study's ``search.trials`` slots, in creation order."""
+    retried = retried_numbers(trials)
+    return sorted((t for t in trials if not queued_again(t, retried)), key=lambda t: t._trial_id)
 
 
 def count_done(trials: list[optuna.trial.FrozenTrial]) -> int:

@@ -83,7 +83,7 @@ def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, worker
 
     ``plans`` are the parent's (worker 0, preparing); ``run_dir`` is the run folder (where the
     default journal storage lives), from which each worker opens the storage again."""
-    from sttune.search.study import count_done, open_plan_study
+    from sttune.search.study import count_done, open_plan_study, queued_again, retried_numbers
 
     studies = [open_plan_study(plan) for plan in plans]  # prepares: baselines once
     total = plans[0].trials if plans else None
@@ -109,11 +109,11 @@ def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, worker
                 current[0] = k
                 done = count_done(trials_k) - len(fresh)
                 events.study_started(rec.dataset_label(study), max(done, 0), total)
+            retried = retried_numbers(trials_k)
             for t in sorted(fresh, key=lambda t: t.datetime_complete or t.datetime_start):
                 seen.add((k, t.number))
-                if (t.user_attrs.get(rec.REASON) or "").startswith(("interrupted", "stale")) or t.number in {
-                        n for s in trials_k for n in s.system_attrs.get("retry_history", ())}:
-                    continue  # queued again, not a result
+                if queued_again(t, retried):
+                    continue  # its retry will report the result
                 record = rec.read_trial(t)
                 events.trial_finished(record if rec.RESULT in t.user_attrs else _as_failed(record))
 
