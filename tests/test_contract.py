@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 import tomllib
@@ -246,6 +247,10 @@ def test_a_name_two_distributions_register_is_an_error_naming_both(twin_plugins)
     assert plugins.load("strategy", "solo").name == "solo"  # the other names of either distribution still load
     result = runner.invoke(app, ["plugins", "show", "twin"])
     assert result.exit_code == 2 and "twinkit_a" in result.output and "twinkit_b" in result.output
+    result = runner.invoke(app, ["plugins", "list", "--json"])  # the clash in place of its space, as any error
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert result.exit_code == 0 and rows["solo"]["error"] is None
+    assert all(part in rows["twin"]["error"] for part in ("registered by 2", "twinkit_a", "twinkit_b"))
 
 
 TOYS = '''
