@@ -5,6 +5,7 @@ No torch import here: recipes are validated before anything heavy loads.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -84,4 +85,38 @@ class TrainConfig:
         )
 
 
-__all__ = ["Protocol", "TrainConfig"]
+@dataclass(frozen=True)
+class RungPolicy:
+    """Early stopping at rungs (the recipe's ``search.early_stopping`` block; the rule is in
+    :mod:`sttune.search.rungs`)."""
+
+    enabled: bool = False
+    first_rung: int = 2  # epochs completed at the first rung (after strategies' warm-ups begin)
+    reduction_factor: float = 3.0  # η: keep the best 1/η at each rung
+    min_trials: int = 4  # trials that must reach a rung before it stops anyone
+    # relative differences below these count as ties (val MAE, device seconds): at an early rung
+    # many configurations are still identical, and timing noise alone must not rank them
+    tolerance: tuple[float, float] = (0.005, 0.1)
+
+    def validate(self, path: str) -> None:
+        _require(self.first_rung >= 1, f"{path}.first_rung", "must be at least 1")
+        _require(self.reduction_factor > 1, f"{path}.reduction_factor", "must be above 1 (e.g. 3 keeps a third)")
+        _require(self.min_trials >= 2, f"{path}.min_trials", "must be at least 2")
+        _require(len(self.tolerance) == 2 and min(self.tolerance) >= 0, f"{path}.tolerance",
+                 "two relative tolerances ≥ 0: [val MAE, device seconds]")
+
+    def keep(self, n_points: int) -> int:
+        """How many of ``n_points`` trials at a rung are the best 1/η."""
+        return max(1, math.ceil(n_points / self.reduction_factor))
+
+    def rungs(self, epochs: int) -> list[int]:
+        """Epoch counts below ``epochs`` at which trials are compared: first·η^k."""
+        out, rung = [], float(self.first_rung)
+        while round(rung) < epochs:
+            if not out or round(rung) > out[-1]:
+                out.append(round(rung))
+            rung *= self.reduction_factor
+        return out
+
+
+__all__ = ["Protocol", "RungPolicy", "TrainConfig"]

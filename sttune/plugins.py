@@ -1,13 +1,15 @@
 """Plugin discovery through entry points, built-ins included (one code path).
 
 Discovery reads entry-point metadata only; a plugin module is imported when a recipe or a
-command names it, so one broken plugin never breaks recipes that do not use it.
+command names it, so one broken plugin never breaks recipes that do not use it. A name that
+two installed distributions register in one group is an error when it is looked up (neither
+wins silently); their other names are unaffected.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Any
 
@@ -25,6 +27,8 @@ class PluginInfo:
     target: str  # "module:attribute"
     distribution: str
     version: str
+    # other distributions registering the same name in the same group: the name is ambiguous
+    also_in: tuple[str, ...] = ()
 
     @property
     def origin(self) -> str:
@@ -45,7 +49,10 @@ def discover(kind: str) -> dict[str, PluginInfo]:
         raise PluginError(f"unknown plugin kind '{kind}'", f"use one of {', '.join(GROUPS)}")
     found: dict[str, PluginInfo] = {}
     for ep in metadata.entry_points(group=GROUPS[kind]):
-        found.setdefault(ep.name, _entry_point_info(kind, ep))
+        plugin = _entry_point_info(kind, ep)
+        first = found.setdefault(ep.name, plugin)
+        if plugin.distribution not in (first.distribution, *first.also_in):
+            found[ep.name] = replace(first, also_in=(*first.also_in, plugin.distribution))
     return found
 
 
@@ -58,7 +65,14 @@ def info(kind: str, name: str) -> PluginInfo:
             f"unknown {kind} '{name}'",
             f"installed {kind} plugins: {listed} (see `sttune plugins list`)",
         )
-    return installed[name]
+    plugin = installed[name]
+    if plugin.also_in:
+        dists = [plugin.distribution, *plugin.also_in]
+        raise PluginError(
+            f"{kind} '{name}' is registered by {len(dists)} installed distributions: {' and '.join(dists)}",
+            "uninstall all but one of them (or rename the entry point in one)",
+        )
+    return plugin
 
 
 @functools.cache

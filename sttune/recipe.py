@@ -13,10 +13,9 @@ from typing import Any, Literal
 
 import yaml
 
-from sttune.config import Protocol, TrainConfig
+from sttune.config import Protocol, RungPolicy, TrainConfig
 from sttune.errors import RecipeError
 from sttune.schema import SchemaError, parse_dataclass, to_plain
-from sttune.search.rungs import RungPolicy
 
 # dataset params that name files: resolved against the recipe's folder when relative
 PATH_KEYS = frozenset({"path", "graph", "adjacency", "edges"})

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 import tomllib
@@ -233,6 +234,43 @@ def test_another_api_major_is_refused_in_one_line(future_plugins):
     assert [(r.check, r.status) for r in run_contract("strategy", "future")] == [("import", "fail")]
     result = runner.invoke(app, ["plugins", "check", "future"])
     assert result.exit_code == 1 and "upgrade sttune" in result.output
+
+
+TWINS = '''
+from sttune.api import Strategy
+
+class Twin(Strategy):
+    name = "twin"
+
+class Solo(Strategy):
+    name = "solo"
+'''
+
+
+@pytest.fixture
+def twin_plugins(tmp_path):
+    install_plugins(tmp_path / "a", "twin_a", TWINS, {"strategy": {"twin": "twin_a:Twin", "solo": "twin_a:Solo"}},
+                    dist="twinkit_a")
+    install_plugins(tmp_path / "b", "twin_b", TWINS, {"strategy": {"twin": "twin_b:Twin"}}, dist="twinkit_b")
+    yield
+    uninstall(tmp_path / "a", "twin_a")
+    uninstall(tmp_path / "b", "twin_b")
+
+
+def test_a_name_two_distributions_register_is_an_error_naming_both(twin_plugins):
+    for lookup in (plugins.info, plugins.load):
+        with pytest.raises(PluginError) as caught:
+            lookup("strategy", "twin")
+        line = caught.value.one_line()
+        assert "\n" not in line and "strategy 'twin' is registered by 2 installed distributions" in line
+        assert "twinkit_a" in line and "twinkit_b" in line
+    assert plugins.load("strategy", "solo").name == "solo"  # the other names of either distribution still load
+    result = runner.invoke(app, ["plugins", "show", "twin"])
+    assert result.exit_code == 2 and "twinkit_a" in result.output and "twinkit_b" in result.output
+    result = runner.invoke(app, ["plugins", "list", "--json"])  # the clash in place of its space, as any error
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert result.exit_code == 0 and rows["solo"]["error"] is None
+    assert all(part in rows["twin"]["error"] for part in ("registered by 2", "twinkit_a", "twinkit_b"))
 
 
 TOYS = '''

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 from plugin_kit import install_plugins, uninstall
 from sttune.cli import app
 from sttune.search import workers as workers_mod
+from sttune.search.events import NullEvents
 from sttune.search.export import export_study
 from sttune.search.run import open_run
 from sttune.search.storage import make_sampler, storage_for
@@ -92,6 +94,26 @@ def test_device_envs_pin_one_gpu_per_worker():
     assert device_envs(3, 1) == [{}, {}, {}]
     assert device_envs(4, 2) == [{"CUDA_VISIBLE_DEVICES": d} for d in "0101"]
     assert device_envs(3, 2, "5,7") == [{"CUDA_VISIBLE_DEVICES": d} for d in "575"]
+
+
+def test_the_pool_notes_go_through_the_events_not_the_cli(tmp_path, monkeypatch):
+    """Which worker got which device, and workers that failed after the search was full: the
+    pool says both through ``events.notice`` (the CLI's progress prints them), never to a console."""
+    class Proc:
+        def __init__(self, target, args, name):
+            self.exitcode = 1 if name.endswith("-1") else 0
+        def start(self): ...
+        def join(self, timeout=None): ...
+        def is_alive(self):
+            return False
+
+    notes: list[str] = []
+    events = type("Events", (NullEvents,), {"notice": lambda self, message: notes.append(message)})()
+    monkeypatch.setattr(workers_mod, "cuda_device_count", lambda: 2)
+    monkeypatch.setattr(workers_mod.mp, "get_context", lambda kind: SimpleNamespace(Process=Proc))
+    workers_mod.run_pool([], tmp_path, events, 2, "subprocess")
+    assert notes == ["2 workers on 2 CUDA devices: worker 0 → 0, worker 1 → 1",
+                     "note: worker 1 exited with code 1; the other workers finished the search"]
 
 
 @pytest.mark.parametrize("backend", ["journal", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.skipif(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from sttune.cli import export_cmd, plugins_cmd, report_cmd, search_cmd, train_cmd, worker_cmd
+
 app = typer.Typer(
     name="sttune",
     help="Tune data-efficient training strategies for spatio-temporal forecasting.",
@@ -12,7 +14,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-
 
 
 def _version(value: bool) -> None:
@@ -30,7 +31,9 @@ def _root(
     """Tune data-efficient training strategies for spatio-temporal forecasting."""
 
 
-from sttune.cli import export_cmd, plugins_cmd, report_cmd, search_cmd, train_cmd, worker_cmd  # noqa: E402,F401  (register commands)
+# each command module defines its commands; they are put on the app here, in this order
+for _commands in (export_cmd, plugins_cmd, report_cmd, search_cmd, train_cmd, worker_cmd):
+    _commands.register(app)
 
 
 def main() -> None:

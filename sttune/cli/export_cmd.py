@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli import app
 from sttune.cli.common import err, out, user_errors
 
 
@@ -50,7 +49,6 @@ def export_and_print(
         out.print(f"  replay: sttune train {e.recipe_path}", highlight=False)
 
 
-@app.command("export")
 @user_errors
 def export_command(
     run: Annotated[Path, typer.Argument(help="Run folder, or the recipe that started it.")],
@@ -67,3 +65,7 @@ def export_command(
     if rule is not None and rule not in RULES:
         raise SelectionError(f"unknown selection rule '{rule}'", f"use one of {', '.join(RULES)}")
     export_and_print(open_run(run, run_dir), rule, tolerance, pairs=verify_pairs)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export_command)

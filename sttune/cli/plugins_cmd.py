@@ -9,11 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-from sttune.cli import app
 from sttune.cli.common import err, out, print_json, user_errors
 
 plugins_app = typer.Typer(help="List, inspect, check and create plugins.", no_args_is_help=True)
-app.add_typer(plugins_app, name="plugins")
 
 
 def _describe(kind: str, name: str) -> dict:
@@ -21,7 +19,7 @@ def _describe(kind: str, name: str) -> dict:
     from sttune.errors import PluginError
     from sttune.spaces import describe_space
 
-    info = plugins.info(kind, name)
+    info = plugins.discover(kind)[name]  # a name two distributions register: its error below, in place
     row = {"name": name, "kind": kind, "distribution": info.distribution, "version": info.version,
            "target": info.target, "space": {}, "error": None}
     try:
@@ -166,3 +164,7 @@ def new_plugin(
     for path in files:
         out.print(f"  {path.relative_to(target)}", highlight=False)
     out.print(f"next: pip install -e {target} && sttune plugins check {name} && pytest {target}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(plugins_app, name="plugins")

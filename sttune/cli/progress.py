@@ -61,6 +61,9 @@ class SearchProgress:
         status = f"val MAE {record.val_mae:.4f} · {record.device_seconds:.1f} s"
         self.progress.update(self.epochs, advance=1, status=status)
 
+    def notice(self, message: str) -> None:
+        self.console.print(message, highlight=False, markup=False)
+
     def trial_finished(self, record) -> None:  # TrialRecord
         self.progress.update(self.epochs, visible=False)
         self.progress.update(self.trials, advance=1)

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli import app
 from sttune.cli.common import out, print_json, user_errors
 
 
@@ -15,7 +14,6 @@ def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
 
-@app.command()
 @user_errors
 def report(
     run: Annotated[Path, typer.Argument(help="Run folder, or the recipe that started it.")],
@@ -26,13 +24,13 @@ def report(
     """Show every trial per dataset: cost, speed-up, MAE change, Pareto membership."""
     from rich.table import Table
 
-    from sttune.search import report as rep
+    from sttune.search import records as rec, report as rep
     from sttune.search.run import load_studies, open_run
 
     opened = open_run(run, run_dir)
     payload = {}
     for study in load_studies(opened):
-        label = str(study.user_attrs.get("sttune.dataset", study.study_name))
+        label = rec.dataset_label(study)
         rows, cost = rep.trial_rows(study), rep.search_cost(study)
         files = rep.write_plots(study, opened.run_dir / "report", label) if plots else []
         gains = rep.margins(study)
@@ -70,3 +68,7 @@ def report(
             out.print(f"wrote {path}", highlight=False)
     if json_output:
         print_json(payload)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(report)

@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli import app
 from sttune.cli.common import err, user_errors
 from sttune.errors import SttuneError
 
@@ -26,7 +25,6 @@ def check_workers(workers: int) -> None:
         raise UsageError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more (one per GPU or core)")
 
 
-@app.command()
 @user_errors
 def search(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML with datasets, model, strategies and search settings.")],
@@ -58,3 +56,7 @@ def search(
         from sttune.cli.export_cmd import export_and_print
 
         export_and_print(run, cache_dir=loaded.cache_dir())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(search)

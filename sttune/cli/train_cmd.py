@@ -7,11 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli import app
 from sttune.cli.common import err, out, print_json, user_errors
 
 
-@app.command()
 @user_errors
 def train(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML (a fixed one, e.g. <run>/best/<dataset>.yaml).")],
@@ -37,3 +35,7 @@ def train(
     out.print(cost_table(result))
     for note in job.notes:
         err.print(f"note: {note}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)

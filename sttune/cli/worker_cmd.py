@@ -9,7 +9,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli import app
 from sttune.cli.common import err, user_errors
 from sttune.cli.search_cmd import UsageError, check_recipe_path
 
@@ -23,7 +22,6 @@ def default_index() -> int:
     return 0
 
 
-@app.command()
 @user_errors
 def worker(
     recipe: Annotated[Path, typer.Argument(help="The same recipe on every machine.")],
@@ -60,3 +58,7 @@ def worker(
         run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes,
                    worker_index=index, prepare=index == 0, joining=True)
     err.print(f"worker {index}: done; export with `sttune export {run.run_dir}`", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(worker)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 
+from sttune.search.events import SearchEvents
 from sttune.search.rungs import (
     PREPARE_RUNG_ATTR,
     RUNG_ATTR,
@@ -18,9 +19,6 @@ from sttune.search.rungs import (
 from sttune.search.space import BUDGET, ROLE
 from sttune.train.result import PrepareCheckpoint
 from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining
-
-if TYPE_CHECKING:
-    from sttune.search.study import SearchEvents
 
 
 def rung_monitor(

@@ -23,6 +23,12 @@ REASON = "sttune.fail_reason"
 TRACEBACK = "sttune.traceback"
 STOPPED_VALUES = "sttune.stopped_values"  # objective values when early stopping ended a trial
 REUSED = "sttune.reused_from"  # the trial whose result this one took (search.reuse_results)
+DATASET = "sttune.dataset"  # study user attr: the dataset label the study searches
+
+
+def dataset_label(study: optuna.Study) -> str:
+    """The dataset label a study was prepared for; the study's name when it has none."""
+    return str(study.user_attrs.get(DATASET, study.study_name))
 
 
 def job_to_attr(job: Job) -> dict[str, Any]:

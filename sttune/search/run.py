@@ -11,9 +11,11 @@ import optuna
 from sttune import plugins
 from sttune.errors import RecipeError, SttuneError
 from sttune.recipe import LoadedRecipe, Recipe, StrategyBlock, dump_recipe, load_recipe
+from sttune.search.events import SearchEvents
 from sttune.search.export import Export, export_study
-from sttune.search.storage import open_study, storage_for, study_name
-from sttune.search.study import SearchEvents, StudyPlan, run_study
+from sttune.search.storage import open_study, search_storage, study_name
+from sttune.search.study import StudyPlan, run_study
+from sttune.search.workers import run_pool
 
 RECIPE_SNAPSHOT = "recipe.yaml"
 
@@ -34,9 +36,8 @@ class Run:
     def best_dir(self) -> Path:
         return self.run_dir / "best"
 
-    def storage(self, create: bool = True):  # optuna storage
-        cfg = self.recipe.search
-        return storage_for(cfg.storage, self.run_dir, create, (cfg.heartbeat_seconds, cfg.stale_after_seconds))
+    def storage(self, create: bool = True) -> optuna.storages.BaseStorage:
+        return search_storage(self.recipe.search, self.run_dir, create)
 
 
 def preflight(recipe: Recipe) -> None:
@@ -165,9 +166,7 @@ def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, 
     """One study per dataset, in this process (``workers`` = 1) or in a pool of worker processes."""
     isolation = resolve_isolation(run.recipe, workers, joining)
     if workers > 1:
-        from sttune.search.workers import run_pool
-
-        run_pool(run, cache_dir, events, trials, timeout, workers, isolation)
+        run_pool(plans(run, cache_dir, trials, timeout), run.run_dir, events, workers, isolation)
         return
     for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, prepare=prepare, isolation=isolation):
         run_study(plan, events)

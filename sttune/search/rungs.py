@@ -16,50 +16,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+# the policy's settings are the recipe's ``search.early_stopping`` block: they live in the config
+# layer (recipes never import the search machinery) and are re-exported here under their old home
+from sttune.config import RungPolicy as RungPolicy
 
 RUNG_ATTR = "sttune.rung."  # + epoch count → [best val MAE, projected device seconds]
 # + "<strategy>.<index>" → [val MAE at a preparation checkpoint, projected charged seconds]
 PREPARE_RUNG_ATTR = "sttune.rung.prepare."
 STOPPED_CHECKPOINT_ATTR = "sttune.stopped_checkpoint"  # the preparation checkpoint point a trial stopped at
-
-
-@dataclass(frozen=True)
-class RungPolicy:
-    """The recipe's ``search.early_stopping`` block."""
-
-    enabled: bool = False
-    first_rung: int = 2  # epochs completed at the first rung (after strategies' warm-ups begin)
-    reduction_factor: float = 3.0  # η: keep the best 1/η at each rung
-    min_trials: int = 4  # trials that must reach a rung before it stops anyone
-    # relative differences below these count as ties (val MAE, device seconds): at an early rung
-    # many configurations are still identical, and timing noise alone must not rank them
-    tolerance: tuple[float, float] = (0.005, 0.1)
-
-    def validate(self, path: str) -> None:
-        from sttune.schema import SchemaError
-
-        if self.first_rung < 1:
-            raise SchemaError(f"{path}.first_rung", "must be at least 1")
-        if self.reduction_factor <= 1:
-            raise SchemaError(f"{path}.reduction_factor", "must be above 1 (e.g. 3 keeps a third)")
-        if self.min_trials < 2:
-            raise SchemaError(f"{path}.min_trials", "must be at least 2")
-        if len(self.tolerance) != 2 or min(self.tolerance) < 0:
-            raise SchemaError(f"{path}.tolerance", "two relative tolerances ≥ 0: [val MAE, device seconds]")
-
-    def keep(self, n_points: int) -> int:
-        """How many of ``n_points`` trials at a rung are the best 1/η."""
-        return max(1, math.ceil(n_points / self.reduction_factor))
-
-    def rungs(self, epochs: int) -> list[int]:
-        """Epoch counts below ``epochs`` at which trials are compared: first·η^k."""
-        out, rung = [], float(self.first_rung)
-        while round(rung) < epochs:
-            if not out or round(rung) > out[-1]:
-                out.append(round(rung))
-            rung *= self.reduction_factor
-        return out
 
 
 def projected_cost(cost_so_far: float, last_epoch_seconds: float, epochs_ahead: float) -> float:

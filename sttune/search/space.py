@@ -19,7 +19,6 @@ from sttune.runner import Job
 
 ROLE = "sttune.role"  # "baseline" or "search"
 BUDGET = "sttune.budget"  # fraction of train.epochs a baseline trial gets
-NONE = "none"
 
 
 def strategy_choices(recipe: Recipe) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 
 from sttune.errors import SttuneError
+from sttune.recipe import SearchConfig
 
 JOURNAL_FILE = "study.journal"
 
@@ -22,6 +23,7 @@ DRIVERS = {"postgresql": "psycopg2-binary (pip install 'sttune[postgres]')", "po
 
 
 def is_journal(url: str | None) -> bool:
+    """A journal file: the default (None), a path ending .journal, or journal:PATH."""
     return url is None or url.endswith(".journal") or url.startswith("journal:")
 
 
@@ -37,7 +39,7 @@ def storage_for(
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    if url is None or url.endswith(".journal") or url.startswith("journal:"):
+    if is_journal(url):
         path = run_dir / JOURNAL_FILE if url is None else Path(url.removeprefix("journal:"))
         if not create and not path.is_file():
             raise StorageError(f"no study found: {path} does not exist", "run `sttune search` first")
@@ -47,12 +49,18 @@ def storage_for(
         except OSError as exc:
             raise StorageError(f"cannot open the journal file {path}: {exc.strerror or exc}",
                                "choose a writable run folder (--run-dir) or search.storage") from None
+    assert url is not None  # None is the default journal file
     if "://" not in url:
         raise StorageError(
             f"storage '{url}' is neither a journal file nor a database URL",
             "use e.g. runs/x/study.journal, sqlite:///study.db or postgresql://user@host/db",
         )
     return rdb_storage(url, heartbeat)
+
+
+def search_storage(cfg: SearchConfig, run_dir: Path, create: bool = True) -> optuna.storages.BaseStorage:
+    """The storage a recipe's ``search`` block names, with its heartbeat settings."""
+    return storage_for(cfg.storage, run_dir, create, (cfg.heartbeat_seconds, cfg.stale_after_seconds))
 
 
 def rdb_storage(url: str, heartbeat: tuple[float, float] | None = None) -> optuna.storages.RDBStorage:

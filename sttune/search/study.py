@@ -23,7 +23,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import optuna
 
@@ -32,6 +32,10 @@ from sttune.recipe import DatasetBlock, Recipe
 from sttune.runner import run_job
 from sttune.schema import to_plain
 from sttune.search import records as rec
+from sttune.search.events import (  # NullEvents re-exported: bench/ imports it here
+    NullEvents as NullEvents,
+    SearchEvents,
+)
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.monitor import rung_monitor
 from sttune.search.reuse import finished_twin, tell_reused
@@ -45,24 +49,6 @@ WORKER = "sttune.worker"  # trial user attr: which host, process and worker inde
 OOM = "sttune.oom"  # trial user attr: the trial ran out of memory (told COMPLETE, infeasible)
 MEMORY_CONSTRAINT = "memory"
 METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memory": "peak memory MiB"}
-
-
-class NullEvents:
-    """Events that display nothing (workers, scripts)."""
-
-    def study_started(self, label: str, done: int, total: int | None) -> None: ...
-    def trial_started(self, number: int, epochs: int) -> None: ...
-    def epoch(self, record: Any) -> None: ...
-    def trial_finished(self, record: rec.TrialRecord) -> None: ...
-
-
-class SearchEvents(Protocol):
-    """What a progress display hears from a running study."""
-
-    def study_started(self, label: str, done: int, total: int | None) -> None: ...
-    def trial_started(self, number: int, epochs: int) -> None: ...
-    def epoch(self, record: Any) -> None: ...
-    def trial_finished(self, record: rec.TrialRecord) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +86,7 @@ def prepare_study(study: optuna.Study, plan: StudyPlan) -> None:
     if study.metric_names is None:
         study.set_metric_names([METRICS[o] for o in cfg.objectives])
         study.set_user_attr("sttune.recipe", to_plain(plan.recipe))
-        study.set_user_attr("sttune.dataset", plan.dataset.label)
+        study.set_user_attr(rec.DATASET, plan.dataset.label)
     ensure_baselines(study, plan.recipe)
     if not study.user_attrs.get(READY):
         study.set_user_attr(READY, True)
@@ -128,36 +114,34 @@ def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
 WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
 
 
-def _retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+def retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """Numbers of the trials that a later trial retries (their ``retry_history``)."""
     out: set[int] = set()
     for t in trials:
         out.update(t.system_attrs.get("retry_history", ()))
     return out
 
 
-def _is_claim(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
-    """Does this trial hold one of the study's ``search.trials`` slots?"""
-    if trial.state in (WAITING, RUNNING):
-        return True
-    if trial.state == optuna.trial.TrialState.FAIL:
-        reason = str(trial.user_attrs.get(rec.REASON, ""))
-        if reason == INTERRUPTED or reason.startswith(STALE) or trial.number in retried:
-            return False  # queued again: its retry holds the slot
-    return True
+def queued_again(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
+    """A failed trial whose config was queued again (interrupted, failed as stale, or retried):
+    its retry holds its ``search.trials`` slot, and it is no result of its own.
+
+    ``retried`` is :func:`retried_numbers` of the study's trials."""
+    if trial.state != optuna.trial.TrialState.FAIL:
+        return False
+    reason = str(trial.user_attrs.get(rec.REASON, ""))
+    return reason == INTERRUPTED or reason.startswith(STALE) or trial.number in retried
 
 
 def _claims(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    retried = _retried_numbers(trials)
-    return sorted((t for t in trials if _is_claim(t, retried)), key=lambda t: t._trial_id)
+    """The trials that hold the study's ``search.trials`` slots, in creation order."""
+    retried = retried_numbers(trials)
+    return sorted((t for t in trials if not queued_again(t, retried)), key=lambda t: t._trial_id)
 
 
 def count_done(trials: list[optuna.trial.FrozenTrial]) -> int:
     """Finished trials that count towards ``search.trials`` (not interrupted, not retried)."""
     return sum(t.state.is_finished() for t in _claims(trials))
-
-
-def _counts_as_done(trial: optuna.trial.FrozenTrial) -> bool:  # kept for callers of the old helper
-    return trial.state.is_finished() and trial.user_attrs.get(rec.REASON) != INTERRUPTED
 
 
 def _within_budget(study: optuna.Study, trial_id: int, target: int | None) -> bool:

@@ -14,13 +14,17 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sttune.errors import SttuneError
-from sttune.recipe import Recipe
 from sttune.search import records as rec
+from sttune.search.events import NullEvents, SearchEvents
+from sttune.search.storage import search_storage
+
+if TYPE_CHECKING:  # study.py loads torch: a worker sets CUDA_VISIBLE_DEVICES before it imports it
+    from sttune.search.study import StudyPlan
 
 
 class WorkerError(SttuneError):
@@ -50,12 +54,8 @@ def device_envs(workers: int, device_count: int, visible: str | None = None) -> 
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    recipe: Recipe
-    run_name: str
-    run_dir: str
-    cache_dir: str
-    trials: int | None
-    timeout: float | None
+    plans: list[StudyPlan]  # the parent's, without their storage: each worker opens its own
+    run_dir: Path
     index: int
     isolation: str
     env: dict[str, str]
@@ -64,14 +64,13 @@ class WorkerSpec:
 def worker_main(spec: WorkerSpec) -> None:
     """A worker process: run every dataset's study until it is full."""
     os.environ.update(spec.env)
-    from sttune.search.run import Run, plans
-    from sttune.search.study import NullEvents, run_study
+    from sttune.search.study import run_study  # after CUDA_VISIBLE_DEVICES is set: it loads torch
 
     try:
-        run = Run(Path(spec.run_dir), spec.recipe, spec.run_name)
-        for plan in plans(run, Path(spec.cache_dir), spec.trials, spec.timeout,
-                          worker_index=spec.index, prepare=False, isolation=spec.isolation):
-            run_study(plan, NullEvents())  # the parent reports trials from the storage
+        storage = search_storage(spec.plans[0].recipe.search, spec.run_dir) if spec.plans else None
+        for plan in spec.plans:
+            run_study(replace(plan, storage=storage, worker_index=spec.index, prepare=False, isolation=spec.isolation),
+                      NullEvents())  # the parent reports trials from the storage
     except KeyboardInterrupt:
         sys.exit(130)
     except SttuneError as exc:
@@ -79,23 +78,23 @@ def worker_main(spec: WorkerSpec) -> None:
         sys.exit(2)
 
 
-def run_pool(run: Any, cache_dir: Path, events: Any, trials: int | None, timeout: float | None,
-             workers: int, isolation: str) -> None:
-    from sttune.search.run import plans
-    from sttune.search.study import count_done, open_plan_study
+def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, workers: int, isolation: str) -> None:
+    """Prepare every plan's study (baselines once), then run ``workers`` processes on them all.
 
-    studies = [open_plan_study(plan) for plan in plans(run, cache_dir, trials, timeout)]  # prepares: baselines once
-    total = trials or run.recipe.search.trials
+    ``plans`` are the parent's (worker 0, preparing); ``run_dir`` is the run folder (where the
+    default journal storage lives), from which each worker opens the storage again."""
+    from sttune.search.study import count_done, open_plan_study, queued_again, retried_numbers
+
+    studies = [open_plan_study(plan) for plan in plans]  # prepares: baselines once
+    total = plans[0].trials if plans else None
     envs = device_envs(workers, cuda_device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
     if envs[0]:
-        from sttune.cli.common import err
-
-        err.print(f"{workers} workers on {len({e['CUDA_VISIBLE_DEVICES'] for e in envs})} CUDA devices: "
-                  + ", ".join(f"worker {i} → {e['CUDA_VISIBLE_DEVICES']}" for i, e in enumerate(envs)), highlight=False)
+        events.notice(f"{workers} workers on {len({e['CUDA_VISIBLE_DEVICES'] for e in envs})} CUDA devices: "
+                      + ", ".join(f"worker {i} → {e['CUDA_VISIBLE_DEVICES']}" for i, e in enumerate(envs)))
     ctx = mp.get_context("spawn")
     procs = []
     for i in range(workers):
-        spec = WorkerSpec(run.recipe, run.name, str(run.run_dir), str(cache_dir), trials, timeout, i, isolation, envs[i])
+        spec = WorkerSpec([replace(p, storage=None) for p in plans], run_dir, i, isolation, envs[i])
         proc = ctx.Process(target=worker_main, args=(spec,), name=f"sttune-worker-{i}")
         proc.start()
         procs.append(proc)
@@ -109,12 +108,12 @@ def run_pool(run: Any, cache_dir: Path, events: Any, trials: int | None, timeout
             if fresh and current[0] != k:
                 current[0] = k
                 done = count_done(trials_k) - len(fresh)
-                events.study_started(str(study.user_attrs.get("sttune.dataset", study.study_name)), max(done, 0), total)
+                events.study_started(rec.dataset_label(study), max(done, 0), total)
+            retried = retried_numbers(trials_k)
             for t in sorted(fresh, key=lambda t: t.datetime_complete or t.datetime_start):
                 seen.add((k, t.number))
-                if (t.user_attrs.get(rec.REASON) or "").startswith(("interrupted", "stale")) or t.number in {
-                        n for s in trials_k for n in s.system_attrs.get("retry_history", ())}:
-                    continue  # queued again, not a result
+                if queued_again(t, retried):
+                    continue  # its retry will report the result
                 record = rec.read_trial(t)
                 events.trial_finished(record if rec.RESULT in t.user_attrs else _as_failed(record))
 
@@ -141,10 +140,8 @@ def run_pool(run: Any, cache_dir: Path, events: Any, trials: int | None, timeout
         raise WorkerError(f"{len(bad)} of {workers} workers failed ({what}); finished trials are kept",
                           "fix the cause above and re-run the same command to resume")
     if bad:
-        from sttune.cli.common import err
-
-        err.print(f"note: {', '.join(f'worker {i} {_describe(code)}' for i, code in bad)}; "
-                  "the other workers finished the search", highlight=False)
+        events.notice(f"note: {', '.join(f'worker {i} {_describe(code)}' for i, code in bad)}; "
+                      "the other workers finished the search")
 
 
 def _describe(code: int | None) -> str:
@@ -159,6 +156,4 @@ def _describe(code: int | None) -> str:
 
 
 def _as_failed(record: rec.TrialRecord) -> rec.TrialRecord:
-    from dataclasses import replace
-
     return replace(record, state="FAIL") if record.state != "FAIL" else record

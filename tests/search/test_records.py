@@ -115,3 +115,10 @@ def test_full_baseline_is_the_first_complete_full_budget_baseline():
     assert rec.full_baseline([r(0, "baseline", 0.5), r(1, "search", 1.0)]) is None
     assert rec.full_baseline([r(0, "baseline", 1.0, "PRUNED")]) is None
     assert rec.full_baseline([r(0, "baseline", 0.5), r(1, "baseline", 1.0), r(2, "baseline", 1.0)]).number == 1
+
+
+def test_a_study_is_labelled_by_its_dataset_or_else_its_name():
+    study = optuna.create_study(study_name="recipe:syn8")
+    assert rec.dataset_label(study) == "recipe:syn8"
+    study.set_user_attr(rec.DATASET, "syn8")
+    assert rec.dataset_label(study) == "syn8"

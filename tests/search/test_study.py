@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
 from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
 from sttune.search import records as rec, study as st  # noqa: E402
+from sttune.search.events import NullEvents  # noqa: E402
 from sttune.search.heartbeat import STALE, retry_stale  # noqa: E402
 from sttune.search.rungs import STOPPED_CHECKPOINT_ATTR  # noqa: E402
 from sttune.search.space import BUDGET, ROLE  # noqa: E402
@@ -283,7 +284,7 @@ def test_interrupted_trial_fails_and_the_same_config_is_queued_again():
 def test_out_of_memory_is_an_infeasible_complete_trial_without_a_result():
     r = recipe()
     study = new_study()
-    events = st.NullEvents()
+    events = NullEvents()
     crash = SimpleNamespace(reason="out of memory", tb="Traceback...", partial=None)
     lonely = study.ask()  # no baseline and no epoch: nothing to tell, it fails
     st._tell_oom(study, lonely, crash, r, events)
@@ -319,12 +320,12 @@ def test_run_study_runs_exactly_the_trial_count_baselines_first(tmp_path, monkey
 
     monkeypatch.setattr(st, "run_job", fake_run_job)
     r = replace(recipe(trials=5, ladder=[0.5], limit=0.5, reuse_results=False), train=replace(recipe().train, epochs=4))
-    study = st.run_study(plan(r, tmp_path), st.NullEvents())
+    study = st.run_study(plan(r, tmp_path), NullEvents())
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5 and len(jobs) == 5
     assert [(t.user_attrs.get(ROLE), t.user_attrs.get(BUDGET)) for t in study.trials[:2]] == [
         ("baseline", 1.0), ("baseline", 0.5)]
     assert [j.train.epochs for j in jobs[:2]] == [4, 2] and not jobs[0].strategies and not jobs[1].strategies
     assert all(j.strategies and j.strategies[0][0] == "st_prune" for j in jobs[2:])
     assert st.count_done(study.trials) == 5
-    again = st.run_study(replace(plan(r, tmp_path), storage=study._storage), st.NullEvents())  # a resume: nothing to do
+    again = st.run_study(replace(plan(r, tmp_path), storage=study._storage), NullEvents())  # a resume: nothing to do
     assert len(again.trials) == 5 and len(jobs) == 5
