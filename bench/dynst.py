@@ -116,7 +116,7 @@ def main() -> None:
     p.add_argument("--arms", nargs="+", default=list(MASK_ARMS), choices=list(MASK_ARMS))
     p.add_argument("--graph-seeds", type=int, default=None, help="seeds for graph models (default: --seeds)")
     p.add_argument("--graph-arms", nargs="+", default=None, choices=list(MASK_ARMS), help="default: --arms")
-    p.add_argument("--out", default="dynst", help="results name under bench/results/")
+    p.add_argument("--out", default="dynst", help="results name (raw JSON under $STTUNE_BENCH_OUT)")
     args = p.parse_args()
     if "dynst" not in args.arms or (args.graph_arms and "dynst" not in args.graph_arms):
         p.error("the dynst arm is required (the time-matched arm is matched to it)")

@@ -24,12 +24,12 @@ from pathlib import Path
 from common import real_dataset, save
 from sttune.config import TrainConfig
 from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.search.events import NullEvents
 from sttune.search.records import finished_records
 from sttune.search.report import search_cost
 from sttune.search.run import Run, load_studies, search
 from sttune.search.rungs import RungPolicy
 from sttune.search.select import pareto_front
-from sttune.search.study import NullEvents
 
 
 class Quiet(NullEvents):
@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--eta", type=float, default=RungPolicy.reduction_factor, help="reduction factor")
     parser.add_argument("--tolerance", type=float, nargs=2, default=RungPolicy.tolerance, metavar=("VAL", "TIME"),
                         help="relative differences counted as ties at a rung")
-    parser.add_argument("--out", default="early_stopping", help="results name under bench/results/")
+    parser.add_argument("--out", default="early_stopping", help="results name (raw JSON under $STTUNE_BENCH_OUT)")
     parser.add_argument("--ballast", action=argparse.BooleanOptionalAction, default=True,
                         help="keep both vCPUs loaded after the first arm ends (equal load for both arms)")
     parser.add_argument("--sampler", default="tpe", choices=["tpe", "random"],

@@ -12,7 +12,7 @@ screens epoch-rung settings on one fixed sequence of trials, free of timing nois
 arms; a setting it favours still has to be confirmed by a live run. Runs recorded with planned
 work per epoch (the curve's 5th column) are also replayed with the old plain-count projection,
 so the two projections are compared on the same trials.
-Usage: .venv/bin/python bench/early_stopping_replay.py bench/results/early_stopping_96t_seed0.json [...]
+Usage: .venv/bin/python bench/early_stopping_replay.py bench/results/early_stopping.json [raw runs ...]
 """
 
 from __future__ import annotations
@@ -104,20 +104,24 @@ def replay(trials: list[dict], policy: RungPolicy, epochs: int, rule=should_stop
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("results", nargs="+", type=Path, help="JSON files written by bench/early_stopping.py")
+    parser.add_argument("results", nargs="+", type=Path,
+                        help="JSON files written by bench/early_stopping.py, or bench/results/early_stopping.json")
     args = parser.parse_args()
     print("| run | policy | stopped | device s | less time | hypervolume vs off |")
     print("|---|---|---|---|---|---|")
+    runs = []
     for path in args.results:
         data = json.loads(path.read_text())
+        runs.extend(data["runs"].items() if "runs" in data else [(path.stem, data)])  # a summary holds several
+    for stem, data in runs:
         if not isinstance(data["off"].get("trials"), list):  # older results held only the count
-            raise SystemExit(f"{path}: no per-trial rows; rerun bench/early_stopping.py to record them")
+            raise SystemExit(f"{stem}: no per-trial rows; rerun bench/early_stopping.py to record them")
         trials, epochs, ref = data["off"]["trials"], data["epochs"], tuple(data["reference_point"])
         off_total, off_hv = data["off"]["total_device_seconds"], data["off"]["hypervolume"]
         for (prefix, (rule, planned)), (name, policy) in product(RULES.items(), POLICIES.items()):
             out = replay(trials, policy, epochs, rule, planned)
             name = prefix + name
-            print(f"| {path.stem} | {name} | {out.stopped} of {len(trials)} | {off_total:.0f} → "
+            print(f"| {stem} | {name} | {out.stopped} of {len(trials)} | {off_total:.0f} → "
                   f"{out.cost_seconds:.0f} | {off_total / out.cost_seconds:.2f}x | "
                   f"{hypervolume(out.front_points, ref) / off_hv:.1%} |", flush=True)
 

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--same-epochs", action="store_true", help="give every model --epochs")
-    parser.add_argument("--out", default="sanity", help="results name under bench/results/")
+    parser.add_argument("--out", default="sanity", help="results name (raw JSON under $STTUNE_BENCH_OUT)")
     parser.add_argument("--full-width", action="store_true", help="each model at its default width")
     parser.add_argument("--lr", type=float, default=None, help="override every model's lr")
     args = parser.parse_args()

@@ -184,7 +184,7 @@ def main() -> None:
     ap.add_argument("--datasets", default="sz_taxi,los_loop")
     ap.add_argument("--models", default="stid,stgcn")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--out", default="stemdist", help="results name under bench/results/")
+    ap.add_argument("--out", default="stemdist", help="results name (raw JSON under $STTUNE_BENCH_OUT)")
     ap.add_argument("--verdict", default="", help="only print the bars table of a saved run (a results JSON)")
     a = ap.parse_args()
     if a.verdict:

@@ -42,7 +42,7 @@ def main() -> None:
     p.add_argument("--no-distill", action="store_true", help="skip the distilled set (baselines only)")
     p.add_argument("--represent", default="mean", choices=["mean", "medoid"],
                    help="a cluster's series: its member mean (the paper) or its medoid's")
-    p.add_argument("--out", default="", help="save rows to bench/results/<out>.json")
+    p.add_argument("--out", default="", help="save rows to $STTUNE_BENCH_OUT/<out>.json")
     args = p.parse_args()
     size = dict(nrr=args.nrr, srr=args.srr)
     stem = dict(size, k_subsets=4, lr_feat=args.lr_feat, t_outer=args.t_outer, inner=args.inner, net_steps=5,

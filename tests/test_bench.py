@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,9 @@ def test_a_time_saving_above_the_work_saving_is_flagged_not_reported():
 
 
 def test_the_gpu_headline_script_runs_dry_on_the_cpu(tmp_path):
+    env = {**os.environ, "STTUNE_PYTHON": sys.executable}  # this interpreter, with sttune installed
     done = subprocess.run(["bash", str(BENCH / "gpu.sh"), str(tmp_path), "--dry"], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads((tmp_path / "gpu_headlines.json").read_text())
     assert out["dry"] and not out["skipped"]

@@ -152,7 +152,7 @@ def export_study(
     """Select a trial (noise-aware), verify its speed-up (``timer`` re-times jobs; None or
     ``pairs`` 0: the search's raw figure, marked unverified) and write ``best/<dataset>.yaml``
     and ``best/<dataset>.json``."""
-    label = str(study.user_attrs.get("sttune.dataset", study.study_name))
+    label = rec.dataset_label(study)
     records = [r for r in rec.finished_records(study) if r.state == "COMPLETE"]
     noise = cost_noise(records)
     chosen = select(records, rule, tolerance, noise)

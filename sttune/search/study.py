@@ -32,10 +32,7 @@ from sttune.recipe import DatasetBlock, Recipe
 from sttune.runner import run_job
 from sttune.schema import to_plain
 from sttune.search import records as rec
-from sttune.search.events import (  # NullEvents re-exported: bench/ imports it here
-    NullEvents as NullEvents,
-    SearchEvents,
-)
+from sttune.search.events import SearchEvents
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
 from sttune.search.monitor import rung_monitor
 from sttune.search.reuse import finished_twin, tell_reused
