@@ -242,3 +242,14 @@ def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(t
                           missing_data)
     assert export.verified is None and "not verified: re-timing failed: data/x.npz: no such file" in export.note
     assert export.speedup_text == "2.00x (unverified)"
+
+
+def test_the_report_flags_a_search_speed_up_the_work_cannot_explain():
+    from sttune.search.report import trial_rows
+
+    ladder = record(1, 20.0, 10_000, epochs=2, role="baseline", budget=0.5)  # same rate as BASE: noise 2%
+    lucky = record(2, 20.0, 9_000)  # 2x faster on 90% of the work: the load, not a saving
+    honest = record(3, 20.0, 5_000)  # 2x faster on half the work
+    rows = {r["trial"]: r for r in trial_rows(study_of(BASE, ladder, lucky, honest))}
+    assert rows[2]["above_work_ceiling"] and rows[2]["work_fraction"] == pytest.approx(0.9)
+    assert not rows[3]["above_work_ceiling"] and not rows[1]["above_work_ceiling"]

@@ -30,6 +30,8 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             "val_mae": r.val_mae, "test_mae": r.test_mae, "device_seconds": r.cost_seconds,
             "speedup": speedup(r, base), "val_mae_change": mae_change(r, base),
             "work_fraction": fraction, "work_ceiling": 1 / fraction if fraction else None,
+            # a search-time speed-up the work cannot explain: the machine's noise, not a saving
+            "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + noise),
             "work": (r.result or {}).get("work") or None,
             "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r, noise),
             "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r, noise),
