@@ -46,14 +46,14 @@ def search(
     check_recipe_path(recipe)
     loaded = load_recipe(recipe)
     preflight(loaded.recipe)  # loads every dataset once (cached)
-    for block in loaded.recipe.datasets:
-        print_data_notes(load_data_cached(block, loaded.recipe.protocol).notes)
     check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
     run = start_run(loaded, run_dir)
     run.storage()  # an unreachable or unwritable storage fails now, as one line
     pool = f" · {workers} workers" if workers > 1 else ""
     err.print(f"run folder {run.run_dir} · storage {storage_label(loaded.recipe.search.storage, run.run_dir)}{pool}",
               highlight=False)
+    for block in loaded.recipe.datasets:  # after every check, so that an error stays one line
+        print_data_notes(load_data_cached(block, loaded.recipe.protocol).notes)
     with SearchProgress(err, trials or loaded.recipe.search.trials) as progress:
         run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes, workers=workers)
     if export:
