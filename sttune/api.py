@@ -48,12 +48,18 @@ if TYPE_CHECKING:
 
 API_VERSION = "1.0"
 
+# Under ``protocol.missing: nan`` a real reading of exactly 0 reaches training as this value (the
+# smallest normal float32, 1.2e-38) so that ``y != 0`` stays the observed mask under both
+# policies; its error against any forecast equals that of a true 0 to float precision.
+REAL_ZERO = float(np.finfo(np.float32).tiny)
+
 __all__ = [
     "API_VERSION",
     "Batch",
     "DataError",
     "Graph",
     "PluginError",
+    "REAL_ZERO",
     "SttuneError",
     "ModelSpec",
     "STModel",
@@ -74,8 +80,11 @@ __all__ = [
 class STSeries:
     """A raw multivariate series on a graph, as a dataset plugin returns it.
 
-    values: [time, nodes, channels] float32 in raw units; missing readings are stored as 0.
+    values: [time, nodes, channels] float32 in raw units; missing readings are stored as 0
+       (or NaN, which only ``protocol.missing: nan`` accepts).
     adjacency: [nodes, nodes] float32 edge weights (0 = no edge); need not be symmetric.
+    missing: [time, nodes, channels] bool, the readings the loader found missing (NaN) and
+       stored as 0, so that ``protocol.missing: nan`` can tell them from real zeros; None = none.
     """
 
     name: str
@@ -86,6 +95,7 @@ class STSeries:
     start_day_of_week: int = 0
     channel_names: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # what the loader changed (e.g. "masked 12 NaN readings")
+    missing: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -137,7 +147,9 @@ class Batch:
 
     x: [batch, in_len, nodes_b, features] normalised inputs; features are the series'
        channels (z-scored), then time of day in [0, 1), then day of week in 0..6.
-    y: [batch, out_len, nodes_b] raw-unit targets of the target channel; 0 = missing.
+    y: [batch, out_len, nodes_b] raw-unit targets of the target channel; 0 = missing under
+       both missing-value policies (under ``protocol.missing: nan`` a real 0 reading is
+       :data:`REAL_ZERO`), so ``y != 0`` is the observed mask.
     index: [batch] positions of these windows in the training source (for scores).
     nodes: [nodes_b] indices of the real nodes held, or None when the batch holds all of
        the source's nodes in order. Graph models use the induced subgraph.

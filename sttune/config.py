@@ -28,6 +28,9 @@ class Protocol:
     out_len: int = 12
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
     target_channel: int = 0
+    # what a missing reading is: "zero" (a reading of exactly 0, the PEMS convention) or "nan"
+    # (only NaN/infinite readings; zeros are real values that count in the loss and metrics)
+    missing: str = "zero"
 
     def validate(self, path: str = "protocol") -> None:
         _require(self.in_len >= 1, _at(path, "in_len"), f"must be at least 1, got {self.in_len}")
@@ -39,6 +42,8 @@ class Protocol:
             "use e.g. [0.6, 0.2, 0.2]",
         )
         _require(self.target_channel >= 0, _at(path, "target_channel"), "must be 0 or more")
+        _require(self.missing in ("zero", "nan"), _at(path, "missing"), f"unknown policy '{self.missing}'",
+                 "use zero (a 0 reading is missing) or nan (only NaN readings are missing)")
 
 
 @dataclass(frozen=True)

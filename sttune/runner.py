@@ -74,15 +74,32 @@ def load_data_cached(block: DatasetBlock, protocol: Protocol):  # -> DataModule
     return _DATA_CACHE[key]
 
 
+def naive_for(job: Job):  # -> NaiveForecasts
+    """The naive forecasts of the job's dataset under its protocol, once per process."""
+    from sttune.train.naive import naive_cached
+
+    return naive_cached(load_data_cached(job.dataset, job.protocol))
+
+
 def run_job(job: Job, cache_dir: Path, on_epoch=None):  # -> TrainResult
-    """Train the job once; ``on_epoch(EpochRecord)`` may raise StopTraining."""
+    """Train the job once; ``on_epoch(EpochRecord)`` may raise StopTraining.
+
+    The result records the missing-value policy, and holds no MAPE where MAPE means nothing
+    (targets near 0: :func:`sttune.train.metrics.mape_meaningful`), with a note saying so."""
     from sttune.build import make_strategies, model_factory
+    from sttune.train.metrics import drop_mape
+    from sttune.train.naive import MAPE_NOTE, mape_cached
     from sttune.train.trainer import Trainer
 
     data = load_data_cached(job.dataset, job.protocol)
     strategies = make_strategies(job.strategies)
     new_model = model_factory(job.model_name, job.model_params, data, strategies)
-    return Trainer(job.train, cache_dir).fit(new_model, data, strategies, on_epoch)
+    result = Trainer(job.train, cache_dir).fit(new_model, data, strategies, on_epoch)
+    result.missing = data.missing
+    if not mape_cached(data):
+        result.val, result.test = drop_mape(result.val), drop_mape(result.test)
+        result.notes.append(MAPE_NOTE)
+    return result
 
 
 def time_job_start(job: Job, cache_dir: Path, max_batches: int | None) -> tuple[float, int]:

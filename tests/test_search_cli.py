@@ -259,7 +259,9 @@ def _knee_by_hand(maes: dict[int, float], costs: dict[int, float]) -> int:
 
 def test_export_rules_and_report(tmp_path):
     recipe = write_recipe(tmp_path)
-    invoke("search", str(recipe), "--no-export")
+    searched = invoke("search", str(recipe), "--no-export")
+    assert "synthetic: " in searched.output and "target readings" in searched.output  # the data's notes, once
+    assert searched.output.count("are missing: readings of 0") == 1
     done = [t for t in study_of(tmp_path).trials if t.state.name == "COMPLETE"]
     maes = {t.number: t.user_attrs["sttune.result"]["val"]["mae"] for t in done}
     costs = {t.number: t.user_attrs["sttune.result"]["cost_seconds"] for t in done}
@@ -282,6 +284,11 @@ def test_export_rules_and_report(tmp_path):
     result = invoke("report", str(recipe), "--json", "--no-plots")
     rows = json.loads(result.stdout)["synthetic"]["trials"]
     assert len(rows) == 5 and any(r["pareto"] for r in rows)
+    # the search stored the naive forecasts on the study; the report shows them
+    stored = study_of(tmp_path).user_attrs["sttune.naive"]
+    assert "last_value" in stored["scores"] and json.loads(result.stdout)["synthetic"]["naive"]["scores"] == stored["scores"]
+    text = invoke("report", str(recipe), "--no-plots").output
+    assert "synthetic naive forecasts (val / test MAE): last_value" in text
 
 
 def one_error_line(result) -> str:

@@ -34,8 +34,9 @@ def report(
         rows, cost = rep.trial_rows(study), rep.search_cost(study)
         files = rep.write_plots(study, opened.run_dir / "report", label) if plots else []
         gains = rep.margins(study)
-        payload[label] = {"trials": rows, "search_cost": cost, "failed": rep.failed_trials(study),
-                          "vs_plain_frontier": gains, "plots": [str(p) for p in files]}
+        naive, failed = rep.naive_summary(study), rep.failed_trials(study)
+        payload[label] = {"trials": rows, "search_cost": cost, "failed": failed,
+                          "vs_plain_frontier": gains, "plots": [str(p) for p in files], "naive": naive}
         if json_output:
             continue
         table = Table(title=f"{label} · {study.study_name}")
@@ -63,7 +64,12 @@ def report(
                   + (f" = {cost['ratio']:.1f}x the full baseline's training" if cost["ratio"] else "")
                   + (f" ({cost['reused_trials']} trials reused an identical trial's result)" if cost["reused_trials"] else ""),
                   highlight=False)
-        for number, reason in payload[label]["failed"]:
+        if naive is not None:
+            out.print(f"{label} naive forecasts (val / test MAE): " + ", ".join(
+                f"{n} {v['val_mae']:.4f} / {v['test_mae']:.4f}" for n, v in naive["scores"].items()), highlight=False, markup=False)
+            if naive["warning"]:
+                out.print(f"warning: {naive['warning']}", style="yellow", highlight=False, markup=False)
+        for number, reason in failed:
             out.print(f"trial {number} failed: {reason}", highlight=False)
         for path in files:
             out.print(f"wrote {path}", highlight=False)

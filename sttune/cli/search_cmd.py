@@ -36,20 +36,24 @@ def search(
 ) -> None:
     """Search strategies and their params per dataset; resume by running it again."""
     from sttune.cli.progress import SearchProgress
+    from sttune.cli.train_cmd import print_data_notes
     from sttune.recipe import load_recipe
+    from sttune.runner import load_data_cached
     from sttune.search.run import check_trial_budget, preflight, search as run_search, start_run
     from sttune.search.storage import storage_label
 
     check_workers(workers)
     check_recipe_path(recipe)
     loaded = load_recipe(recipe)
-    preflight(loaded.recipe)
+    preflight(loaded.recipe)  # loads every dataset once (cached)
     check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
     run = start_run(loaded, run_dir)
     run.storage()  # an unreachable or unwritable storage fails now, as one line
     pool = f" · {workers} workers" if workers > 1 else ""
     err.print(f"run folder {run.run_dir} · storage {storage_label(loaded.recipe.search.storage, run.run_dir)}{pool}",
               highlight=False)
+    for block in loaded.recipe.datasets:  # after every check, so that an error stays one line
+        print_data_notes(load_data_cached(block, loaded.recipe.protocol).notes)
     with SearchProgress(err, trials or loaded.recipe.search.trials) as progress:
         run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes, workers=workers)
     if export:

@@ -15,12 +15,25 @@ def result_table(job, result) -> Table:  # Job, TrainResult
         f" · {', '.join(n for n, _ in job.strategies)}" if job.strategies else ""
     )
     table = Table(title=title)
-    for col in ("split", "horizon", "MAE", "RMSE", "MAPE"):
+    mape = "mape" in result.val  # left out where MAPE means nothing (targets near 0)
+    for col in ("split", "horizon", "MAE", "RMSE", "MAPE")[: 5 if mape else 4]:
         table.add_column(col, justify="right" if col not in ("split",) else "left")
     for split, metrics in (("val", result.val), ("test", result.test)):
         rows = [("avg", metrics)] + [(f"@{h}", m) for h, m in metrics["horizons"].items()]
         for horizon, m in rows:
-            table.add_row(split, horizon, f"{m['mae']:.4f}", f"{m['rmse']:.4f}", f"{100 * m['mape']:.2f}%")
+            cells = [split, horizon, f"{m['mae']:.4f}", f"{m['rmse']:.4f}"]
+            table.add_row(*cells, *([f"{100 * m['mape']:.2f}%"] if mape else []))
+    return table
+
+
+def naive_table(naive, val_mae: float) -> Table:  # NaiveForecasts
+    """Naive forecasts' masked MAE next to the model's, validation and test."""
+    table = Table(title="naive forecasts (masked MAE, raw units)")
+    for col in ("forecast", "val MAE", "test MAE"):
+        table.add_column(col, justify="left" if col == "forecast" else "right")
+    for name, s in naive.scores.items():
+        table.add_row(name, f"{s['val_mae']:.4f}", f"{s['test_mae']:.4f}")
+    table.add_row("(model)", f"{val_mae:.4f}", "")
     return table
 
 

@@ -20,21 +20,36 @@ def train(
     """Train one model with the recipe's fixed strategies; print metrics and device cost."""
     from sttune.cli.progress import EpochProgress
     from sttune.recipe import load_recipe
-    from sttune.runner import fixed_job, run_job
+    from sttune.runner import fixed_job, load_data_cached, naive_for, run_job
+    from sttune.train.naive import beats_naive
 
     loaded = load_recipe(recipe)
     job = fixed_job(loaded, dataset, epochs)
+    print_data_notes(load_data_cached(job.dataset, job.protocol).notes)
     with EpochProgress(job.train.epochs, err, enabled=not json_output) as progress:
         result = run_job(job, loaded.cache_dir(), on_epoch=progress.update)
+    naive = naive_for(job)
+    warning = beats_naive(result.val_mae, naive)
     if json_output:
-        print_json({"dataset": job.dataset.label, "model": job.model_name, **result.to_dict()})
+        print_json({"dataset": job.dataset.label, "model": job.model_name, **result.to_dict(),
+                    "naive": naive.scores, "naive_notes": list(naive.notes), "naive_warning": warning})
         return
-    from sttune.cli.tables import cost_table, result_table
+    from sttune.cli.tables import cost_table, naive_table, result_table
 
     out.print(result_table(job, result))
+    out.print(naive_table(naive, result.val_mae))
     out.print(cost_table(result))
-    for note in job.notes:
-        err.print(f"note: {note}")
+    for note in [*job.notes, *result.notes, *naive.notes]:
+        err.print(f"note: {note}", highlight=False, markup=False)
+    if warning:
+        err.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+
+
+def print_data_notes(notes) -> None:  # Iterable[str]
+    """The dataset's notes (what the loader changed, how many readings are missing and why),
+    one dim line each on stderr."""
+    for note in notes:
+        err.print(note, style="dim", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sttune.api import Batch, Graph, ModelSpec, STSeries, WindowSource
+from sttune.api import REAL_ZERO, Batch, Graph, ModelSpec, STSeries, WindowSource
 from sttune.config import Protocol
 from sttune.errors import DataError
 
@@ -79,11 +79,14 @@ class DataModule:
     spec: ModelSpec
     node_inputs: Tensor  # [nodes, node_input_dim]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    missing: str = "zero"  # the missing-value policy (protocol.missing) the targets were encoded with
+    steps_per_day: int = 0  # of the series (naive seasonal forecasts); 0 = unknown
 
     def to(self, device: torch.device | str) -> DataModule:
         return DataModule(
             self.name, self.key, self.train.to(device), self.val.to(device), self.test.to(device),
             self.target_mean, self.target_std, self.spec, self.node_inputs.to(device), self.notes,
+            self.missing, self.steps_per_day,
         )
 
 
@@ -102,7 +105,7 @@ def time_features(series: STSeries) -> tuple[np.ndarray, np.ndarray]:
     return tod.astype(np.float32), dow.astype(np.float32)
 
 
-def _check_series(series: STSeries) -> None:
+def _check_series(series: STSeries, missing: str = "zero") -> None:
     """What every dataset plugin must hand over, checked once for plugins we did not write."""
     where = f"dataset '{series.name}'"
     if series.values.ndim != 3:
@@ -114,9 +117,38 @@ def _check_series(series: STSeries) -> None:
                         f"give an {n}x{n} adjacency")
     if int(series.steps_per_day) < 1:
         raise DataError(f"{where}: steps_per_day is {series.steps_per_day}", "set a positive steps_per_day")
-    if not np.isfinite(series.values).all():
+    if missing != "nan" and not np.isfinite(series.values).all():
         raise DataError(f"{where}: values hold NaN or infinite readings",
-                        "mask them as missing (0) in the loader, e.g. nan: mask")
+                        "mask them as missing (0) in the loader, e.g. nan: mask, or set protocol.missing: nan")
+    if series.missing is not None and series.missing.shape != series.values.shape:
+        raise DataError(f"{where}: missing mask has shape {series.missing.shape}, values {series.values.shape}",
+                        "the dataset plugin must give a mask shaped like its values")
+
+
+def encode_missing(series: STSeries, protocol: Protocol) -> tuple[np.ndarray, tuple[str, ...]]:
+    """float32 [time, nodes, channels] values in the one encoding training reads, and a note.
+
+    Missing readings become 0 under both policies: ``zero`` takes every 0 reading (and any NaN)
+    as missing; ``nan`` only NaN/infinite readings and the loader's ``STSeries.missing``, and
+    stores real 0 readings as :data:`~sttune.api.REAL_ZERO`, so ``!= 0`` is the observed mask.
+    """
+    values = series.values.astype(np.float32)
+    lost = ~np.isfinite(values)
+    if series.missing is not None:
+        lost |= series.missing.astype(bool)
+    tc = protocol.target_channel
+    if protocol.missing == "nan":
+        real_zero = (values == 0) & ~lost
+        values = np.where(lost, np.float32(0), np.where(real_zero, np.float32(REAL_ZERO), values))
+        n_zero = int(real_zero[..., tc].sum())
+        why = f"NaN readings (missing: nan); {n_zero} readings of 0 count as real values"
+    else:
+        values = np.where(lost, np.float32(0), values)
+        why = "readings of 0 (missing: zero)"
+    target_missing = int((values[..., tc] == 0).sum())
+    total = int(values[..., tc].size)
+    note = f"{series.name}: {target_missing} of {total} target readings ({100 * target_missing / max(total, 1):.1f}%) are missing: {why}"
+    return values.astype(np.float32, copy=False), (note,)
 
 
 def _check(series: STSeries, protocol: Protocol) -> tuple[int, int, int]:
@@ -186,17 +218,21 @@ def data_key(series: STSeries, protocol: Protocol) -> str:
     digest = hashlib.sha256()
     for array in (series.values, series.adjacency):
         digest.update(np.ascontiguousarray(array).tobytes())
-    digest.update(repr((series.steps_per_day, series.start_step_of_day, protocol)).encode())
+    if series.missing is not None and protocol.missing == "nan":  # under zero its readings are 0 already
+        digest.update(np.packbits(series.missing).tobytes())
+    # the default policy leaves the key as it was before the policy existed (caches stay valid)
+    ident = repr(protocol).replace(", missing='zero'", "")
+    digest.update(f"({series.steps_per_day!r}, {series.start_step_of_day!r}, {ident})".encode())
     return f"{series.name}-{digest.hexdigest()[:12]}"
 
 
 def build_data(series: STSeries, protocol: Protocol = Protocol()) -> DataModule:
     """Apply the protocol to a raw series (windows, split, scaling, time features)."""
-    _check_series(series)
+    _check_series(series, protocol.missing)
     n_train, n_val, n_test = _check(series, protocol)
     in_len, out_len = protocol.in_len, protocol.out_len
     train_steps = n_train + in_len - 1  # steps seen as inputs by training windows
-    values = series.values.astype(np.float32)
+    values, missing_note = encode_missing(series, protocol)
     normalised, mean, std = _zscore(values, train_steps)
     tod, dow = time_features(series)
     n_steps, n_nodes = values.shape[:2]
@@ -219,5 +255,5 @@ def build_data(series: STSeries, protocol: Protocol = Protocol()) -> DataModule:
     )
     return DataModule(
         series.name, data_key(series, protocol), train, val, test, float(mean[tc]), float(std[tc]),
-        spec, descriptors, series.notes,
+        spec, descriptors, series.notes + missing_note, protocol.missing, int(series.steps_per_day),
     )

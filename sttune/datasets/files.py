@@ -6,7 +6,8 @@ readings as 0, adjacency [N, N] float32) and turns every bad input into a
 ``Path``; relative ones are resolved against the working directory.
 
 NaN / infinite readings: ``nan="refuse"`` (default) refuses the file and says how many and
-where; ``nan="mask"`` stores them as 0 (= missing) and records a note.
+where; ``nan="mask"`` stores them as 0 (= missing), records a note, and hands their positions over
+as ``STSeries.missing`` so that ``protocol.missing: nan`` still tells them from real zeros.
 
 The helpers live by role in :mod:`sttune.datasets.readers` (file parsing),
 :mod:`sttune.datasets.graphs` (adjacency readers, re-exported here) and
@@ -63,13 +64,13 @@ def load_pems(
     if channels is not None:
         picked = _channel_indices(channels, values.shape[2], file)
         values, names = values[:, :, picked], tuple(names[i] for i in picked)
-    values, notes = handle_nan(values, nan, file)
+    values, notes, missing = handle_nan(values, nan, file)
     if graph is None:
         adj, more = identity(values.shape[1])
     else:
         adj, more = distance_adjacency(existing(graph, "PEMS distance"), values.shape[1])
     return _series(file, values, adj, _check_spd(steps_per_day), 0, _check_dow(start_day_of_week),
-                   names, notes + more)
+                   names, notes + more, missing)
 
 
 def load_h5(
@@ -96,8 +97,8 @@ def load_h5(
         moved = (f"reordered columns to the sensor order of {adj_file.name}",) if ids != order else ()
     else:
         adj, moved = dense_adjacency(adj_file, values.shape[1]), ()
-    tnc, notes = handle_nan(as_tnc(values, file), nan, file)
-    return _series(file, tnc, adj, spd, start_step, start_dow, ("speed",), moved + notes)
+    tnc, notes, missing = handle_nan(as_tnc(values, file), nan, file)
+    return _series(file, tnc, adj, spd, start_step, start_dow, ("speed",), moved + notes, missing)
 
 
 def load_arrays(
@@ -123,7 +124,7 @@ def load_arrays(
     """
     file = existing(path, "data")
     raw, node_names, stamps = read_array_file(file, csv_header)
-    values, notes = handle_nan(as_tnc(raw, file), nan, file)
+    values, notes, missing = handle_nan(as_tnc(raw, file), nan, file)
     spd = _resolve_spd(interval_minutes, steps_per_day, stamps, file)
     start_step, dow = timing_from_stamps(stamps, spd, file) if stamps is not None else (0, 0)
     if start_day_of_week is not None:
@@ -141,7 +142,7 @@ def load_arrays(
         adj, more = edge_list_adjacency(existing(edges, "edge list"), n, names)
     else:
         adj, more = identity(n)
-    return _series(file, values, adj, spd, start_step, dow, _numbered(values.shape[2]), notes + more)
+    return _series(file, values, adj, spd, start_step, dow, _numbered(values.shape[2]), notes + more, missing)
 
 
 # --------------------------------------------------------------------------- param checks
@@ -190,7 +191,7 @@ def _resolve_spd(interval: float | None, spd: int | None, stamps: np.ndarray | N
 
 
 def _series(path: Path, values: np.ndarray, adj: np.ndarray, spd: int, start_step: int, dow: int,
-            channel_names: tuple[str, ...], notes: tuple[str, ...]) -> STSeries:
+            channel_names: tuple[str, ...], notes: tuple[str, ...], missing: np.ndarray | None) -> STSeries:
     return STSeries(name=path.stem, values=values.astype(np.float32, copy=False), adjacency=adj,
                     steps_per_day=spd, start_step_of_day=int(start_step), start_day_of_week=int(dow),
-                    channel_names=channel_names, notes=notes)
+                    channel_names=channel_names, notes=notes, missing=missing)

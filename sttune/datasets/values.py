@@ -24,8 +24,9 @@ def as_tnc(arr: np.ndarray, path: Path) -> np.ndarray:
     return arr
 
 
-def handle_nan(values: np.ndarray, nan: str, path: Path) -> tuple[np.ndarray, tuple[str, ...]]:
-    """float32 [T, N, C] with NaN/inf refused or masked to 0 (policy ``nan``), and notes."""
+def handle_nan(values: np.ndarray, nan: str, path: Path) -> tuple[np.ndarray, tuple[str, ...], np.ndarray | None]:
+    """float32 [T, N, C] with NaN/inf refused or masked to 0 (policy ``nan``), notes, and the
+    [T, N, C] bool mask of the masked readings (None when there are none)."""
     if nan not in ("refuse", "mask"):
         raise DataError(f"{path}: nan must be 'refuse' or 'mask', got {nan!r}", "Set nan: refuse or nan: mask.")
     bad = ~np.isfinite(values)
@@ -35,7 +36,8 @@ def handle_nan(values: np.ndarray, nan: str, path: Path) -> tuple[np.ndarray, tu
         raise DataError(f"{path}: {count} NaN or infinite values, first at {where}",
                         "Fix the data, or set `nan: mask` to treat them as missing readings (stored as 0).")
     values = np.where(bad, 0.0, values).astype(np.float32)
-    return values, ((f"masked {count} NaN/infinite readings as missing (0)",) if count else ())
+    notes = (f"masked {count} NaN/infinite readings as missing (0)",) if count else ()
+    return values, notes, (bad if count else None)
 
 
 def timing_from_stamps(stamps: np.ndarray, spd: int, path: Path) -> tuple[int, int]:

@@ -41,6 +41,24 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     return rows
 
 
+def naive_summary(study: optuna.Study) -> dict[str, Any] | None:
+    """The dataset's naive forecasts stored on the study (``sttune.naive``), and a warning when
+    the best finished trial on validation does not beat the best of them; None when not stored."""
+    stored = study.user_attrs.get("sttune.naive")
+    if not stored:
+        return None
+    scores = stored.get("scores", {})
+    out = {"scores": scores, "notes": stored.get("notes", []), "warning": None}
+    done = [r for r in rec.finished_records(study) if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
+    if scores and done:
+        best = min(done, key=lambda r: r.val_mae)
+        name = min(scores, key=lambda n: scores[n]["val_mae"])
+        if best.val_mae >= scores[name]["val_mae"]:
+            out["warning"] = (f"the best trial ({best.number}, val MAE {best.val_mae:.4f}) does not beat the naive "
+                              f"forecast {name} ({scores[name]['val_mae']:.4f}): no trial has learnt more than persistence")
+    return out
+
+
 def stopped_at(record: rec.TrialRecord) -> str | None:
     """Where early stopping ended a trial: "epoch N", or "preparation" (nothing trained: its
     val and test MAE are the untrained model's; the checkpoint's val MAE is its stopped value)."""

@@ -18,6 +18,7 @@ from sttune.search.study import StudyPlan, run_study
 from sttune.search.workers import run_pool
 
 RECIPE_SNAPSHOT = "recipe.yaml"
+NAIVE = "sttune.naive"  # study user attr: the dataset's naive forecasts (NaiveForecasts.to_dict())
 
 
 class RunError(SttuneError):
@@ -165,11 +166,28 @@ def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, 
            workers: int = 1, worker_index: int = 0, prepare: bool = True, joining: bool = False) -> None:
     """One study per dataset, in this process (``workers`` = 1) or in a pool of worker processes."""
     isolation = resolve_isolation(run.recipe, workers, joining)
+    if prepare:
+        store_naive(run)
     if workers > 1:
         run_pool(plans(run, cache_dir, trials, timeout), run.run_dir, events, workers, isolation)
         return
     for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, prepare=prepare, isolation=isolation):
         run_study(plan, events)
+
+
+def store_naive(run: Run, storage=None) -> None:
+    """Store each dataset's naive forecasts on its study (user attr ``sttune.naive``), computed
+    on the validation and test windows every trial is scored on; the study is created if new."""
+    from sttune.runner import load_data_cached
+    from sttune.train.naive import naive_cached
+
+    storage = storage if storage is not None else run.storage()
+    n = len(run.recipe.search.objectives)
+    for block in run.recipe.datasets:
+        value = naive_cached(load_data_cached(block, run.recipe.protocol)).to_dict()
+        study = open_study(storage, study_name(run.name, block.label), n)
+        if study.user_attrs.get(NAIVE) != value:
+            study.set_user_attr(NAIVE, value)
 
 
 def load_studies(run: Run) -> list[optuna.Study]:

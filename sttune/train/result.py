@@ -69,6 +69,8 @@ class TrainResult:
     work: dict[str, Any] = field(default_factory=dict)
     clock: str = ""  # what device_seconds were read from: "process", "wall" or "cuda-sync"
     cpu_threads: int | None = None  # torch's intra-op threads during the run (CPU device)
+    missing: str = ""  # the dataset's missing-value policy (protocol.missing); "" in older results
+    notes: list[str] = field(default_factory=list)  # e.g. why MAPE is left out of val/test
 
     @property
     def val_mae(self) -> float:
