@@ -181,6 +181,7 @@ def store_naive(run: Run, storage=None) -> None:
     from sttune.runner import load_data_cached
     from sttune.train.naive import naive_cached
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress display says it all
     storage = storage if storage is not None else run.storage()
     n = len(run.recipe.search.objectives)
     for block in run.recipe.datasets:
