@@ -34,7 +34,9 @@ def report(
         rows, cost = rep.trial_rows(study), rep.search_cost(study)
         files = rep.write_plots(study, opened.run_dir / "report", label) if plots else []
         gains = rep.margins(study)
-        payload[label] = {"trials": rows, "search_cost": cost, "failed": rep.failed_trials(study),
+        pays = rep.payback(study, opened.recipe, opened.best_dir)
+        failed = rep.failed_trials(study)
+        payload[label] = {"trials": rows, "search_cost": cost, **pays, "failed": failed,
                           "vs_plain_frontier": gains, "plots": [str(p) for p in files]}
         if json_output:
             continue
@@ -59,10 +61,14 @@ def report(
             out.print(f"{name}: best trial {g['trial']} {verdict} plain training at equal device time "
                       f"({100 * g['margin']:+.1f}%)", highlight=False)
         out.print(f"search cost: {cost['total_device_seconds']:.1f} device s in total"
-                  + (f" = {cost['ratio']:.1f}x the full baseline's training" if cost["ratio"] else "")
+                  + (f" = {cost['ratio']:.1f} full baselines" if cost["ratio"] else "")
                   + (f" ({cost['reused_trials']} trials reused an identical trial's result)" if cost["reused_trials"] else ""),
                   highlight=False)
-        for number, reason in payload[label]["failed"]:
+        n = pays["break_even_retrainings"]
+        out.print(f"pays for itself after {n} retraining{'s' if n != 1 else ''} with the chosen config" if n is not None
+                  else "never pays for itself in retrainings: the chosen config is not faster than the full baseline",
+                  highlight=False)
+        for number, reason in failed:
             out.print(f"trial {number} failed: {reason}", highlight=False)
         for path in files:
             out.print(f"wrote {path}", highlight=False)
