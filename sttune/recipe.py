@@ -6,6 +6,7 @@ how ``sttune export`` writes a fixed recipe that ``sttune train`` replays.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -73,8 +74,12 @@ class StrategyBlock:
 class SearchConfig:
     """The recipe's ``search`` block."""
 
-    trials: int | None = 20  # per dataset, baseline trials included
+    trials: int | None = 20  # per dataset, baseline trials included; no count when only `budget` is given
     timeout_minutes: float | None = None  # per dataset
+    # the search's device time in full baselines (5 = five full baseline trainings): no trial
+    # starts that would take it past; with `trials` too, whichever is reached first stops it
+    budget: float | None = None
+    max_consecutive_failures: int = 5  # this many failed trials in a row stop the search (exit 2)
     sampler: Literal["tpe", "nsga2", "gp", "random"] = "tpe"
     seed: int = 0
     storage: str | None = None  # Optuna storage URL; default: a journal file in the run folder
@@ -101,8 +106,13 @@ class SearchConfig:
         if self.stale_after_seconds < 2 * self.heartbeat_seconds:
             raise SchemaError(f"{path}.stale_after_seconds", f"must be at least twice heartbeat_seconds, got {self.stale_after_seconds}",
                               "a trial is failed as stale only after several missed heartbeats")
-        if self.trials is None and self.timeout_minutes is None:
-            raise SchemaError(path, "set `trials`, `timeout_minutes` or both")
+        if self.trials is None and self.timeout_minutes is None and self.budget is None:
+            raise SchemaError(path, "set `trials`, `budget`, `timeout_minutes`, or several of them")
+        if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
+            raise SchemaError(f"{path}.budget", f"must be a finite number above 0, got {self.budget}",
+                              "e.g. budget: 5 = five times the full baseline's training")
+        if self.max_consecutive_failures < 1:
+            raise SchemaError(f"{path}.max_consecutive_failures", f"must be at least 1, got {self.max_consecutive_failures}")
         if self.trials is not None and self.trials < 1:
             raise SchemaError(f"{path}.trials", f"must be at least 1, got {self.trials}")
         if self.timeout_minutes is not None and self.timeout_minutes <= 0:
@@ -203,14 +213,24 @@ def _resolve_paths(params: dict[str, Any], base: Path) -> dict[str, Any]:
     return out
 
 
-def load_recipe(path: str | Path) -> LoadedRecipe:
-    """Read and validate a recipe; errors name the file and the field path."""
+def load_recipe(path: str | Path, search: dict[str, Any] | None = None) -> LoadedRecipe:
+    """Read and validate a recipe; errors name the file and the field path.
+
+    ``search`` overrides keys of the recipe's ``search`` block (``sttune search --budget``)
+    before it is validated. A ``budget`` without ``trials`` leaves the trial count open
+    (``trials`` defaults to 20 only when no budget bounds the search)."""
     path = Path(path)
     raw = _read_yaml(path)
     if raw is None:
         raise RecipeError(f"{path} is empty", "see recipes/quickstart.yaml for a complete recipe")
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: the top level must be a mapping, not a {type(raw).__name__}", "see recipes/quickstart.yaml")
+    block = raw.get("search")
+    if (block is None or isinstance(block, dict)) and (search or (block and "budget" in block)):
+        block = {**(block or {}), **(search or {})}
+        if block.get("budget") is not None and "trials" not in block:
+            block["trials"] = None
+        raw = {**raw, "search": block}
     if "dataset" in raw:
         if "datasets" in raw:
             raise RecipeError(f"{path}: give `dataset` or `datasets`, not both")

@@ -66,14 +66,16 @@ def test_signal_reasons():
     assert signal_reason(-9) == ("killed by SIGKILL (out of memory? the kernel's OOM killer sends it)", True)
 
 
-def test_each_crash_fails_its_trial_with_its_reason_and_the_search_completes(tmp_path):
+def test_each_crash_fails_its_trial_with_its_reason_and_a_run_of_them_stops_the_search(tmp_path):
     recipe = {
         "name": "iso",
         "datasets": [{"name": "synthetic", "params": {"n_nodes": 8, "n_days": 3, "steps_per_day": 48, "seed": 1}}],
         "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
         "train": {"epochs": 2, "batch_size": 64, "device": "cpu", "seed": 0},
         "strategies": [{"name": n, "params": {}} for n in NAMES],
-        "search": {"trials": 5, "baseline_ladder": [], "isolation": "subprocess", "trial_timeout_minutes": 0.05},
+        # failures take no trial slot: the three in a row after the out-of-memory trial stop the search
+        "search": {"trials": 5, "baseline_ladder": [], "isolation": "subprocess", "trial_timeout_minutes": 0.05,
+                   "max_consecutive_failures": 3},
         "run_dir": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"),
     }
     path = tmp_path / "iso.yaml"
@@ -85,7 +87,8 @@ def test_each_crash_fails_its_trial_with_its_reason_and_the_search_completes(tmp
     for name in ("oom", "segv", "hang", "nan"):
         study.enqueue_trial({"strategy": name})
     result = runner.invoke(app, ["search", str(path), "--no-export"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 2, result.output
+    assert "error: the last 3 trials failed (last: the training loss became nan at epoch 0." in result.output
     trials = optuna.load_study(study_name="iso:synthetic", storage=storage_for(None, tmp_path / "run")).trials
     assert len(trials) == 5
     reasons = {t.params.get("strategy"): (t.state.name, t.user_attrs.get("sttune.fail_reason")) for t in trials[1:]}

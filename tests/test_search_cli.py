@@ -15,6 +15,7 @@ from sttune.cli import app
 from sttune.search.records import finished_records
 from sttune.search.rungs import RungPolicy, should_stop
 from sttune.search.select import cost_noise
+from sttune.search.study import EXHAUSTED_AFTER, count_done
 
 runner = CliRunner()
 
@@ -96,6 +97,17 @@ class Between(Strategy):
     def space(cls, trial):
         return {"lo": trial.suggest_float("between.lo", 0.0, 0.2), "hi": trial.suggest_float("between.hi", 0.2, 1.0)}
 
+class Flaky(KeepFirst):
+    """Every other one fails (counted per process: trials run inline)."""
+    name = "flaky"
+    made = 0
+
+    def prepare(self, train, ctx):
+        Flaky.made += 1
+        if Flaky.made % 2:
+            raise RuntimeError("flaky: every other one")
+        return train
+
 class CtrlC(Strategy):
     name = "ctrl_c"
     fired = False
@@ -110,7 +122,7 @@ class CtrlC(Strategy):
 @pytest.fixture(autouse=True)
 def toy_plugins(tmp_path_factory):
     root = tmp_path_factory.mktemp("site")
-    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("coin", "Coin"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("sabotage", "Sabotage"), ("checkpointed", "Checkpointed"), ("between", "Between"))}
+    targets = {n: f"toy_strategies:{c}" for n, c in (("keep_first", "KeepFirst"), ("coin", "Coin"), ("boom", "Boom"), ("ctrl_c", "CtrlC"), ("flaky", "Flaky"), ("sabotage", "Sabotage"), ("checkpointed", "Checkpointed"), ("between", "Between"))}
     install_plugins(root, "toy_strategies", TOY, {"strategy": targets})
     yield
     uninstall(root, "toy_strategies")
@@ -221,26 +233,49 @@ def test_constraint_excludes_trials_above_the_baseline_mae(tmp_path):
     assert chosen["val_mae"] <= base + 1e-12
 
 
-def test_a_plugin_raising_in_a_hook_fails_only_its_trial(tmp_path):
-    recipe = write_recipe(tmp_path, strategies=[{"name": "boom", "params": {}}], search={"trials": 3, "baseline_ladder": []})
-    result = invoke("search", str(recipe))
+def test_failed_trials_are_reported_but_hold_no_slot(tmp_path):
+    recipe = write_recipe(tmp_path, strategies=[{"name": "flaky"}], search={"trials": 4, "baseline_ladder": []})
+    result = invoke("search", str(recipe), "--no-export")
     assert result.exit_code == 0, result.output
     trials = study_of(tmp_path).trials
-    assert trials[0].state.name == "COMPLETE"
     failed = [t for t in trials if t.state.name == "FAIL"]
-    assert failed and all("boom inside transform" in t.user_attrs["sttune.fail_reason"] for t in failed)
+    assert failed and all("flaky: every other one" in t.user_attrs["sttune.fail_reason"] for t in failed)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 4 == count_done(trials)
+    assert f"trial {failed[0].number} failed" in result.output
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
+    assert [n for n, _ in report["failed"]] == [t.number for t in failed]
+
+
+def test_a_run_of_failures_stops_the_search_with_one_line_and_the_fixed_recipe_resumes(tmp_path):
+    recipe = write_recipe(tmp_path, strategies=[{"name": "boom", "params": {}}],
+                          search={"trials": 4, "baseline_ladder": [], "max_consecutive_failures": 3})
+    result = invoke("search", str(recipe))
+    assert result.exit_code == 2, result.output
+    line = ("error: the last 3 trials failed (last: RuntimeError: boom inside transform). "
+            "fix the recipe and run the same command again")
+    assert [x for x in result.output.splitlines() if x.startswith("error:")] == [line]
+    assert "Traceback" not in result.output and not (tmp_path / "run" / "best").exists()
+    trials = study_of(tmp_path).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]  # the baseline, then exactly 3
+    fixed = write_recipe(tmp_path, strategies=[{"name": "keep_first"}],
+                         search={"trials": 4, "baseline_ladder": [], "max_consecutive_failures": 3})
+    again = invoke("search", str(fixed), "--no-export")
+    assert again.exit_code == 0, again.output
+    trials = study_of(tmp_path).trials
+    assert count_done(trials) == 4 and len(trials) == 7  # the 3 remaining trials ran; the failures are kept
 
 
 def test_ctrl_c_fails_the_running_trial_and_requeues_it(tmp_path):
-    recipe = write_recipe(tmp_path, strategies=[{"name": "ctrl_c", "params": {}}], search={"trials": 3, "baseline_ladder": []})
+    # one configuration to search (fixed params): the baseline, the 50% rung and it fill the 3 trials
+    recipe = write_recipe(tmp_path, strategies=[{"name": "ctrl_c", "params": {}}], search={"trials": 3, "baseline_ladder": [0.5]})
     result = invoke("search", str(recipe), "--no-export")
     assert result.exit_code == 130 and "resume" in result.output
     study = study_of(tmp_path)
     states = [t.state.name for t in study.trials]
-    assert states[0] == "COMPLETE" and states[1] == "FAIL" and states[2] == "WAITING"
+    assert states == ["COMPLETE", "COMPLETE", "FAIL", "WAITING"]
     assert invoke("search", str(recipe)).exit_code == 0
     study = study_of(tmp_path)
-    assert sum(t.state.name == "COMPLETE" for t in study.trials) == 3
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE"]
 
 
 def _knee_by_hand(maes: dict[int, float], costs: dict[int, float]) -> int:
@@ -308,6 +343,13 @@ def one_error_line(result) -> str:
         ("datasets: [{name: synthetic}]\nmodel: {name: stid}\ntrain: {epochs: ten}\n", "train.epochs: expected an integer"),
         ("datasets: [{name: synthetic}]\nmodel: {name: stid}\ntrain: {epochs: -3}\n", "train.epochs: must be at least 1"),
         ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nsearch: {trials: 0}\n", "search.trials: must be at least 1"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nsearch: {budget: 0}\n",
+         "search.budget: must be a finite number above 0, got 0"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nsearch: {budget: .inf}\n",
+         "search.budget: must be a finite number above 0, got inf"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nsearch: {budget: five}\n", "search.budget: expected a number"),
+        ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nsearch: {max_consecutive_failures: 0}\n",
+         "search.max_consecutive_failures: must be at least 1"),
         ("datasets: [{name: synthetic}]\nmodel: {name: nosuchmodel}\n", "unknown model 'nosuchmodel'"),
         ("datasets: [{name: synthetic}]\nmodel: {name: stid}\nstrategies: [{name: nope}]\n", "unknown strategy 'nope'"),
         ("datasets: [{name: synthetic, params: {n_nodes: -1}}]\nmodel: {name: stid}\n", "n_nodes"),
@@ -474,11 +516,12 @@ def test_a_held_value_that_suits_some_draws_is_left_to_the_trials(tmp_path):
 def test_a_repeated_job_reuses_the_finished_result_and_costs_nothing(tmp_path, reuse):
     recipe = write_recipe(tmp_path, strategies=[{"name": "coin"}],
                           search={"trials": 6, "seed": 0, "baseline_ladder": [], "reuse_results": reuse})
-    assert invoke("search", str(recipe), "--no-export").exit_code == 0
+    result = invoke("search", str(recipe), "--no-export")
+    assert result.exit_code == 0, result.output
     trials = study_of(tmp_path).trials
-    assert len(trials) == 6 and all(t.state.name == "COMPLETE" for t in trials)
+    assert all(t.state.name == "COMPLETE" for t in trials)
     first_of: dict = {}
-    for t in trials[1:]:  # 5 trials over 2 configurations: at least 3 repeats
+    for t in trials[1:]:  # 2 configurations: every later trial is a repeat
         key = t.params["coin.keep"]
         original = first_of.setdefault(key, t)
         if t is original:
@@ -489,8 +532,41 @@ def test_a_repeated_job_reuses_the_finished_result_and_costs_nothing(tmp_path, r
             assert t.user_attrs["sttune.result"] == original.user_attrs["sttune.result"]
         else:
             assert "sttune.reused_from" not in t.user_attrs
+    if reuse:  # repeats hold no slot: the search asks again until the space looks exhausted
+        assert len(first_of) == 2 and count_done(trials) == 3 and len(trials) >= 3 + EXHAUSTED_AFTER
+        assert all("sttune.reused_from" in t.user_attrs for t in trials[-EXHAUSTED_AFTER:])
+        notes = [x for x in result.output.splitlines() if "exhausted" in x]
+        assert notes == [f"the search space looks exhausted: the last {EXHAUSTED_AFTER} trials repeated finished "
+                         "jobs (results reused); stopping with 3 new trials"]
+    else:
+        assert len(trials) == 6 == count_done(trials)
     report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
     trained = [t for t in trials if "sttune.reused_from" not in t.user_attrs]
     assert report["search_cost"]["reused_trials"] == (len(trials) - len(first_of) - 1 if reuse else 0)
     assert report["search_cost"]["total_device_seconds"] == pytest.approx(
         sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trained))
+
+
+def test_a_budget_in_baselines_stops_starting_trials_and_the_report_prices_the_search(tmp_path):
+    # no trial count: the budget alone bounds the search; 1.5 baselines leave no room for a
+    # strategy trial, estimated at the full baseline's cost before any has run
+    recipe = write_recipe(tmp_path, search={"seed": 0, "baseline_ladder": []})
+    result = invoke("search", str(recipe), "--budget", "1.5", "--no-export")
+    assert result.exit_code == 0, result.output
+    trials = study_of(tmp_path).trials
+    assert [t.user_attrs.get("sttune.role") for t in trials] == ["baseline"]
+    assert "budget reached: 1.00 of 1.5 baselines spent and the next trial would take about 1.00 more" in result.output
+    snapshot = yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())["search"]
+    assert (snapshot["budget"], snapshot["trials"]) == (1.5, None)  # a budget without `trials`: no count
+    report = invoke("report", str(recipe), "--json", "--no-plots")
+    data = json.loads(report.stdout)["synthetic"]
+    assert data["search_cost_baselines"] == pytest.approx(1.0)
+    assert data["break_even_retrainings"] is None  # the chosen config is the baseline: nothing saved
+    text = invoke("report", str(recipe), "--no-plots").output
+    assert "= 1.0 full baselines" in text and "never pays for itself" in text
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan"])
+def test_a_bad_budget_option_is_one_line(tmp_path, value):
+    message = one_error_line(invoke("search", str(write_recipe(tmp_path)), f"--budget={value}"))
+    assert "--budget must be a finite number above 0" in message, message

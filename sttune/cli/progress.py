@@ -66,7 +66,8 @@ class SearchProgress:
 
     def trial_finished(self, record) -> None:  # TrialRecord
         self.progress.update(self.epochs, visible=False)
-        self.progress.update(self.trials, advance=1)
+        if record.state != "FAIL" and record.reused_from is None:  # only new work fills search.trials
+            self.progress.update(self.trials, advance=1)
         if record.state == "FAIL":
             self.console.print(f"[yellow]trial {record.number} failed:[/] {record.reason}", highlight=False)
         elif record.result:

@@ -34,8 +34,9 @@ def report(
         rows, cost = rep.trial_rows(study), rep.search_cost(study)
         files = rep.write_plots(study, opened.run_dir / "report", label) if plots else []
         gains = rep.margins(study)
+        pays = rep.payback(study, opened.recipe, opened.best_dir)
         naive, failed = rep.naive_summary(study), rep.failed_trials(study)
-        payload[label] = {"trials": rows, "search_cost": cost, "failed": failed,
+        payload[label] = {"trials": rows, "search_cost": cost, **pays, "failed": failed,
                           "vs_plain_frontier": gains, "plots": [str(p) for p in files], "naive": naive}
         if json_output:
             continue
@@ -61,12 +62,17 @@ def report(
             out.print(f"{name}: best trial {g['trial']} {verdict} plain training at equal device time "
                       f"({100 * g['margin']:+.1f}%)", highlight=False)
         out.print(f"search cost: {cost['total_device_seconds']:.1f} device s in total"
-                  + (f" = {cost['ratio']:.1f}x the full baseline's training" if cost["ratio"] else "")
+                  + (f" = {cost['ratio']:.1f} full baselines" if cost["ratio"] else "")
                   + (f" ({cost['reused_trials']} trials reused an identical trial's result)" if cost["reused_trials"] else ""),
+                  highlight=False)
+        n = pays["break_even_retrainings"]
+        out.print(f"pays for itself after {n} retraining{'s' if n != 1 else ''} with the chosen config" if n is not None
+                  else "never pays for itself in retrainings: the chosen config is not faster than the full baseline",
                   highlight=False)
         if naive is not None:
             out.print(f"{label} naive forecasts (val / test MAE): " + ", ".join(
-                f"{n} {v['val_mae']:.4f} / {v['test_mae']:.4f}" for n, v in naive["scores"].items()), highlight=False, markup=False)
+                f"{k} {v['val_mae']:.4f} / {v['test_mae']:.4f}" for k, v in naive["scores"].items()),
+                highlight=False, markup=False)
             if naive["warning"]:
                 out.print(f"warning: {naive['warning']}", style="yellow", highlight=False, markup=False)
         for number, reason in failed:

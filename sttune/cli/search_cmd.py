@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,6 +21,12 @@ def check_recipe_path(recipe: Path) -> None:
         raise UsageError(f"{recipe} is a folder, not a recipe file", "pass the recipe YAML (a run folder is for export and report)")
 
 
+def check_budget(budget: float | None) -> None:
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        raise UsageError(f"--budget must be a finite number above 0, got {budget}",
+                         "e.g. --budget 5: five times the full baseline's training")
+
+
 def check_workers(workers: int) -> None:
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more (one per GPU or core)")
@@ -30,6 +37,7 @@ def search(
     recipe: Annotated[Path, typer.Argument(help="Recipe YAML with datasets, model, strategies and search settings.")],
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder (default: the recipe's run_dir or runs/<name>).")] = None,
     trials: Annotated[Optional[int], typer.Option(min=1, help="Override search.trials (per dataset, in total).")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Override search.budget: the search's device time in full baselines (per dataset).")] = None,
     timeout_minutes: Annotated[Optional[float], typer.Option(min=0.01, help="Override search.timeout_minutes.")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes sharing the study (one per GPU when several exist).")] = 1,
     export: Annotated[bool, typer.Option(help="Export the best config when the search ends.")] = True,
@@ -43,8 +51,9 @@ def search(
     from sttune.search.storage import storage_label
 
     check_workers(workers)
+    check_budget(budget)
     check_recipe_path(recipe)
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, search=None if budget is None else {"budget": budget})
     preflight(loaded.recipe)  # loads every dataset once (cached)
     check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
     run = start_run(loaded, run_dir)

@@ -6,6 +6,7 @@ any trial: export and report never need the process that ran it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -144,3 +145,9 @@ def full_baseline(records: list[TrialRecord]) -> TrialRecord | None:
         if record.role == "baseline" and record.budget >= 1 and record.state == "COMPLETE":
             return record
     return None
+
+
+def spent_seconds(records: list[TrialRecord]) -> float:
+    """What the search has cost so far: the search seconds (objective plus the search's own
+    overhead) of every finished trial that trained; one that reused another's result adds 0."""
+    return sum(r.search_seconds for r in records if r.reused_from is None and math.isfinite(r.search_seconds))

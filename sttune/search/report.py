@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from pathlib import Path
@@ -9,10 +10,11 @@ from typing import Any
 
 import optuna
 
+from sttune.recipe import Recipe
 from sttune.search import records as rec
 from sttune.search.export import mae_change, speedup, work_fraction
 from sttune.search.frontier import Frontier, build_frontier, strategy_margins
-from sttune.search.select import cost_noise, pareto_front
+from sttune.search.select import SelectionError, cost_noise, pareto_front, select
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
@@ -101,11 +103,54 @@ def search_cost(study: optuna.Study) -> dict[str, float | None]:
     """
     records = rec.finished_records(study)
     trained = [r for r in records if r.reused_from is None]
-    total = sum(r.search_seconds for r in trained if math.isfinite(r.search_seconds))
+    total = rec.spent_seconds(records)
     base = rec.full_baseline(records)
     return {"total_device_seconds": total, "reused_trials": len(records) - len(trained),
             "baseline_device_seconds": base.cost_seconds if base else None,
             "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None}
+
+
+def chosen_cost(study: optuna.Study, recipe: Recipe, best_dir: Path) -> float | None:
+    """Device seconds of one training with the chosen config: the exported choice
+    (``best/<label>.json``; its verified speed-up when it has one, as the full baseline's cost
+    over it), else the trial the export's selection picks; None without a choice."""
+    records = rec.finished_records(study)
+    base = rec.full_baseline(records)
+    summary = best_dir / f"{rec.dataset_label(study)}.json"
+    try:
+        data = json.loads(summary.read_text()) if summary.is_file() else None
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and data.get("study", study.study_name) == study.study_name:
+        chosen = data.get("chosen") or {}
+        if base is not None and isinstance(chosen.get("speedup"), (int, float)) and chosen["speedup"] > 0:
+            return base.cost_seconds / float(chosen["speedup"])
+        if isinstance(chosen.get("device_seconds"), (int, float)):
+            return float(chosen["device_seconds"])
+    complete = [r for r in records if r.state == "COMPLETE"]
+    try:
+        picked = select(complete, recipe.export.rule, recipe.export.tolerance, cost_noise(complete))
+    except SelectionError:
+        return None
+    return picked.cost_seconds
+
+
+def break_even(search_seconds: float, baseline_seconds: float | None, chosen_seconds: float | None) -> int | None:
+    """Retrainings with the chosen config after which the search has paid for itself: the
+    search's cost over what each retraining saves against the full baseline, rounded up;
+    None when the chosen config saves nothing (or there is no baseline or choice)."""
+    if baseline_seconds is None or chosen_seconds is None or not baseline_seconds - chosen_seconds > 0:
+        return None
+    return math.ceil(round(search_seconds / (baseline_seconds - chosen_seconds), 9))
+
+
+def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, float | int | None]:
+    """The search's cost in full baselines and its break-even point (``sttune report``)."""
+    cost = search_cost(study)
+    base = cost["baseline_device_seconds"]
+    return {"search_cost_baselines": cost["ratio"],
+            "break_even_retrainings": break_even(cost["total_device_seconds"] or 0.0, base,
+                                                 chosen_cost(study, recipe, best_dir))}
 
 
 def write_plots(study: optuna.Study, out_dir: Path, label: str) -> list[Path]:

@@ -159,7 +159,8 @@ def resolve_isolation(recipe: Recipe, workers: int, joining: bool = False) -> st
 def plans(run: Run, cache_dir: Path, trials: int | None, timeout: float | None, storage=None, **worker) -> list[StudyPlan]:
     storage = storage if storage is not None else run.storage()
     return [StudyPlan(run.recipe, run.name, dataset, storage, cache_dir, trials or run.recipe.search.trials,
-                      timeout or run.recipe.search.timeout_minutes, **worker) for dataset in run.recipe.datasets]
+                      timeout or run.recipe.search.timeout_minutes, budget=run.recipe.search.budget, **worker)
+            for dataset in run.recipe.datasets]
 
 
 def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None,

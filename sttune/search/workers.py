@@ -64,7 +64,7 @@ class WorkerSpec:
 def worker_main(spec: WorkerSpec) -> None:
     """A worker process: run every dataset's study until it is full."""
     os.environ.update(spec.env)
-    from sttune.search.study import run_study  # after CUDA_VISIBLE_DEVICES is set: it loads torch
+    from sttune.search.study import FailureStreak, run_study  # after CUDA_VISIBLE_DEVICES is set: it loads torch
 
     try:
         storage = search_storage(spec.plans[0].recipe.search, spec.run_dir) if spec.plans else None
@@ -73,6 +73,8 @@ def worker_main(spec: WorkerSpec) -> None:
                       NullEvents())  # the parent reports trials from the storage
     except KeyboardInterrupt:
         sys.exit(130)
+    except FailureStreak:
+        sys.exit(2)  # the parent reads the streak from the study and says it once
     except SttuneError as exc:
         sys.stderr.write(f"error: worker {spec.index}: {exc.one_line()}\n")
         sys.exit(2)
@@ -86,6 +88,7 @@ def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, worker
     from sttune.search.study import count_done, open_plan_study, queued_again, retried_numbers
 
     studies = [open_plan_study(plan) for plan in plans]  # prepares: baselines once
+    earlier = [frozenset(t.number for t in s.get_trials(deepcopy=False) if t.state.is_finished()) for s in studies]
     total = plans[0].trials if plans else None
     envs = device_envs(workers, cuda_device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
     if envs[0]:
@@ -133,6 +136,7 @@ def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, worker
                 p.join()
         raise
     report()
+    _after_the_pool(plans, studies, earlier, events)
     bad = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
     complete = total is None or all(count_done(s.get_trials(deepcopy=False)) >= total for s in studies)
     if bad and not complete:
@@ -142,6 +146,20 @@ def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, worker
     if bad:
         events.notice(f"note: {', '.join(f'worker {i} {_describe(code)}' for i, code in bad)}; "
                       "the other workers finished the search")
+
+
+def _after_the_pool(plans: list[StudyPlan], studies: list, earlier: list[frozenset[int]], events: SearchEvents) -> None:
+    """What the workers (whose events display nothing) would have said: a failure streak, once,
+    as the error; why a study stopped early (budget, an exhausted space), as notices."""
+    from sttune.search.space import has_search_space
+    from sttune.search.study import FIX_HINT, FailureStreak, decide
+
+    for plan, study, before in zip(plans, studies, earlier):
+        decision = decide(study.get_trials(deepcopy=False), plan, has_search_space(plan.recipe), before)
+        if decision.move == "fail":
+            raise FailureStreak(decision.note or "", FIX_HINT)
+        if decision.move == "stop" and decision.note:
+            events.notice(f"{rec.dataset_label(study)}: {decision.note}")
 
 
 def _describe(code: int | None) -> str:

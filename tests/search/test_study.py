@@ -93,18 +93,27 @@ def test_prepare_study_names_metrics_stores_the_recipe_and_marks_ready(tmp_path)
 # ---------------------------------------------------------------- claims and counting
 
 
-def test_count_done_skips_interrupted_stale_and_retried_trials():
+def reuse(study: optuna.Study, twin: int) -> optuna.Trial:
+    """A trial that took trial ``twin``'s result (search.reuse_results)."""
+    trial = study.ask()
+    trial.set_user_attr(rec.REUSED, twin)
+    study.tell(trial, [1.0, 1.0])
+    return trial
+
+
+def test_count_done_counts_only_new_results():
     study = new_study()
     finish(study)  # 0: counts
-    finish(study, FAIL, "RuntimeError: boom")  # 1: a plain failure holds its slot
+    finish(study, FAIL, "RuntimeError: boom")  # 1: a plain failure is reported, holds no slot
     finish(study, FAIL, st.INTERRUPTED)  # 2: queued again, does not count
     finish(study, FAIL, f"{STALE}: no heartbeat for 300 s")  # 3: likewise
     retried = finish(study, FAIL, "worker died")  # 4: retried through the heartbeat callback
     retry_stale(study, study.trials[retried.number])  # 5: WAITING, retry_history [4]
     finish(study, PRUNED)  # 5 is asked here and pruned: counts
-    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL", "FAIL", "PRUNED"]
-    assert st.count_done(study.trials) == 3  # 0, 1, 5
-    assert [t.number for t in st._claims(study.trials)] == [0, 1, 5]
+    reuse(study, 0)  # 6: the same job as 0, its result reused: no new work
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL", "FAIL", "PRUNED", "COMPLETE"]
+    assert st.count_done(study.trials) == 2  # 0, 5
+    assert [t.number for t in st._claims(study.trials)] == [0, 5]
 
 
 def test_claims_include_waiting_and_running_in_creation_order():
@@ -135,12 +144,14 @@ def test_next_move_asks_while_slots_are_free_and_stops_at_the_count(tmp_path):
     assert st._next_move(study, p, searchable=True) == "stop"
 
 
-def test_next_move_stops_once_finished_trials_of_any_kind_fill_the_count(tmp_path):
+def test_next_move_stops_once_new_results_fill_the_count(tmp_path):
     p = plan(recipe(trials=2, ladder=[]), tmp_path)
     study = new_study()
     study.enqueue_trial({})  # 0: still queued, but older than the finished trials
     study.add_trial(optuna.trial.create_trial(state=PRUNED))  # 1
-    study.add_trial(optuna.trial.create_trial(state=FAIL))  # 2: a plain failure
+    study.add_trial(optuna.trial.create_trial(state=FAIL))  # 2: a plain failure fills nothing
+    assert st._next_move(study, p, searchable=True) == "ask"
+    study.add_trial(optuna.trial.create_trial(state=COMPLETE, values=[1.0, 1.0]))  # 3
     assert st._next_move(study, p, searchable=True) == "stop"
 
 
@@ -152,7 +163,9 @@ def test_next_move_waits_while_others_hold_the_last_slots(tmp_path):
     assert st._next_move(study, p, searchable=True) == "wait"
     study.enqueue_trial({})  # a queued trial past the budget is no reason to ask
     assert st._next_move(study, p, searchable=True) == "wait"
-    study.tell(running, state=FAIL)  # a plain failure: the slot is used
+    study.tell(running, state=FAIL)  # a plain failure frees its slot: the queued trial now fits
+    assert st._next_move(study, p, searchable=True) == "ask"
+    study.tell(study.ask(), [1.0, 1.0])
     assert st._next_move(study, p, searchable=True) == "stop"
 
 
@@ -329,3 +342,163 @@ def test_run_study_runs_exactly_the_trial_count_baselines_first(tmp_path, monkey
     assert st.count_done(study.trials) == 5
     again = st.run_study(replace(plan(r, tmp_path), storage=study._storage), NullEvents())  # a resume: nothing to do
     assert len(again.trials) == 5 and len(jobs) == 5
+
+
+# ---------------------------------------------------------------- only new work counts: streaks
+
+
+def test_a_failure_streak_fails_the_loop_with_the_last_reason(tmp_path):
+    p = plan(recipe(trials=10, ladder=[], max_consecutive_failures=3), tmp_path)
+    study = new_study()
+    finish(study)
+    finish(study, FAIL, "RuntimeError: a")
+    finish(study, FAIL, "RuntimeError: b")
+    finish(study, FAIL, st.INTERRUPTED)  # queued again: neither a failure nor a success here
+    reuse(study, 0)  # a reused result neither breaks nor extends the streak
+    assert st.failure_streak(study.trials) == (2, "RuntimeError: b")
+    assert st.decide(study.trials, p, searchable=True).move == "ask"
+    finish(study, FAIL, "RuntimeError: c\n  on two lines")
+    decision = st.decide(study.trials, p, searchable=True)
+    assert decision == st.Decision("fail", "the last 3 trials failed (last: RuntimeError: c on two lines)")
+    earlier = {t.number for t in study.trials}  # the next run counts only its own trials
+    assert st.decide(study.trials, p, searchable=True, earlier=earlier).move == "ask"
+    finish(study)  # a new result ends the streak
+    assert st.failure_streak(study.trials) == (0, "")
+
+
+def test_a_run_of_reused_results_stops_the_search_as_exhausted(tmp_path, monkeypatch):
+    monkeypatch.setattr(st, "EXHAUSTED_AFTER", 3)
+    p = plan(recipe(trials=10, ladder=[]), tmp_path)
+    study = new_study()
+    finish(study)
+    reuse(study, 0)
+    reuse(study, 0)
+    finish(study, FAIL, "RuntimeError: a")  # failures are the other streak's business
+    assert st.reuse_streak(study.trials) == 2 and st.decide(study.trials, p, searchable=True).move == "ask"
+    reuse(study, 0)
+    decision = st.decide(study.trials, p, searchable=True)
+    assert decision.move == "stop" and decision.note is not None
+    assert "exhausted" in decision.note and "with 1 new trials" in decision.note
+    assert st.decide(study.trials, p, searchable=True, earlier={t.number for t in study.trials}).move == "ask"
+
+
+def test_a_failed_baseline_is_queued_again_by_the_next_run():
+    study = new_study()
+    st.ensure_baselines(study, recipe(ladder=[0.5]))
+    for _ in range(2):
+        trial = study.ask()
+        trial.set_user_attr(rec.REASON, "RuntimeError: bad model")
+        study.tell(trial, state=FAIL)
+    st.ensure_baselines(study, recipe(ladder=[0.5]))  # the recipe was fixed: both run again
+    assert [(t.user_attrs[BUDGET], t.state.name) for t in study.trials] == [
+        (1.0, "FAIL"), (0.5, "FAIL"), (1.0, "WAITING"), (0.5, "WAITING")]
+
+
+def test_run_study_stops_after_max_consecutive_failures(tmp_path, monkeypatch):
+    def fake_run_job(job, cache_dir, on_epoch=None):
+        if job.strategies:
+            raise RuntimeError("always")
+        return train_result(2.0, 10.0)
+
+    monkeypatch.setattr(st, "run_job", fake_run_job)
+    r = recipe(trials=5, ladder=[], max_consecutive_failures=3)
+    p = plan(r, tmp_path)
+    with pytest.raises(st.FailureStreak) as caught:
+        st.run_study(p, NullEvents())
+    assert caught.value.one_line() == ("the last 3 trials failed (last: RuntimeError: always). "
+                                       "fix the recipe and run the same command again")
+    study = optuna.load_study(study_name="unit:synthetic", storage=p.storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]
+    assert st.count_done(study.trials) == 1
+    monkeypatch.setattr(st, "run_job", lambda job, cache_dir, on_epoch=None: train_result(2.0, 5.0))  # fixed
+    st.run_study(p, NullEvents())  # the same command again: the remaining trials run
+    assert st.count_done(study.trials) == 5 and len(study.trials) == 8
+
+
+# ---------------------------------------------------------------- the budget
+
+
+class Notes(NullEvents):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def notice(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def budget_run(tmp_path, monkeypatch, trials, budget):
+    """Full baseline 40 s (4 epochs of 10), the 0.5 rung 20 s, every strategy trial 15 s."""
+    def fake_run_job(job, cache_dir, on_epoch=None):
+        return train_result(2.0, 15.0 if job.strategies else 10.0 * job.train.epochs)
+
+    monkeypatch.setattr(st, "run_job", fake_run_job)
+    r = replace(recipe(trials=trials, ladder=[0.5], reuse_results=False), train=replace(recipe().train, epochs=4))
+    notes = Notes()
+    study = st.run_study(replace(plan(r, tmp_path), budget=budget), notes)
+    return study, notes.lines
+
+
+def test_the_budget_stops_starting_trials_that_would_overrun_it(tmp_path, monkeypatch):
+    study, notes = budget_run(tmp_path, monkeypatch, trials=None, budget=3)
+    # limit 120 s: 40 + 20 spent, the first strategy trial estimated at the baseline's 40 s
+    # (60 + 40 <= 120), then at the strategy trials' mean of 15 s: 75, 90, 105, 120; 135 > 120
+    costs = [t.user_attrs[rec.RESULT]["cost_seconds"] for t in study.trials]
+    assert costs == [40.0, 20.0, 15.0, 15.0, 15.0, 15.0]
+    assert notes == ["budget reached: 3.00 of 3 baselines spent and the next trial would take about 0.38 more; "
+                     "stopping with 6 trials"]
+
+
+def test_the_trial_count_stops_the_search_when_it_comes_before_the_budget(tmp_path, monkeypatch):
+    study, notes = budget_run(tmp_path, monkeypatch, trials=4, budget=3)
+    assert len(study.trials) == 4 and notes == []
+
+
+def test_the_budget_counts_the_running_trials_and_waits_for_the_unit(tmp_path):
+    p = replace(plan(recipe(trials=None, ladder=[0.5]), tmp_path), budget=2.2)  # 88 s once the unit is known
+    study = new_study()
+    st.ensure_baselines(study, p.recipe)
+    full = study.ask()
+    assert st.decide(study.trials, p, True).move == "ask"  # no unit yet: the rung may start
+    st._tell_result(study, full, train_result(2.0, 40.0), p.recipe)
+    rung = study.ask()  # 40 spent + the running rung's 20 + the next strategy trial's 40 > 88
+    assert st.decide(study.trials, p, True).move == "wait"
+    st._tell_result(study, rung, train_result(2.0, 5.0), p.recipe)  # it cost less than estimated: 45 + 40
+    assert st.decide(study.trials, p, True).move == "ask"
+    first, second = study.ask(), study.ask()  # two workers asked for the last room at once
+    assert st._fits_budget(study, first, p.budget) and not st._fits_budget(study, second, p.budget)
+    assert st._fits_budget(study, second, None)
+    study.tell(first, state=FAIL)  # a failure costs nothing here (it has no result)
+    assert st._fits_budget(study, second, p.budget)
+
+
+def test_with_a_budget_a_failed_full_baseline_fails_the_search(tmp_path):
+    p = replace(plan(recipe(trials=None, ladder=[]), tmp_path), budget=3)
+    study = new_study()
+    st.ensure_baselines(study, p.recipe)
+    trial = study.ask()
+    trial.set_user_attr(rec.REASON, "RuntimeError: bad model")
+    study.tell(trial, state=FAIL)
+    assert st.decide(study.trials, p, True) == st.Decision(
+        "fail", "the full baseline failed (last: RuntimeError: bad model); search.budget counts in its cost")
+    assert st.decide(study.trials, replace(p, budget=None), True).move == "ask"
+
+
+def test_after_a_pool_the_parent_says_the_streak_once_and_the_stop_notes(tmp_path, monkeypatch):
+    from sttune.search import workers
+
+    monkeypatch.setattr(st, "EXHAUSTED_AFTER", 2)
+    p = plan(recipe(trials=10, ladder=[], max_consecutive_failures=2), tmp_path)
+    exhausted, failing = new_study(), new_study()
+    exhausted.set_user_attr(rec.DATASET, "a")
+    for study in (exhausted, failing):
+        finish(study)
+    reuse(exhausted, 0)
+    reuse(exhausted, 0)
+    finish(failing, FAIL, "RuntimeError: x")
+    notes = Notes()
+    workers._after_the_pool([p], [exhausted], [frozenset()], notes)
+    assert len(notes.lines) == 1 and notes.lines[0].startswith("a: the search space looks exhausted")
+    workers._after_the_pool([p], [failing], [frozenset()], notes)  # one failure: nothing to say
+    finish(failing, FAIL, "RuntimeError: y")
+    with pytest.raises(st.FailureStreak, match=r"the last 2 trials failed \(last: RuntimeError: y\)"):
+        workers._after_the_pool([p], [failing], [frozenset()], notes)

@@ -1,0 +1,76 @@
+"""The search's price in full baselines and its break-even point (``sttune report``).
+
+Studies are built with ask/tell on an in-memory storage from stand-in results (nothing trains).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import train_result  # noqa: E402
+from sttune.recipe import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
+from sttune.search import records as rec, report as rep, study as st  # noqa: E402
+from sttune.search.space import BUDGET, ROLE  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+RECIPE = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"), strategies=[StrategyBlock("st_prune")],
+                search=SearchConfig(trials=5, baseline_ladder=[]), name="unit")
+
+
+def study_with(*trials: tuple[str, float, float], reused_from: int | None = None) -> optuna.Study:
+    """(role, val MAE, seconds) per trial, the first the full baseline; the last may be a reuse."""
+    study = optuna.create_study(study_name="unit:synthetic", directions=["minimize", "minimize"])
+    study.set_user_attr(rec.DATASET, "synthetic")
+    for role, mae, seconds in trials:
+        if role == "baseline":
+            study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: 1.0})
+        st._tell_result(study, study.ask(), train_result(mae, seconds), RECIPE)
+    if reused_from is not None:
+        twin = study.trials[reused_from]
+        trial = study.ask()
+        trial.set_user_attr(rec.RESULT, twin.user_attrs[rec.RESULT])
+        trial.set_user_attr(rec.REUSED, reused_from)
+        study.tell(trial, list(twin.values))
+    return study
+
+
+def test_break_even_is_the_search_cost_over_the_saving_rounded_up():
+    assert rep.break_even(140.0, 100.0, 40.0) == 3  # 140 / 60 = 2.33
+    assert rep.break_even(120.0, 100.0, 40.0) == 2  # exactly 2: not rounded up to 3
+    assert rep.break_even(140.0, 100.0, 100.0) is None  # not faster
+    assert rep.break_even(140.0, 100.0, 120.0) is None  # slower
+    assert rep.break_even(140.0, None, 40.0) is None and rep.break_even(140.0, 100.0, None) is None
+
+
+def test_without_an_export_the_selection_picks_the_chosen_cost(tmp_path):
+    study = study_with(("baseline", 2.0, 100.0), ("search", 2.0, 40.0), reused_from=1)  # the reuse costs nothing
+    assert rep.chosen_cost(study, RECIPE, tmp_path) == pytest.approx(40.0)  # fastest within 1%
+    assert rep.payback(study, RECIPE, tmp_path) == {"search_cost_baselines": pytest.approx(1.4),
+                                                    "break_even_retrainings": 3}
+    min_mae = replace(RECIPE, export=ExportConfig(rule="min-mae"))
+    slower = study_with(("baseline", 2.0, 100.0), ("search", 2.5, 40.0))
+    assert rep.payback(slower, min_mae, tmp_path)["break_even_retrainings"] is None  # the baseline is chosen
+
+
+def test_the_exported_verified_speed_up_prices_the_chosen_config(tmp_path):
+    study = study_with(("baseline", 2.0, 100.0), ("search", 2.0, 40.0))
+    summary = {"study": "unit:synthetic", "chosen": {"trial": 1, "device_seconds": 40.0, "speedup": 4.0}}
+    (tmp_path / "synthetic.json").write_text(json.dumps(summary))
+    assert rep.chosen_cost(study, RECIPE, tmp_path) == pytest.approx(25.0)
+    assert rep.payback(study, RECIPE, tmp_path)["break_even_retrainings"] == 2  # 140 / 75
+    summary["chosen"]["speedup"] = 0.9  # verified as not faster after all
+    (tmp_path / "synthetic.json").write_text(json.dumps(summary))
+    assert rep.payback(study, RECIPE, tmp_path)["break_even_retrainings"] is None
+    summary["chosen"]["speedup"] = None  # no figure: the chosen trial's own cost
+    (tmp_path / "synthetic.json").write_text(json.dumps(summary))
+    assert rep.chosen_cost(study, RECIPE, tmp_path) == pytest.approx(40.0)
+    summary.update(study="other:synthetic", chosen={"speedup": 4.0})  # another study's export is not this one's
+    (tmp_path / "synthetic.json").write_text(json.dumps(summary))
+    assert rep.chosen_cost(study, RECIPE, tmp_path) == pytest.approx(40.0)
