@@ -163,7 +163,10 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_completes(tmp_path, plugin_
             time.sleep(0.5)
             if not journal.exists():
                 continue
-            trials = load(tmp_path, "kill").get_trials(deepcopy=False)
+            try:  # the journal is opened before the study is created in it (after the data loads)
+                trials = load(tmp_path, "kill").get_trials(deepcopy=False)
+            except KeyError:
+                continue
             done = [t for t in trials if t.state.name == "COMPLETE"]
             running = [t for t in trials if t.state.name == "RUNNING" and "sttune.job" in t.user_attrs
                        and "sttune.worker" in t.user_attrs]
