@@ -88,3 +88,20 @@ def train_result(val_mae, seconds, test_mae=None, stop_reason="budget", epochs_r
         best_epoch=max(epochs_run - 1, 0), curve=curve, device="cpu", n_train_windows=10,
         n_prepared_windows=10, stop_reason=stop_reason,
     )
+
+
+def finish_trial(study, state: str = "COMPLETE", attrs: dict | None = None, values=(1.0, 1.0),
+                 constraints: dict | None = None) -> int:
+    """Ask a trial, set its user attrs and constraints, and tell it ``state``; its number."""
+    import optuna
+
+    trial = study.ask()
+    for key, value in (attrs or {}).items():
+        trial.set_user_attr(key, value)
+    for name, value in (constraints or {}).items():
+        trial.set_constraint(name, value)
+    if state == "COMPLETE":
+        study.tell(trial, list(values))
+    else:
+        study.tell(trial, state=getattr(optuna.trial.TrialState, state))
+    return trial.number

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result  # noqa: E402
+from helpers import finish_trial, train_result  # noqa: E402
 from sttune.config import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe import DatasetBlock  # noqa: E402
 from sttune.runner import Job  # noqa: E402
@@ -72,30 +72,17 @@ def test_labels():
     assert rec.TrialRecord(0, "FAIL", "search", 1.0, None, None, None).label == "?"
 
 
-def _finish(study, state, attrs=None, values=(1.0, 1.0), constraints=None):
-    trial = study.ask()
-    for key, value in (attrs or {}).items():
-        trial.set_user_attr(key, value)
-    for name, value in (constraints or {}).items():
-        trial.set_constraint(name, value)
-    if state == "COMPLETE":
-        study.tell(trial, list(values))
-    else:
-        study.tell(trial, state=getattr(optuna.trial.TrialState, state))
-    return trial.number
-
-
 def test_read_trial_and_finished_records_on_a_study():
     study = optuna.create_study(directions=["minimize", "minimize"])
     result = rec.result_to_attr(train_result(2.0, 10.0))
     job = rec.job_to_attr(JOB)
-    _finish(study, "COMPLETE", {rec.JOB: job})  # 0: no result -> not a finished record
-    _finish(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, ROLE: "baseline", BUDGET: 0.5})  # 1
-    _finish(study, "PRUNED", {rec.JOB: job, rec.RESULT: result})  # 2
-    _finish(study, "FAIL", {rec.JOB: job, rec.RESULT: result, rec.REASON: "boom"})  # 3: failed
-    _finish(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, rec.REUSED: 1},
+    finish_trial(study, "COMPLETE", {rec.JOB: job})  # 0: no result -> not a finished record
+    finish_trial(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, ROLE: "baseline", BUDGET: 0.5})  # 1
+    finish_trial(study, "PRUNED", {rec.JOB: job, rec.RESULT: result})  # 2
+    finish_trial(study, "FAIL", {rec.JOB: job, rec.RESULT: result, rec.REASON: "boom"})  # 3: failed
+    finish_trial(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, rec.REUSED: 1},
             constraints={"val_mae_increase": 0.2})  # 4: infeasible, reused
-    _finish(study, "COMPLETE", {rec.RESULT: result}, constraints={"val_mae_increase": 0.0})  # 5: feasible at 0
+    finish_trial(study, "COMPLETE", {rec.RESULT: result}, constraints={"val_mae_increase": 0.0})  # 5: feasible at 0
     records = rec.finished_records(study)
     assert [r.number for r in records] == [1, 2, 4, 5]
     one, two, four, five = records

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import optuna
 
-from sttune.search import records as rec
-from sttune.search.reuse import finished_twin, tell_reused
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import finish_trial  # noqa: E402
+from sttune.search import records as rec  # noqa: E402
+from sttune.search.reuse import finished_twin, tell_reused  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -15,19 +20,9 @@ RESULT = {"val": {"mae": 2.0}, "test": {"mae": 2.5}, "cost_seconds": 10.0}
 
 
 def add(study, state="COMPLETE", job=JOB, result=RESULT, values=(2.0, 10.0), constraints=None, reused=None):
-    trial = study.ask()
-    trial.set_user_attr(rec.JOB, job)
-    if result is not None:
-        trial.set_user_attr(rec.RESULT, result)
-    if reused is not None:
-        trial.set_user_attr(rec.REUSED, reused)
-    for name, value in (constraints or {}).items():
-        trial.set_constraint(name, value)
-    if state == "COMPLETE":
-        study.tell(trial, list(values))
-    else:
-        study.tell(trial, state=getattr(optuna.trial.TrialState, state))
-    return trial.number
+    attrs = {rec.JOB: job, **({rec.RESULT: result} if result is not None else {}),
+             **({rec.REUSED: reused} if reused is not None else {})}
+    return finish_trial(study, state, attrs, values, constraints)
 
 
 def test_the_earliest_complete_trial_with_a_result_for_the_same_job_is_the_twin():
