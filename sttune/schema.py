@@ -7,6 +7,7 @@ rejected, wrong types and out-of-range values name the field path (``search.tria
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -86,10 +87,17 @@ def _parse_sequence(tp: Any, value: Any, path: str) -> Any:
     return tuple(items) if typing.get_origin(tp) is tuple else items
 
 
+INT_LIMIT = 2**63 - 1  # recipe integers end up in numpy/torch/SQL columns: 64 bits at most
+
+
 def _parse_scalar(tp: Any, value: Any, path: str) -> Any:
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):  # NaN compares false with every bound: it would pass them all
+            raise SchemaError(path, f"must be a finite number, got {value!r}")
         return float(value)
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > INT_LIMIT:
+            raise SchemaError(path, f"must be an integer within 64 bits, got one of {len(str(abs(value)))} digits")
         return value
     if tp in (str, bool) and isinstance(value, tp):
         return value
