@@ -19,11 +19,11 @@ from common import real_dataset, save
 from sttune.config import TrainConfig
 from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.search.events import NullEvents
-from sttune.search.export import work_fraction
 from sttune.search.frontier import build_frontier, strategy_margins
 from sttune.search.records import finished_records, full_baseline
 from sttune.search.run import Run, load_studies, search
 from sttune.search.select import cost_noise
+from sttune.search.verify import work_fraction
 
 # CPU-sized widths, the same for every trial of a search
 MODELS = {

@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
-NOISE_FLOOR = 0.02  # no two timings of equal work agree better than this on these machines
+from sttune.search.select import NOISE_FLOOR  # no two timings of equal work agree better than this
 
 # run(arm, repeat, earlier) -> TrainResult; ``earlier`` holds this repeat's results so far
 RunArm = Callable[[str, int, dict[str, Any]], Any]

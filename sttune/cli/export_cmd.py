@@ -16,8 +16,8 @@ def export_and_print(
 ) -> None:
     from rich.table import Table
 
-    from sttune.search.export import work_fraction
     from sttune.search.run import export_run
+    from sttune.search.verify import work_fraction
 
     table = Table(title=f"best configurations · {run.run_dir}")
     for col in ("dataset", "trial", "config", "val MAE", "test MAE", "device s", "work", "speed-up [interval]"):

@@ -12,8 +12,8 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.recipe import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.search import records as rec
-from sttune.search.select import cost_noise, pareto_front, select
-from sttune.search.verify import CannotVerify, Timer, Verified, verify_speedup
+from sttune.search.select import cost_noise, pareto_front, reliably_cheaper, select
+from sttune.search.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
 
 VERIFIED_ATTR = "sttune.verified"  # study user attr: {"<trial>/<baseline>/<pairs>": Verified dict}
 TRADE_OFF_CANDIDATES = 2  # strategy trials re-timed at most when the chosen one is not faster
@@ -66,11 +66,6 @@ def fixed_recipe(record: rec.TrialRecord, template: Recipe) -> Recipe:
     )
 
 
-def work_fraction(record: rec.TrialRecord, baseline: rec.TrialRecord | None) -> float | None:
-    mine, theirs = record.work_units, baseline.work_units if baseline else None
-    return None if mine is None or not theirs else mine / theirs
-
-
 def trial_summary(
     record: rec.TrialRecord, baseline: rec.TrialRecord | None, verified: Verified | None = None
 ) -> dict[str, Any]:
@@ -120,7 +115,7 @@ def best_trade_off(
     TRADE_OFF_CANDIDATES are re-timed)."""
     candidates = sorted(
         (r for r in records if r.role != "baseline" and r.feasible and r.cost_seconds > 0
-         and baseline.cost_seconds > r.cost_seconds * (1 + noise)),
+         and reliably_cheaper(r, baseline, noise)),
         key=lambda r: (r.val_mae, r.cost_seconds))
     for record in candidates[:TRADE_OFF_CANDIDATES]:
         try:

@@ -12,9 +12,10 @@ import optuna
 
 from sttune.recipe import Recipe
 from sttune.search import records as rec
-from sttune.search.export import mae_change, speedup, work_fraction
+from sttune.search.export import mae_change, speedup
 from sttune.search.frontier import Frontier, build_frontier, strategy_margins
 from sttune.search.select import SelectionError, cost_noise, pareto_front, select
+from sttune.search.verify import work_fraction
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:

@@ -29,8 +29,8 @@ from typing import Any
 
 from sttune.runner import Job
 from sttune.search.records import TrialRecord, curve_rows
+from sttune.search.select import NOISE_FLOOR
 
-NOISE_FLOOR = 0.02  # the smallest relative noise a figure is granted (two probes never agree better)
 PROBE_FRACTION = 0.25  # of epoch 0's batches, per probe, at most
 BUDGET_SHARE = 0.2  # all probes together re-time at most this share of the baseline's training batches
 MIN_PROBE_BATCHES = 2  # the first batch carries one-off costs: never time it alone
@@ -84,9 +84,10 @@ class Verified:
         return f"{self.speedup:.2f}x [{self.low:.2f}, {self.high:.2f}]"
 
 
-def work_fraction(trial: TrialRecord, baseline: TrialRecord) -> float | None:
-    """The trial's charged work over the full baseline's (None when either has none recorded)."""
-    mine, theirs = trial.work_units, baseline.work_units
+def work_fraction(trial: TrialRecord, baseline: TrialRecord | None) -> float | None:
+    """The trial's charged work over the full baseline's (None without a baseline, or when
+    either has no work recorded)."""
+    mine, theirs = trial.work_units, baseline.work_units if baseline else None
     if mine is None or theirs is None or theirs <= 0:
         return None
     return mine / theirs
