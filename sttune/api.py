@@ -85,6 +85,8 @@ class STSeries:
     adjacency: [nodes, nodes] float32 edge weights (0 = no edge); need not be symmetric.
     missing: [time, nodes, channels] bool, the readings the loader found missing (NaN) and
        stored as 0, so that ``protocol.missing: nan`` can tell them from real zeros; None = none.
+    node_ids: the data files' sensor ids in node order (strings); () = unknown, and exports then
+       name nodes by their 0-based index.
     """
 
     name: str
@@ -96,6 +98,7 @@ class STSeries:
     channel_names: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # what the loader changed (e.g. "masked 12 NaN readings")
     missing: np.ndarray | None = None
+    node_ids: tuple[str, ...] = ()
 
     @property
     def n_steps(self) -> int:
