@@ -21,15 +21,17 @@ Hook order (the one place it is written down)::
 Strategies run in the order the recipe lists them; each hook gets what the previous returned.
 Hooks return values instead of mutating the trainer's state.
 
-A long ``prepare`` (a distillation) may report progress with ``ctx.checkpoint(val_mae,
-projected_seconds)`` (the trial's projected charge: preparation and training); a search with
-early stopping can end the trial there: the call then raises :class:`StopTraining`, which the
-strategy must let propagate.
+``prepare`` gets a :class:`PrepareContext` (built for that call, never changed), the other
+hooks the run's :class:`TrainContext`. A long ``prepare`` (a distillation) may report progress
+with ``ctx.checkpoint(val_mae, projected_seconds)`` (the trial's projected charge: preparation
+and training); a search with early stopping can end the trial there: the call then raises
+:class:`StopTraining`, which the strategy must let propagate.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -59,6 +61,7 @@ __all__ = [
     "DataError",
     "Graph",
     "PluginError",
+    "PrepareContext",
     "REAL_ZERO",
     "SttuneError",
     "ModelSpec",
@@ -311,7 +314,7 @@ class STModel(nn.Module):
 
 class StopTraining(Exception):
     """The search ends this run now (a dominated trial). Raised by the trainer's callbacks,
-    including ``TrainContext.checkpoint`` inside ``prepare``; never catch it in a plugin."""
+    including ``PrepareContext.checkpoint`` inside ``prepare``; never catch it in a plugin."""
 
 
 def _no_checkpoint(val_mae: float, projected_seconds: float) -> None:
@@ -335,9 +338,62 @@ def _unmeasured() -> Iterator[Span]:
     yield Span()
 
 
+@dataclass(frozen=True)
+class PrepareContext:
+    """What ``Strategy.prepare`` may use. The trainer builds one for each strategy's ``prepare``
+    and never changes it: the clock, the checkpoint and the work count belong to that call."""
+
+    n_epochs: int
+    model: nn.Module  # the model that will be trained (untrained here)
+    device: torch.device
+    seed: int
+    generator: torch.Generator  # the run's CPU generator (the epoch hooks go on drawing from it)
+    spec: ModelSpec
+    cache_dir: Path = field(default_factory=lambda: Path(".sttune-cache"))
+    dataset_key: str = ""  # stable identity of the dataset and its protocol, for caches
+    new_model: Callable[[], STModel] | None = None  # a fresh model like ``model``
+    evaluate: Callable[[nn.Module], float] | None = None  # validation MAE of any model
+    batch_size: int = 64
+    target_mean: float = 0.0  # raw = normalised × target_std + target_mean (the target channel)
+    target_std: float = 1.0
+    # device seconds this prepare() has run so far, on the trainer's clock
+    prepare_seconds: Callable[[], float] = lambda: 0.0
+    # checkpoint(val MAE of what is prepared so far, device seconds the whole trial is projected
+    # to be charged: the preparation's charge plus, where the strategy can estimate it, the
+    # training that follows); may raise StopTraining
+    checkpoint: Callable[[float, float], None] = _no_checkpoint
+    listening: bool = False  # True when a checkpoint can stop the run (worth computing its val MAE)
+    # ``with ctx.search_overhead() as span:`` around work done only because a search listens (a
+    # checkpoint's val MAE): its seconds (``span.seconds`` once closed) count toward the search's
+    # cost, not the trial's objective: a retrain of the configuration would not pay them
+    search_overhead: Callable[[], AbstractContextManager[Span]] = _unmeasured
+    # ``ctx.add_work(windows, nodes)`` for one forward and backward pass over ``windows`` windows
+    # of ``nodes`` nodes each that the trainer does not see (a distillation's matching steps);
+    # counted toward the preparation's work (docs/selection.md)
+    add_work: Callable[[int, int], None] = _no_work
+
+    # api 1.0 handed prepare() the TrainContext, whose epoch fields meant nothing yet (epoch 0,
+    # train_size 0). They still read as then, with a warning, until api 2.0.
+    @property
+    def epoch(self) -> int:
+        _moved("epoch", "it is always 0 before training")
+        return 0
+
+    @property
+    def train_size(self) -> int:
+        _moved("train_size", "use len(train); it was always 0 in prepare")
+        return 0
+
+
+def _moved(name: str, advice: str) -> None:
+    warnings.warn(f"PrepareContext.{name} is deprecated (removed in api 2.0): {advice}", DeprecationWarning,
+                  stacklevel=3)
+
+
 @dataclass
 class TrainContext:
-    """What the trainer tells strategies; the trainer updates ``epoch`` as it goes."""
+    """What the trainer tells the epoch hooks (``select`` … ``on_epoch_end``); the trainer updates
+    ``epoch`` as it goes. ``prepare`` gets a :class:`PrepareContext` instead."""
 
     epoch: int
     n_epochs: int
@@ -346,7 +402,7 @@ class TrainContext:
     seed: int
     generator: torch.Generator  # CPU generator seeded for this run: use it for randomness
     spec: ModelSpec
-    train_size: int = 0  # windows in the (prepared) training source
+    train_size: int = 0  # windows in the prepared training source
     cache_dir: Path = field(default_factory=lambda: Path(".sttune-cache"))
     dataset_key: str = ""  # stable identity of the dataset and its protocol, for caches
     new_model: Callable[[], STModel] | None = None  # a fresh model like ``model``
@@ -354,23 +410,17 @@ class TrainContext:
     batch_size: int = 64
     target_mean: float = 0.0  # raw = normalised × target_std + target_mean (the target channel)
     target_std: float = 1.0
-    # inside prepare(): device seconds the current prepare() has run so far, on the trainer's clock
+    # prepare-only, kept so that api 1.0 code building a TrainContext still runs; the trainer
+    # leaves them at these do-nothing defaults (PrepareContext has the live ones)
     prepare_seconds: Callable[[], float] = lambda: 0.0
-    # inside prepare(): checkpoint(val MAE of what is prepared so far, device seconds the whole
-    # trial is projected to be charged: the preparation's charge plus, where the strategy can
-    # estimate it, the training that follows); may raise StopTraining
     checkpoint: Callable[[float, float], None] = _no_checkpoint
-    listening: bool = False  # True when a checkpoint can stop the run (worth computing its val MAE)
-    # inside prepare(): ``with ctx.search_overhead() as span:`` around work done only because a
-    # search listens (a checkpoint's val MAE): its seconds (``span.seconds`` once closed) count
-    # toward the search's cost, not the trial's objective: a retrain of the configuration
-    # would not pay them
+    listening: bool = False
     search_overhead: Callable[[], AbstractContextManager[Span]] = _unmeasured
-    # report a strategy's own extra model passes, outside the trainer's batches (a
-    # distillation's matching steps, a scoring pass): ``ctx.add_work(windows, nodes)`` for one
-    # forward and backward pass over ``windows`` windows of ``nodes`` nodes each. The trainer
-    # counts its own batches itself; this is the load-free work measure a speed-up is checked
-    # against (docs/selection.md), so every pass that costs device time must be reported
+    # report a strategy's own extra model passes, outside the trainer's batches (a scoring
+    # pass): ``ctx.add_work(windows, nodes)`` for one forward and backward pass over ``windows``
+    # windows of ``nodes`` nodes each. The trainer counts its own batches itself; this is the
+    # load-free work measure a speed-up is checked against (docs/selection.md), so every pass
+    # that costs device time must be reported. Counted toward the running epoch's work
     add_work: Callable[[int, int], None] = _no_work
 
 
@@ -391,7 +441,7 @@ class Strategy:
         """Suggest constructor params; each Optuna name is prefixed ``"<name>."``."""
         return {}
 
-    def prepare(self, train: WindowSource, ctx: TrainContext) -> WindowSource:
+    def prepare(self, train: WindowSource, ctx: PrepareContext) -> WindowSource:
         """Once before training; may return a different (e.g. distilled) training source."""
         return train
 

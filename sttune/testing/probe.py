@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sttune.api import Batch, Strategy, TrainContext, WindowSource
+from sttune.api import Batch, PrepareContext, Strategy, TrainContext, WindowSource
 from sttune.testing.core import one_line, salted_rng
 
 
@@ -143,7 +143,7 @@ class Probe(Strategy):
         except Exception as exc:  # the answer is too malformed even to inspect
             self.record.flag(hook, f"{hook} returned something unusable ({one_line(exc)})")
 
-    def prepare(self, train: WindowSource, ctx: TrainContext) -> WindowSource:
+    def prepare(self, train: WindowSource, ctx: PrepareContext) -> WindowSource:
         return self.inner.prepare(train, ctx)  # runs under the trainer's seeded global RNG
 
     def select(self, ctx: TrainContext) -> Tensor | None:

@@ -12,12 +12,13 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sttune.api import Batch, STModel, StopTraining, Strategy, TrainContext, WindowSource
+from sttune.api import Batch, PrepareContext, STModel, StopTraining, Strategy, TrainContext, WindowSource
 from sttune.config import TrainConfig
 from sttune.data.protocol import DataModule, SeriesWindows
 from sttune.errors import TrainingError
@@ -137,51 +138,52 @@ class Trainer:
             torch.set_num_threads(cfg.cpu_threads)
         data = data.to(self.device)
         model = new_model().to(self.device)
-        ctx = self._context(model, data, new_model)
+        shared = self._shared(model, data, new_model)
         memory = PeakMemory(self.device)
         memory.reset()
         prepare_work = WorkCounter()
-        ctx.add_work = prepare_work.extra
-        train, prepare_by_strategy, overhead, stopped = self._prepare(data.train, strategies, ctx, on_epoch)
-        ctx.train_size = len(train)
+        train, prepare_by_strategy, overhead, stopped = self._prepare(data.train, strategies, shared, prepare_work, on_epoch)
         if len(train) == 0 and stopped is None:
             raise TrainingError("the training set is empty after preparation", "check the strategy params")
+        ctx = TrainContext(epoch=0, train_size=len(train), **shared)
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
         run = _Run(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
         return _Start(model, data, run, scheduler, memory, prepare_by_strategy, prepare_work.window_nodes,
                       overhead, stopped)
 
-    def _context(self, model: STModel, data: DataModule, new_model: Callable[[], STModel]) -> TrainContext:
+    def _shared(self, model: STModel, data: DataModule, new_model: Callable[[], STModel]) -> dict[str, Any]:
+        """What the PrepareContexts and the TrainContext of one run both carry (one generator:
+        the epoch hooks go on drawing where preparation left it)."""
         cfg = self.config
-        generator = torch.Generator().manual_seed(cfg.seed + 1)
-        return TrainContext(
-            epoch=0, n_epochs=cfg.epochs, model=model, device=self.device, seed=cfg.seed,
-            generator=generator, spec=data.spec, cache_dir=self.cache_dir,
+        return dict(
+            n_epochs=cfg.epochs, model=model, device=self.device, seed=cfg.seed,
+            generator=torch.Generator().manual_seed(cfg.seed + 1), spec=data.spec, cache_dir=self.cache_dir,
             dataset_key=data.key, new_model=lambda: new_model().to(self.device),
             evaluate=lambda m: evaluate(m, data.val, data, cfg.eval_batch_size)["mae"],
             batch_size=cfg.batch_size, target_mean=data.target_mean, target_std=data.target_std,
         )
 
     def _prepare(
-        self, train: WindowSource, strategies: Sequence[Strategy], ctx: TrainContext,
+        self, train: WindowSource, strategies: Sequence[Strategy], shared: dict[str, Any], work: WorkCounter,
         on_epoch: EpochCallback | None,
     ) -> tuple[WindowSource, list[float], float, str | None]:
-        """Run every ``prepare`` hook, timed apart.
+        """Run every ``prepare`` hook, timed apart, each with its own PrepareContext (its clock,
+        its checkpoints; the passes it reports go to ``work``).
 
         Returns the source, each strategy's device seconds, the seconds spent inside
         ``ctx.search_overhead()`` (left out of the former), and the stop reason when a
         checkpoint inside a hook stopped the run (then later hooks do not run).
         """
         seconds, overhead = [0.0] * len(strategies), 0.0
-        # what hooks see after prepare
-        outside = ctx.prepare_seconds, ctx.checkpoint, ctx.listening, ctx.search_overhead
-        ctx.listening = listens_to_prepare(on_epoch)
+        listening = listens_to_prepare(on_epoch)
         try:
             for i, strategy in enumerate(strategies):
                 clock = self._clock()
-                ctx.prepare_seconds, ctx.search_overhead = clock.elapsed, clock.excluded
-                ctx.checkpoint = self._checkpoint(strategy, clock, sum(seconds[:i]), on_epoch)
+                ctx = PrepareContext(
+                    **shared, prepare_seconds=clock.elapsed, search_overhead=clock.excluded, listening=listening,
+                    checkpoint=self._checkpoint(strategy, clock, sum(seconds[:i]), on_epoch), add_work=work.extra,
+                )
                 try:
                     with clock.timed():
                         train = strategy.prepare(train, ctx)
@@ -189,8 +191,6 @@ class Trainer:
                     seconds[i], overhead = clock.seconds, overhead + clock.excluded_seconds
         except StopTraining as stop:
             return train, seconds, overhead, _stop_reason(stop)
-        finally:
-            ctx.prepare_seconds, ctx.checkpoint, ctx.listening, ctx.search_overhead = outside
         return train, seconds, overhead, None
 
     @staticmethod

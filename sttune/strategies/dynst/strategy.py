@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from sttune.api import Batch, Strategy, TrainContext, WindowSource
+from sttune.api import Batch, PrepareContext, Strategy, TrainContext, WindowSource
 from sttune.strategies.dynst import schedule as sch
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class DynST(Strategy):
 
     # ------------------------------------------------------------------ hooks
 
-    def prepare(self, train: WindowSource, ctx: TrainContext) -> WindowSource:
+    def prepare(self, train: WindowSource, ctx: PrepareContext) -> WindowSource:
         n = ctx.spec.n_nodes
         if train.n_nodes != n:
             raise ValueError(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from sttune.api import Batch, Strategy, TrainContext, WindowSource
+from sttune.api import Batch, PrepareContext, Strategy, TrainContext, WindowSource
 from sttune.strategies.st_prune.schedule import SCHEDULES, anneal_epoch, prune_ratio
 from sttune.strategies.st_prune.stats import bin_ids, window_stats
 
@@ -84,7 +84,7 @@ class STPrune(Strategy):
 
     # ------------------------------------------------------------------ hooks
 
-    def prepare(self, train: WindowSource, ctx: TrainContext) -> WindowSource:
+    def prepare(self, train: WindowSource, ctx: PrepareContext) -> WindowSource:
         """Allocate the per-window state [windows] on the device; compute the fixed statistics."""
         n, device = len(train), ctx.device
         self._n = n

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from sttune.api import Batch, Graph, Strategy, TensorWindows, TrainContext, WindowSource
+from sttune.api import Batch, Graph, PrepareContext, Strategy, TensorWindows, TrainContext, WindowSource
 from sttune.strategies.stemdist import cache
 from sttune.strategies.stemdist.cluster import (
     cluster_graph,
@@ -101,7 +101,7 @@ class STemDist(Strategy):
 
     # ------------------------------------------------------------------ prepare
 
-    def prepare(self, train: WindowSource, ctx: TrainContext) -> WindowSource:
+    def prepare(self, train: WindowSource, ctx: PrepareContext) -> WindowSource:
         if getattr(train, "node_inputs", None) is None:
             raise ValueError("stemdist needs a training source with node_inputs (per-node descriptors)")
         model_id = cache.model_identity(ctx.model) if self.mode == "distill" else None
@@ -127,7 +127,7 @@ class STemDist(Strategy):
         graph = Graph(payload["edge_index"], payload["edge_weight"], int(payload["x"].shape[2]))
         return TensorWindows(payload["x"], payload["y"], payload["node_inputs"], payload["node_weight"], graph)
 
-    def build(self, train: WindowSource, ctx: TrainContext) -> dict[str, Any]:
+    def build(self, train: WindowSource, ctx: PrepareContext) -> dict[str, Any]:
         """The synthetic set as a cache payload of tensors (``info``: JSON-ready extras)."""
         n, m, gen = train.n_nodes, len(train), ctx.generator
         k, ms = min(n, max(1, round(self.nrr * n))), min(m, max(1, round(self.srr * m)))
@@ -164,7 +164,7 @@ class STemDist(Strategy):
             return {**self._payload(x, y, node_inputs, weight, graph, assign, info), "distill_work": distiller.work}
         return self._payload(x, y, node_inputs, weight, graph, assign, info)
 
-    def _checkpoint(self, ctx: TrainContext) -> Callable[[float, float, float], None]:
+    def _checkpoint(self, ctx: PrepareContext) -> Callable[[float, float, float], None]:
         """Report the cluster-only set's val MAE and the trial's projected charge: a search with
         early stopping can end a trial whose distillation is not worth paying for before it is
         paid. The charge is the distillation's share plus the training on the set: a small set
