@@ -6,7 +6,10 @@ No torch import here: recipes are validated before anything heavy loads.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from sttune.errors import SttuneError
 
 
 def _require(ok: bool, path: str, message: str, hint: str | None = None) -> None:
@@ -14,6 +17,17 @@ def _require(ok: bool, path: str, message: str, hint: str | None = None) -> None
         from sttune.schema import SchemaError
 
         raise SchemaError(path, message, hint)
+
+
+def _as(error: type[SttuneError]) -> Callable[..., None]:
+    """A ``_require`` that raises ``error("<path>: <message>", hint)``: the same checks, told as
+    another kind of failure (a Protocol built in code fails as bad data, not as a bad recipe)."""
+
+    def require(ok: bool, path: str, message: str, hint: str | None = None) -> None:
+        if not ok:
+            raise error(f"{path}: {message}", hint)
+
+    return require
 
 
 def _at(path: str, name: str) -> str:
@@ -32,18 +46,22 @@ class Protocol:
     # (only NaN/infinite readings; zeros are real values that count in the loss and metrics)
     missing: str = "zero"
 
-    def validate(self, path: str = "protocol") -> None:
-        _require(self.in_len >= 1, _at(path, "in_len"), f"must be at least 1, got {self.in_len}")
-        _require(self.out_len >= 1, _at(path, "out_len"), f"must be at least 1, got {self.out_len}")
-        _require(
+    def validate(self, path: str = "protocol", error: type[SttuneError] | None = None) -> None:
+        """The one definition of a valid protocol; a failure raises ``error`` (None: the recipe's
+        SchemaError), naming the field by ``path``. The series-dependent checks (target channel
+        in range, enough steps) are the data layer's (sttune.data.protocol)."""
+        require: Callable[..., None] = _require if error is None else _as(error)
+        require(self.in_len >= 1, _at(path, "in_len"), f"must be at least 1, got {self.in_len}")
+        require(self.out_len >= 1, _at(path, "out_len"), f"must be at least 1, got {self.out_len}")
+        require(
             len(self.split) == 3 and min(self.split) > 0 and abs(sum(self.split) - 1) < 1e-6,
             _at(path, "split"),
             f"must be three positive fractions summing to 1, got {list(self.split)}",
             "use e.g. [0.6, 0.2, 0.2]",
         )
-        _require(self.target_channel >= 0, _at(path, "target_channel"), "must be 0 or more")
-        _require(self.missing in ("zero", "nan"), _at(path, "missing"), f"unknown policy '{self.missing}'",
-                 "use zero (a 0 reading is missing) or nan (only NaN readings are missing)")
+        require(self.target_channel >= 0, _at(path, "target_channel"), "must be 0 or more")
+        require(self.missing in ("zero", "nan"), _at(path, "missing"), f"unknown policy '{self.missing}'",
+                "use zero (a 0 reading is missing) or nan (only NaN readings are missing)")
 
 
 @dataclass(frozen=True)

@@ -152,13 +152,7 @@ def encode_missing(series: STSeries, protocol: Protocol) -> tuple[np.ndarray, tu
 
 
 def _check(series: STSeries, protocol: Protocol) -> tuple[int, int, int]:
-    if protocol.in_len < 1 or protocol.out_len < 1:
-        raise DataError("in_len and out_len must be at least 1", "set protocol.in_len/out_len")
-    if abs(sum(protocol.split) - 1.0) > 1e-6 or min(protocol.split) <= 0:
-        raise DataError(
-            f"split {list(protocol.split)} must be three positive fractions summing to 1",
-            "use e.g. split: [0.6, 0.2, 0.2]",
-        )
+    protocol.validate(error=DataError)  # the recipe's checks (a Protocol built in code skipped them)
     n_channels = series.values.shape[2]
     if not 0 <= protocol.target_channel < n_channels:
         raise DataError(
