@@ -68,14 +68,14 @@ def burn(stop) -> None:  # noqa: ANN001 (a multiprocessing Event)
 
 def trial_row(record) -> dict:
     """One trial as the replay needs it: its order, strategy, outcome and learning curve."""
-    result = record.result or {}
+    result = record.result
     return {"number": record.number, "state": record.state, "role": record.role, "label": record.label,
             "val_mae": record.val_mae, "cost_seconds": record.cost_seconds, "reused_from": record.reused_from,
-            "charged_prepare_seconds": result.get("charged_prepare_seconds", 0.0),
-            "overhead_seconds": result.get("overhead_seconds", 0.0),  # the search's, not the trial's
+            "charged_prepare_seconds": result.charged_prepare_seconds if result else 0.0,
+            "overhead_seconds": result.overhead_seconds if result else 0.0,  # the search's, not the trial's
             "strategies": record.job.strategies if record.job is not None else [],
             # [epoch, val MAE, cumulative training s, windows, epochs ahead in units of this epoch]
-            "curve": result.get("curve", [])}
+            "curve": [r.row()[:5] for r in result.curve] if result else []}
 
 
 def run_arm(recipe: Recipe, folder: Path, cache: Path) -> tuple[list, dict]:

@@ -82,6 +82,10 @@ def _parse_sequence(tp: Any, value: Any, path: str) -> Any:
     if not isinstance(value, (list, tuple)):
         raise SchemaError(path, f"expected a list, got {type(value).__name__} {value!r}")
     args = typing.get_args(tp)
+    if typing.get_origin(tp) is tuple and len(set(args)) > 1 and Ellipsis not in args:  # a record: (name, params)
+        if len(value) != len(args):
+            raise SchemaError(path, f"expected a list of {len(args)} items, got {len(value)}")
+        return tuple(parse(item_tp, v, _join(path, i)) for i, (item_tp, v) in enumerate(zip(args, value)))
     item_tp = args[0] if args else Any
     items = [parse(item_tp, v, _join(path, i)) for i, v in enumerate(value)]
     return tuple(items) if typing.get_origin(tp) is tuple else items

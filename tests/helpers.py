@@ -72,21 +72,25 @@ def trial_record(number, seconds, val_mae, test_mae=None, role="search", budget=
     strategies = [] if role == "baseline" else [(strategy, {})]
     job = Job(DatasetBlock("synthetic"), Protocol(), model, {}, strategies, TrainConfig())
     test = 100.0 - val_mae if test_mae is None else test_mae
-    result = {"val": {"mae": val_mae}, "test": {"mae": test}, "cost_seconds": seconds}
+    result = train_result(val_mae, seconds, test_mae=test)
     return TrialRecord(number, state, role, budget, job, result, None, feasible)
 
 
-def train_result(val_mae, seconds, test_mae=None, stop_reason="budget", epochs_run=1, peak_mib=1.0):
-    """A real :class:`~sttune.train.result.TrainResult` with the given metrics (no training)."""
+def train_result(val_mae, seconds, test_mae=None, stop_reason="budget", epochs_run=1, peak_mib=1.0, **fields):
+    """A real :class:`~sttune.train.result.TrainResult` with the given metrics (no training);
+    ``fields`` set any other of its fields (cost_seconds = seconds + charged_prepare_seconds)."""
     from sttune.train.result import EpochRecord, TrainResult
 
-    curve = [EpochRecord(e, 1.0, val_mae, seconds * (e + 1) / epochs_run, 10) for e in range(epochs_run)]
+    charged = fields.get("charged_prepare_seconds", 0.0)
+    default = [EpochRecord(e, 1.0, val_mae, seconds * (e + 1) / epochs_run, 10, charged) for e in range(epochs_run)]
+    curve = fields.pop("curve", default)
     return TrainResult(
         val={"mae": val_mae}, test={"mae": val_mae + 1 if test_mae is None else test_mae},
-        device_seconds=seconds, prepare_seconds=0.0, charged_prepare_seconds=0.0,
+        device_seconds=seconds, prepare_seconds=fields.pop("prepare_seconds", charged),
+        charged_prepare_seconds=fields.pop("charged_prepare_seconds", 0.0),
         peak_memory_bytes=int(peak_mib * 2**20), memory_kind="cpu_peak_rss", epochs_run=epochs_run,
         best_epoch=max(epochs_run - 1, 0), curve=curve, device="cpu", n_train_windows=10,
-        n_prepared_windows=10, stop_reason=stop_reason,
+        n_prepared_windows=10, stop_reason=stop_reason, **fields,
     )
 
 

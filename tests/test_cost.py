@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import ManualClock, TinyModel, ring_series
+from helpers import ManualClock, TinyModel, ring_series, train_result
 from sttune.api import Strategy
 from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
@@ -18,6 +18,7 @@ from sttune.runner import Job
 from sttune.search.records import TrialRecord
 from sttune.search.select import cost_noise, fastest_within, select
 from sttune.search.verify import CannotVerify, verify_speedup
+from sttune.train.result import EpochRecord
 from sttune.train.trainer import Trainer
 from sttune.train.work import scaled_work
 
@@ -108,8 +109,8 @@ def record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", b
               TrainConfig())
     per_epoch = cost / epochs if first_s is None else first_s
     curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, 10] for e in range(epochs)]
-    result = {"val": {"mae": mae}, "test": {"mae": mae + 0.5}, "cost_seconds": cost, "curve": curve,
-              "work": {"units": epochs * window_nodes_epoch / 10}}
+    result = train_result(mae, cost, test_mae=mae + 0.5, curve=[EpochRecord.from_row(row, 0.0) for row in curve],
+                          work={"units": epochs * window_nodes_epoch / 10})
     return TrialRecord(number, "COMPLETE", role, budget, job, result, None)
 
 
@@ -173,7 +174,7 @@ def test_the_interval_is_the_spread_of_the_pairs():
 
 def test_trials_stored_before_work_accounting_cannot_be_verified():
     old = record(5, 20.0, 5_000)
-    old.result["curve"] = [row[:5] for row in old.result["curve"]]
+    old.result.curve = [EpochRecord.from_row(r.row()[:5], 0.0) for r in old.result.curve]  # as layout 1 stored it
     with pytest.raises(CannotVerify):
         verify_speedup(old, BASE, rate_timer({True: 0.001, False: 0.001}))
 
@@ -205,7 +206,7 @@ def study_of(*records: TrialRecord):
     study = optuna.create_study(directions=["minimize", "minimize"])
     study.set_user_attr("sttune.dataset", "synthetic")
     for r in records:
-        attrs = {rec.JOB: rec.job_to_attr(r.job), rec.RESULT: r.result, ROLE: r.role, BUDGET: r.budget}
+        attrs = {rec.JOB: rec.job_to_attr(r.job), rec.RESULT: rec.result_to_attr(r.result), ROLE: r.role, BUDGET: r.budget}
         study.add_trial(optuna.trial.create_trial(values=[r.val_mae, r.cost_seconds], user_attrs=attrs))
     return study
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import train_result
 from sttune.config import Protocol, TrainConfig
 from sttune.recipe import DatasetBlock
 from sttune.runner import Job
@@ -15,7 +16,7 @@ from sttune.search.select import fastest_within, knee, pareto_front, select
 def record(number, seconds, mae, role="search", budget=1.0, strategy="st_prune", state="COMPLETE", feasible=True):
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [(strategy, {})], TrainConfig())
     # test MAE ranks trials the opposite way to val MAE: selecting on test would change every answer
-    result = {"val": {"mae": mae}, "test": {"mae": 10.0 - mae}, "cost_seconds": seconds}
+    result = train_result(mae, seconds, test_mae=10.0 - mae)
     return TrialRecord(number, state, role, budget, job, result, None, feasible)
 
 

@@ -188,6 +188,6 @@ def _write(export: Export, study: optuna.Study, template: Recipe, rule: str, tol
         "chosen": trial_summary(chosen, baseline, verified), "plain_shorter_training": export.plain_shorter,
         "baseline": trial_summary(baseline, baseline) if baseline else None,
         "pareto_front": [trial_summary(r, baseline) for r in pareto_front([r for r in records if r.feasible])],
-        "artifacts": (chosen.result or {}).get("artifacts", {}),
+        "artifacts": chosen.result.artifacts if chosen.result else {},
     }
     write_atomic(export.summary_path, json.dumps(summary, indent=1, default=str))

@@ -127,7 +127,7 @@ def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int, liste
             setattr(on_epoch, PREPARE_CHECKPOINTS, listen)
 
             result = run_job(job, Path(cache_dir), on_epoch=on_epoch)
-            conn.send(("result", result.to_dict()))
+            conn.send(("result", result.to_plain()))
         except KeyboardInterrupt:
             conn.send(("interrupted",))
         except SttuneError as exc:
@@ -191,7 +191,7 @@ def run_isolated(
                 elif kind == "prepare":
                     parent.send(_forward(on_epoch, PrepareCheckpoint(**message[1])))
                 elif kind == "result":
-                    return TrainResult.from_dict(message[1])
+                    return TrainResult.from_plain(message[1])
                 elif kind == "interrupted":
                     raise KeyboardInterrupt
                 elif kind == "error":

@@ -12,11 +12,10 @@ from typing import Any
 
 import optuna
 
-from sttune.config import Protocol, TrainConfig
-from sttune.recipe import DatasetBlock
 from sttune.runner import Job
-from sttune.schema import parse_dataclass
+from sttune.schema import parse_dataclass, to_plain
 from sttune.search.space import BUDGET, ROLE
+from sttune.train.result import TrainResult
 
 JOB = "sttune.job"
 RESULT = "sttune.result"
@@ -32,44 +31,34 @@ def dataset_label(study: optuna.Study) -> str:
     return str(study.user_attrs.get(DATASET, study.study_name))
 
 
+# A trial's job and result are stored in their dataclasses' plain form (sttune.schema.to_plain
+# for the Job, TrainResult.to_plain for the result) and read back through the same schema.
+# Layout 1 (up to 2026-12) named the job's model "model" and kept no notes; its results had
+# curve rows of 5 or 7 columns. Readers upgrade it here, in one place.
+
+
 def job_to_attr(job: Job) -> dict[str, Any]:
-    return {
-        "dataset": asdict(job.dataset), "protocol": asdict(job.protocol), "model": job.model_name,
-        "model_params": job.model_params, "strategies": [[n, p] for n, p in job.strategies],
-        "train": asdict(job.train),
-    }
+    return to_plain(job)
 
 
 def job_from_attr(data: dict[str, Any]) -> Job:
-    return Job(
-        dataset=parse_dataclass(DatasetBlock, data["dataset"]),
-        protocol=parse_dataclass(Protocol, data["protocol"]),
-        model_name=data["model"], model_params=dict(data["model_params"]),
-        strategies=[(n, dict(p)) for n, p in data["strategies"]],
-        train=parse_dataclass(TrainConfig, data["train"]),
-    )
+    if "model" in data and "model_name" not in data:  # layout 1
+        data = {("model_name" if k == "model" else k): v for k, v in data.items()}
+    return parse_dataclass(Job, data)
 
 
-def result_to_attr(result: Any) -> dict[str, Any]:  # TrainResult
-    """The JSON-ready summary stored on a trial (the curve kept short)."""
-    keep = ("val", "test", "device_seconds", "prepare_seconds", "charged_prepare_seconds",
-            "peak_memory_bytes", "memory_kind", "epochs_run", "best_epoch", "device",
-            "n_train_windows", "n_prepared_windows", "stop_reason", "artifacts", "overhead_seconds",
-            "work", "clock", "cpu_threads", "missing", "notes")
-    data = result.to_dict()
-    out = {k: data[k] for k in keep if k in data}
-    out["cost_seconds"] = result.cost_seconds
-    out["curve"] = [[r.epoch, r.val_mae, r.device_seconds, r.windows, r.epochs_ahead, r.window_nodes, r.batches]
-                    for r in result.curve]
-    return out
+def result_to_attr(result: TrainResult) -> dict[str, Any]:
+    """The JSON-ready result stored on a trial."""
+    return result.to_plain()
 
 
-CURVE_COLUMNS = ("epoch", "val_mae", "device_seconds", "windows", "epochs_ahead", "window_nodes", "batches")
+def result_from_attr(data: dict[str, Any]) -> TrainResult:
+    return TrainResult.from_plain(data)
 
 
-def curve_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """A stored curve as dicts; columns a result stored before they existed are None."""
-    return [dict(zip(CURVE_COLUMNS, [*row, *[None] * (len(CURVE_COLUMNS) - len(row))])) for row in result.get("curve", [])]
+def curve_rows(result: TrainResult | None) -> list[dict[str, Any]]:
+    """A result's curve as dicts (EpochRecord's fields); [] without a result."""
+    return [asdict(r) for r in result.curve] if result else []
 
 
 @dataclass(frozen=True)
@@ -81,35 +70,33 @@ class TrialRecord:
     role: str
     budget: float
     job: Job | None
-    result: dict[str, Any] | None
+    result: TrainResult | None
     reason: str | None
     feasible: bool = True  # every constraint (e.g. search.max_mae_increase) holds
     reused_from: int | None = None  # took this trial's result instead of training (cost nothing)
 
     @property
     def val_mae(self) -> float:
-        return float(self.result["val"]["mae"]) if self.result else float("nan")
+        return self.result.val_mae if self.result else math.nan
 
     @property
     def test_mae(self) -> float:
-        return float(self.result["test"]["mae"]) if self.result else float("nan")
+        return self.result.test_mae if self.result else math.nan
 
     @property
     def cost_seconds(self) -> float:
-        return float(self.result["cost_seconds"]) if self.result else float("nan")
+        return self.result.cost_seconds if self.result else math.nan
 
     @property
     def search_seconds(self) -> float:
         """What the trial cost the search: its objective's seconds plus the search's own overhead."""
-        if not self.result:
-            return float("nan")
-        return self.cost_seconds + float(self.result.get("overhead_seconds", 0.0))
+        return self.result.cost_seconds + self.result.overhead_seconds if self.result else math.nan
 
     @property
     def work_units(self) -> float | None:
         """The trial's charged load-free work in full-graph windows (None: stored before work existed)."""
-        work = (self.result or {}).get("work") or {}
-        return float(work["units"]) if "units" in work else None
+        units = self.result.work.get("units") if self.result else None
+        return None if units is None else float(units)
 
     @property
     def label(self) -> str:
@@ -127,7 +114,8 @@ def read_trial(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     job = job_from_attr(attrs[JOB]) if JOB in attrs else None
     return TrialRecord(
         number=trial.number, state=trial.state.name, role=attrs.get(ROLE, "search"),
-        budget=float(attrs.get(BUDGET, 1.0)), job=job, result=attrs.get(RESULT),
+        budget=float(attrs.get(BUDGET, 1.0)), job=job,
+        result=result_from_attr(attrs[RESULT]) if RESULT in attrs else None,
         reason=attrs.get(REASON), feasible=all(c <= 0 for c in (trial.constraints or {}).values()),
         reused_from=attrs.get(REUSED),
     )

@@ -35,7 +35,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             "work_fraction": fraction, "work_ceiling": 1 / fraction if fraction else None,
             # a search-time speed-up the work cannot explain: the machine's noise, not a saving
             "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + noise),
-            "work": (r.result or {}).get("work") or None,
+            "work": (r.result.work if r.result else None) or None,
             "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r, noise),
             "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r, noise),
             "params": {n: p for n, p in r.job.strategies} if r.job else {},
@@ -67,7 +67,7 @@ def stopped_at(record: rec.TrialRecord) -> str | None:
     val and test MAE are the untrained model's; the checkpoint's val MAE is its stopped value)."""
     if record.state != "PRUNED" or not record.result:
         return None
-    epochs = int(record.result.get("epochs_run", 0))
+    epochs = record.result.epochs_run
     return f"epoch {epochs}" if epochs else "preparation"
 
 

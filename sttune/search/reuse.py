@@ -11,17 +11,25 @@ cost counts it as free.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import optuna
 
+from sttune.errors import SttuneError
 from sttune.search import records as rec
 
 
-def _canonical(job_attr: dict[str, Any]) -> str:
-    """The job as a JSON string: tuples and lists alike, key order irrelevant."""
-    return json.dumps(job_attr, sort_keys=True, default=str)
+def _canonical(job_attr: dict[str, Any]) -> str | None:
+    """The job as a JSON string in today's layout (a job stored in an older layout matches the
+    same job stored now), without its notes (what the recipe said about it, not what it does);
+    None for an attr that is no job."""
+    try:
+        job = rec.job_from_attr(job_attr)
+    except SttuneError:
+        return None
+    return json.dumps(rec.job_to_attr(dataclasses.replace(job, notes=())), sort_keys=True, default=str)
 
 
 def finished_twin(study: optuna.Study, job_attr: dict[str, Any], number: int) -> optuna.trial.FrozenTrial | None:
@@ -34,7 +42,7 @@ def finished_twin(study: optuna.Study, job_attr: dict[str, Any], number: int) ->
         attrs = t.user_attrs
         if t.number == number or rec.RESULT not in attrs:
             continue
-        if rec.JOB in attrs and _canonical(attrs[rec.JOB]) == key:
+        if key is not None and rec.JOB in attrs and _canonical(attrs[rec.JOB]) == key:
             return t
     return None
 

@@ -42,8 +42,8 @@ def cost_noise(records: Sequence[TrialRecord]) -> float:
     if len(rates) >= 2:
         return max(NOISE_FLOOR, max(rates) / min(rates) - 1)
     base = next((r for r in records if r.role == "baseline" and r.budget >= 1 and r.result), None)
-    curve = (base.result or {}).get("curve", []) if base else []
-    steps = [b[2] - a[2] for a, b in zip([[0, 0, 0.0], *curve], curve)]  # seconds of each epoch
+    seconds = [r.device_seconds for r in base.result.curve] if base and base.result else []
+    steps = [b - a for a, b in zip([0.0, *seconds], seconds)]  # seconds of each epoch
     steps = [s for s in steps if s > 0]
     if len(steps) >= 3:
         return max(NOISE_FLOOR, max(steps) / min(steps) - 1)

@@ -450,10 +450,10 @@ def _tell_oom(study: optuna.Study, trial: optuna.Trial, crash: Any, recipe: Reci
     base = rec.full_baseline(rec.finished_records(study))
     if crash.partial is not None:
         values = {"val_mae": crash.partial.val_mae, "device_seconds": crash.partial.cost_seconds,
-                  "peak_memory": base.result["peak_memory_bytes"] / 2**20 if base else 0.0}
+                  "peak_memory": base.result.peak_memory_bytes / 2**20 if base else 0.0}
     elif base is not None:
         values = {"val_mae": base.val_mae, "device_seconds": base.cost_seconds,
-                  "peak_memory": base.result["peak_memory_bytes"] / 2**20}
+                  "peak_memory": base.result.peak_memory_bytes / 2**20}
     if values is None:
         _fail(study, trial, crash.reason, crash.tb, events)
         return

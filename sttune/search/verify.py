@@ -103,7 +103,7 @@ def probe_batches(batches_in_epoch: int, baseline_batches: int, pairs: int, frac
 
 def _first_epoch(record: TrialRecord) -> tuple[float, int, int]:
     """(seconds, window-nodes, batches) of the trial's recorded epoch 0."""
-    rows = curve_rows(record.result or {})
+    rows = curve_rows(record.result)
     if not rows or not rows[0].get("window_nodes") or not rows[0].get("batches") or record.job is None:
         raise CannotVerify(f"trial {record.number} has no recorded work (stored before work accounting)")
     return float(rows[0]["device_seconds"]), int(rows[0]["window_nodes"]), int(rows[0]["batches"])
@@ -124,7 +124,7 @@ def verify_speedup(
         raise ValueError(f"pairs must be at least 1, got {pairs}")
     arms = {"baseline": baseline, "chosen": chosen}
     first = {name: _first_epoch(r) for name, r in arms.items()}
-    baseline_batches = first["baseline"][2] * len(curve_rows(baseline.result or {}))
+    baseline_batches = first["baseline"][2] * len(curve_rows(baseline.result))
     size = {name: probe_batches(first[name][2], baseline_batches, pairs, fraction) for name in arms}
     speedups: list[float] = []
     rows: list[dict[str, Any]] = []

@@ -1,10 +1,25 @@
-"""What one training run returns, as plain JSON-ready data."""
+"""What one training run returns, and its one plain (JSON-ready) form.
+
+:meth:`TrainResult.to_plain` / :meth:`TrainResult.from_plain` are the only way a result is
+stored on a trial (``sttune.result``) or sent from an isolated trial's process; reading
+accepts every layout stored since the first release (see ``from_plain``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sttune.schema import to_plain
+
+# The stored curve: one row (a list) per epoch, in this column order; the charged preparation
+# is the result's own. Rows stored before a column existed are shorter (layout 1: the first 5
+# or 7 columns, no train loss): a column only ever goes on the end.
+CURVE_COLUMNS = ("epoch", "val_mae", "device_seconds", "windows", "epochs_ahead", "window_nodes", "batches",
+                 "train_loss", "extra_window_nodes")
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,19 @@ class EpochRecord:
     def cost_seconds(self) -> float:
         """Device time so far as a search charges it: training plus charged preparation."""
         return self.device_seconds + self.charged_prepare_seconds
+
+    def row(self) -> list[Any]:
+        """This epoch as a stored curve row (CURVE_COLUMNS)."""
+        return [getattr(self, c) for c in CURVE_COLUMNS]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any] | Mapping[str, Any], charged_prepare_seconds: float) -> EpochRecord:
+        """An epoch from a stored row (any layout) or a dict of its fields; a train loss stored
+        before it was kept reads NaN."""
+        values = dict(row) if isinstance(row, Mapping) else dict(zip(CURVE_COLUMNS, row))
+        values.setdefault("train_loss", math.nan)
+        values["charged_prepare_seconds"] = charged_prepare_seconds
+        return cls(**values)
 
 
 @dataclass
@@ -86,13 +114,27 @@ class TrainResult:
         return self.device_seconds + self.charged_prepare_seconds
 
     def to_dict(self) -> dict[str, Any]:
+        """For display (``sttune train --json``): every field, the curve as dicts, the derived
+        metrics. Storing and sending use :meth:`to_plain`."""
         out = dataclasses.asdict(self)
         out.update(val_mae=self.val_mae, test_mae=self.test_mae, cost_seconds=self.cost_seconds)
         return out
 
+    def to_plain(self) -> dict[str, Any]:
+        """The stored and sent form: every field (the curve as short rows, see CURVE_COLUMNS)
+        plus ``cost_seconds`` for readers of the raw attr; :meth:`from_plain` recomputes it."""
+        out = to_plain(dataclasses.replace(self, curve=[]))
+        out["curve"] = [r.row() for r in self.curve]
+        out["cost_seconds"] = self.cost_seconds
+        return out
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainResult:
+    def from_plain(cls, data: Mapping[str, Any]) -> TrainResult:
+        """A result from :meth:`to_plain`'s form, or from any layout stored earlier: keys it
+        does not know (the derived ``cost_seconds``) are left out, fields added since take their
+        defaults, and curve rows of any length (or dicts) are read by EpochRecord.from_row."""
         names = {f.name for f in dataclasses.fields(cls)}
         kept = {k: v for k, v in data.items() if k in names}
-        kept["curve"] = [EpochRecord(**r) for r in kept.get("curve", [])]
+        charged = float(kept.get("charged_prepare_seconds", 0.0))
+        kept["curve"] = [EpochRecord.from_row(r, charged) for r in kept.get("curve", [])]
         return cls(**kept)

@@ -44,14 +44,16 @@ def test_job_round_trips_through_json_and_a_journal_file(tmp_path):
 
 
 def test_result_attr_keeps_the_summary_and_the_charged_cost():
-    result = train_result(2.5, 12.0, test_mae=3.5, epochs_run=3)
-    result.charged_prepare_seconds = 4.0
+    result = train_result(2.5, 12.0, test_mae=3.5, epochs_run=3, charged_prepare_seconds=4.0)
     attr = rec.result_to_attr(result)
     assert attr["val"]["mae"] == 2.5 and attr["test"]["mae"] == 3.5
     assert attr["cost_seconds"] == pytest.approx(16.0)  # training + charged preparation
-    assert attr["curve"] == [[e, 2.5, pytest.approx(12.0 * (e + 1) / 3), 10, None, 0, 0] for e in range(3)]
+    # one short row per epoch (CURVE_COLUMNS), the train loss and extra work last
+    assert attr["curve"] == [[e, 2.5, pytest.approx(12.0 * (e + 1) / 3), 10, None, 0, 0, 1.0, 0] for e in range(3)]
     assert json.loads(json.dumps(attr)) == attr  # JSON-ready
-    record = rec.TrialRecord(0, "COMPLETE", "search", 1.0, JOB, attr, None)
+    back = rec.result_from_attr(json.loads(json.dumps(attr)))
+    assert back == result  # every field, the curve's charged preparation included, comes back
+    record = rec.TrialRecord(0, "COMPLETE", "search", 1.0, JOB, back, None)
     assert (record.val_mae, record.test_mae, record.cost_seconds) == (2.5, 3.5, pytest.approx(16.0))
 
 
@@ -59,7 +61,7 @@ def test_record_without_result_reads_nan_and_search_seconds_adds_overhead():
     empty = rec.TrialRecord(0, "FAIL", "search", 1.0, None, None, "boom")
     assert all(v != v for v in (empty.val_mae, empty.test_mae, empty.cost_seconds, empty.search_seconds))
     full = rec.TrialRecord(1, "COMPLETE", "search", 1.0, JOB,
-                           {"val": {"mae": 1}, "test": {"mae": 1}, "cost_seconds": 5.0, "overhead_seconds": 2.0}, None)
+                           train_result(1.0, 4.0, charged_prepare_seconds=1.0, overhead_seconds=2.0), None)
     assert full.search_seconds == 7.0 and full.cost_seconds == 5.0
 
 
@@ -96,7 +98,7 @@ def test_read_trial_and_finished_records_on_a_study():
 
 def test_full_baseline_is_the_first_complete_full_budget_baseline():
     def r(n, role, budget, state="COMPLETE"):
-        return rec.TrialRecord(n, state, role, budget, JOB, {"val": {"mae": 1}, "test": {"mae": 1}, "cost_seconds": 1}, None)
+        return rec.TrialRecord(n, state, role, budget, JOB, train_result(1.0, 1.0), None)
 
     assert rec.full_baseline([]) is None
     assert rec.full_baseline([r(0, "baseline", 0.5), r(1, "search", 1.0)]) is None

@@ -8,15 +8,23 @@ from pathlib import Path
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import finish_trial  # noqa: E402
+from helpers import finish_trial, train_result  # noqa: E402
+from sttune.config import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe import DatasetBlock  # noqa: E402
+from sttune.runner import Job  # noqa: E402
 from sttune.search import records as rec  # noqa: E402
 from sttune.search.reuse import finished_twin, tell_reused  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-JOB = {"model": "stid", "train": {"epochs": 3, "lr_decay_at": [0.5, 0.8]}, "strategies": [["st_prune", {"ratio": 0.3}]]}
-OTHER = {**JOB, "strategies": [["st_prune", {"ratio": 0.4}]]}
-RESULT = {"val": {"mae": 2.0}, "test": {"mae": 2.5}, "cost_seconds": 10.0}
+
+def job_attr(ratio: float = 0.3, model: str = "stid", notes: tuple[str, ...] = ()) -> dict:
+    return rec.job_to_attr(Job(DatasetBlock("synthetic"), Protocol(), model, {}, [("st_prune", {"ratio": ratio})],
+                               TrainConfig(epochs=3, lr_decay_at=(0.5, 0.8)), notes))
+
+
+JOB, OTHER = job_attr(), job_attr(0.4)
+RESULT = rec.result_to_attr(train_result(2.0, 10.0, test_mae=2.5))
 
 
 def add(study, state="COMPLETE", job=JOB, result=RESULT, values=(2.0, 10.0), constraints=None, reused=None):
@@ -33,11 +41,15 @@ def test_the_earliest_complete_trial_with_a_result_for_the_same_job_is_the_twin(
     add(study, job=OTHER)  # 3: another job
     add(study)  # 4: the twin
     add(study)  # 5: a later twin
-    same_in_other_order = {"strategies": [("st_prune", {"ratio": 0.3})], "train": {"lr_decay_at": (0.5, 0.8), "epochs": 3},
-                           "model": "stid"}
-    assert finished_twin(study, same_in_other_order, number=99).number == 4
+    # the same job in layout 1 (stored before 2026-12: "model", no notes), keys in another order,
+    # tuples for lists; and with notes (what the recipe said, not what the job does)
+    layout_1 = {("model" if k == "model_name" else k): v for k, v in reversed(JOB.items()) if k != "notes"}
+    layout_1["strategies"] = [("st_prune", {"ratio": 0.3})]
+    assert finished_twin(study, layout_1, number=99).number == 4
+    assert finished_twin(study, job_attr(notes=("trained with its defaults",)), number=99).number == 4
     assert finished_twin(study, JOB, number=4).number == 5  # never itself
-    assert finished_twin(study, {**JOB, "model": "stgcn"}, number=99) is None
+    assert finished_twin(study, job_attr(model="stgcn"), number=99) is None
+    assert finished_twin(study, {"model": "stid"}, number=99) is None  # not a job: matches nothing
     running = study.ask()
     running.set_user_attr(rec.JOB, OTHER)
     assert finished_twin(study, OTHER, number=running.number).number == 3
