@@ -1,0 +1,77 @@
+"""sttune.search.study: search.budget stops starting trials that would overrun it.
+
+Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from study_kit import FAIL, Notes, new_study, plan, recipe  # noqa: E402
+
+from helpers import train_result  # noqa: E402
+from sttune.search import records as rec, study as st  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def budget_run(tmp_path, monkeypatch, trials, budget):
+    """Full baseline 40 s (4 epochs of 10), the 0.5 rung 20 s, every strategy trial 15 s."""
+    def fake_run_job(job, cache_dir, on_epoch=None):
+        return train_result(2.0, 15.0 if job.strategies else 10.0 * job.train.epochs)
+
+    monkeypatch.setattr(st, "run_job", fake_run_job)
+    r = replace(recipe(trials=trials, ladder=[0.5], reuse_results=False), train=replace(recipe().train, epochs=4))
+    notes = Notes()
+    study = st.run_study(replace(plan(r, tmp_path), budget=budget), notes)
+    return study, notes.lines
+
+
+def test_the_budget_stops_starting_trials_that_would_overrun_it(tmp_path, monkeypatch):
+    study, notes = budget_run(tmp_path, monkeypatch, trials=None, budget=3)
+    # limit 120 s: 40 + 20 spent, the first strategy trial estimated at the baseline's 40 s
+    # (60 + 40 <= 120), then at the strategy trials' mean of 15 s: 75, 90, 105, 120; 135 > 120
+    costs = [t.user_attrs[rec.RESULT]["cost_seconds"] for t in study.trials]
+    assert costs == [40.0, 20.0, 15.0, 15.0, 15.0, 15.0]
+    assert notes == ["budget reached: 3.00 of 3 baselines spent and the next trial would take about 0.38 more; "
+                     "stopping with 6 trials"]
+
+
+def test_the_trial_count_stops_the_search_when_it_comes_before_the_budget(tmp_path, monkeypatch):
+    study, notes = budget_run(tmp_path, monkeypatch, trials=4, budget=3)
+    assert len(study.trials) == 4 and notes == []
+
+
+def test_the_budget_counts_the_running_trials_and_waits_for_the_unit(tmp_path):
+    p = replace(plan(recipe(trials=None, ladder=[0.5]), tmp_path), budget=2.2)  # 88 s once the unit is known
+    study = new_study()
+    st.ensure_baselines(study, p.recipe)
+    full = study.ask()
+    assert st.decide(study.trials, p, True).move == "ask"  # no unit yet: the rung may start
+    st._tell_result(study, full, train_result(2.0, 40.0), p.recipe)
+    rung = study.ask()  # 40 spent + the running rung's 20 + the next strategy trial's 40 > 88
+    assert st.decide(study.trials, p, True).move == "wait"
+    st._tell_result(study, rung, train_result(2.0, 5.0), p.recipe)  # it cost less than estimated: 45 + 40
+    assert st.decide(study.trials, p, True).move == "ask"
+    first, second = study.ask(), study.ask()  # two workers asked for the last room at once
+    assert st._fits_budget(study, first, p.budget) and not st._fits_budget(study, second, p.budget)
+    assert st._fits_budget(study, second, None)
+    study.tell(first, state=FAIL)  # a failure costs nothing here (it has no result)
+    assert st._fits_budget(study, second, p.budget)
+
+
+def test_with_a_budget_a_failed_full_baseline_fails_the_search(tmp_path):
+    p = replace(plan(recipe(trials=None, ladder=[]), tmp_path), budget=3)
+    study = new_study()
+    st.ensure_baselines(study, p.recipe)
+    trial = study.ask()
+    trial.set_user_attr(rec.REASON, "RuntimeError: bad model")
+    study.tell(trial, state=FAIL)
+    assert st.decide(study.trials, p, True) == st.Decision(
+        "fail", "the full baseline failed (last: RuntimeError: bad model); search.budget counts in its cost")
+    assert st.decide(study.trials, replace(p, budget=None), True).move == "ask"
