@@ -47,7 +47,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from sttune.api import Batch, Strategy, TrainContext
+from sttune.api import Batch, PrepareContext, Strategy, TrainContext, WindowSource
 
 
 class $attr(Strategy):
@@ -65,6 +65,11 @@ class $attr(Strategy):
     def space(cls, trial: Any) -> dict[str, Any]:
         """Constructor params for one trial; every Optuna name starts with "$name."."""
         return {"keep": trial.suggest_float("$name.keep", 0.2, 1.0)}
+
+    def prepare(self, train: WindowSource, ctx: PrepareContext) -> WindowSource:
+        """Once before training, with a context of its own (ctx.device, ctx.generator, ctx.add_work,
+        ctx.checkpoint, ...); may return another source, e.g. a distilled set. Here: unchanged."""
+        return train
 
     def select(self, ctx: TrainContext) -> Tensor | None:
         """The windows to visit this epoch: [k] long, unique (randomness from ctx.generator)."""
