@@ -12,6 +12,7 @@ cost counts it as free.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
@@ -25,8 +26,15 @@ def _canonical(job_attr: dict[str, Any]) -> str | None:
     """The job as a JSON string in today's layout (a job stored in an older layout matches the
     same job stored now), without its notes (what the recipe said about it, not what it does);
     None for an attr that is no job."""
+    return _upgraded(json.dumps(job_attr, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=8192)
+def _upgraded(raw: str) -> str | None:
+    """``_canonical`` of a job attr given as JSON: parsed once per distinct stored job, not once
+    per trial asked (every ask compares against every finished trial)."""
     try:
-        job = rec.job_from_attr(job_attr)
+        job = rec.job_from_attr(json.loads(raw))
     except SttuneError:
         return None
     return json.dumps(rec.job_to_attr(dataclasses.replace(job, notes=())), sort_keys=True, default=str)
