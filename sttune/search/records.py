@@ -55,7 +55,7 @@ def result_to_attr(result: Any) -> dict[str, Any]:  # TrainResult
     keep = ("val", "test", "device_seconds", "prepare_seconds", "charged_prepare_seconds",
             "peak_memory_bytes", "memory_kind", "epochs_run", "best_epoch", "device",
             "n_train_windows", "n_prepared_windows", "stop_reason", "artifacts", "overhead_seconds",
-            "work", "clock", "cpu_threads", "missing", "notes")
+            "work", "clock", "cpu_threads", "missing", "notes", "deployment")
     data = result.to_dict()
     out = {k: data[k] for k in keep if k in data}
     out["cost_seconds"] = result.cost_seconds
