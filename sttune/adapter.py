@@ -128,7 +128,6 @@ class StrategyLoop:
         self.prepare()
         for epoch in range(self.ctx.n_epochs):
             self.ctx.epoch = epoch
-            self._seen_nodes = set()
             yield epoch
             for strategy in self.strategies:
                 strategy.on_epoch_end(self.ctx)
@@ -146,6 +145,7 @@ class StrategyLoop:
         order = torch.randperm(n, generator=self._shuffle) if chosen is None else (
             chosen[torch.randperm(len(chosen), generator=self._shuffle)])
         self.log.append(EpochLog(self.ctx.epoch, len(order), n - len(order)))
+        self._seen_nodes = set()
         return order
 
     def batches(self, batch_size: int | None = None) -> Iterator[Batch]:
