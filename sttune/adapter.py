@@ -41,14 +41,18 @@ class AdapterError(SttuneError):
 
 @dataclass
 class EpochLog:
-    """What the strategies chose in one epoch: windows visited out of the source's, and the
-    nodes each batch kept (sorted, unique, over the epoch)."""
+    """What the strategies chose in one epoch: the windows visited and skipped, and the nodes
+    the epoch's last batch kept and skipped (the node mask in force at its end); batches that
+    held every node (e.g. DynST's one dense-gradient batch after a regrow cycle) are counted
+    apart, in ``batches_all_nodes``."""
 
     epoch: int
     windows: int
     skipped_windows: int
     nodes_kept: list[int] = field(default_factory=list)
     nodes_skipped: list[int] = field(default_factory=list)
+    batches: int = 0
+    batches_all_nodes: int = 0
 
 
 def _build(strategies: Sequence[StrategyLike]) -> list[Strategy]:
@@ -95,7 +99,6 @@ class StrategyLoop:
         )
         self._shuffle = torch.Generator().manual_seed(seed)  # the trainer's window shuffle
         self._prepared = False
-        self._seen_nodes: set[int] = set()
         self.log: list[EpochLog] = []
 
     # ------------------------------------------------------------------ set-up
@@ -145,7 +148,6 @@ class StrategyLoop:
         order = torch.randperm(n, generator=self._shuffle) if chosen is None else (
             chosen[torch.randperm(len(chosen), generator=self._shuffle)])
         self.log.append(EpochLog(self.ctx.epoch, len(order), n - len(order)))
-        self._seen_nodes = set()
         return order
 
     def batches(self, batch_size: int | None = None) -> Iterator[Batch]:
@@ -161,11 +163,12 @@ class StrategyLoop:
     def transform(self, batch: Batch) -> Batch:
         for strategy in self.strategies:
             batch = strategy.transform(batch, self.ctx)
-        kept = range(batch.n_nodes) if batch.nodes is None else batch.nodes.tolist()
-        self._seen_nodes.update(int(i) for i in kept)
         if self.log and self.log[-1].epoch == self.ctx.epoch:
-            self.log[-1].nodes_kept = sorted(self._seen_nodes)
-            self.log[-1].nodes_skipped = sorted(set(range(self.spec.n_nodes)) - self._seen_nodes)
+            log = self.log[-1]
+            kept = list(range(batch.n_nodes)) if batch.nodes is None else sorted(int(i) for i in batch.nodes.tolist())
+            log.batches += 1
+            log.batches_all_nodes += len(kept) == self.spec.n_nodes
+            log.nodes_kept, log.nodes_skipped = kept, sorted(set(range(self.spec.n_nodes)) - set(kept))
         return batch
 
     def weight(self, per_sample_loss: Tensor, batch: Batch) -> Tensor:
