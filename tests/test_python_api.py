@@ -78,6 +78,9 @@ def test_search_export_load_best_train_gives_the_cli_val_mae(tmp_path):
     replay = json.loads(cli("train", str(run / "best" / "synthetic.yaml"), "--json").stdout.strip().splitlines()[-1])
     assert api.val_mae == pytest.approx(replay["val_mae"], abs=1e-9)
     assert api.val_mae == pytest.approx(best.summary["val_mae"], abs=1e-6)
+    chose_dynst = "dynst" in best.summary["strategies"]
+    assert "deployment" in best.export and bool(best.deployment) == chose_dynst
+    assert (run / "best" / "synthetic_sensors.csv").is_file() == chose_dynst
     with pytest.raises(RecipeError, match="no exported configuration for 'nope'"):
         sttune.load_best(run, "nope")
 
