@@ -178,3 +178,21 @@ def test_plain_tensors_work_and_strategies_come_by_name():
             batch = loop.batch(index)
             loop.batch_end(torch.rand(len(index)), batch)
     assert sizes[0] == 40 and sizes[1] < 40 and not math.isnan(sizes[1])
+
+
+class Evens(Strategy):
+    """A second selection: only the even windows."""
+
+    name = "evens"
+
+    def select(self, ctx):
+        return torch.arange(0, ctx.train_size, 2)
+
+
+def test_several_selections_visit_what_all_of_them_keep():
+    x, y = torch.randn(40, 6, 5, 3), torch.rand(40, 3, 5) + 1
+    prune = make_strategies([("st_prune", {"ratio": 0.5, "warmup": 0, "bins": 0, "score": "random"})])
+    loop = StrategyLoop([Evens(), *prune], (x, y), epochs=1, model=torch.nn.Linear(1, 1), steps_per_day=48)
+    for _ in loop.epochs():
+        order = loop.windows().tolist()
+    assert order and all(i % 2 == 0 for i in order) and len(order) < 20
