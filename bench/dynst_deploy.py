@@ -15,13 +15,14 @@ Accuracy, not timing: no lock needed, but it is CPU-heavy: run under ``nice -n 1
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Arm, bench_train, record, run_arm, save  # noqa: E402
+from common import Arm, bench_train, raw_dir, record, run_arm, save  # noqa: E402
 
 MODEL, PARAMS = "stid", {"embed_dim": 16}  # bench/dynst.py's STID
 DYNST = {"delta_t": 1, "alpha0": 0.3, "end_frac": 0.75, "regrow": "gradient", "mask": "learned"}
@@ -86,7 +87,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--out", default="dynst_deploy")
     p.add_argument("--record", action="store_true", help="write the summary to bench/results/<out>.json")
+    p.add_argument("--merge", nargs="+", metavar="RAW", help="no training: join the blocks of these raw runs "
+                   "(names under $STTUNE_BENCH_OUT, e.g. one process per dataset) into --out")
     args = p.parse_args()
+    if args.merge:
+        merge(args.merge, args.out, args.record)
+        return
     train = bench_train(epochs=args.epochs)
     payload: dict = {"model": MODEL, "model_params": PARAMS, "dynst_params": DYNST, "epochs": args.epochs,
                      "seeds": args.seeds, "sparsity": args.sparsity, "blocks": []}
@@ -105,11 +111,26 @@ def main() -> None:
         payload["wall_seconds"] = time.time() - start
         save(args.out, payload)  # after every dataset: a cut-short run keeps what it finished
         print(table(dataset, block["summary"]), flush=True)
-    if args.record:
-        record(args.out, {k: v for k, v in payload.items() if k != "blocks"}
+    finish(payload, args.out, args.record)
+    print(f"wall {time.time() - start:.0f}s")
+
+
+def finish(payload: dict, out: str, with_record: bool) -> None:
+    """Print every block's table; with ``with_record`` also write the summary (no raw runs)."""
+    if with_record:
+        record(out, {k: v for k, v in payload.items() if k != "blocks"}
                | {"blocks": [{"dataset": b["dataset"], "summary": b["summary"]} for b in payload["blocks"]]})
     print("\n".join(table(b["dataset"], b["summary"]) for b in payload["blocks"]))
-    print(f"wall {time.time() - start:.0f}s")
+
+
+def merge(names: list[str], out: str, with_record: bool) -> None:
+    """Join raw runs made with the same settings (one process per dataset, run side by side)."""
+    runs = [json.loads((raw_dir() / f"{name}.json").read_text()) for name in names]
+    payload = {k: v for k, v in runs[0].items() if k not in ("blocks", "wall_seconds")}
+    payload["merged_from"] = {name: run.get("wall_seconds") for name, run in zip(names, runs)}
+    payload["blocks"] = [b for run in runs for b in run["blocks"]]
+    save(out, payload)
+    finish(payload, out, with_record)
 
 
 if __name__ == "__main__":
