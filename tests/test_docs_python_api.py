@@ -8,8 +8,6 @@ import importlib.util
 import re
 from pathlib import Path
 
-import pytest
-
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "python-api.md"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 REQUIRES = re.compile(r"^# requires: (\S+)")
@@ -38,5 +36,3 @@ def test_every_python_block_runs(tmp_path, monkeypatch, capsys):
         ran += 1
     out = capsys.readouterr().out
     assert ran >= 4 and "val MAE" in out and "windows visited" in out
-    if importlib.util.find_spec("lightning") is None:
-        pytest.skip(f"ran {ran} blocks; the lightning example needs the optional extra")
