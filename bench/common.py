@@ -27,9 +27,9 @@ import torch  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("STTUNE_BENCH_THREADS", "1")))
 
+import sttune  # noqa: E402
 from sttune.config import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe import DatasetBlock  # noqa: E402
-from sttune.runner import Job, run_job  # noqa: E402
+from sttune.recipe import DatasetBlock, LoadedRecipe, ModelBlock, Recipe, StrategyBlock  # noqa: E402
 
 
 def shared_data() -> Path:
@@ -75,11 +75,18 @@ def bench_train(**fields: Any) -> TrainConfig:
     return TrainConfig(**{"batch_size": 64, "device": "auto", "cpu_clock": "process", **fields})
 
 
-def run_arm(arm: Arm, dataset: str, train: TrainConfig, seed: int, cache_dir: Path = REPO / ".sttune-cache"):
-    """Train one arm once; returns the TrainResult."""
+def arm_recipe(arm: Arm, dataset: str, train: TrainConfig, seed: int, cache_dir: Path = REPO / ".sttune-cache") -> LoadedRecipe:
+    """One arm as the fixed recipe ``sttune train`` would run (held in memory, no file)."""
     cfg = replace(train, seed=seed, epochs=arm.epochs or train.epochs)
-    job = Job(real_dataset(dataset), Protocol(), arm.model, arm.model_params, arm.strategies, cfg)
-    return run_job(job, cache_dir)
+    recipe = Recipe(datasets=[real_dataset(dataset)], model=ModelBlock(name=arm.model, params=dict(arm.model_params)),
+                    protocol=Protocol(), train=cfg, strategies=[StrategyBlock(n, dict(p)) for n, p in arm.strategies],
+                    name=f"bench.{arm.label}", cache_dir=str(cache_dir))
+    return LoadedRecipe(recipe, REPO / "bench" / f"{arm.label}.yaml")
+
+
+def run_arm(arm: Arm, dataset: str, train: TrainConfig, seed: int, cache_dir: Path = REPO / ".sttune-cache"):
+    """Train one arm once through the Python API (``sttune.train``); returns the TrainResult."""
+    return sttune.train(arm_recipe(arm, dataset, train, seed, cache_dir))
 
 
 def time_matched_epochs(full_epochs: int, full_seconds: float, strategy_seconds: float) -> int:

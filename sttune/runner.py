@@ -81,25 +81,55 @@ def naive_for(job: Job):  # -> NaiveForecasts
     return naive_cached(load_data_cached(job.dataset, job.protocol))
 
 
+@dataclass
+class Fitted:
+    """A finished run with what produced it: the best-validation model (weights restored), the
+    strategies after training (their artifacts), and the data it ran on."""
+
+    result: Any  # TrainResult
+    model: Any  # STModel
+    strategies: list[Any]  # list[Strategy]
+    data: Any  # DataModule
+
+
 def run_job(job: Job, cache_dir: Path, on_epoch=None):  # -> TrainResult
     """Train the job once; ``on_epoch(EpochRecord)`` may raise StopTraining.
 
     The result records the missing-value policy, and holds no MAPE where MAPE means nothing
     (targets near 0: :func:`sttune.train.metrics.mape_meaningful`), with a note saying so."""
+    return fit_job(job, cache_dir, on_epoch).result
+
+
+def fit_job(job: Job, cache_dir: Path, on_epoch=None) -> Fitted:
+    """:func:`run_job`, keeping the trained model and strategies (saved models, the Python API)."""
     from sttune.build import make_strategies, model_factory
+    from sttune.train.deploy import deployment_metrics, kept_sensors, without_mape
     from sttune.train.metrics import drop_mape
     from sttune.train.naive import MAPE_NOTE, mape_cached
     from sttune.train.trainer import Trainer
 
     data = load_data_cached(job.dataset, job.protocol)
     strategies = make_strategies(job.strategies)
-    new_model = model_factory(job.model_name, job.model_params, data, strategies)
-    result = Trainer(job.train, cache_dir).fit(new_model, data, strategies, on_epoch)
+    build = model_factory(job.model_name, job.model_params, data, strategies)
+    built: list[Any] = []
+
+    def new_model():  # the trainer's first build is the model it trains (and restores to its best)
+        model = build()
+        built.append(model)
+        return model
+
+    trainer = Trainer(job.train, cache_dir)
+    result = trainer.fit(new_model, data, strategies, on_epoch)
     result.missing = data.missing
+    model, moved = built[0], data.to(trainer.device)
+    chosen = kept_sensors(result.artifacts)
+    if chosen is not None:
+        result.deployment = deployment_metrics(model, moved, chosen[1], chosen[0], job.train.eval_batch_size)
     if not mape_cached(data):
         result.val, result.test = drop_mape(result.val), drop_mape(result.test)
+        result.deployment = without_mape(result.deployment)
         result.notes.append(MAPE_NOTE)
-    return result
+    return Fitted(result, model, strategies, moved)
 
 
 def time_job_start(job: Job, cache_dir: Path, max_batches: int | None) -> tuple[float, int]:

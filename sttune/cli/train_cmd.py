@@ -16,18 +16,25 @@ def train(
     dataset: Annotated[Optional[str], typer.Option(help="Dataset label when the recipe lists several.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Override train.epochs.")] = None,
+    save: Annotated[Optional[Path], typer.Option(
+        help="Save the best-validation model, recipe, result and strategy artifacts here (sttune.load_model reads it).")] = None,
 ) -> None:
     """Train one model with the recipe's fixed strategies; print metrics and device cost."""
     from sttune.cli.progress import EpochProgress
     from sttune.recipe import load_recipe
-    from sttune.runner import fixed_job, load_data_cached, naive_for, run_job
+    from sttune.runner import fit_job, fixed_job, load_data_cached, naive_for
     from sttune.train.naive import beats_naive
 
     loaded = load_recipe(recipe)
     job = fixed_job(loaded, dataset, epochs)
     print_data_notes(load_data_cached(job.dataset, job.protocol).notes)
     with EpochProgress(job.train.epochs, err, enabled=not json_output) as progress:
-        result = run_job(job, loaded.cache_dir(), on_epoch=progress.update)
+        fitted = fit_job(job, loaded.cache_dir(), on_epoch=progress.update)
+    result = fitted.result
+    if save is not None:
+        from sttune.saved import save_fitted
+
+        err.print(f"saved the model to {save_fitted(fitted, job, save, loaded.recipe)}", highlight=False)
     naive = naive_for(job)
     warning = beats_naive(result.val_mae, naive)
     if json_output:

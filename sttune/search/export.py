@@ -14,6 +14,7 @@ from sttune.recipe import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_
 from sttune.search import records as rec
 from sttune.search.select import cost_noise, pareto_front, reliably_cheaper, select
 from sttune.search.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
+from sttune.sensors import export_sensors
 
 VERIFIED_ATTR = "sttune.verified"  # study user attr: {"<trial>/<baseline>/<pairs>": Verified dict}
 TRADE_OFF_CANDIDATES = 2  # strategy trials re-timed at most when the chosen one is not faster
@@ -190,4 +191,6 @@ def _write(export: Export, study: optuna.Study, template: Recipe, rule: str, tol
         "pareto_front": [trial_summary(r, baseline) for r in pareto_front([r for r in records if r.feasible])],
         "artifacts": chosen.result.artifacts if chosen.result else {},
     }
+    # a sensor mask named by the data's ids (and <dataset>_sensors.csv), deployment accuracy
+    summary.update(export_sensors(export.summary_path.parent, export.dataset, chosen.result, chosen.job and chosen.job.dataset))
     write_atomic(export.summary_path, json.dumps(summary, indent=1, default=str))

@@ -99,6 +99,10 @@ class TrainResult:
     cpu_threads: int | None = None  # torch's intra-op threads during the run (CPU device)
     missing: str = ""  # the dataset's missing-value policy (protocol.missing); "" in older results
     notes: list[str] = field(default_factory=list)  # e.g. why MAPE is left out of val/test
+    # accuracy when only a strategy's kept sensors report (sttune.train.deploy): strategy,
+    # n_sensors, n_kept, kept_sensors, and {val, test} metrics for all_sensors (dropped inputs
+    # absent), kept_only and full_inputs_kept; {} when no strategy keeps a sensor subset
+    deployment: dict[str, Any] = field(default_factory=dict)
 
     @property
     def val_mae(self) -> float:

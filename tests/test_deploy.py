@@ -1,0 +1,105 @@
+"""DynST's deployment accuracy (sttune.train.deploy) and the sensor-id export (sttune.sensors)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from helpers import TinyModel, ring_series  # noqa: E402
+from sttune.config import Protocol  # noqa: E402
+from sttune.data.protocol import build_data  # noqa: E402
+from sttune.recipe import DatasetBlock  # noqa: E402
+from sttune.sensors import export_sensors, node_ids, sensor_rows, with_ids  # noqa: E402
+from sttune.train.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape  # noqa: E402
+from sttune.train.trainer import evaluate  # noqa: E402
+
+
+class Recorder(nn.Module):
+    """Wraps a model and records every (x, nodes) it is called with."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.calls = inner, []
+
+    def forward(self, x, nodes=None, node_inputs=None, graph=None):
+        self.calls.append((x.clone(), None if nodes is None else nodes.clone()))
+        return self.inner(x, nodes, node_inputs, graph)
+
+
+def data_module():
+    return build_data(ring_series(n_steps=300, n_nodes=6, n_channels=2), Protocol(in_len=4, out_len=2))
+
+
+def test_kept_sensors_reads_the_artifact_convention():
+    assert kept_sensors({"st_prune": {"per_epoch": []}, "dynst": {"kept_sensors": [3, 1]}}) == ("dynst", [3, 1])
+    assert kept_sensors({"st_prune": {"per_epoch": []}}) is None
+
+
+def test_dropped_sensors_inputs_are_absent_and_kept_ones_untouched():
+    x = torch.randn(2, 4, 6, 4)
+    out = masked_inputs(x, torch.tensor([True, False, False, True, False, False]), n_channels=2)
+    assert torch.equal(out[:, :, [0, 3], :2], torch.zeros(2, 4, 2, 2))  # the readings: as a missing one
+    assert torch.equal(out[:, :, [0, 3], 2:], x[:, :, [0, 3], 2:])  # the calendar is still known
+    assert torch.equal(out[:, :, [1, 2, 4, 5]], x[:, :, [1, 2, 4, 5]])
+
+
+def test_deployment_views_feed_and_score_what_they_say():
+    torch.manual_seed(0)
+    data = data_module()
+    model = Recorder(TinyModel(data.spec))
+    dep = deployment_metrics(model, data, [4, 1], "dynst", batch_size=64)
+    assert (dep["n_sensors"], dep["n_kept"], dep["kept_sensors"]) == (6, 2, [1, 4])
+    n_calls = len(model.calls) // 6  # three views × val and test
+    all_view, kept_view = model.calls[0], model.calls[2 * n_calls]
+    assert all_view[1] is None and torch.all(all_view[0][:, :, [0, 2, 3, 5], :2] == 0)
+    assert torch.equal(kept_view[1], torch.tensor([1, 4])) and kept_view[0].shape[2] == 2
+    # a per-node model forecasts a kept sensor from its own inputs only: the three agree there
+    assert dep["kept_only"]["test"]["mae"] == pytest.approx(dep["full_inputs_kept"]["test"]["mae"], abs=1e-9)
+    # every sensor kept: deployment is the ordinary evaluation
+    full = deployment_metrics(model, data, list(range(6)), "dynst", 64)
+    assert full["all_sensors"]["val"]["mae"] == pytest.approx(evaluate(model, data.val, data, 64)["mae"], abs=1e-9)
+
+
+def test_without_mape_drops_it_from_every_view():
+    metrics = {"mae": 1.0, "mape": 9.0, "horizons": {"3": {"mae": 1.0, "mape": 9.0}}}
+    dep = without_mape({"n_kept": 2, "all_sensors": {"val": metrics, "test": metrics}})
+    assert dep["n_kept"] == 2 and "mape" not in dep["all_sensors"]["test"]
+    assert "mape" not in dep["all_sensors"]["val"]["horizons"]["3"]
+
+
+def test_node_ids_fall_back_to_indices_when_missing_or_ambiguous():
+    assert node_ids(("a", "b", "c"), 3) == ["a", "b", "c"]
+    assert node_ids((), 3) == ["0", "1", "2"]
+    assert node_ids(("a", "a", "c"), 3) == ["0", "1", "2"]  # duplicates cannot name sensors
+    assert node_ids(("a", "b"), 3) == ["0", "1", "2"]
+
+
+def test_the_export_names_the_mask_by_sensor_ids_and_writes_the_csv(tmp_path, monkeypatch):
+    import sttune.sensors as sensors
+
+    monkeypatch.setattr(sensors, "dataset_node_ids", lambda block, n: ["717445", "773869", "767541"][:n])
+    art = {"kept_sensors": [0, 2], "n_sensors": 3, "scores": [0.5, -0.2, 0.1]}
+    out = export_sensors(tmp_path, "metr", {"artifacts": {"dynst": art}, "deployment": {"n_kept": 2}},
+                         DatasetBlock("metr_la"))
+    assert out["artifacts"]["dynst"]["kept_sensor_ids"] == ["717445", "767541"]
+    assert out["deployment"] == {"n_kept": 2}
+    rows = list(csv.DictReader((tmp_path / "metr_sensors.csv").open()))
+    assert [(r["id"], r["kept"], r["index"]) for r in rows] == [("717445", "1", "0"), ("773869", "0", "1"),
+                                                                ("767541", "1", "2")]
+    assert float(rows[1]["score"]) == -0.2
+    json.dumps(out)  # the export JSON takes it as it is
+
+
+def test_a_random_mask_has_no_scores_and_no_mask_writes_nothing(tmp_path):
+    rows = sensor_rows({"kept_sensors": [1], "scores": None}, ["x", "y"])
+    assert [r["score"] for r in rows] == [None, None] and [r["kept"] for r in rows] == [False, True]
+    assert with_ids({"kept_sensors": [1]}, ["x", "y"])["kept_sensor_ids"] == ["y"]
+    assert export_sensors(tmp_path, "d", {"artifacts": {"st_prune": {"per_epoch": []}}}, None)["deployment"] == {}
+    assert not list(tmp_path.iterdir())

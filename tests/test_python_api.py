@@ -1,0 +1,146 @@
+"""The Python API (sttune.load_recipe/train/search/export/load_best/load_model): lazy imports,
+the same results as the CLI, saved models that reload and predict identically."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+import sttune
+from sttune.api import Strategy
+from sttune.cli import app
+from sttune.errors import RecipeError, SttuneError
+from sttune.train.metrics import MetricAccumulator
+
+TINY = {
+    "name": "tiny",
+    "datasets": [{"name": "synthetic", "params": {"n_nodes": 8, "n_days": 3, "steps_per_day": 48, "seed": 1}}],
+    "protocol": {"in_len": 6, "out_len": 3},
+    "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
+    "train": {"epochs": 2, "batch_size": 32, "device": "cpu", "seed": 0},
+    "strategies": [{"name": "dynst", "params": {"s_final": 0.5}}],
+}
+
+
+def write(folder: Path, **overrides) -> Path:
+    recipe = {**TINY, "run_dir": str(folder / "run"), "cache_dir": str(folder / "cache"), **overrides}
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def cli(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_import_sttune_loads_nothing_heavy_and_every_name_resolves():
+    code = ("import sys, sttune; heavy = [m for m in ('torch', 'optuna', 'numpy', 'typer') if m in sys.modules]; "
+            "print(heavy); print(sorted(n for n in sttune.__all__ if not hasattr(sttune, n)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]" and out[1] == "[]"
+    assert {"load_recipe", "train", "search", "export", "load_best", "load_model", "StrategyLoop"} <= set(sttune.__all__)
+
+
+def test_train_and_search_are_callable_packages():
+    import inspect
+
+    import sttune.train.trainer  # noqa: F401  (the package keeps its modules)
+
+    assert callable(sttune.train) and callable(sttune.search)
+    assert "save" in inspect.signature(sttune.train).parameters
+    assert "budget" in inspect.signature(sttune.search).parameters
+    with pytest.raises(AttributeError):
+        sttune.no_such_name  # noqa: B018
+
+
+def test_search_export_load_best_train_gives_the_cli_val_mae(tmp_path):
+    recipe = write(tmp_path, strategies=[{"name": "dynst"}, {"name": "st_prune"}],
+                   search={"trials": 3, "seed": 0, "baseline_ladder": []},
+                   export={"verify_pairs": 0})
+    run = sttune.search(recipe)
+    assert run == tmp_path / "run" and (run / "best" / "synthetic.yaml").is_file()
+    exports = sttune.export(run, verify_pairs=0)
+    best = sttune.load_best(run, "synthetic")
+    assert best.summary["trial"] == exports[0].chosen.number
+    assert best.model.name == "stid" and all(isinstance(s, Strategy) for s in best.strategies)
+    assert [s.name for s in best.strategies] == list(best.summary["strategies"])
+    api = sttune.train(best)
+    replay = json.loads(cli("train", str(run / "best" / "synthetic.yaml"), "--json").stdout.strip().splitlines()[-1])
+    assert api.val_mae == pytest.approx(replay["val_mae"], abs=1e-9)
+    assert api.val_mae == pytest.approx(best.summary["val_mae"], abs=1e-6)
+    chose_dynst = "dynst" in best.summary["strategies"]
+    assert "deployment" in best.export and bool(best.deployment) == chose_dynst
+    assert (run / "best" / "synthetic_sensors.csv").is_file() == chose_dynst
+    with pytest.raises(RecipeError, match="no exported configuration for 'nope'"):
+        sttune.load_best(run, "nope")
+
+
+def test_a_saved_model_reloads_and_predicts_identically(tmp_path):
+    from sttune.runner import fit_job, fixed_job
+    from sttune.saved import save_fitted
+
+    loaded = sttune.load_recipe(write(tmp_path))
+    job = fixed_job(loaded)
+    fitted = fit_job(job, loaded.cache_dir())
+    save_fitted(fitted, job, tmp_path / "saved", loaded.recipe)
+    saved = sttune.load_model(tmp_path / "saved")
+    data = fitted.data
+    batch = data.val.gather(torch.arange(len(data.val)))
+    with torch.no_grad():
+        fitted.model.eval()
+        expected = fitted.model(batch.x, None, data.node_inputs, None) * data.target_std + data.target_mean
+    assert torch.equal(saved.predict(batch.x), expected)
+    acc = MetricAccumulator(data.spec.out_len)
+    acc.add(saved.predict(batch.x), batch.y)
+    assert acc.result()["mae"] == pytest.approx(fitted.result.val_mae, abs=1e-9)
+    # the artifacts beside it: the replayable recipe, the result, DynST's mask and its sensors
+    assert sttune.load_recipe(tmp_path / "saved" / "recipe.yaml").recipe.strategies == loaded.recipe.strategies
+    assert json.loads((tmp_path / "saved" / "result.json").read_text())["val_mae"] == fitted.result.val_mae
+    kept = fitted.result.artifacts["dynst"]["kept_sensors"]
+    assert saved.artifacts["dynst"]["kept_sensors"] == kept
+    rows = list(csv.DictReader((tmp_path / "saved" / "synthetic_sensors.csv").open()))
+    assert [int(r["index"]) for r in rows if r["kept"] == "1"] == kept and len(rows) == 8
+
+
+def test_saved_inputs_rebuild_the_normalised_windows_from_raw_readings(tmp_path):
+    from sttune.build import load_series
+    from sttune.data.protocol import encode_missing, time_features
+    from sttune.runner import fit_job, fixed_job
+    from sttune.saved import save_fitted
+
+    loaded = sttune.load_recipe(write(tmp_path, strategies=[]))
+    job = fixed_job(loaded)
+    fitted = fit_job(job, loaded.cache_dir())
+    saved = sttune.load_model(save_fitted(fitted, job, tmp_path / "saved"))
+    series = load_series(job.dataset)
+    values, _ = encode_missing(series, job.protocol)
+    tod, dow = time_features(series)
+    window = fitted.data.test.gather(torch.tensor([5]))
+    start = int(fitted.data.test.starts[5])
+    steps = slice(start, start + job.protocol.in_len)
+    x = saved.inputs(values[None, steps], tod[None, steps], dow[None, steps])
+    assert torch.allclose(x, window.x, atol=1e-5)
+
+
+def test_cli_train_save_writes_a_loadable_model(tmp_path):
+    out = cli("train", str(write(tmp_path)), "--save", str(tmp_path / "m"), "--json")
+    printed = json.loads(out.stdout.strip().splitlines()[-1])
+    saved = sttune.load_model(tmp_path / "m")
+    assert printed["deployment"]["n_kept"] == 4  # DynST at s_final 0.5 on 8 sensors
+    assert json.loads((tmp_path / "m" / "result.json").read_text())["val_mae"] == printed["val_mae"]
+    assert saved.node_ids == [str(i) for i in range(8)] and saved.spec.n_nodes == 8
+
+
+def test_load_model_refuses_a_folder_that_is_not_a_saved_model(tmp_path):
+    with pytest.raises(SttuneError, match="is not a saved model"):
+        sttune.load_model(tmp_path)
