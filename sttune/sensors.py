@@ -17,6 +17,7 @@ from typing import Any
 from sttune.errors import SttuneError
 from sttune.recipe import DatasetBlock, write_atomic
 from sttune.train.deploy import KEPT
+from sttune.train.result import TrainResult
 
 
 def index_ids(n_nodes: int) -> list[str]:
@@ -77,9 +78,9 @@ def write_sensors(out_dir: Path, label: str, artifacts: dict[str, Any], block: D
     return out
 
 
-def export_sensors(out_dir: Path, label: str, result: dict[str, Any] | None, block: DatasetBlock | None) -> dict[str, Any]:
+def export_sensors(out_dir: Path, label: str, result: TrainResult | None, block: DatasetBlock | None) -> dict[str, Any]:
     """What the export JSON adds for a chosen trial's ``result``: its artifacts with sensor ids
     (and ``<label>_sensors.csv`` written beside it) and its deployment accuracy."""
-    result = result or {}
-    return {"artifacts": write_sensors(out_dir, label, result.get("artifacts", {}), block),
-            "deployment": result.get("deployment", {})}
+    if result is None:
+        return {"artifacts": {}, "deployment": {}}
+    return {"artifacts": write_sensors(out_dir, label, result.artifacts, block), "deployment": result.deployment}

@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import TinyModel, ring_series  # noqa: E402
+from helpers import TinyModel, ring_series, train_result  # noqa: E402
 from sttune.config import Protocol  # noqa: E402
 from sttune.data.protocol import build_data  # noqa: E402
 from sttune.recipe import DatasetBlock  # noqa: E402
+
 from sttune.sensors import export_sensors, node_ids, sensor_rows, with_ids  # noqa: E402
 from sttune.train.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape  # noqa: E402
 from sttune.train.trainer import evaluate  # noqa: E402
@@ -86,8 +87,8 @@ def test_the_export_names_the_mask_by_sensor_ids_and_writes_the_csv(tmp_path, mo
 
     monkeypatch.setattr(sensors, "dataset_node_ids", lambda block, n: ["717445", "773869", "767541"][:n])
     art = {"kept_sensors": [0, 2], "n_sensors": 3, "scores": [0.5, -0.2, 0.1]}
-    out = export_sensors(tmp_path, "metr", {"artifacts": {"dynst": art}, "deployment": {"n_kept": 2}},
-                         DatasetBlock("metr_la"))
+    result = train_result(1.0, 1.0, artifacts={"dynst": art}, deployment={"n_kept": 2})
+    out = export_sensors(tmp_path, "metr", result, DatasetBlock("metr_la"))
     assert out["artifacts"]["dynst"]["kept_sensor_ids"] == ["717445", "767541"]
     assert out["deployment"] == {"n_kept": 2}
     rows = list(csv.DictReader((tmp_path / "metr_sensors.csv").open()))
@@ -101,5 +102,5 @@ def test_a_random_mask_has_no_scores_and_no_mask_writes_nothing(tmp_path):
     rows = sensor_rows({"kept_sensors": [1], "scores": None}, ["x", "y"])
     assert [r["score"] for r in rows] == [None, None] and [r["kept"] for r in rows] == [False, True]
     assert with_ids({"kept_sensors": [1]}, ["x", "y"])["kept_sensor_ids"] == ["y"]
-    assert export_sensors(tmp_path, "d", {"artifacts": {"st_prune": {"per_epoch": []}}}, None)["deployment"] == {}
+    assert export_sensors(tmp_path, "d", train_result(1.0, 1.0, artifacts={"st_prune": {"per_epoch": []}}), None)["deployment"] == {}
     assert not list(tmp_path.iterdir())
