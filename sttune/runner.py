@@ -81,8 +81,8 @@ def naive_for(job: Job):  # -> NaiveForecasts
     return naive_cached(load_data_cached(job.dataset, job.protocol))
 
 
-def run_job(job: Job, cache_dir: Path, on_epoch=None):  # -> TrainResult
-    """Train the job once; ``on_epoch(EpochRecord)`` may raise StopTraining.
+def run_job(job: Job, cache_dir: Path, listener=None):  # -> TrainResult
+    """Train the job once; ``listener`` (a TrainListener) hears its events and may raise StopTraining.
 
     The result records the missing-value policy, and holds no MAPE where MAPE means nothing
     (targets near 0: :func:`sttune.train.metrics.mape_meaningful`), with a note saying so."""
@@ -94,7 +94,7 @@ def run_job(job: Job, cache_dir: Path, on_epoch=None):  # -> TrainResult
     data = load_data_cached(job.dataset, job.protocol)
     strategies = make_strategies(job.strategies)
     new_model = model_factory(job.model_name, job.model_params, data, strategies)
-    result = Trainer(job.train, cache_dir).fit(new_model, data, strategies, on_epoch)
+    result = Trainer(job.train, cache_dir).fit(new_model, data, strategies, listener)
     result.missing = data.missing
     if not mape_cached(data):
         result.val, result.test = drop_mape(result.val), drop_mape(result.test)

@@ -242,7 +242,7 @@ def test_failed_trials_are_reported_but_hold_no_slot(tmp_path):
     assert failed and all("flaky: every other one" in t.user_attrs["sttune.fail_reason"] for t in failed)
     assert sum(t.state.name == "COMPLETE" for t in trials) == 4 == count_done(trials)
     assert f"trial {failed[0].number} failed" in result.output
-    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["datasets"]["synthetic"]
     assert [n for n, _ in report["failed"]] == [t.number for t in failed]
 
 
@@ -317,11 +317,11 @@ def test_export_rules_and_report(tmp_path):
         assert (summary["rule"], summary["chosen"]["trial"]) == (rule, number), (maes, costs)
         assert f"trial {number} of study" in (tmp_path / "run" / "best" / "synthetic.yaml").read_text()
     result = invoke("report", str(recipe), "--json", "--no-plots")
-    rows = json.loads(result.stdout)["synthetic"]["trials"]
+    rows = json.loads(result.stdout)["datasets"]["synthetic"]["trials"]
     assert len(rows) == 5 and any(r["pareto"] for r in rows)
     # the search stored the naive forecasts on the study; the report shows them
     stored = study_of(tmp_path).user_attrs["sttune.naive"]
-    assert "last_value" in stored["scores"] and json.loads(result.stdout)["synthetic"]["naive"]["scores"] == stored["scores"]
+    assert "last_value" in stored["scores"] and json.loads(result.stdout)["datasets"]["synthetic"]["naive"]["scores"] == stored["scores"]
     text = invoke("report", str(recipe), "--no-plots").output
     assert "synthetic naive forecasts (val / test MAE): last_value" in text
 
@@ -413,7 +413,7 @@ def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path)
     pruned = trials[2]
     assert len(pruned.user_attrs["sttune.result"]["curve"]) == 1
     assert pruned.user_attrs["sttune.stopped_values"][0] == pytest.approx(pruned.user_attrs["sttune.result"]["val"]["mae"])
-    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["datasets"]["synthetic"]
     assert report["search_cost"]["total_device_seconds"] == pytest.approx(
         sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trials))
 
@@ -461,7 +461,7 @@ def test_early_stopping_stops_a_trial_at_a_preparation_checkpoint(tmp_path, isol
         else:
             assert result["epochs_run"] == 2
     assert any(t.state.name == "PRUNED" for t in trials) and any(t.state.name == "COMPLETE" for t in trials[1:])
-    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["datasets"]["synthetic"]
     results = [t.user_attrs["sttune.result"] for t in trials]
     assert all(r["overhead_seconds"] > 0 for r in results[1:]) and results[0]["overhead_seconds"] == 0
     # the search pays for its listening; the trials' objectives do not
@@ -540,7 +540,7 @@ def test_a_repeated_job_reuses_the_finished_result_and_costs_nothing(tmp_path, r
                          "jobs (results reused); stopping with 3 new trials"]
     else:
         assert len(trials) == 6 == count_done(trials)
-    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["synthetic"]
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["datasets"]["synthetic"]
     trained = [t for t in trials if "sttune.reused_from" not in t.user_attrs]
     assert report["search_cost"]["reused_trials"] == (len(trials) - len(first_of) - 1 if reuse else 0)
     assert report["search_cost"]["total_device_seconds"] == pytest.approx(
@@ -559,7 +559,7 @@ def test_a_budget_in_baselines_stops_starting_trials_and_the_report_prices_the_s
     snapshot = yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())["search"]
     assert (snapshot["budget"], snapshot["trials"]) == (1.5, None)  # a budget without `trials`: no count
     report = invoke("report", str(recipe), "--json", "--no-plots")
-    data = json.loads(report.stdout)["synthetic"]
+    data = json.loads(report.stdout)["datasets"]["synthetic"]
     assert data["search_cost_baselines"] == pytest.approx(1.0)
     assert data["break_even_retrainings"] is None  # the chosen config is the baseline: nothing saved
     text = invoke("report", str(recipe), "--no-plots").output

@@ -27,7 +27,7 @@ def train(
     job = fixed_job(loaded, dataset, epochs)
     print_data_notes(load_data_cached(job.dataset, job.protocol).notes)
     with EpochProgress(job.train.epochs, err, enabled=not json_output) as progress:
-        result = run_job(job, loaded.cache_dir(), on_epoch=progress.update)
+        result = run_job(job, loaded.cache_dir(), progress)
     naive = naive_for(job)
     warning = beats_naive(result.val_mae, naive)
     if json_output:
