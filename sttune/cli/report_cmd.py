@@ -21,8 +21,9 @@ def report(
     json_output: Annotated[bool, typer.Option("--json", help="Print the tables as JSON.")] = False,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder when RUN is a recipe with another one.")] = None,
 ) -> None:
-    """Show every trial per dataset: cost, speed-up, MAE change, Pareto membership; draw the
-    Pareto plot and the learning curves (PNG and offline HTML) under RUN/report/.
+    """Show every trial per dataset: cost, speed-up, MAE change, Pareto membership.
+
+    Draws the Pareto plot and the learning curves (PNG and offline HTML) under RUN/report/.
 
     Example: [bold]sttune report runs/quickstart[/] (add [bold]--json --no-plots[/] for scripts)
     """
