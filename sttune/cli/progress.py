@@ -170,13 +170,12 @@ class SearchProgress:
         return min(1.0, max(fractions)) if fractions else None
 
     def eta(self) -> float | None:
-        """Wall seconds left: the time this run took per unit of progress it made, times what is left."""
+        """Wall seconds left: this run's time per unit of progress it made, times what is left."""
         fraction, s = self.fraction_done(), self.study
-        made = None if fraction is None or not s.total and not self.budget else fraction - (
-            s.done_before / s.total if s.total else 0.0)
-        if fraction is None or not made or made <= 0:
+        if fraction is None:
             return None
-        return (self._now() - s.started) * (1 - fraction) / made
+        made = fraction - (s.done_before / s.total if s.total else 0.0)  # earlier runs set no pace
+        return (self._now() - s.started) * (1 - fraction) / made if made > 0 else None
 
     def status_line(self) -> str:
         s, best, eta = self.study, self.best(), self.eta()

@@ -16,9 +16,9 @@ from sttune.search import records as rec
 from sttune.search.export import speedup
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h", "<", ">")
+MARKERS = ("s", "^", "D", "v", "P", "X", "h", "<", ">", "p")  # the ladder has "o"
 PLOTLY_MARKERS = {"o": "circle", "s": "square", "^": "triangle-up", "D": "diamond", "v": "triangle-down",
-                  "P": "cross", "X": "x", "h": "hexagon", "<": "triangle-left", ">": "triangle-right", "*": "star"}
+                  "P": "cross", "X": "x", "h": "hexagon", "<": "triangle-left", ">": "triangle-right", "p": "pentagon"}
 BASELINE_COLOR = "#444444"
 MAE_AXIS = "val MAE (dataset units)"
 LADDER = "plain training (baseline ladder)"
