@@ -228,14 +228,20 @@ def importances(study: optuna.Study) -> dict[str, dict[str, Any]]:
     return out
 
 
+TOP_TRIALS = 3  # PED-ANOVA compares the best trials with all: at least this many count as the best
+
+
 def _ranked(trials: list[optuna.trial.FrozenTrial]) -> dict[str, float] | None:
+    """PED-ANOVA importances for val MAE (no extra dependency); its default top 10% would be one
+    trial out of ten, too few to tell a param from noise, so the top holds TOP_TRIALS at least."""
     own = optuna.create_study(directions=["minimize"] * len(trials[0].values))
     own.add_trials(trials)
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=max(0.1, TOP_TRIALS / len(trials)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ranked = optuna.importance.get_param_importances(
-                own, target=lambda t: t.values[0], params=sorted({p for t in trials for p in t.params
+                own, evaluator=evaluator, target=lambda t: t.values[0], params=sorted({p for t in trials for p in t.params
                                                                  if p not in ("strategy", "model")}) or None)
     except (ValueError, RuntimeError, ZeroDivisionError):
         return None
