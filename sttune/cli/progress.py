@@ -101,7 +101,7 @@ class SearchProgress:
                  live: bool | None = None, now: Callable[[], float] = time.monotonic) -> None:
         self.console, self.trials, self.budget, self._now = console, trials, budget, now
         self.study = _Study(total=trials, started=now())
-        self.live = Live(console=console, transient=True, auto_refresh=True, refresh_per_second=2,
+        self.live = Live(console=console, transient=True, auto_refresh=True, refresh_per_second=2, redirect_stdout=False,
                          get_renderable=self._status) if (console.is_terminal if live is None else live) else None
         self.lines = 0  # trial lines printed (tests count them)
 
@@ -217,8 +217,9 @@ def final_summary(console: Console, progress: SearchProgress | None, exports: Se
     the command to run next."""
     lines = progress.summary_lines() if progress is not None else []
     for e in exports:
-        lines.append(f"{e.dataset}: exported {e.recipe_path} (trial {e.chosen.number}, {e.chosen.label}), "
-                     f"speed-up {e.speedup_text if e.baseline else '-'}")
+        figure = (f"verified speed-up {e.verified.text()}" if e.verified is not None
+                  else f"speed-up {e.speedup_text}" if e.baseline else "no full baseline to compare with")
+        lines.append(f"{e.dataset}: exported {e.recipe_path} (trial {e.chosen.number}, {e.chosen.label}), {figure}")
     if exports:
         lines.append("next: " + " · ".join(f"sttune train {e.recipe_path}" for e in exports)
                      + f" · sttune report {run_dir}")

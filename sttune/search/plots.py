@@ -156,6 +156,18 @@ def _curve(record: rec.TrialRecord, name: str, color: str, marker: str, dash: bo
     return Series(name, xs, ys, color, marker, line=True, dash=dash, hover=tips)
 
 
+def note_offset(chart: Chart, mark: Mark, index: int) -> tuple[tuple[int, int], str]:
+    """Where a mark's note goes, in points from it, and its alignment: towards the middle of the
+    data (a note pointing outwards would leave the axes), each further mark's note further out
+    (the full baseline and the exported trial often sit close)."""
+    xs = [x for s in chart.series for x in s.x] or [mark.x]
+    ys = [y for s in chart.series for y in s.y] or [mark.y]
+    fx = (mark.x - min(xs)) / ((max(xs) - min(xs)) or 1.0)
+    fy = (mark.y - min(ys)) / ((max(ys) - min(ys)) or 1.0)
+    dx, dy = (40 if fx < 0.6 else -40), (30 + 30 * index) * (1 if fy < 0.5 else -1)
+    return (dx, dy), "left" if dx > 0 else "right"
+
+
 def to_matplotlib(chart: Chart) -> Any:
     """The chart as a matplotlib Figure (legend outside the axes, on the right)."""
     import matplotlib
@@ -170,10 +182,11 @@ def to_matplotlib(chart: Chart) -> Any:
                 color=s.color, label=s.name, markersize=6 if s.line else 7, alpha=0.9)
         for x, y, text in zip(s.x, s.y, s.labels):
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8, color=s.color)
-    for i, m in enumerate(chart.marks):  # notes alternate above and below: two marks often sit close
+    for i, m in enumerate(chart.marks):
         ax.plot([m.x], [m.y], marker="o", markersize=16, markerfacecolor="none", markeredgecolor=m.color,
                 markeredgewidth=2, linestyle="none")
-        ax.annotate(m.text, (m.x, m.y), textcoords="offset points", xytext=(40, 40 if i % 2 == 0 else -40),
+        (dx, dy), align = note_offset(chart, m, i)
+        ax.annotate(m.text, (m.x, m.y), textcoords="offset points", xytext=(dx, dy), ha=align,
                     fontsize=8, color=m.color, arrowprops={"arrowstyle": "-", "color": m.color})
     ax.set_title(chart.title, fontsize=11)
     ax.set_xlabel(chart.xlabel)
@@ -206,8 +219,9 @@ def to_plotly(chart: Chart) -> Any:
     for i, m in enumerate(chart.marks):
         fig.add_trace(go.Scatter(x=[m.x], y=[m.y], mode="markers", showlegend=False, hoverinfo="skip",
                                  marker={"size": 22, "color": "rgba(0,0,0,0)", "line": {"color": m.color, "width": 2}}))
+        (dx, dy), _ = note_offset(chart, m, i)
         fig.add_annotation(x=m.x, y=m.y, text=m.text, showarrow=True, arrowcolor=m.color, font={"color": m.color},
-                           ax=50, ay=-40 if i % 2 == 0 else 40)
+                           ax=dx, ay=-dy)  # plotly's ay points down
     fig.update_layout(title=chart.title, xaxis_title=chart.xlabel, yaxis_title=chart.ylabel, template="plotly_white",
                       legend={"x": 1.02, "y": 1.0, "xanchor": "left"}, hoverlabel={"align": "left"})
     return fig
