@@ -13,11 +13,12 @@ import optuna
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "search"))
+from test_study import plan, recipe  # noqa: E402
+
 from helpers import train_result, trial_record  # noqa: E402
 from sttune.cli.progress import SearchProgress, final_summary, trial_line  # noqa: E402
 from sttune.search import study as st  # noqa: E402
 from sttune.train.result import EpochRecord  # noqa: E402
-from test_study import plan, recipe  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -19,8 +19,8 @@ from sttune.models.stid import STID
 from sttune.strategies.stemdist import STemDist
 from sttune.strategies.stemdist.cluster import aggregate, cluster_graph, kmeans, medoid_matrix
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
-from sttune.train.result import PrepareCheckpoint
 from sttune.train.listener import TrainListener
+from sttune.train.result import PrepareCheckpoint
 from sttune.train.trainer import StopTraining, Trainer
 
 N_NODES = 12

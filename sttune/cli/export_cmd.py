@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,7 +12,7 @@ import typer
 from sttune.cli.common import err, out, print_json, user_errors
 
 
-class Rule(str, Enum):
+class Rule(StrEnum):
     """The selection rules (sttune.search.select.RULES), as choices on the command line."""
 
     fastest_within = "fastest-within"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -91,7 +91,7 @@ def show_plugin(name: Annotated[str, typer.Argument(help="Plugin name (any kind)
 _MARKS = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ fail[/]", "skip": "[yellow]– skip[/]"}
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """The plugin kinds (sttune.plugins.GROUPS), as choices on the command line."""
 
     strategy = "strategy"
