@@ -81,3 +81,11 @@ def test_docs_json_names_every_field_the_outputs_print(outputs):
     printed = (set(outputs["report"]) | set(report) | set(report["trials"][0]) | set(export) | set(export["chosen"])
                | set(outputs["search"]["datasets"]["synthetic"]) | set(report["search_cost"]))
     assert printed - documented == set()
+
+
+def test_the_report_table_marks_the_exported_trial(outputs):
+    run_dir = outputs["report"]["run_dir"]
+    text = runner.invoke(app, ["report", run_dir, "--no-plots"], env={"COLUMNS": "200"}).output
+    chosen = outputs["export"]["datasets"]["synthetic"]["chosen"]["trial"]
+    marked = [line for line in text.splitlines() if "[exported]" in line]
+    assert len(marked) == 1 and marked[0].split("│")[1].strip() == str(chosen), text
