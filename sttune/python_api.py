@@ -42,7 +42,9 @@ def train(
 
     loaded = _loaded(recipe)
     job = fixed_job(loaded, dataset, epochs)
-    fitted = fit_job(job, loaded.cache_dir(), on_epoch=on_epoch)
+    from sttune.train.listener import EpochCallback
+
+    fitted = fit_job(job, loaded.cache_dir(), EpochCallback(on_epoch) if on_epoch else None)
     if save is not None:
         from sttune.saved import save_fitted
 

@@ -92,15 +92,15 @@ class Fitted:
     data: Any  # DataModule
 
 
-def run_job(job: Job, cache_dir: Path, on_epoch=None):  # -> TrainResult
-    """Train the job once; ``on_epoch(EpochRecord)`` may raise StopTraining.
+def run_job(job: Job, cache_dir: Path, listener=None):  # -> TrainResult
+    """Train the job once; ``listener`` (a TrainListener) hears its events and may raise StopTraining.
 
     The result records the missing-value policy, and holds no MAPE where MAPE means nothing
     (targets near 0: :func:`sttune.train.metrics.mape_meaningful`), with a note saying so."""
-    return fit_job(job, cache_dir, on_epoch).result
+    return fit_job(job, cache_dir, listener).result
 
 
-def fit_job(job: Job, cache_dir: Path, on_epoch=None) -> Fitted:
+def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
     """:func:`run_job`, keeping the trained model and strategies (saved models, the Python API)."""
     from sttune.build import make_strategies, model_factory
     from sttune.train.deploy import deployment_metrics, kept_sensors, without_mape
@@ -119,7 +119,7 @@ def fit_job(job: Job, cache_dir: Path, on_epoch=None) -> Fitted:
         return model
 
     trainer = Trainer(job.train, cache_dir)
-    result = trainer.fit(new_model, data, strategies, on_epoch)
+    result = trainer.fit(new_model, data, strategies, listener)
     result.missing = data.missing
     model, moved = built[0], data.to(trainer.device)
     chosen = kept_sensors(result.artifacts)

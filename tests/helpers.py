@@ -109,3 +109,39 @@ def finish_trial(study, state: str = "COMPLETE", attrs: dict | None = None, valu
     else:
         study.tell(trial, state=getattr(optuna.trial.TrialState, state))
     return trial.number
+
+
+from sttune.api import StopTraining  # noqa: E402
+from sttune.train.listener import TrainListener  # noqa: E402
+
+
+class Heard(TrainListener):
+    """A listener that writes down every event as (kind, payload); it wants preparation
+    checkpoints when ``checkpoints``, and stops the run at the first event whose kind is ``stop_at``."""
+
+    def __init__(self, checkpoints: bool = True, stop_at: str | None = None) -> None:
+        self.checkpoints, self.stop_at, self.events = checkpoints, stop_at, []
+
+    @property
+    def wants_prepare_checkpoints(self) -> bool:
+        return self.checkpoints
+
+    def _hear(self, kind: str, payload) -> None:
+        self.events.append((kind, payload))
+        if kind == self.stop_at:
+            raise StopTraining(f"stopped at the {kind}")
+
+    def on_prepare_start(self, strategy: str) -> None:
+        self._hear("prepare_start", strategy)
+
+    def on_checkpoint(self, record) -> None:
+        self._hear("checkpoint", record)
+
+    def on_epoch(self, record) -> None:
+        self._hear("epoch", record)
+
+    def on_stop(self, reason: str) -> None:
+        self._hear("stop", reason)
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.events]

@@ -102,7 +102,8 @@ CASES = [
     ("worker-storage-unreachable", recipe(), ["worker", "RECIPE", "--storage", "postgresql://u@127.0.0.1:1/db"],
      "cannot open the study storage"),
     ("export-no-run", None, ["export", "TMP/nowhere"], "no run folder or recipe"),
-    ("export-unknown-rule", None, ["export", "TMP", "--rule", "fastest"], "unknown selection rule 'fastest'"),
+    ("export-unknown-rule", None, ["export", "TMP", "--rule", "fastest"],
+     "'fastest' is not one of 'fastest-within', 'knee', 'min-mae'"),
     ("run-folder-under-a-file", recipe(run_dir="TMP/a-file/run"), ["search", "RECIPE"], "cannot create the run folder"),
 ]
 

@@ -9,11 +9,11 @@ import warnings
 import pytest
 import torch
 
-from helpers import TinyModel, ring_series
+from helpers import Heard, TinyModel, ring_series
 from sttune.api import PrepareContext, Strategy, TensorWindows, TrainContext
 from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
-from sttune.train.trainer import PREPARE_CHECKPOINTS, Trainer
+from sttune.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,9 @@ def data():
     return build_data(ring_series(300), Protocol(12, 12))
 
 
-def fit(data, strategies, on_epoch=None):
+def fit(data, strategies, listener=None):
     config = TrainConfig(epochs=1, batch_size=64, device="cpu")
-    return Trainer(config).fit(lambda: TinyModel(data.spec), data, strategies, on_epoch)
+    return Trainer(config).fit(lambda: TinyModel(data.spec), data, strategies, listener)
 
 
 class Seen(Strategy):
@@ -48,13 +48,9 @@ class Seen(Strategy):
 
 def test_each_prepare_gets_its_own_unchangeable_context_and_the_epoch_hooks_a_clean_one(data):
     first, second = Seen("first", shrink=True), Seen("second")
-    seen = []
-
-    def on_epoch(event):
-        seen.append(event)
-
-    setattr(on_epoch, PREPARE_CHECKPOINTS, True)
-    fit(data, [first, second], on_epoch)
+    heard = Heard(checkpoints=True)
+    fit(data, [first, second], heard)
+    seen = [payload for _, payload in heard.events]
     a, b = first.prepare_ctx, second.prepare_ctx
     assert isinstance(a, PrepareContext) and isinstance(b, PrepareContext) and a is not b
     assert a.checkpoint is not b.checkpoint and a.listening and b.listening

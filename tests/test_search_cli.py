@@ -135,11 +135,11 @@ def test_export_rules_and_report(tmp_path):
         assert (summary["rule"], summary["chosen"]["trial"]) == (rule, number), (maes, costs)
         assert f"trial {number} of study" in (tmp_path / "run" / "best" / "synthetic.yaml").read_text()
     result = invoke("report", str(recipe), "--json", "--no-plots")
-    rows = json.loads(result.stdout)["synthetic"]["trials"]
+    rows = json.loads(result.stdout)["datasets"]["synthetic"]["trials"]
     assert len(rows) == 5 and any(r["pareto"] for r in rows)
     # the search stored the naive forecasts on the study; the report shows them
     stored = study_of(tmp_path).user_attrs["sttune.naive"]
-    assert "last_value" in stored["scores"] and json.loads(result.stdout)["synthetic"]["naive"]["scores"] == stored["scores"]
+    assert "last_value" in stored["scores"] and json.loads(result.stdout)["datasets"]["synthetic"]["naive"]["scores"] == stored["scores"]
     text = invoke("report", str(recipe), "--no-plots").output
     assert "synthetic naive forecasts (val / test MAE): last_value" in text
 
@@ -169,7 +169,7 @@ def test_a_budget_in_baselines_stops_starting_trials_and_the_report_prices_the_s
     snapshot = yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())["search"]
     assert (snapshot["budget"], snapshot["trials"]) == (1.5, None)  # a budget without `trials`: no count
     report = invoke("report", str(recipe), "--json", "--no-plots")
-    data = json.loads(report.stdout)["synthetic"]
+    data = json.loads(report.stdout)["datasets"]["synthetic"]
     assert data["search_cost_baselines"] == pytest.approx(1.0)
     assert data["break_even_retrainings"] is None  # the chosen config is the baseline: nothing saved
     text = invoke("report", str(recipe), "--no-plots").output

@@ -19,8 +19,9 @@ from sttune.models.stid import STID
 from sttune.strategies.stemdist import STemDist
 from sttune.strategies.stemdist.cluster import aggregate, cluster_graph, kmeans, medoid_matrix
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
+from sttune.train.listener import TrainListener
 from sttune.train.result import PrepareCheckpoint
-from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
+from sttune.train.trainer import StopTraining, Trainer
 
 N_NODES = 12
 TINY_STID = {"embed_dim": 8, "n_layers": 1, "encoder_hidden": 8}
@@ -221,15 +222,24 @@ def test_space_is_prefixed_and_builds() -> None:
     STemDist(**kwargs)
 
 
-def _listener(records: list, stop: bool):
-    def on_epoch(record):
-        if isinstance(record, PrepareCheckpoint):
-            records.append(record)
-            if stop:
-                raise StopTraining("dominated")
+class _Checkpoints(TrainListener):
+    """Wants preparation checkpoints, writes them down, and stops at the first when ``stop``."""
 
-    setattr(on_epoch, PREPARE_CHECKPOINTS, True)
-    return on_epoch
+    def __init__(self, records: list, stop: bool) -> None:
+        self.records, self.stop = records, stop
+
+    @property
+    def wants_prepare_checkpoints(self) -> bool:
+        return True
+
+    def on_checkpoint(self, record: PrepareCheckpoint) -> None:
+        self.records.append(record)
+        if self.stop:
+            raise StopTraining("dominated")
+
+
+def _listener(records: list, stop: bool) -> TrainListener:
+    return _Checkpoints(records, stop)
 
 
 def _distilled_x(cache_dir: Path) -> Tensor:

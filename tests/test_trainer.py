@@ -4,14 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import ManualClock, TinyModel, ring_series
+from helpers import Heard, ManualClock, TinyModel, ring_series
 from sttune.api import ModelSpec, STModel, Strategy, TensorWindows
 from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
-from sttune.train.result import PrepareCheckpoint
 from sttune.train.timing import DeviceClock, time_source
-from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, Trainer
+from sttune.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +18,9 @@ def data():
     return build_data(ring_series(400), Protocol(12, 12))
 
 
-def fit(data, strategies=(), on_epoch=None, now=None, **cfg):
+def fit(data, strategies=(), listener=None, now=None, **cfg):
     config = TrainConfig(**{"epochs": 3, "batch_size": 32, "device": "cpu", **cfg})
-    return Trainer(config, now=now).fit(lambda: TinyModel(data.spec), data, strategies, on_epoch)
+    return Trainer(config, now=now).fit(lambda: TinyModel(data.spec), data, strategies, listener)
 
 
 class Recorder(Strategy):
@@ -194,12 +193,18 @@ def test_a_non_finite_loss_is_a_training_error(data):
         fit(data, [NaNWeight()], epochs=1)
 
 
-def test_on_epoch_may_stop_training(data):
-    def stop_after_first(record):
-        raise StopTraining("pruned at rung 1")
+def test_the_listener_may_stop_training_at_an_epoch_and_hears_why(data):
+    heard = Heard(stop_at="epoch")
+    result = fit(data, listener=heard, epochs=5)
+    assert result.epochs_run == 1 and result.stop_reason == "stopped: stopped at the epoch"
+    assert heard.kinds() == ["epoch", "stop"]  # stopped inside the first epoch's event, then told why
+    assert heard.events[-1] == ("stop", result.stop_reason)
 
-    result = fit(data, on_epoch=stop_after_first, epochs=5)
-    assert result.epochs_run == 1 and "pruned" in result.stop_reason
+
+def test_a_run_within_its_budget_hears_no_stop(data):
+    heard = Heard(checkpoints=False)
+    result = fit(data, listener=heard, epochs=2)
+    assert result.stop_reason == "budget" and heard.kinds() == ["epoch", "epoch"]
 
 
 class Checkpointing(Strategy):
@@ -218,32 +223,21 @@ class Checkpointing(Strategy):
         return train
 
 
-def test_a_preparation_checkpoint_reaches_on_epoch_and_may_stop_the_run(data):
-    seen = []
-
-    def stop_at_checkpoint(record):
-        seen.append(record)
-        if isinstance(record, PrepareCheckpoint):
-            raise StopTraining("dominated at the checkpoint")
-
-    setattr(stop_at_checkpoint, PREPARE_CHECKPOINTS, True)
+def test_a_preparation_checkpoint_reaches_the_listener_and_may_stop_the_run(data):
+    heard = Heard(stop_at="checkpoint")
     strategy = Checkpointing()
-    result = fit(data, [strategy], on_epoch=stop_at_checkpoint, epochs=5)
+    result = fit(data, [strategy], listener=heard, epochs=5)
     assert strategy.listening == [True] and not strategy.finished
-    assert result.epochs_run == 0 and result.curve == [] and result.stop_reason == "stopped: dominated at the checkpoint"
+    assert result.epochs_run == 0 and result.curve == [] and result.stop_reason == "stopped: stopped at the checkpoint"
     assert result.device_seconds == 0 and result.charged_prepare_seconds == result.prepare_seconds > 0
-    (record,) = seen
+    assert heard.kinds() == ["prepare_start", "checkpoint", "stop"]
+    record = heard.events[1][1]
     assert (record.strategy, record.index, record.val_mae) == ("checkpointing", 0, 3.5)
     assert 0 < record.projected_seconds - 7.0 <= record.seconds  # prepare_seconds() read the running clock
 
 
 def test_every_strategy_s_prepare_hears_the_listener_and_training_sees_none(data):
-    seen = []
-
-    def go_on(record):
-        seen.append(record)
-
-    setattr(go_on, PREPARE_CHECKPOINTS, True)
+    heard = Heard()
     first, second = Checkpointing(), Checkpointing()
     after = []
 
@@ -253,9 +247,14 @@ def test_every_strategy_s_prepare_hears_the_listener_and_training_sees_none(data
         def on_epoch_end(self, ctx):
             after.append((ctx.listening, ctx.prepare_seconds()))
 
-    result = fit(data, [first, second, Probe()], on_epoch=go_on, epochs=1)
+    result = fit(data, [first, second, Probe()], listener=heard, epochs=1)
     assert first.listening == second.listening == [True] and result.epochs_run == 1
-    assert [r.index for r in seen if isinstance(r, PrepareCheckpoint)] == [0, 0]
+    # each strategy is announced before its own checkpoints: a display can say "preparing <name>"
+    assert heard.events[:5] == [("prepare_start", "checkpointing"), ("checkpoint", heard.events[1][1]),
+                                ("prepare_start", "checkpointing"), ("checkpoint", heard.events[3][1]),
+                                ("prepare_start", "probe")]
+    assert [r.index for kind, r in heard.events if kind == "checkpoint"] == [0, 0]
+    assert heard.kinds()[5:] == ["epoch"]
     assert after == [(False, 0.0)]  # outside prepare the checkpoint context is back to its defaults
 
 
@@ -284,7 +283,10 @@ def test_search_overhead_in_prepare_is_counted_apart_from_the_trial_s_cost(data)
 
 def test_without_a_listener_checkpoints_are_ignored_and_training_runs(data):
     strategy = Checkpointing()
-    result = fit(data, [strategy], on_epoch=lambda record: None, epochs=2)
+    heard = Heard(checkpoints=False)  # a progress display: it does not ask for checkpoints
+    result = fit(data, [strategy], listener=heard, epochs=2)
+    # the strategy was told nobody listens (a real one then skips its checkpoint's score)
+    assert heard.kinds() == ["prepare_start", "checkpoint", "epoch", "epoch"]
     assert strategy.listening == [False] and strategy.finished and result.epochs_run == 2
 
 

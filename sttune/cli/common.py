@@ -28,14 +28,24 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except SttuneError as exc:
-            err.print("[bold red]error:[/] ", end="", highlight=False)
-            err.print(exc.one_line(), highlight=False, markup=False, soft_wrap=True)
+            print_error(exc.one_line())
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted: finished work is kept; re-run the same command to resume")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_error(message: str) -> None:
+    """``error: <message>`` as one line on stderr, whatever its width: red on a terminal (never
+    wrapped), plain text otherwise (a log keeps the line whole, with no escape codes)."""
+    if err.is_terminal:
+        err.print("[bold red]error:[/] ", end="", highlight=False)
+        err.print(message, highlight=False, markup=False, soft_wrap=True)
+    else:
+        sys.stderr.write(f"error: {' '.join(message.split())}\n")
+        sys.stderr.flush()
 
 
 def print_json(data: Any) -> None:

@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
+import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli.common import err, out, user_errors
+from sttune.cli.common import err, out, print_json, user_errors
+
+
+class Rule(StrEnum):
+    """The selection rules (sttune.search.select.RULES), as choices on the command line."""
+
+    fastest_within = "fastest-within"
+    knee = "knee"
+    min_mae = "min-mae"
+
+
+def export_json(e) -> dict:  # Export
+    """One dataset's export as JSON: the summary written to best/<label>.json, and the paths."""
+    return {**json.loads(e.summary_path.read_text()), "recipe_path": str(e.recipe_path),
+            "summary_path": str(e.summary_path)}
 
 
 def export_and_print(
     run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
-    pairs: int | None = None,
-) -> None:
+    pairs: int | None = None, quiet: bool = False,
+) -> list:  # list[Export]
+    """Export every study; print the table and the notes unless ``quiet`` (--json prints instead)."""
     from rich.table import Table
 
     from sttune.search.run import export_run
     from sttune.search.verify import work_fraction
 
     table = Table(title=f"best configurations · {run.run_dir}")
-    for col in ("dataset", "trial", "config", "val MAE", "test MAE", "device s", "work", "speed-up [interval]"):
-        table.add_column(col, no_wrap=col != "config")
+    for col in ("dataset", "trial", "label", "val MAE", "test MAE", "device s", "work", "speed-up [interval]"):
+        table.add_column(col, no_wrap=col != "label")
     err.print("verifying the chosen speed-ups (interleaved re-timing against the full baseline)...",
               style="dim", highlight=False)
     exports = export_run(run, rule, tolerance, cache_dir, pairs)
+    if quiet:
+        return exports
     for e in exports:
         c = e.chosen
         fraction = work_fraction(c, e.baseline)
@@ -47,24 +66,31 @@ def export_and_print(
         if e.note:
             out.print(f"{e.dataset}: {e.note}", highlight=False)
         out.print(f"  replay: sttune train {e.recipe_path}", highlight=False)
+    return exports
 
 
 @user_errors
 def export_command(
     run: Annotated[Path, typer.Argument(help="Run folder, or the recipe that started it.")],
-    rule: Annotated[Optional[str], typer.Option(help="fastest-within (default), knee or min-mae.")] = None,
+    rule: Annotated[Optional[Rule], typer.Option(help="Selection rule (default: the recipe's export.rule).")] = None,
     tolerance: Annotated[Optional[float], typer.Option(min=0.0, help="fastest-within: val MAE slack, 0.01 = 1%.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder when RUN is a recipe with another one.")] = None,
     verify_pairs: Annotated[Optional[int], typer.Option(
         min=0, max=50, help="Interleaved re-timing pairs behind the speed-up (default export.verify_pairs; 0 = off).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the exports as one JSON document (docs/json.md).")] = False,
 ) -> None:
-    """Pick the best trial per dataset and write a recipe that retrains it."""
-    from sttune.search.run import open_run
-    from sttune.search.select import RULES, SelectionError
+    """Pick the best trial per dataset and write a recipe that retrains it.
 
-    if rule is not None and rule not in RULES:
-        raise SelectionError(f"unknown selection rule '{rule}'", f"use one of {', '.join(RULES)}")
-    export_and_print(open_run(run, run_dir), rule, tolerance, pairs=verify_pairs)
+    Example: [bold]sttune export runs/quickstart --rule knee[/]
+    """
+    from sttune.search.jsonout import document
+    from sttune.search.run import open_run
+
+    opened = open_run(run, run_dir)
+    exports = export_and_print(opened, None if rule is None else rule.value, tolerance, pairs=verify_pairs,
+                               quiet=json_output)
+    if json_output:
+        print_json(document("export", opened.run_dir, {e.dataset: export_json(e) for e in exports}))
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,6 +91,14 @@ def show_plugin(name: Annotated[str, typer.Argument(help="Plugin name (any kind)
 _MARKS = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ fail[/]", "skip": "[yellow]– skip[/]"}
 
 
+class Kind(StrEnum):
+    """The plugin kinds (sttune.plugins.GROUPS), as choices on the command line."""
+
+    strategy = "strategy"
+    model = "model"
+    dataset = "dataset"
+
+
 def _kinds_of(name: str, kind: str | None) -> list[str]:
     from sttune import plugins
     from sttune.errors import PluginError
@@ -122,7 +131,7 @@ def _parse_params(text: str | None) -> dict[str, Any]:
 @user_errors
 def check_plugin(
     name: Annotated[str, typer.Argument(help="Plugin name (any kind).")],
-    kind: Annotated[str | None, typer.Option("--kind", help="strategy, model or dataset (when a name has several).")] = None,
+    kind: Annotated[Kind | None, typer.Option("--kind", help="Which kind, when a name has several.")] = None,
     params: Annotated[str | None, typer.Option("--params", help="Constructor / loader params as a JSON object.")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
@@ -132,7 +141,7 @@ def check_plugin(
     from sttune.testing import run_contract
 
     given = _parse_params(params)
-    results = {k: run_contract(k, name, given) for k in _kinds_of(name, kind)}
+    results = {k: run_contract(k, name, given) for k in _kinds_of(name, None if kind is None else kind.value)}
     failed = sum(r.status == "fail" for rows in results.values() for r in rows)
     if json_output:
         print_json({k: [r.to_dict() for r in rows] for k, rows in results.items()})
@@ -153,14 +162,14 @@ def check_plugin(
 @user_errors
 def new_plugin(
     name: Annotated[str, typer.Argument(help="Plugin name: a Python identifier, also the entry-point name.")],
-    kind: Annotated[str, typer.Option("--kind", help="strategy, model or dataset.")],
+    kind: Annotated[Kind, typer.Option("--kind", help="What the plugin is.")],
     directory: Annotated[Path | None, typer.Option("--dir", help="Target folder (default: ./sttune-NAME).")] = None,
 ) -> None:
     """Write a plugin package skeleton that installs and passes the contract as generated."""
     from sttune.scaffold import write_skeleton
 
-    target, files = write_skeleton(name, kind, directory)
-    out.print(f"wrote {kind} plugin '{name}' in {target}:", highlight=False)
+    target, files = write_skeleton(name, kind.value, directory)
+    out.print(f"wrote {kind.value} plugin '{name}' in {target}:", highlight=False)
     for path in files:
         out.print(f"  {path.relative_to(target)}", highlight=False)
     out.print(f"next: pip install -e {target} && sttune plugins check {name} && pytest {target}", highlight=False)

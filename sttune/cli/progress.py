@@ -1,14 +1,30 @@
-"""Rich progress bars for epochs (and, in searches, trials)."""
+"""What a running command shows: the epoch bar of ``train``, and the live view of ``search``.
+
+The search's view keeps its lines for what is final: exactly one line per finished trial
+(done, stopped early, reused, failed), notices, and a closing summary. What changes (which
+trial is preparing or at which epoch, the ETA, the best so far, the Pareto front's size) lives
+in a status area that rich redraws in place on a terminal and removes at the end; piped to a
+file there is no status area at all, so the file holds no bars and no half-drawn lines.
+"""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from sttune.train.listener import TrainListener
 
 
-class EpochProgress:
+class EpochProgress(TrainListener):
     """An epoch bar showing validation MAE and device seconds; silent when disabled."""
 
     def __init__(self, epochs: int, console: Console, enabled: bool = True, label: str = "training") -> None:
@@ -27,53 +43,187 @@ class EpochProgress:
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.progress.__exit__(kind, exc, tb)
 
-    def update(self, record) -> None:  # record: EpochRecord
+    def on_prepare_start(self, strategy: str) -> None:
+        self.progress.update(self.task, status=f"preparing {strategy}")
+
+    def on_epoch(self, record: Any) -> None:  # EpochRecord
+        self.update(record)
+
+    def update(self, record: Any) -> None:  # EpochRecord
         status = f"val MAE {record.val_mae:.4f} · {record.device_seconds:.1f} device s"
         self.progress.update(self.task, advance=1, status=status)
 
 
-class SearchProgress:
-    """Two bars: trials of the current study, and epochs of the current trial."""
+def duration(seconds: float) -> str:
+    """``1h02m``, ``4m05s`` or ``12s``."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
-    def __init__(self, console: Console, trials: int | None) -> None:
-        self.console = console
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, transient=False,
-        )
-        self.trials = self.progress.add_task("trials", total=trials, status="")
-        self.epochs = self.progress.add_task("epochs", total=1, status="", visible=False)
+
+def trial_line(record: Any) -> str:  # TrialRecord
+    """The one line a finished trial gets: number, label, val MAE, device seconds, what happened."""
+    head = f"trial {record.number:>3} {record.label:<32}"
+    if record.state == "FAIL":
+        return f"{head} failed: {' '.join(str(record.reason).split())}"
+    numbers = f" val MAE {record.val_mae:.4f} {record.cost_seconds:8.2f} device s"
+    if record.reused_from is not None:
+        return f"{head}{numbers}  reused trial {record.reused_from}'s result (same job)"
+    if record.state == "PRUNED":
+        epochs = record.result.epochs_run if record.result else 0
+        return f"{head}{numbers}  stopped early " + (f"after epoch {epochs}" if epochs else "in preparation")
+    return f"{head}{numbers}  done"
+
+
+@dataclass
+class _Study:
+    """What the view knows of the study it shows: this run's trials, and what is running."""
+
+    label: str = ""
+    done_before: int = 0  # new results earlier runs left
+    total: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    finished: list[Any] = field(default_factory=list)  # TrialRecord
+    running: dict[int, str] = field(default_factory=dict)  # trial number -> status
+    epochs: dict[int, int] = field(default_factory=dict)
+
+
+class SearchProgress:
+    """The live view of ``sttune search`` (a :class:`sttune.search.events.SearchEvents`).
+
+    ``live`` draws the status area (default: when the console is a terminal). ``budget``
+    (search.budget, in full baselines) gives the ETA once the full baseline has finished;
+    ``now`` is the wall clock the ETA reads (tests pass a fixed one).
+    """
+
+    def __init__(self, console: Console, trials: int | None, budget: float | None = None,
+                 live: bool | None = None, now: Callable[[], float] = time.monotonic) -> None:
+        self.console, self.trials, self.budget, self._now = console, trials, budget, now
+        self.study = _Study(total=trials, started=now())
+        self.live = Live(console=console, transient=True, auto_refresh=True, refresh_per_second=2, redirect_stdout=False,
+                         get_renderable=self._status) if (console.is_terminal if live is None else live) else None
+        self.lines = 0  # trial lines printed (tests count them)
 
     def __enter__(self) -> SearchProgress:
-        self.progress.__enter__()
+        if self.live is not None:
+            self.live.start()
         return self
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.progress.__exit__(kind, exc, tb)
+        if self.live is not None:
+            self.live.stop()  # transient: the status area goes, the trial lines stay
 
+    # the events (sttune.search.events.SearchEvents)
     def study_started(self, label: str, done: int, total: int | None) -> None:
-        self.progress.update(self.trials, description=f"{label} trials", completed=done, total=total, status="")
+        if label != self.study.label:
+            self.study = _Study(label, done, total, self._now())
+        self.study.done_before, self.study.total = done - self._new_work(), total
 
     def trial_started(self, number: int, epochs: int) -> None:
-        self.progress.update(self.epochs, description=f"trial {number}", total=epochs, completed=0, visible=True, status="")
+        self.study.running[number], self.study.epochs[number] = "starting", epochs
 
-    def epoch(self, record) -> None:  # EpochRecord
-        status = f"val MAE {record.val_mae:.4f} · {record.device_seconds:.1f} s"
-        self.progress.update(self.epochs, advance=1, status=status)
+    def trial_preparing(self, number: int, strategy: str) -> None:
+        self.study.running[number] = f"preparing {strategy}"
+
+    def epoch(self, record: Any) -> None:  # EpochRecord
+        for number in self.study.running:  # inline trials run one at a time in this process
+            n = self.study.epochs.get(number)
+            self.study.running[number] = (f"epoch {record.epoch + 1}" + (f" of {n}" if n else "")
+                                          + f" · val MAE {record.val_mae:.4f}")
+
+    def trial_finished(self, record: Any) -> None:  # TrialRecord
+        self.study.running.pop(record.number, None)
+        self.study.finished.append(record)
+        self._print(trial_line(record))
+        self.lines += 1
 
     def notice(self, message: str) -> None:
-        self.console.print(message, highlight=False, markup=False)
+        self._print(message)
 
-    def trial_finished(self, record) -> None:  # TrialRecord
-        self.progress.update(self.epochs, visible=False)
-        if record.state != "FAIL" and record.reused_from is None:  # only new work fills search.trials
-            self.progress.update(self.trials, advance=1)
-        if record.state == "FAIL":
-            self.console.print(f"[yellow]trial {record.number} failed:[/] {record.reason}", highlight=False)
-        elif record.result:
-            self.console.print(
-                f"trial {record.number:>3} {record.label:<32} val MAE {record.val_mae:.4f}"
-                f"  {record.cost_seconds:7.2f} device s"
-                + (f"  (same job as trial {record.reused_from}: result reused)" if record.reused_from is not None else ""),
-                highlight=False,
-            )
+    # what the view derives
+    def _new_work(self) -> int:
+        """This run's trials that count towards search.trials (not failed, not reused)."""
+        return sum(1 for r in self.study.finished if r.state != "FAIL" and r.reused_from is None)
+
+    def best(self) -> Any | None:
+        done = [r for r in self.study.finished if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
+        return min(done, key=lambda r: r.val_mae) if done else None
+
+    def front_size(self) -> int:
+        from sttune.search.select import pareto_front
+
+        return len(pareto_front([r for r in self.study.finished if r.state == "COMPLETE" and r.feasible]))
+
+    def fraction_done(self) -> float | None:
+        """How far the search is, by its trial count or by its budget, whichever is further."""
+        s = self.study
+        fractions = []
+        if s.total:
+            fractions.append((s.done_before + self._new_work()) / s.total)
+        if self.budget:
+            from sttune.search import records as rec
+
+            base = rec.full_baseline(s.finished)
+            if base is not None and base.cost_seconds > 0:
+                fractions.append(rec.spent_seconds(s.finished) / (self.budget * base.cost_seconds))
+        return min(1.0, max(fractions)) if fractions else None
+
+    def eta(self) -> float | None:
+        """Wall seconds left: this run's time per unit of progress it made, times what is left."""
+        fraction, s = self.fraction_done(), self.study
+        if fraction is None:
+            return None
+        made = fraction - (s.done_before / s.total if s.total else 0.0)  # earlier runs set no pace
+        return (self._now() - s.started) * (1 - fraction) / made if made > 0 else None
+
+    def status_line(self) -> str:
+        s, best, eta = self.study, self.best(), self.eta()
+        count = f"{s.done_before + self._new_work()}" + (f" of {s.total}" if s.total else "") + " trials"
+        parts = [f"{s.label}: {count}" if s.label else count]
+        if best is not None:
+            parts.append(f"best val MAE {best.val_mae:.4f} (trial {best.number})")
+        parts.append(f"Pareto front {self.front_size()}")
+        if eta is not None:
+            parts.append(f"ETA {duration(eta)}")
+        return " · ".join(parts)
+
+    def summary_lines(self) -> list[str]:
+        """The closing lines of the search part: what ran, the best trial, the front."""
+        s = self.study.finished
+        kinds = {"done": sum(1 for r in s if r.state == "COMPLETE" and r.reused_from is None),
+                 "stopped early": sum(1 for r in s if r.state == "PRUNED"),
+                 "reused": sum(1 for r in s if r.reused_from is not None),
+                 "failed": sum(1 for r in s if r.state == "FAIL")}
+        line = f"{len(s)} trials this run: " + ", ".join(f"{n} {k}" for k, n in kinds.items())
+        best = self.best()
+        lines = [line]
+        if best is not None:
+            lines.append(f"best val MAE {best.val_mae:.4f} (trial {best.number}, {best.label}); "
+                         f"Pareto front {self.front_size()} trials")
+        return lines
+
+    def _status(self) -> Group:
+        rows = [Text(f"trial {n:>3} · {status}", style="cyan") for n, status in sorted(self.study.running.items())]
+        return Group(*rows, Text(self.status_line(), style="dim"))
+
+    def _print(self, line: str) -> None:
+        # soft_wrap: one line stays one line in a file at any width
+        self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def final_summary(console: Console, progress: SearchProgress | None, exports: Sequence[Any], run_dir: Any) -> None:
+    """The search's last words: what ran, each exported file with its verified speed-up, and
+    the command to run next."""
+    lines = progress.summary_lines() if progress is not None else []
+    for e in exports:
+        figure = (f"verified speed-up {e.verified.text()}" if e.verified is not None
+                  else f"speed-up {e.speedup_text}" if e.baseline else "no full baseline to compare with")
+        lines.append(f"{e.dataset}: exported {e.recipe_path} (trial {e.chosen.number}, {e.chosen.label}), {figure}")
+    if exports:
+        lines.append("next: " + " · ".join(f"sttune train {e.recipe_path}" for e in exports)
+                     + f" · sttune report {run_dir}")
+    else:
+        lines.append(f"next: sttune export {run_dir} · sttune report {run_dir}")
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -21,31 +21,42 @@ def report(
     json_output: Annotated[bool, typer.Option("--json", help="Print the tables as JSON.")] = False,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder when RUN is a recipe with another one.")] = None,
 ) -> None:
-    """Show every trial per dataset: cost, speed-up, MAE change, Pareto membership."""
+    """Show every trial per dataset: cost, speed-up, MAE change, Pareto membership.
+
+    Draws the Pareto plot and the learning curves (PNG and offline HTML) under RUN/report/.
+
+    Example: [bold]sttune report runs/quickstart[/] (add [bold]--json --no-plots[/] for scripts)
+    """
+    from rich.markup import escape
     from rich.table import Table
 
     from sttune.search import records as rec, report as rep
+    from sttune.search.jsonout import document
     from sttune.search.run import load_studies, open_run
 
     opened = open_run(run, run_dir)
     payload = {}
     for study in load_studies(opened):
         label = rec.dataset_label(study)
-        rows, cost = rep.trial_rows(study), rep.search_cost(study)
-        files = rep.write_plots(study, opened.run_dir / "report", label) if plots else []
+        picked = rep.chosen_trial(study, opened.recipe, opened.best_dir)
+        rows, cost = rep.trial_rows(study, picked[0] if picked else None), rep.search_cost(study)
+        files = rep.write_plots(study, opened.run_dir / "report", label, opened.recipe, opened.best_dir) if plots else []
+        ranks = rep.importances(study)
         gains = rep.margins(study)
         pays = rep.payback(study, opened.recipe, opened.best_dir)
         naive, failed = rep.naive_summary(study), rep.failed_trials(study)
         payload[label] = {"trials": rows, "search_cost": cost, **pays, "failed": failed,
-                          "vs_plain_frontier": gains, "plots": [str(p) for p in files], "naive": naive}
+                          "vs_plain_frontier": gains, "plots": [str(p) for p in files], "naive": naive,
+                          "importances": ranks}
         if json_output:
             continue
         table = Table(title=f"{label} · {study.study_name}")
-        for col in ("trial", "config", "val MAE", "test MAE", "device s", "work", "speed-up", "ΔMAE", "vs plain", "front"):
-            table.add_column(col, no_wrap=col not in ("config", "vs plain"))
+        for col in ("trial", "label", "val MAE", "test MAE", "device s", "work", "speed-up", "ΔMAE", "vs plain", "front"):
+            table.add_column(col, no_wrap=col not in ("label", "vs plain"))
         for r in rows:
-            config = r["config"] + (f" [stopped at {r['stopped_at']}]" if r["stopped_at"] else "")
-            table.add_row(str(r["trial"]), config, f"{r['val_mae']:.4f}", f"{r['test_mae']:.4f}",
+            name = escape(r["label"] + (" [exported]" if r["chosen"] else "")  # brackets are rich markup
+                          + (f" [stopped at {r['stopped_at']}]" if r["stopped_at"] else ""))
+            table.add_row(str(r["trial"]), name, f"{r['val_mae']:.4f}", f"{r['test_mae']:.4f}",
                           f"{r['device_seconds']:.2f}", _fmt(r["work_fraction"], "{:.0%}"),
                           _fmt(r["speedup"], "{:.2f}x") + (" !" if r["above_work_ceiling"] else ""),
                           _fmt(r["val_mae_change"] and 100 * r["val_mae_change"], "{:+.1f}%"),
@@ -75,12 +86,17 @@ def report(
                 highlight=False, markup=False)
             if naive["warning"]:
                 out.print(f"warning: {naive['warning']}", style="yellow", highlight=False, markup=False)
+        for name, entry in ranks.items():
+            ranked = entry["importances"]
+            out.print(f"{name} param importances for val MAE ({entry['trials']} trials): "
+                      + (", ".join(f"{k} {v:.2f}" for k, v in ranked.items()) if ranked else entry["note"]),
+                      highlight=False, markup=False)
         for number, reason in failed:
             out.print(f"trial {number} failed: {reason}", highlight=False)
         for path in files:
             out.print(f"wrote {path}", highlight=False)
     if json_output:
-        print_json(payload)
+        print_json(document("report", opened.run_dir, payload))
 
 
 def register(app: typer.Typer) -> None:

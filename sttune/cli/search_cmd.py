@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli.common import err, user_errors
+from sttune.cli.common import err, out, print_json, user_errors
 from sttune.errors import SttuneError
 
 
@@ -41,9 +41,13 @@ def search(
     timeout_minutes: Annotated[Optional[float], typer.Option(min=0.01, help="Override search.timeout_minutes.")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes sharing the study (one per GPU when several exist).")] = 1,
     export: Annotated[bool, typer.Option(help="Export the best config when the search ends.")] = True,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the trials and the export as one JSON document (docs/json.md).")] = False,
 ) -> None:
-    """Search strategies and their params per dataset; resume by running it again."""
-    from sttune.cli.progress import SearchProgress
+    """Search strategies and their params per dataset; resume by running it again.
+
+    Example: [bold]sttune search recipes/quickstart.yaml[/] (then [bold]sttune report runs/quickstart[/])
+    """
+    from sttune.cli.progress import SearchProgress, final_summary
     from sttune.cli.train_cmd import print_data_notes
     from sttune.recipe import load_recipe
     from sttune.runner import load_data_cached
@@ -63,12 +67,33 @@ def search(
               highlight=False)
     for block in loaded.recipe.datasets:  # after every check, so that an error stays one line
         print_data_notes(load_data_cached(block, loaded.recipe.protocol).notes)
-    with SearchProgress(err, trials or loaded.recipe.search.trials) as progress:
+    with SearchProgress(err, trials or loaded.recipe.search.trials, loaded.recipe.search.budget) as progress:
         run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes, workers=workers)
-    if export:
-        from sttune.cli.export_cmd import export_and_print
+    from sttune.cli.export_cmd import export_and_print
 
-        export_and_print(run, cache_dir=loaded.cache_dir())
+    exports = export_and_print(run, cache_dir=loaded.cache_dir(), quiet=json_output) if export else []
+    if json_output:
+        print_json(search_json(run, exports))
+        return
+    final_summary(out, progress, exports, run.run_dir)
+
+
+def search_json(run, exports) -> dict:  # Run, list[Export]
+    """Every study's trials (the report's rows) and its export (docs/json.md)."""
+    from sttune.cli.export_cmd import export_json
+    from sttune.search import records as rec, report as rep
+    from sttune.search.jsonout import document
+    from sttune.search.run import load_studies
+
+    exported = {e.dataset: e for e in exports}
+    datasets = {}
+    for study in load_studies(run):
+        label = rec.dataset_label(study)
+        e = exported.get(label)
+        datasets[label] = {"study": study.study_name,
+                           "trials": rep.trial_rows(study, e.chosen.number if e else None),
+                           "export": export_json(e) if e else None}
+    return document("search", run.run_dir, datasets)
 
 
 def register(app: typer.Typer) -> None:

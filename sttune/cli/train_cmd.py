@@ -29,7 +29,7 @@ def train(
     job = fixed_job(loaded, dataset, epochs)
     print_data_notes(load_data_cached(job.dataset, job.protocol).notes)
     with EpochProgress(job.train.epochs, err, enabled=not json_output) as progress:
-        fitted = fit_job(job, loaded.cache_dir(), on_epoch=progress.update)
+        fitted = fit_job(job, loaded.cache_dir(), progress)
     result = fitted.result
     if save is not None:
         from sttune.saved import save_fitted

@@ -12,6 +12,7 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.recipe import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.search import records as rec
+from sttune.search.jsonout import SCHEMA_VERSION
 from sttune.search.select import cost_noise, pareto_front, reliably_cheaper, select
 from sttune.search.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
 from sttune.sensors import export_sensors
@@ -68,14 +69,16 @@ def fixed_recipe(record: rec.TrialRecord, template: Recipe) -> Recipe:
 
 
 def trial_summary(
-    record: rec.TrialRecord, baseline: rec.TrialRecord | None, verified: Verified | None = None
+    record: rec.TrialRecord, baseline: rec.TrialRecord | None, verified: Verified | None = None,
+    chosen: bool = False,
 ) -> dict[str, Any]:
-    """A trial as the export JSON lists it. ``speedup`` is the verified figure when one was
-    measured, else the search's raw one (``speedup_measured_in_search`` is always the raw)."""
+    """A trial as every JSON output lists it (docs/json.md). ``speedup`` is the verified figure
+    when one was measured, else the search's raw one (``speedup_measured_in_search`` is always
+    the raw); ``chosen``: the trial the export picks."""
     job = record.job
     raw = speedup(record, baseline)
     out = {
-        "trial": record.number, "label": record.label, "role": record.role, "budget": record.budget,
+        "trial": record.number, "label": record.label, "chosen": chosen, "role": record.role, "budget": record.budget,
         "model": job.model_name if job else None,
         "strategies": {n: p for n, p in job.strategies} if job else {},
         "epochs": job.train.epochs if job else None,
@@ -184,11 +187,13 @@ def _write(export: Export, study: optuna.Study, template: Recipe, rule: str, tol
     )
     dump_recipe(fixed_recipe(chosen, template), export.recipe_path, header)
     summary = {
-        "study": study.study_name, "dataset": export.dataset, "rule": rule, "tolerance": tolerance,
+        "schema_version": SCHEMA_VERSION, "study": study.study_name, "dataset": export.dataset, "rule": rule, "tolerance": tolerance,
         "cost_noise": export.noise, "note": export.note,
-        "chosen": trial_summary(chosen, baseline, verified), "plain_shorter_training": export.plain_shorter,
-        "baseline": trial_summary(baseline, baseline) if baseline else None,
-        "pareto_front": [trial_summary(r, baseline) for r in pareto_front([r for r in records if r.feasible])],
+        "chosen": trial_summary(chosen, baseline, verified, chosen=True), "plain_shorter_training": export.plain_shorter,
+        "baseline": trial_summary(baseline, baseline, chosen=baseline.number == chosen.number) if baseline else None,
+        "pareto_front": [trial_summary(r, baseline, verified if r.number == chosen.number else None,
+                                       chosen=r.number == chosen.number)
+                         for r in pareto_front([r for r in records if r.feasible])],
         "artifacts": chosen.result.artifacts if chosen.result else {},
     }
     # a sensor mask named by the data's ids (and <dataset>_sensors.csv), deployment accuracy

@@ -6,8 +6,10 @@ again) loads the data, trains with :func:`sttune.runner.run_job`, and talks to t
 over a pipe:
 
 - ``("ready",)`` once the data is loaded: the trial timeout counts from here;
-- ``("epoch", record)`` after every epoch; the parent answers ``None`` (go on) or a reason
-  (early stopping at a rung), so successive halving works exactly as inline;
+- ``("epoch", record)`` after every epoch and ``("prepare", checkpoint)`` at every preparation
+  checkpoint (only when the parent's listener wants them); the parent answers ``None`` (go on)
+  or a reason (early stopping at a rung), so successive halving works exactly as inline;
+- ``("prepare_start", strategy)`` and ``("stop", reason)``: told, not answered;
 - ``("result", TrainResult dict)``, ``("error", kind, message, traceback)`` or
   ``("interrupted",)``.
 
@@ -30,8 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sttune.train.listener import TrainListener, listens_to_prepare
 from sttune.train.result import EpochRecord, PrepareCheckpoint, TrainResult
-from sttune.train.trainer import PREPARE_CHECKPOINTS, StopTraining, listens_to_prepare
+from sttune.train.trainer import StopTraining
 
 STARTUP_SECONDS = 300.0  # start-up (imports, data loading) allowed on top of the trial timeout
 OOM_EXIT = 86  # the child could not even report its MemoryError
@@ -117,16 +120,7 @@ def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int, liste
             load_data_cached(job.dataset, job.protocol)
             conn.send(("ready",))
 
-            def on_epoch(record: EpochRecord | PrepareCheckpoint) -> None:
-                kind = "prepare" if isinstance(record, PrepareCheckpoint) else "epoch"
-                conn.send((kind, dataclasses.asdict(record)))
-                reply = conn.recv()
-                if reply is not None:
-                    raise StopTraining(reply)
-
-            setattr(on_epoch, PREPARE_CHECKPOINTS, listen)
-
-            result = run_job(job, Path(cache_dir), on_epoch=on_epoch)
+            result = run_job(job, Path(cache_dir), _Relay(conn, listen))
             conn.send(("result", result.to_plain()))
         except KeyboardInterrupt:
             conn.send(("interrupted",))
@@ -150,15 +144,46 @@ def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int, liste
             pass
 
 
+class _Relay(TrainListener):
+    """The child's listener: every event goes to the parent; a checkpoint or an epoch waits
+    for the parent's answer (a reason raises StopTraining here, as inline)."""
+
+    def __init__(self, conn: Any, listen: bool) -> None:
+        self.conn, self.listen = conn, listen
+
+    @property
+    def wants_prepare_checkpoints(self) -> bool:
+        return self.listen
+
+    def on_prepare_start(self, strategy: str) -> None:
+        self.conn.send(("prepare_start", strategy))
+
+    def on_checkpoint(self, record: PrepareCheckpoint) -> None:
+        self._ask("prepare", record)
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        self._ask("epoch", record)
+
+    def on_stop(self, reason: str) -> None:
+        self.conn.send(("stop", reason))
+
+    def _ask(self, kind: str, record: EpochRecord | PrepareCheckpoint) -> None:
+        self.conn.send((kind, dataclasses.asdict(record)))
+        reply = self.conn.recv()
+        if reply is not None:
+            raise StopTraining(reply)
+
+
 def run_isolated(
-    job: Any, cache_dir: Path, on_epoch: Callable[[EpochRecord], None] | None, timeout_minutes: float | None,
+    job: Any, cache_dir: Path, listener: TrainListener | None, timeout_minutes: float | None,
 ) -> TrainResult:
-    """Train ``job`` in a child process; raises TrialCrash, KeyboardInterrupt or the callback's errors."""
+    """Train ``job`` in a child process; ``listener`` hears its events as if it ran here.
+    Raises TrialCrash, KeyboardInterrupt or the listener's errors."""
     from sttune.search import records as rec
 
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    args = (child, rec.job_to_attr(job), str(cache_dir), os.getpid(), listens_to_prepare(on_epoch))
+    args = (child, rec.job_to_attr(job), str(cache_dir), os.getpid(), listens_to_prepare(listener))
     proc = ctx.Process(target=_child, args=args,
                        name="sttune-trial", daemon=True)
     proc.start()
@@ -187,9 +212,15 @@ def run_isolated(
                     record = EpochRecord(**message[1])
                     best = record.val_mae if partial is None else min(partial.val_mae, record.val_mae)
                     partial = dataclasses.replace(record, val_mae=best)  # best val MAE so far
-                    parent.send(_forward(on_epoch, record))
+                    parent.send(_forward(listener and listener.on_epoch, record))
                 elif kind == "prepare":
-                    parent.send(_forward(on_epoch, PrepareCheckpoint(**message[1])))
+                    parent.send(_forward(listener and listener.on_checkpoint, PrepareCheckpoint(**message[1])))
+                elif kind == "prepare_start":
+                    if listener is not None:
+                        listener.on_prepare_start(message[1])
+                elif kind == "stop":
+                    if listener is not None:
+                        listener.on_stop(message[1])
                 elif kind == "result":
                     return TrainResult.from_plain(message[1])
                 elif kind == "interrupted":
@@ -215,12 +246,12 @@ def run_isolated(
         parent.close()
 
 
-def _forward(on_epoch: Callable[[Any], None] | None, record: EpochRecord | PrepareCheckpoint) -> str | None:
-    """The parent's callback on the child's record: None to go on, or why to stop."""
-    if on_epoch is None:
+def _forward(hear: Callable[[Any], None] | None, record: EpochRecord | PrepareCheckpoint) -> str | None:
+    """The parent's listener on the child's record: None to go on, or why to stop."""
+    if hear is None:
         return None
     try:
-        on_epoch(record)
+        hear(record)
     except StopTraining as exc:
         return str(exc) or "stopped"
     return None

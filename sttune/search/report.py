@@ -12,14 +12,16 @@ import optuna
 
 from sttune.recipe import Recipe
 from sttune.search import records as rec
-from sttune.search.export import mae_change, speedup
+from sttune.search.export import speedup, trial_summary
 from sttune.search.frontier import Frontier, build_frontier, strategy_margins
 from sttune.search.select import SelectionError, cost_noise, pareto_front, select
 from sttune.search.verify import work_fraction
 
 
-def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One row per finished trial, cheapest first, with speed-up and MAE change."""
+def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str, Any]]:
+    """One row per finished trial, cheapest first: the trial as every JSON output lists it
+    (:func:`sttune.search.export.trial_summary`; ``chosen``: the exported trial's number), and
+    what the report adds (state, Pareto membership, work ceiling, margin against plain training)."""
     records = rec.finished_records(study)
     base = rec.full_baseline(records)
     front = {r.number for r in pareto_front([r for r in records if r.state == "COMPLETE" and r.feasible])}
@@ -29,16 +31,13 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     for r in sorted(records, key=lambda r: r.cost_seconds):
         fraction = work_fraction(r, base)
         rows.append({
-            "trial": r.number, "config": r.label, "state": r.state, "pareto": r.number in front,
-            "val_mae": r.val_mae, "test_mae": r.test_mae, "device_seconds": r.cost_seconds,
-            "speedup": speedup(r, base), "val_mae_change": mae_change(r, base),
-            "work_fraction": fraction, "work_ceiling": 1 / fraction if fraction else None,
+            **trial_summary(r, base, chosen=r.number == chosen), "state": r.state, "pareto": r.number in front,
+            "work_ceiling": 1 / fraction if fraction else None,
             # a search-time speed-up the work cannot explain: the machine's noise, not a saving
             "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + noise),
             "work": (r.result.work if r.result else None) or None,
             "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r, noise),
             "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r, noise),
-            "params": {n: p for n, p in r.job.strategies} if r.job else {},
             "reused_from": r.reused_from, "stopped_at": stopped_at(r),
         })
     return rows
@@ -111,10 +110,10 @@ def search_cost(study: optuna.Study) -> dict[str, float | None]:
             "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None}
 
 
-def chosen_cost(study: optuna.Study, recipe: Recipe, best_dir: Path) -> float | None:
-    """Device seconds of one training with the chosen config: the exported choice
-    (``best/<label>.json``; its verified speed-up when it has one, as the full baseline's cost
-    over it), else the trial the export's selection picks; None without a choice."""
+def chosen_trial(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[int, float] | None:
+    """The chosen trial's number and the device seconds of one training with it: the exported
+    choice (``best/<label>.json``; its verified speed-up when it has one, as the full baseline's
+    cost over it), else the trial the export's selection picks; None without a choice."""
     records = rec.finished_records(study)
     base = rec.full_baseline(records)
     summary = best_dir / f"{rec.dataset_label(study)}.json"
@@ -124,16 +123,24 @@ def chosen_cost(study: optuna.Study, recipe: Recipe, best_dir: Path) -> float | 
         data = None
     if isinstance(data, dict) and data.get("study", study.study_name) == study.study_name:
         chosen = data.get("chosen") or {}
-        if base is not None and isinstance(chosen.get("speedup"), (int, float)) and chosen["speedup"] > 0:
-            return base.cost_seconds / float(chosen["speedup"])
-        if isinstance(chosen.get("device_seconds"), (int, float)):
-            return float(chosen["device_seconds"])
+        number = chosen.get("trial")
+        if isinstance(number, int) and base is not None and isinstance(chosen.get("speedup"), (int, float)) \
+                and chosen["speedup"] > 0:
+            return number, base.cost_seconds / float(chosen["speedup"])
+        if isinstance(number, int) and isinstance(chosen.get("device_seconds"), (int, float)):
+            return number, float(chosen["device_seconds"])
     complete = [r for r in records if r.state == "COMPLETE"]
     try:
         picked = select(complete, recipe.export.rule, recipe.export.tolerance, cost_noise(complete))
     except SelectionError:
         return None
-    return picked.cost_seconds
+    return picked.number, picked.cost_seconds
+
+
+def chosen_cost(study: optuna.Study, recipe: Recipe, best_dir: Path) -> float | None:
+    """Device seconds of one training with the chosen config (:func:`chosen_trial`)."""
+    chosen = chosen_trial(study, recipe, best_dir)
+    return None if chosen is None else chosen[1]
 
 
 def break_even(search_seconds: float, baseline_seconds: float | None, chosen_seconds: float | None) -> int | None:
@@ -154,57 +161,88 @@ def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, fl
                                                  chosen_cost(study, recipe, best_dir))}
 
 
-def write_plots(study: optuna.Study, out_dir: Path, label: str) -> list[Path]:
-    """Pareto front as HTML (plotly) and PNG (matplotlib); importances when computable."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if not complete:
+def write_plots(study: optuna.Study, out_dir: Path, label: str, recipe: Recipe, best_dir: Path) -> list[Path]:
+    """The Pareto plot and the learning curves, each as PNG and self-contained HTML."""
+    from sttune.search import plots
+
+    records = rec.finished_records(study)
+    if not any(r.state == "COMPLETE" for r in records):
         return []
-    names = study.metric_names or ["val MAE", "device seconds"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rule, tolerance, chosen = exported_rule(study, recipe, best_dir)
+    charts = {"pareto": plots.pareto_chart(records, label, rule, tolerance, chosen),
+              "curves": plots.curves_chart(records, label)}
     written = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fig = optuna.visualization.plot_pareto_front(study, targets=lambda t: t.values[:2], target_names=names[:2])
-        seconds, maes = _frontier_line(study)
-        if seconds:
-            fig.add_scatter(x=maes, y=seconds, mode="lines", name="plain training (frontier)",
-                            line={"dash": "dash", "color": "gray"})
-        path = out_dir / f"{label}_pareto.html"
-        fig.write_html(str(path), include_plotlyjs="cdn")
-        written.append(path)
-        written.append(_pareto_png(study, out_dir / f"{label}_pareto.png", names[:2]))
-        written.extend(_importances(study, out_dir, label))
+    for name, chart in charts.items():
+        png, html = out_dir / f"{label}_{name}.png", out_dir / f"{label}_{name}.html"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plots.write_png(chart, png)
+            plots.write_html(chart, html)
+        written += [png, html]
     return written
 
 
-def _pareto_png(study: optuna.Study, path: Path, names: list[str]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ax = optuna.visualization.matplotlib.plot_pareto_front(study, targets=lambda t: t.values[:2], target_names=names)
-    seconds, maes = _frontier_line(study)
-    if seconds:
-        ax.plot(maes, seconds, linestyle="--", color="gray", label="plain training (frontier)")
-        ax.legend()
-    ax.figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(ax.figure)
-    return path
-
-
-def _frontier_line(study: optuna.Study) -> tuple[list[float], list[float]]:
-    records = rec.finished_records(study)
-    top = max((r.cost_seconds for r in records), default=0.0)
-    return frontier_path(build_frontier(records), top)
-
-
-def _importances(study: optuna.Study, out_dir: Path, label: str) -> list[Path]:
-    """Parameter importances for val MAE; skipped when the trials share too few params."""
+def exported_rule(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[str, float, dict[str, Any] | None]:
+    """(rule, tolerance, chosen trial summary) of the study's export (``best/<label>.json``);
+    without one, the recipe's rule and the trial it picks (its search speed-up, unverified)."""
+    summary = best_dir / f"{rec.dataset_label(study)}.json"
     try:
-        fig = optuna.visualization.plot_param_importances(study, target=lambda t: t.values[0], target_name="val MAE")
+        data = json.loads(summary.read_text()) if summary.is_file() else None
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and data.get("study") == study.study_name and isinstance(data.get("chosen"), dict):
+        return str(data.get("rule")), float(data.get("tolerance") or 0.0), data["chosen"]
+    picked = chosen_trial(study, recipe, best_dir)
+    records = rec.finished_records(study)
+    record = next((r for r in records if picked and r.number == picked[0]), None)
+    summary_of = trial_summary(record, rec.full_baseline(records), chosen=True) if record else None
+    return recipe.export.rule, recipe.export.tolerance, summary_of
+
+
+MIN_IMPORTANCE_TRIALS = 10  # completed trials of one strategy before its importances mean anything
+
+
+def importances(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """Per strategy (or combination), the importance of its params for val MAE, computed over
+    its own completed trials only (the space is conditional: mixing strategies ranks noise), and
+    only from MIN_IMPORTANCE_TRIALS of them; fewer: ``importances`` is None and ``note`` says
+    it is too early."""
+    records = {r.number: r for r in rec.finished_records(study) if r.state == "COMPLETE" and r.role != "baseline"}
+    frozen = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for number, r in records.items():
+        if number in frozen and r.reused_from is None and r.job is not None:
+            groups.setdefault("+".join(n for n, _ in r.job.strategies) or "plain", []).append(frozen[number])
+    out = {}
+    for name, trials in sorted(groups.items()):
+        entry: dict[str, Any] = {"trials": len(trials), "needed": MIN_IMPORTANCE_TRIALS, "importances": None}
+        if len(trials) < MIN_IMPORTANCE_TRIALS:
+            entry["note"] = (f"too early: {len(trials)} of the {MIN_IMPORTANCE_TRIALS} completed trials "
+                             "needed to rank its params")
+        else:
+            entry["importances"], entry["note"] = _ranked(trials), None
+            if entry["importances"] is None:
+                entry["note"] = "its params did not vary enough to rank"
+        out[name] = entry
+    return out
+
+
+TOP_TRIALS = 3  # PED-ANOVA compares the best trials with all: at least this many count as the best
+
+
+def _ranked(trials: list[optuna.trial.FrozenTrial]) -> dict[str, float] | None:
+    """PED-ANOVA importances for val MAE (no extra dependency); its default top 10% would be one
+    trial out of ten, too few to tell a param from noise, so the top holds TOP_TRIALS at least."""
+    own = optuna.create_study(directions=["minimize"] * len(trials[0].values))
+    own.add_trials(trials)
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=max(0.1, TOP_TRIALS / len(trials)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ranked = optuna.importance.get_param_importances(
+                own, evaluator=evaluator, target=lambda t: t.values[0], params=sorted({p for t in trials for p in t.params
+                                                                 if p not in ("strategy", "model")}) or None)
     except (ValueError, RuntimeError, ZeroDivisionError):
-        return []
-    path = out_dir / f"{label}_importances.html"
-    fig.write_html(str(path), include_plotlyjs="cdn")
-    return [path]
+        return None
+    return {k: float(v) for k, v in ranked.items()} or None

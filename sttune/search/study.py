@@ -375,7 +375,7 @@ def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> boo
                 except TrialCrash as exc:
                     crash = exc
             else:
-                result = run_job(job, plan.cache_dir, on_epoch=monitor)
+                result = run_job(job, plan.cache_dir, monitor)
     except KeyboardInterrupt:
         _guarded(_interrupted, study, trial)
         raise

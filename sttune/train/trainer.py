@@ -22,22 +22,14 @@ from sttune.api import Batch, PrepareContext, STModel, StopTraining, Strategy, T
 from sttune.config import TrainConfig
 from sttune.data.protocol import DataModule, SeriesWindows
 from sttune.errors import TrainingError
+from sttune.train.listener import TrainListener, listens_to_prepare
 from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
 from sttune.train.plan import epochs_ahead
 from sttune.train.result import EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.train.timing import DeviceClock, PeakMemory, clock_name, device_name, resolve_device
 from sttune.train.work import WorkCounter, scaled_work
 
-__all__ = ["EpochCallback", "StopTraining", "Trainer", "evaluate"]
-
-# sees every epoch's record and every preparation checkpoint; may raise StopTraining
-EpochCallback = Callable[[EpochRecord | PrepareCheckpoint], None]
-PREPARE_CHECKPOINTS = "prepare_checkpoints"  # attribute of a callback that may stop at them
-
-
-def listens_to_prepare(on_epoch: EpochCallback | None) -> bool:
-    """Whether ``on_epoch`` may stop a run at a preparation checkpoint (then they are worth computing)."""
-    return bool(getattr(on_epoch, PREPARE_CHECKPOINTS, False))
+__all__ = ["StopTraining", "TrainListener", "Trainer", "evaluate"]
 
 
 def _stop_reason(stop: StopTraining) -> str:
@@ -69,21 +61,23 @@ class Trainer:
         new_model: Callable[[], STModel],
         data: DataModule,
         strategies: Sequence[Strategy] = (),
-        on_epoch: EpochCallback | None = None,
+        listener: TrainListener | None = None,
     ) -> TrainResult:
-        """Train ``new_model()`` on ``data``; ``on_epoch`` sees every epoch's record and every
-        preparation checkpoint, and may end the run (StopTraining) at either."""
+        """Train ``new_model()`` on ``data``; ``listener`` hears the run's events (see
+        :class:`TrainListener`) and may end it (StopTraining) at an epoch or a checkpoint."""
         cfg = self.config
-        start = self._start(new_model, data, strategies, on_epoch)
+        start = self._start(new_model, data, strategies, listener)
         model, data, run, stopped = start.model, start.data, start.run, start.stopped
         best_val: dict | None = None  # the best epoch's validation metrics: not computed twice
         if stopped is None:
-            curve, best_state, best_epoch, stop_reason, best_val = self._loop(run, start.scheduler, on_epoch)
+            curve, best_state, best_epoch, stop_reason, best_val = self._loop(run, start.scheduler, listener)
             model.load_state_dict(best_state)
         else:  # stopped at a preparation checkpoint: nothing trained, the untrained model is evaluated
             curve, best_epoch, stop_reason = [], -1, stopped
         prepare_by_strategy, charged = start.prepare_by_strategy, run.charged_prepare_seconds
         prepared_s = sum(prepare_by_strategy)
+        if listener is not None and stop_reason != "budget":
+            listener.on_stop(stop_reason)
         work = run_work(curve, start.prepare_work, charged / prepared_s if prepared_s > 0 else 1.0,
                         data.spec.n_nodes, float(getattr(model, "node_cost_exponent", 1.0)))
         return TrainResult(
@@ -129,7 +123,7 @@ class Trainer:
 
     def _start(
         self, new_model: Callable[[], STModel], data: DataModule, strategies: Sequence[Strategy],
-        on_epoch: EpochCallback | None,
+        listener: TrainListener | None,
     ) -> _Start:
         """Everything before the first epoch: seeds, threads, the model, preparation, the optimiser."""
         cfg = self.config
@@ -142,7 +136,7 @@ class Trainer:
         memory = PeakMemory(self.device)
         memory.reset()
         prepare_work = WorkCounter()
-        train, prepare_by_strategy, overhead, stopped = self._prepare(data.train, strategies, shared, prepare_work, on_epoch)
+        train, prepare_by_strategy, overhead, stopped = self._prepare(data.train, strategies, shared, prepare_work, listener)
         if len(train) == 0 and stopped is None:
             raise TrainingError("the training set is empty after preparation", "check the strategy params")
         ctx = TrainContext(epoch=0, train_size=len(train), **shared)
@@ -166,7 +160,7 @@ class Trainer:
 
     def _prepare(
         self, train: WindowSource, strategies: Sequence[Strategy], shared: dict[str, Any], work: WorkCounter,
-        on_epoch: EpochCallback | None,
+        listener: TrainListener | None,
     ) -> tuple[WindowSource, list[float], float, str | None]:
         """Run every ``prepare`` hook, timed apart, each with its own PrepareContext (its clock,
         its checkpoints; the passes it reports go to ``work``).
@@ -176,14 +170,16 @@ class Trainer:
         checkpoint inside a hook stopped the run (then later hooks do not run).
         """
         seconds, overhead = [0.0] * len(strategies), 0.0
-        listening = listens_to_prepare(on_epoch)
+        listening = listens_to_prepare(listener)
         try:
             for i, strategy in enumerate(strategies):
                 clock = self._clock()
                 ctx = PrepareContext(
                     **shared, prepare_seconds=clock.elapsed, search_overhead=clock.excluded, listening=listening,
-                    checkpoint=self._checkpoint(strategy, clock, sum(seconds[:i]), on_epoch), add_work=work.extra,
+                    checkpoint=self._checkpoint(strategy, clock, sum(seconds[:i]), listener), add_work=work.extra,
                 )
+                if listener is not None:
+                    listener.on_prepare_start(strategy.name)
                 try:
                     with clock.timed():
                         train = strategy.prepare(train, ctx)
@@ -195,9 +191,9 @@ class Trainer:
 
     @staticmethod
     def _checkpoint(
-        strategy: Strategy, clock: DeviceClock, before_s: float, on_epoch: EpochCallback | None
+        strategy: Strategy, clock: DeviceClock, before_s: float, listener: TrainListener | None
     ) -> Callable[[float, float], None]:
-        """``ctx.checkpoint`` for one strategy's prepare: forwards a PrepareCheckpoint to on_epoch."""
+        """``ctx.checkpoint`` for one strategy's prepare: a PrepareCheckpoint to the listener."""
         count = 0
 
         def checkpoint(val_mae: float, projected_seconds: float) -> None:
@@ -205,8 +201,8 @@ class Trainer:
             record = PrepareCheckpoint(strategy.name, count, float(val_mae), before_s + clock.elapsed(),
                                        before_s + float(projected_seconds))
             count += 1
-            if on_epoch is not None:
-                on_epoch(record)
+            if listener is not None:
+                listener.on_checkpoint(record)
 
         return checkpoint
 
@@ -224,7 +220,7 @@ class Trainer:
         return optimizer, scheduler
 
     def _loop(
-        self, run: _Run, scheduler: torch.optim.lr_scheduler.LRScheduler, on_epoch: EpochCallback | None
+        self, run: _Run, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
     ) -> tuple[list[EpochRecord], dict[str, Tensor], int, str, dict | None]:
         """The epochs; returns the curve, the best-validation state, its epoch, the stop reason
         and that epoch's validation metrics (the weights fit() restores: no second pass)."""
@@ -249,8 +245,8 @@ class Trainer:
                 best_mae, best_epoch, best_val = val_mae, epoch, val
                 best_state = copy.deepcopy(run.model.state_dict())
             try:
-                if on_epoch is not None:
-                    on_epoch(record)
+                if listener is not None:
+                    listener.on_epoch(record)
             except StopTraining as stop:
                 stop_reason = _stop_reason(stop)
                 break

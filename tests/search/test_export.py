@@ -43,11 +43,12 @@ def test_trial_summary_fields():
               TrainConfig(epochs=7))
     record = rec.TrialRecord(4, "COMPLETE", "search", 1.0, job, train_result(2.2, 50.0, test_mae=2.4), None)
     assert trial_summary(record, BASE) == {
-        "trial": 4, "label": "st_prune (stid)", "role": "search", "budget": 1.0, "model": "stid",
+        "trial": 4, "label": "st_prune (stid)", "chosen": False, "role": "search", "budget": 1.0, "model": "stid",
         "strategies": {"st_prune": {"keep": 0.3}}, "epochs": 7, "val_mae": 2.2, "test_mae": 2.4,
         "device_seconds": 50.0, "speedup": pytest.approx(2.0), "val_mae_change": pytest.approx(0.1),
         "speedup_verified": False, "speedup_measured_in_search": pytest.approx(2.0), "work_fraction": None,
     }
+    assert trial_summary(record, BASE, chosen=True)["chosen"] is True
     jobless = trial_summary(rec.TrialRecord(5, "COMPLETE", "search", 1.0, None, record.result, None), None)
     assert (jobless["model"], jobless["strategies"], jobless["epochs"], jobless["speedup"]) == (None, {}, None, None)
 

@@ -22,7 +22,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 def budget_run(tmp_path, monkeypatch, trials, budget):
     """Full baseline 40 s (4 epochs of 10), the 0.5 rung 20 s, every strategy trial 15 s."""
-    def fake_run_job(job, cache_dir, on_epoch=None):
+    def fake_run_job(job, cache_dir, listener=None):
         return train_result(2.0, 15.0 if job.strategies else 10.0 * job.train.epochs)
 
     monkeypatch.setattr(st, "run_job", fake_run_job)

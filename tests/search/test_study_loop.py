@@ -27,7 +27,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def test_run_study_runs_exactly_the_trial_count_baselines_first(tmp_path, monkeypatch):
     jobs = []
 
-    def fake_run_job(job, cache_dir, on_epoch=None):
+    def fake_run_job(job, cache_dir, listener=None):
         jobs.append(job)
         keep = dict(job.strategies).get("st_prune", {}).get("keep_ratio", 1.0) if job.strategies else 1.0
         return train_result(2.0 + 0.1 * len(jobs), 10.0 * job.train.epochs * float(keep or 1.0))
@@ -81,7 +81,7 @@ def test_a_run_of_reused_results_stops_the_search_as_exhausted(tmp_path, monkeyp
 
 
 def test_run_study_stops_after_max_consecutive_failures(tmp_path, monkeypatch):
-    def fake_run_job(job, cache_dir, on_epoch=None):
+    def fake_run_job(job, cache_dir, listener=None):
         if job.strategies:
             raise RuntimeError("always")
         return train_result(2.0, 10.0)
@@ -96,7 +96,7 @@ def test_run_study_stops_after_max_consecutive_failures(tmp_path, monkeypatch):
     study = optuna.load_study(study_name="unit:synthetic", storage=p.storage)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]
     assert st.count_done(study.trials) == 1
-    monkeypatch.setattr(st, "run_job", lambda job, cache_dir, on_epoch=None: train_result(2.0, 5.0))  # fixed
+    monkeypatch.setattr(st, "run_job", lambda job, cache_dir, listener=None: train_result(2.0, 5.0))  # fixed
     st.run_study(p, NullEvents())  # the same command again: the remaining trials run
     assert st.count_done(study.trials) == 5 and len(study.trials) == 8
 
