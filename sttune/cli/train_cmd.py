@@ -25,7 +25,7 @@ def train(
 
     loaded = load_recipe(recipe)
     job = fixed_job(loaded, dataset, epochs)
-    print_data_notes(load_data_cached(job.dataset, job.protocol).notes)
+    print_data_notes(load_data_cached(job.dataset, job.protocol, loaded.cache_dir()).notes)
     with EpochProgress(job.train.epochs, err, enabled=not json_output) as progress:
         result = run_job(job, loaded.cache_dir(), on_epoch=progress.update)
     naive = naive_for(job)

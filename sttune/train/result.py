@@ -71,6 +71,9 @@ class TrainResult:
     cpu_threads: int | None = None  # torch's intra-op threads during the run (CPU device)
     missing: str = ""  # the dataset's missing-value policy (protocol.missing); "" in older results
     notes: list[str] = field(default_factory=list)  # e.g. why MAPE is left out of val/test
+    # the peak before training (the data's preparation and device copy; process-wide on a CPU,
+    # imports included), kept apart from peak_memory_bytes (training); 0 in older results
+    prepare_peak_memory_bytes: int = 0
 
     @property
     def val_mae(self) -> float:
