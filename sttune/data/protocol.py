@@ -180,7 +180,7 @@ def _check_series(series: STSeries, missing: str = "zero") -> None:
                         "the dataset plugin must give a mask shaped like its values")
 
 
-CHUNK_VALUES = 1 << 22  # values per chunk of the preparation passes: bounds their temporaries
+CHUNK_VALUES = 1 << 20  # values per chunk of the preparation passes: bounds their temporaries
 
 
 def _chunks(n_steps: int, per_step: int) -> list[slice]:
