@@ -126,8 +126,11 @@ def compare_metrics(before: dict, after: dict) -> dict:
     for name in before:
         old = numbers({p: before[name][p] for p in ("val", "test")})
         new = numbers({p: after[name][p] for p in ("val", "test")})
-        diff = max(abs(a - b) for a, b in zip(old, new)) if len(old) == len(new) else float("inf")
-        out[name] = {"before": before[name], "after": after[name], "max_abs_diff": diff}
+        same = len(old) == len(new)
+        diff = max(abs(a - b) for a, b in zip(old, new)) if same else float("inf")
+        rel = max(abs(a - b) / max(abs(a), 1.0) for a, b in zip(old, new)) if same else float("inf")
+        out[name] = {"before": before[name], "after": after[name], "max_abs_diff": diff,
+                     "max_rel_diff": rel}  # MAPE near-zero targets can be ~1e9: read it relative
     return out
 
 

@@ -183,8 +183,14 @@ def _check_series(series: STSeries, missing: str = "zero") -> None:
 CHUNK_VALUES = 1 << 20  # values per chunk of the preparation passes: bounds their temporaries
 
 
-def _chunks(n_steps: int, per_step: int) -> list[slice]:
-    """Time slices of about CHUNK_VALUES values each."""
+def _chunks(n_steps: int, per_step: int, array: np.ndarray | None = None) -> list[slice]:
+    """Time slices of about CHUNK_VALUES values each; one slice for an ``array`` whose time axis
+    is not the outermost in memory (a CSV read by pandas, a transposed file): its reductions sum
+    in the order of its memory
+    layout, and slicing it along time would change their last bits (the model input stays
+    bit-identical to the one-pass preparation this replaced)."""
+    if array is not None and array.ndim and array.strides[0] < max(array.strides):
+        return [slice(0, n_steps)]
     step = max(1, CHUNK_VALUES // max(per_step, 1))
     return [slice(s, min(s + step, n_steps)) for s in range(0, n_steps, step)]
 
@@ -269,14 +275,16 @@ def _zscore(values: np.ndarray, train_steps: int) -> tuple[np.ndarray, np.ndarra
     for rows in _chunks(train_steps, per_step):
         count += np.count_nonzero(train[rows], axis=(0, 1))
     count = np.maximum(count, 1)
-    mean = train.sum(axis=(0, 1)) / count  # float32 sum (missing readings add 0), as before
+    # a float32 sum; missing readings add 0, so in C order it needs no masked copy
+    total = train.sum(axis=(0, 1)) if values.flags.c_contiguous else (train * (train != 0)).sum(axis=(0, 1))
+    mean = total / count
     var = np.zeros(values.shape[2], dtype=np.float64)
-    for rows in _chunks(train_steps, per_step):
+    for rows in _chunks(train_steps, per_step, values):
         chunk = train[rows]
         var += (((chunk - mean) ** 2) * (chunk != 0)).sum(axis=(0, 1))
     var /= count
     std = np.where(var > 0, np.sqrt(var), 1.0)
-    normalised = np.empty(values.shape, dtype=np.float32)
+    normalised = np.empty_like(values, dtype=np.float32)  # the series' memory layout (see _chunks)
     for rows in _chunks(values.shape[0], per_step):
         chunk = values[rows]
         normalised[rows] = np.where(chunk != 0, (chunk - mean) / std, 0.0)
@@ -311,7 +319,7 @@ def node_descriptors(
     weight = np.zeros((bins, n_nodes), dtype=np.int64)
     total: np.ndarray | None = None
     count = np.zeros(n_nodes, dtype=np.int64)
-    slices = _chunks(n_steps, n_nodes)
+    slices = _chunks(n_steps, n_nodes, target_norm)
     for rows in slices:
         part, seen, where = target_norm[rows], _seen(observed[rows]), which[rows]
         masked = part * seen
@@ -382,7 +390,7 @@ def prepare(series: STSeries, protocol: Protocol, train_steps: int) -> Prepared:
     owned_single = values is not series.values and values.shape[2] == 1
     target = values[..., tc] if owned_single else np.ascontiguousarray(values[..., tc]).copy()
     bins = min(PROFILE_BINS, series.steps_per_day)
-    descriptors = node_descriptors(normalised[:train_steps, :, tc], target[:train_steps], tod[:train_steps], bins)
+    descriptors = node_descriptors(normalised[:train_steps, :, tc], values[:train_steps, :, tc], tod[:train_steps], bins)
     PREPARED_COUNTS["prepared"] += 1
     return Prepared(normalised, np.stack([tod, dow], -1), target, descriptors, float(mean[tc]), float(std[tc]),
                     missing_note)
