@@ -199,3 +199,35 @@ def test_an_isolated_trial_writes_the_prepared_arrays_for_the_next_one(tmp_path)
     result = run_isolated(job, tmp_path, None, None)
     assert result.epochs_run == 1
     assert protocol_mod.load_prepared(tmp_path, key) is not None  # the next trial process maps these
+
+
+def _old_descriptors(target_norm, observed, tod, bins):
+    """The one-pass node descriptors the protocol computed before (the reference)."""
+    which = np.minimum((tod * bins).astype(int), bins - 1)
+    profile = np.zeros((target_norm.shape[1], bins + 2), dtype=np.float32)
+    for b in range(bins):
+        rows = which == b
+        weight = observed[rows].sum(axis=0)
+        profile[:, b] = (target_norm[rows] * observed[rows]).sum(axis=0) / np.maximum(weight, 1)
+    count = np.maximum(observed.sum(axis=0), 1)
+    mean = (target_norm * observed).sum(axis=0) / count
+    profile[:, bins] = mean
+    profile[:, bins + 1] = np.sqrt((((target_norm - mean) ** 2) * observed).sum(axis=0) / count)
+    return profile
+
+
+@pytest.mark.parametrize("order", ["C", "F"])  # F: as pandas hands a CSV over
+def test_preparation_is_bit_identical_to_the_one_pass_computation_in_either_layout(monkeypatch, order):
+    series = ring_series(3000, n_nodes=60)
+    series.values = np.asarray(series.values, order=order)
+    train_steps = protocol_mod.split_counts(3000 - 24 + 1, (0.6, 0.2, 0.2))[0] + 12 - 1
+    observed = series.values != 0
+    reference, mean, _ = _old_zscore(series.values, train_steps)
+    tod = protocol_mod.time_features(series)[0]
+    descriptors = _old_descriptors(reference[:train_steps, :, 0], observed[:train_steps, :, 0],
+                                   tod[:train_steps], 24)
+    monkeypatch.setattr(protocol_mod, "CHUNK_VALUES", 5000)
+    data = build_data(series, Protocol())
+    assert data.target_mean == float(mean[0])
+    np.testing.assert_array_equal(data.train.features.numpy(), reference)
+    np.testing.assert_array_equal(data.node_inputs.numpy(), descriptors)
