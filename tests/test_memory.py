@@ -11,6 +11,7 @@ import torch
 import sttune.data.protocol as protocol_mod
 import sttune.train.trainer as trainer_mod
 from helpers import TinyModel, ring_series
+from sttune.api import REAL_ZERO
 from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import PREPARED_COUNTS, build_data, data_key, placement
 from sttune.schema import SchemaError
@@ -217,17 +218,24 @@ def _old_descriptors(target_norm, observed, tod, bins):
 
 
 @pytest.mark.parametrize("order", ["C", "F"])  # F: as pandas hands a CSV over
-def test_preparation_is_bit_identical_to_the_one_pass_computation_in_either_layout(monkeypatch, order):
+@pytest.mark.parametrize("nan", [False, True])  # with a NaN the encoding copies the series
+def test_preparation_is_bit_identical_to_the_one_pass_computation_in_either_layout(monkeypatch, order, nan):
     series = ring_series(3000, n_nodes=60)
     series.values = np.asarray(series.values, order=order)
+    if nan:
+        series.values[2000, 3, 0] = np.nan
+        series.missing = np.zeros(series.values.shape, dtype=bool)  # nan + a mask: the nan policy's input
     train_steps = protocol_mod.split_counts(3000 - 24 + 1, (0.6, 0.2, 0.2))[0] + 12 - 1
-    observed = series.values != 0
-    reference, mean, _ = _old_zscore(series.values, train_steps)
+    lost = ~np.isfinite(series.values)  # the old one-pass encoding (missing: nan when nan)
+    real = np.where(series.values == 0, np.float32(REAL_ZERO), series.values) if nan else series.values
+    encoded = np.where(lost, np.float32(0), real)
+    observed = encoded != 0
+    reference, mean, _ = _old_zscore(encoded, train_steps)
     tod = protocol_mod.time_features(series)[0]
     descriptors = _old_descriptors(reference[:train_steps, :, 0], observed[:train_steps, :, 0],
                                    tod[:train_steps], 24)
     monkeypatch.setattr(protocol_mod, "CHUNK_VALUES", 5000)
-    data = build_data(series, Protocol())
+    data = build_data(series, Protocol(missing="nan") if nan else Protocol())
     assert data.target_mean == float(mean[0])
     np.testing.assert_array_equal(data.train.features.numpy(), reference)
     np.testing.assert_array_equal(data.node_inputs.numpy(), descriptors)

@@ -186,9 +186,8 @@ CHUNK_VALUES = 1 << 20  # values per chunk of the preparation passes: bounds the
 def _chunks(n_steps: int, per_step: int, array: np.ndarray | None = None) -> list[slice]:
     """Time slices of about CHUNK_VALUES values each; one slice for an ``array`` whose time axis
     is not the outermost in memory (a CSV read by pandas, a transposed file): its reductions sum
-    in the order of its memory
-    layout, and slicing it along time would change their last bits (the model input stays
-    bit-identical to the one-pass preparation this replaced)."""
+    in the order of its memory layout, and slicing it along time would change their last bits
+    (the model input stays bit-identical to the one-pass preparation this replaced)."""
     if array is not None and array.ndim and array.strides[0] < max(array.strides):
         return [slice(0, n_steps)]
     step = max(1, CHUNK_VALUES // max(per_step, 1))
@@ -220,7 +219,7 @@ def encode_missing(series: STSeries, protocol: Protocol) -> tuple[np.ndarray, tu
             changed |= real_zero
         if changed.any():
             if not owned:
-                values, owned = values.copy(), True
+                values, owned = values.copy(order="K"), True  # the series' layout, as np.where kept it
                 chunk = values[rows]
             chunk[lost] = np.float32(0)
             if protocol.missing == "nan":
