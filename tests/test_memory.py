@@ -239,3 +239,22 @@ def test_preparation_is_bit_identical_to_the_one_pass_computation_in_either_layo
     assert data.target_mean == float(mean[0])
     np.testing.assert_array_equal(data.train.features.numpy(), reference)
     np.testing.assert_array_equal(data.node_inputs.numpy(), descriptors)
+
+
+def test_the_scale_bench_measures_one_size_in_a_fresh_process():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scale)
+    rows = scale.run_sizes(path.parents[1], [(600, 12)], cache=True, python=sys.executable)
+    cold, warm = rows[0]["cold"], rows[0]["warm_cache"]
+    assert rows[0]["values"] == 7200 and cold["dtypes"] == ["torch.float32"]
+    assert cold["tensor_bytes"] >= 7200 * 8 and cold["peak"] >= cold["kept"] > 0
+    assert warm["key"] == cold["key"]
+    fitted = scale.project([{**rows[0], "values": 7200}, {**rows[0], "values": 14400,
+                                                         "cold": {**cold, "peak": cold["peak"] + 7200 * 12}}])
+    assert fitted["fit_peak"]["bytes_per_value"] == pytest.approx(12)
