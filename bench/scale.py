@@ -18,8 +18,9 @@ Usage (the memory runs one at a time, under a lock; the largest size needs sever
 
     flock /tmp/sttune-mem.lock python bench/scale.py --repo /path/to/checkout --label after \\
         --sizes 34272x207,52116x325,28224x883,105120x2000 --out bench/results/scale_after.json
+    python bench/scale.py --metrics /path/to/before-checkout . --epochs 2 --out metrics.json
     python bench/scale.py --summarise bench/results/scale_before.json bench/results/scale_after.json \\
-        --out bench/results/scale.json
+        --with-metrics metrics.json --out bench/results/scale.json
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ def main() -> None:
     parser.add_argument("--metrics", nargs=2, type=Path, metavar=("BEFORE_REPO", "AFTER_REPO"),
                         help="train STID briefly with both checkouts and compare the metrics")
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--with-metrics", type=Path, help="with --summarise: a --metrics output to include")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.metrics:
@@ -251,6 +253,8 @@ def main() -> None:
         return
     if args.summarise:
         result = summarise(*(json.loads(p.read_text()) for p in args.summarise))
+        if args.with_metrics:  # a --metrics run's output, kept beside the memory figures
+            result["metrics"] = json.loads(args.with_metrics.read_text())
         if args.out:
             for key in ("before", "after"):  # the merits, with the method saying how they were read
                 result[key]["source"] = str(args.summarise[0 if key == "before" else 1])
