@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sttune import plugins
@@ -54,12 +55,13 @@ def load_series(block: DatasetBlock) -> STSeries:
     return series
 
 
-def load_data(block: DatasetBlock, protocol: Protocol) -> DataModule:
-    """Load a dataset block and apply the windowing protocol."""
+def load_data(block: DatasetBlock, protocol: Protocol, cache_dir: Path | None = None) -> DataModule:
+    """Load a dataset block and apply the windowing protocol (prepared arrays cached under
+    ``cache_dir`` when given: see :func:`~sttune.data.protocol.build_data`)."""
     series = load_series(block)
     if block.id:
         series.name = block.id
-    return build_data(series, protocol)
+    return build_data(series, protocol, cache_dir)
 
 
 def needs_encoder(strategies: Sequence[Strategy]) -> bool:

@@ -87,9 +87,11 @@ class TrainConfig:
     # time that inflates the process clock (measured: one trial's epochs 2-5x dearer); None =
     # torch's default (all cores: faster on an idle machine, its times not comparable under load)
     cpu_threads: int | None = 1
+    # validate every k epochs (and always after the last); the best epoch is the best validated one
+    val_every: int = 1
 
     def validate(self, path: str = "train") -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "val_every"):
             value = getattr(self, name)
             _require(value >= 1, _at(path, name), f"must be at least 1, got {value}")
         _require(self.lr > 0, _at(path, "lr"), f"must be positive, got {self.lr}")

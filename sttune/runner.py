@@ -64,13 +64,15 @@ def _pick_dataset(loaded: LoadedRecipe, label: str | None) -> DatasetBlock:
     raise RecipeError(f"no dataset labelled '{label}' in {loaded.path}", f"use one of {', '.join(b.label for b in blocks)}")
 
 
-def load_data_cached(block: DatasetBlock, protocol: Protocol):  # -> DataModule
-    """Load and window a dataset once per process (trials of a study share it)."""
+def load_data_cached(block: DatasetBlock, protocol: Protocol, cache_dir: Path | None = None):  # -> DataModule
+    """Load and window a dataset once per process (trials of a study share it); with
+    ``cache_dir`` the prepared arrays are also cached on disk, memory-mapped by other processes
+    (isolated trials, workers) and later runs (see :func:`sttune.data.protocol.build_data`)."""
     from sttune.build import load_data
 
     key = json.dumps([block.name, block.id, block.params, repr(protocol)], sort_keys=True, default=str)
     if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_data(block, protocol)
+        _DATA_CACHE[key] = load_data(block, protocol, cache_dir)
     return _DATA_CACHE[key]
 
 
@@ -108,7 +110,7 @@ def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
     from sttune.train.naive import MAPE_NOTE, mape_cached
     from sttune.train.trainer import Trainer
 
-    data = load_data_cached(job.dataset, job.protocol)
+    data = load_data_cached(job.dataset, job.protocol, cache_dir)
     strategies = make_strategies(job.strategies)
     build = model_factory(job.model_name, job.model_params, data, strategies)
     built: list[Any] = []

@@ -24,7 +24,9 @@ def test_gather_matches_a_naive_window_loop():
     for row, i in enumerate(idx.tolist()):
         start = int(data.train.starts[i])
         np.testing.assert_array_equal(batch.y[row].numpy(), series.values[start + 5 : start + 8, :, 1])
-        assert torch.equal(batch.x[row], data.train.features[start : start + 5])
+        assert torch.equal(batch.x[row, ..., :2], data.train.features[start : start + 5])
+        calendar = data.train.calendar[start : start + 5]  # one row per step, the same for every node
+        assert torch.equal(batch.x[row, ..., 2:], calendar[:, None, :].expand(5, 6, 2))
 
 
 def test_zscore_uses_training_steps_only():

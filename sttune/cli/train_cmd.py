@@ -27,7 +27,7 @@ def train(
 
     loaded = load_recipe(recipe)
     job = fixed_job(loaded, dataset, epochs)
-    print_data_notes(load_data_cached(job.dataset, job.protocol).notes)
+    print_data_notes(load_data_cached(job.dataset, job.protocol, loaded.cache_dir()).notes)
     with EpochProgress(job.train.epochs, err, enabled=not json_output) as progress:
         fitted = fit_job(job, loaded.cache_dir(), progress)
     result = fitted.result

@@ -8,7 +8,12 @@ from the training steps only, and per-node descriptors for location encoders.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,8 +29,12 @@ PROFILE_BINS = 24  # width of the per-node mean daily profile (location-encoder 
 class SeriesWindows(WindowSource):
     """Stride-1 windows over one series, gathered by vectorised indexing (no per-sample loop).
 
-    features: [time, nodes, features] normalised; target: [time, nodes] raw units;
-    starts: [windows] first input step of each window.
+    features: [time, nodes, channels] normalised; calendar: [time, 2] time of day and day of
+    week, kept once per step and joined to every node in :meth:`gather` (repeating it per node
+    would take 8 of every 12 feature bytes); target: [time, nodes] raw units; starts: [windows]
+    first input step of each window. ``batch_device``: where :meth:`gather` delivers batches when
+    the series stays in (pinned) host memory, larger than the device (see :func:`placement`);
+    None = where the series is.
     """
 
     def __init__(
@@ -36,10 +45,14 @@ class SeriesWindows(WindowSource):
         in_len: int,
         out_len: int,
         node_inputs: Tensor | None = None,
+        calendar: Tensor | None = None,
+        batch_device: torch.device | None = None,
     ) -> None:
         self.features, self.target, self.starts = features, target, starts
+        self.calendar = calendar if calendar is not None else features.new_zeros((features.shape[0], 0))
         self.in_len, self.out_len = in_len, out_len
         self.node_inputs = node_inputs
+        self.batch_device = batch_device
         self._in_offsets = torch.arange(in_len, device=features.device)
         self._out_offsets = torch.arange(in_len, in_len + out_len, device=features.device)
 
@@ -53,16 +66,54 @@ class SeriesWindows(WindowSource):
     def gather(self, index: Tensor) -> Batch:
         index = index.to(self.starts.device)
         start = self.starts[index].unsqueeze(1)
-        x = self.features[start + self._in_offsets]  # [B, in_len, N, F]
+        steps = start + self._in_offsets
+        series = self.features[steps]  # [B, in_len, N, C]
+        calendar = self.calendar[steps]  # [B, in_len, 2]
+        shape = (*series.shape[:3], calendar.shape[-1])
+        x = torch.cat([series, calendar.unsqueeze(2).expand(shape)], dim=-1)  # [B, in_len, N, C + 2]
         y = self.target[start + self._out_offsets]  # [B, out_len, N]
+        if self.batch_device is not None:  # host-resident series: pinned copies, overlapped with compute
+            x, y = _to_device(x, self.batch_device), _to_device(y, self.batch_device)
+            index = index.to(self.batch_device)
         return Batch(x=x, y=y, index=index, node_inputs=self.node_inputs)
 
-    def to(self, device: torch.device | str) -> SeriesWindows:
-        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
+    def to(
+        self, device: torch.device | str, batch_device: torch.device | None = None,
+        memo: dict[int, Tensor] | None = None,
+    ) -> SeriesWindows:
+        """The windows with the series on ``device``; with ``batch_device`` the series stays
+        there (host memory) and batches and node inputs go to ``batch_device``. ``memo`` maps
+        tensors already moved (by id), so windows sharing one series share one copy of it."""
+        memo = {} if memo is None else memo
+
+        def move(t: Tensor, where: torch.device | str) -> Tensor:
+            if id(t) not in memo:
+                memo[id(t)] = t.to(where)
+            return memo[id(t)]
+
+        inputs = None if self.node_inputs is None else move(self.node_inputs, batch_device or device)
         return SeriesWindows(
-            self.features.to(device), self.target.to(device), self.starts.to(device),
-            self.in_len, self.out_len, move(self.node_inputs),
+            move(self.features, device), move(self.target, device), self.starts.to(device),
+            self.in_len, self.out_len, inputs, move(self.calendar, device), batch_device,
         )
+
+    def series_bytes(self) -> int:
+        """Bytes of the series arrays (features, calendar, target) the windows index."""
+        return sum(t.numel() * t.element_size() for t in (self.features, self.calendar, self.target))
+
+
+def _to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    """A gathered host batch on ``device``: pinned, then copied without blocking the host."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def placement(data_bytes: int, free_device_bytes: int, headroom: float = 0.5) -> str:
+    """Where a series lives on an accelerator: ``"device"`` when it takes at most ``headroom`` of
+    the free device memory (the rest is the model's, activations' and strategies'), else
+    ``"host"`` (pinned host memory, each batch copied to the device without blocking)."""
+    return "device" if data_bytes <= headroom * free_device_bytes else "host"
 
 
 @dataclass
@@ -82,11 +133,15 @@ class DataModule:
     missing: str = "zero"  # the missing-value policy (protocol.missing) the targets were encoded with
     steps_per_day: int = 0  # of the series (naive seasonal forecasts); 0 = unknown
 
-    def to(self, device: torch.device | str) -> DataModule:
+    def to(self, device: torch.device | str, batch_device: torch.device | None = None) -> DataModule:
+        """On ``device`` (one copy of the series shared by train, val and test); see
+        :meth:`SeriesWindows.to` for ``batch_device``."""
+        memo: dict[int, Tensor] = {}
+        train, val, test = (w.to(device, batch_device, memo) for w in (self.train, self.val, self.test))
+        inputs = self.node_inputs.to(batch_device or device)
         return DataModule(
-            self.name, self.key, self.train.to(device), self.val.to(device), self.test.to(device),
-            self.target_mean, self.target_std, self.spec, self.node_inputs.to(device), self.notes,
-            self.missing, self.steps_per_day,
+            self.name, self.key, train, val, test, self.target_mean, self.target_std, self.spec,
+            memo.get(id(self.node_inputs), inputs), self.notes, self.missing, self.steps_per_day,
         )
 
 
@@ -125,30 +180,58 @@ def _check_series(series: STSeries, missing: str = "zero") -> None:
                         "the dataset plugin must give a mask shaped like its values")
 
 
+CHUNK_VALUES = 1 << 20  # values per chunk of the preparation passes: bounds their temporaries
+
+
+def _chunks(n_steps: int, per_step: int, array: np.ndarray | None = None) -> list[slice]:
+    """Time slices of about CHUNK_VALUES values each; one slice for an ``array`` whose time axis
+    is not the outermost in memory (a CSV read by pandas, a transposed file): its reductions sum
+    in the order of its memory layout, and slicing it along time would change their last bits
+    (the model input stays bit-identical to the one-pass preparation this replaced)."""
+    if array is not None and array.ndim and array.strides[0] < max(array.strides):
+        return [slice(0, n_steps)]
+    step = max(1, CHUNK_VALUES // max(per_step, 1))
+    return [slice(s, min(s + step, n_steps)) for s in range(0, n_steps, step)]
+
+
 def encode_missing(series: STSeries, protocol: Protocol) -> tuple[np.ndarray, tuple[str, ...]]:
     """float32 [time, nodes, channels] values in the one encoding training reads, and a note.
 
     Missing readings become 0 under both policies: ``zero`` takes every 0 reading (and any NaN)
     as missing; ``nan`` only NaN/infinite readings and the loader's ``STSeries.missing``, and
     stores real 0 readings as :data:`~sttune.api.REAL_ZERO`, so ``!= 0`` is the observed mask.
+
+    Chunked over time, in float32; the series' own array is returned (no copy) when nothing
+    changes, else a copy made at the first chunk that changes (``series.values`` is not written).
     """
-    values = series.values.astype(np.float32)
-    lost = ~np.isfinite(values)
-    if series.missing is not None:
-        lost |= series.missing.astype(bool)
-    tc = protocol.target_channel
+    values = series.values.astype(np.float32, copy=False)
+    owned = values is not series.values
+    tc, n_zero, target_missing = protocol.target_channel, 0, 0
+    for rows in _chunks(values.shape[0], int(np.prod(values.shape[1:]))):
+        chunk = values[rows]
+        lost = ~np.isfinite(chunk)
+        if series.missing is not None:
+            lost |= series.missing[rows].astype(bool)
+        changed = lost & (chunk != 0)  # a lost reading of 0 is 0 already
+        if protocol.missing == "nan":
+            real_zero = (chunk == 0) & ~lost
+            n_zero += int(real_zero[..., tc].sum())
+            changed |= real_zero
+        if changed.any():
+            if not owned:
+                values, owned = values.copy(order="K"), True  # the series' layout, as np.where kept it
+                chunk = values[rows]
+            chunk[lost] = np.float32(0)
+            if protocol.missing == "nan":
+                chunk[real_zero] = np.float32(REAL_ZERO)
+        target_missing += int(np.count_nonzero(chunk[..., tc] == 0))
     if protocol.missing == "nan":
-        real_zero = (values == 0) & ~lost
-        values = np.where(lost, np.float32(0), np.where(real_zero, np.float32(REAL_ZERO), values))
-        n_zero = int(real_zero[..., tc].sum())
         why = f"NaN readings (missing: nan); {n_zero} readings of 0 count as real values"
     else:
-        values = np.where(lost, np.float32(0), values)
         why = "readings of 0 (missing: zero)"
-    target_missing = int((values[..., tc] == 0).sum())
     total = int(values[..., tc].size)
     note = f"{series.name}: {target_missing} of {total} target readings ({100 * target_missing / max(total, 1):.1f}%) are missing: {why}"
-    return values.astype(np.float32, copy=False), (note,)
+    return values, (note,)
 
 
 def _check(series: STSeries, protocol: Protocol) -> tuple[int, int, int]:
@@ -173,16 +256,44 @@ def _check(series: STSeries, protocol: Protocol) -> tuple[int, int, int]:
 def _zscore(values: np.ndarray, train_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-channel mean/std over observed (non-zero) training readings; missing → 0 (the mean).
 
-    values: [time, nodes, channels] → (normalised values, mean [channels], std [channels]).
+    values: [time, nodes, channels] float32 → (normalised float32 values, mean [channels],
+    std [channels], both float64). Missing readings are 0 already, so the sum over the training
+    steps needs no mask; the squared deviations and the normalised values are computed chunk by
+    chunk in float64 (as one pass did) and stored in float32, so no float64 copy of the series
+    exists at any time.
     """
-    observed = values != 0
-    train, seen = values[:train_steps], observed[:train_steps]
-    count = np.maximum(seen.sum(axis=(0, 1)), 1)
-    mean = (train * seen).sum(axis=(0, 1)) / count
-    var = (((train - mean) ** 2) * seen).sum(axis=(0, 1)) / count
+    train = values[:train_steps]
+    per_step = int(np.prod(values.shape[1:]))
+    count = np.zeros(values.shape[2], dtype=np.int64)
+    for rows in _chunks(train_steps, per_step):
+        count += np.count_nonzero(train[rows], axis=(0, 1))
+    count = np.maximum(count, 1)
+    # a float32 sum; missing readings add 0, so in C order it needs no masked copy
+    total = train.sum(axis=(0, 1)) if values.flags.c_contiguous else (train * (train != 0)).sum(axis=(0, 1))
+    mean = total / count
+    var = np.zeros(values.shape[2], dtype=np.float64)
+    for rows in _chunks(train_steps, per_step, values):
+        chunk = train[rows]
+        var += (((chunk - mean) ** 2) * (chunk != 0)).sum(axis=(0, 1))
+    var /= count
     std = np.where(var > 0, np.sqrt(var), 1.0)
-    normalised = np.where(observed, (values - mean) / std, 0.0)
-    return normalised.astype(np.float32), mean, std
+    normalised = np.empty_like(values, dtype=np.float32)  # the series' memory layout (see _chunks)
+    for rows in _chunks(values.shape[0], per_step):
+        chunk = values[rows]
+        normalised[rows] = np.where(chunk != 0, (chunk - mean) / std, 0.0)
+    return normalised, mean, std
+
+
+def _running_sum(total: np.ndarray | None, part: np.ndarray) -> np.ndarray:
+    """``total`` plus the rows of ``part`` added one after another, in ``part``'s dtype: the
+    order of one ``sum(axis=0)`` over all rows, so a chunked sum equals the unchunked one."""
+    if total is None:
+        return part.sum(axis=0)
+    return np.concatenate([total[None], part]).sum(axis=0)
+
+
+def _seen(observed: np.ndarray) -> np.ndarray:
+    return observed if observed.dtype == np.bool_ else observed != 0
 
 
 def node_descriptors(
@@ -192,62 +303,157 @@ def node_descriptors(
 
     The paper's encoder input is the node's mean input window; under stride-1 windows that
     is nearly flat, so we keep the daily shape (binned) that the mean window averages away.
-    target_norm, observed: [time, nodes] over training steps; tod: [time].
+    target_norm: [time, nodes] over training steps; observed: the same shape, bool, or the raw
+    values (observed where != 0: no mask array is made); tod: [time]. Chunked over time.
     """
     which = np.minimum((tod * bins).astype(int), bins - 1)
-    profile = np.zeros((target_norm.shape[1], bins + 2), dtype=np.float32)
-    for b in range(bins):  # bins ≤ 24: a loop over bins, not samples
-        rows = which == b
-        weight = observed[rows].sum(axis=0)
-        profile[:, b] = (target_norm[rows] * observed[rows]).sum(axis=0) / np.maximum(weight, 1)
-    count = np.maximum(observed.sum(axis=0), 1)
-    mean = (target_norm * observed).sum(axis=0) / count
+    n_steps, n_nodes = target_norm.shape
+    sums: list[np.ndarray | None] = [None] * bins
+    weight = np.zeros((bins, n_nodes), dtype=np.int64)
+    total: np.ndarray | None = None
+    count = np.zeros(n_nodes, dtype=np.int64)
+    slices = _chunks(n_steps, n_nodes, target_norm)
+    for rows in slices:
+        part, seen, where = target_norm[rows], _seen(observed[rows]), which[rows]
+        masked = part * seen
+        for b in range(bins):  # bins ≤ 24: a loop over bins, not samples
+            pick = where == b
+            if pick.any():
+                sums[b] = _running_sum(sums[b], masked[pick])
+                weight[b] += seen[pick].sum(axis=0)
+        total = _running_sum(total, masked)
+        count += seen.sum(axis=0)
+    profile = np.zeros((n_nodes, bins + 2), dtype=np.float32)
+    for b in range(bins):
+        if sums[b] is not None:
+            profile[:, b] = sums[b] / np.maximum(weight[b], 1)
+    count = np.maximum(count, 1)
+    mean = (total if total is not None else np.zeros(n_nodes, np.float32)) / count
     profile[:, bins] = mean
-    profile[:, bins + 1] = np.sqrt((((target_norm - mean) ** 2) * observed).sum(axis=0) / count)
+    spread: np.ndarray | None = None
+    for rows in slices:
+        spread = _running_sum(spread, ((target_norm[rows] - mean) ** 2) * _seen(observed[rows]))
+    profile[:, bins + 1] = np.sqrt((spread if spread is not None else 0.0) / count)
     return profile
 
 
 def data_key(series: STSeries, protocol: Protocol) -> str:
-    """A short stable hash of the values, graph and protocol (cache identity)."""
+    """A short stable hash of the values, graph and protocol (cache identity).
+
+    hashlib reads C-contiguous arrays through the buffer protocol: the bytes hashed are those
+    ``tobytes()`` gave (the key is unchanged), without a copy of the series."""
     digest = hashlib.sha256()
     for array in (series.values, series.adjacency):
-        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(np.ascontiguousarray(array))  # a copy only for a non-contiguous array
     if series.missing is not None and protocol.missing == "nan":  # under zero its readings are 0 already
-        digest.update(np.packbits(series.missing).tobytes())
+        digest.update(np.packbits(series.missing))
     # the default policy leaves the key as it was before the policy existed (caches stay valid)
     ident = repr(protocol).replace(", missing='zero'", "")
     digest.update(f"({series.steps_per_day!r}, {series.start_step_of_day!r}, {ident})".encode())
     return f"{series.name}-{digest.hexdigest()[:12]}"
 
 
-def build_data(series: STSeries, protocol: Protocol = Protocol()) -> DataModule:
-    """Apply the protocol to a raw series (windows, split, scaling, time features)."""
+@dataclass
+class Prepared:
+    """The arrays a protocol makes of a series (what the disk cache holds)."""
+
+    features: np.ndarray  # [time, nodes, channels] float32, normalised
+    calendar: np.ndarray  # [time, 2] float32: time of day, day of week
+    target: np.ndarray  # [time, nodes] float32, raw units, missing = 0
+    descriptors: np.ndarray  # [nodes, bins + 2] float32
+    mean: float
+    std: float
+    notes: tuple[str, ...]
+
+
+PREPARED_VERSION = 1  # bump when what prepare() computes changes: old cache entries are ignored
+PREPARED_COUNTS = {"prepared": 0, "loaded": 0}  # preparations computed / read from the disk cache
+_ARRAYS = ("features", "calendar", "target", "descriptors")
+
+
+def prepare(series: STSeries, protocol: Protocol, train_steps: int) -> Prepared:
+    """Missing values, z-score, calendar, target and node descriptors, in float32 and chunks.
+
+    The peak is the series, the normalised features and the target (about 12 bytes per value
+    of one channel) plus chunk-sized temporaries; nothing of float64 the size of the series."""
+    values, missing_note = encode_missing(series, protocol)
+    normalised, mean, std = _zscore(values, train_steps)
+    tod, dow = time_features(series)
+    tc = protocol.target_channel
+    owned_single = values is not series.values and values.shape[2] == 1
+    target = values[..., tc] if owned_single else np.ascontiguousarray(values[..., tc]).copy()
+    bins = min(PROFILE_BINS, series.steps_per_day)
+    descriptors = node_descriptors(normalised[:train_steps, :, tc], values[:train_steps, :, tc], tod[:train_steps], bins)
+    PREPARED_COUNTS["prepared"] += 1
+    return Prepared(normalised, np.stack([tod, dow], -1), target, descriptors, float(mean[tc]), float(std[tc]),
+                    missing_note)
+
+
+def _cache_path(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "prepared" / f"v{PREPARED_VERSION}" / key
+
+
+def load_prepared(cache_dir: Path, key: str) -> Prepared | None:
+    """The cached preparation of ``key``, its arrays memory-mapped (copy-on-write: the pages
+    are the file's, shared by every process that maps it); None when not cached."""
+    folder = _cache_path(cache_dir, key)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="c") for name in _ARRAYS}
+    except (OSError, ValueError):
+        return None
+    PREPARED_COUNTS["loaded"] += 1
+    return Prepared(**arrays, mean=meta["mean"], std=meta["std"], notes=tuple(meta["notes"]))
+
+
+def save_prepared(cache_dir: Path, key: str, prepared: Prepared) -> None:
+    """Write a preparation under the cache; written to a temporary folder and renamed into
+    place, so a concurrent reader sees all of it or nothing. A failure to write is not an error."""
+    folder = _cache_path(cache_dir, key)
+    if folder.exists():
+        return
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
+        for name in _ARRAYS:
+            np.save(tmp / f"{name}.npy", getattr(prepared, name))
+        meta = {"mean": prepared.mean, "std": prepared.std, "notes": list(prepared.notes)}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process wrote it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:
+        return
+
+
+def build_data(series: STSeries, protocol: Protocol = Protocol(), cache_dir: Path | None = None) -> DataModule:
+    """Apply the protocol to a raw series (windows, split, scaling, time features).
+
+    With ``cache_dir`` the prepared arrays are read from (memory-mapped) or written to
+    ``<cache_dir>/prepared/v<N>/<data_key>/``, so other processes and later runs skip the
+    preparation."""
     _check_series(series, protocol.missing)
     n_train, n_val, n_test = _check(series, protocol)
     in_len, out_len = protocol.in_len, protocol.out_len
     train_steps = n_train + in_len - 1  # steps seen as inputs by training windows
-    values, missing_note = encode_missing(series, protocol)
-    normalised, mean, std = _zscore(values, train_steps)
-    tod, dow = time_features(series)
-    n_steps, n_nodes = values.shape[:2]
-    time_feats = np.broadcast_to(np.stack([tod, dow], -1)[:, None, :], (n_steps, n_nodes, 2))
-    features = torch.from_numpy(np.concatenate([normalised, time_feats], axis=-1))
-    target_raw = torch.from_numpy(values[..., protocol.target_channel].copy())
-    tc = protocol.target_channel
-    observed = values[:train_steps, :, tc] != 0
-    bins = min(PROFILE_BINS, series.steps_per_day)
-    descriptors = torch.from_numpy(
-        node_descriptors(normalised[:train_steps, :, tc], observed, tod[:train_steps], bins)
-    )
+    key = data_key(series, protocol)
+    prepared = load_prepared(cache_dir, key) if cache_dir is not None else None
+    if prepared is None:
+        prepared = prepare(series, protocol, train_steps)
+        if cache_dir is not None:
+            save_prepared(cache_dir, key, prepared)
+    features, calendar = torch.from_numpy(prepared.features), torch.from_numpy(prepared.calendar)
+    target, descriptors = torch.from_numpy(prepared.target), torch.from_numpy(prepared.descriptors)
     starts = torch.arange(n_train + n_val + n_test)
     parts = torch.split(starts, [n_train, n_val, n_test])
-    train, val, test = (SeriesWindows(features, target_raw, p, in_len, out_len, descriptors) for p in parts)
+    train, val, test = (SeriesWindows(features, target, p, in_len, out_len, descriptors, calendar) for p in parts)
     spec = ModelSpec(
-        n_nodes=n_nodes, in_len=in_len, out_len=out_len, n_channels=values.shape[2],
+        n_nodes=series.values.shape[1], in_len=in_len, out_len=out_len, n_channels=series.values.shape[2],
         steps_per_day=series.steps_per_day, graph=Graph.from_dense(series.adjacency),
         node_input_dim=int(descriptors.shape[1]),
     )
     return DataModule(
-        series.name, data_key(series, protocol), train, val, test, float(mean[tc]), float(std[tc]),
-        spec, descriptors, series.notes + missing_note, protocol.missing, int(series.steps_per_day),
+        series.name, key, train, val, test, prepared.mean, prepared.std, spec, descriptors,
+        series.notes + prepared.notes, protocol.missing, int(series.steps_per_day),
     )

@@ -34,7 +34,8 @@ def existing(path: PathLike, what: str) -> Path:
 def read_array_file(
     path: Path, csv_header: str | bool = "auto"
 ) -> tuple[np.ndarray, list[str] | None, np.ndarray | None]:
-    """(float64 array, node names or None, [T] int64 ns timestamps or None) of a data file."""
+    """(float64 array, or float32 for a float32 file; node names or None; [T] int64 ns timestamps
+    or None) of a data file."""
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
         return numeric_csv(path, csv_header)
@@ -44,7 +45,8 @@ def read_array_file(
     try:
         loaded = np.load(path, allow_pickle=False)
         arr = _npz_array(loaded, path) if suffix == ".npz" else loaded
-        return np.asarray(arr, dtype=np.float64), None, None
+        # a float32 file stays float32 (no float64 copy of a large series); others as before
+        return np.asarray(arr, dtype=np.float32 if arr.dtype == np.float32 else np.float64), None, None
     except DataError:
         raise
     except (OSError, ValueError, TypeError, EOFError, KeyError, zipfile.BadZipFile) as exc:

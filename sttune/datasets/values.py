@@ -29,13 +29,16 @@ def handle_nan(values: np.ndarray, nan: str, path: Path) -> tuple[np.ndarray, tu
     [T, N, C] bool mask of the masked readings (None when there are none)."""
     if nan not in ("refuse", "mask"):
         raise DataError(f"{path}: nan must be 'refuse' or 'mask', got {nan!r}", "Set nan: refuse or nan: mask.")
-    bad = ~np.isfinite(values)
+    bad = np.isfinite(values)
+    np.logical_not(bad, out=bad)  # one mask array, not two
     count = int(bad.sum())
     if count and nan == "refuse":
         where = ", ".join(f"(step {t}, node {n}, channel {c})" for t, n, c in np.argwhere(bad)[:3])
         raise DataError(f"{path}: {count} NaN or infinite values, first at {where}",
                         "Fix the data, or set `nan: mask` to treat them as missing readings (stored as 0).")
-    values = np.where(bad, 0.0, values).astype(np.float32)
+    values = values.astype(np.float32, copy=False)  # float32 first: no float64 copy of the series
+    if count:
+        values = np.where(bad, np.float32(0), values)
     notes = (f"masked {count} NaN/infinite readings as missing (0)",) if count else ()
     return values, notes, (bad if count else None)
 

@@ -103,6 +103,9 @@ class TrainResult:
     # n_sensors, n_kept, kept_sensors, and {val, test} metrics for all_sensors (dropped inputs
     # absent), kept_only and full_inputs_kept; {} when no strategy keeps a sensor subset
     deployment: dict[str, Any] = field(default_factory=dict)
+    # the peak before training (the data's preparation and device copy; process-wide on a CPU,
+    # imports included), kept apart from peak_memory_bytes (training); 0 in older results
+    prepare_peak_memory_bytes: int = 0
 
     @property
     def val_mae(self) -> float:

@@ -89,13 +89,20 @@ def clock_name(device: torch.device, cpu_clock: str, injected: bool = False) -> 
 
 
 class PeakMemory:
-    """Peak memory over a run: CUDA max allocated on a GPU, peak RSS (VmHWM) on a CPU."""
+    """Peak memory over a run: CUDA max allocated on a GPU, peak RSS (VmHWM) on a CPU.
+
+    :meth:`reset` starts the training peak; the peak reached before it (the data's preparation,
+    which happens before training, and the device copy of the data) is kept in
+    ``prepare_peak_bytes``, since the reset erases it from the process's own record.
+    """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.kind = "cuda_max_allocated" if device.type == "cuda" else "cpu_peak_rss"
+        self.prepare_peak_bytes = 0
 
     def reset(self) -> None:
+        self.prepare_peak_bytes = max(self.prepare_peak_bytes, self.peak_bytes())
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             return

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from sttune.api import Batch, PrepareContext, STModel, StopTraining, Strategy, TrainContext, WindowSource
 from sttune.config import TrainConfig
-from sttune.data.protocol import DataModule, SeriesWindows
+from sttune.data.protocol import DataModule, SeriesWindows, placement
 from sttune.errors import TrainingError
 from sttune.train.listener import TrainListener, listens_to_prepare
 from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
@@ -87,6 +87,7 @@ class Trainer:
             prepare_seconds=prepared_s,
             charged_prepare_seconds=charged,
             peak_memory_bytes=start.memory.peak_bytes(),
+            prepare_peak_memory_bytes=start.memory.prepare_peak_bytes,
             memory_kind=start.memory.kind,
             epochs_run=len(curve),
             best_epoch=best_epoch,
@@ -130,7 +131,7 @@ class Trainer:
         seed_everything(cfg.seed)
         if cfg.cpu_threads is not None and self.device.type == "cpu":
             torch.set_num_threads(cfg.cpu_threads)
-        data = data.to(self.device)
+        data = on_device(data, self.device)
         model = new_model().to(self.device)
         shared = self._shared(model, data, new_model)
         memory = PeakMemory(self.device)
@@ -231,17 +232,20 @@ class Trainer:
         best_state = copy.deepcopy(run.model.state_dict())
         best_val: dict | None = None
         stop_reason = "budget"
+        val_mae = math.inf  # the last validated MAE (what an epoch without validation records)
         for epoch in range(cfg.epochs):
             run.ctx.epoch = epoch
             train_loss, windows = run.epoch(shuffle, cfg)
             scheduler.step()
-            val = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)
-            val_mae = val["mae"]
+            validated = validates(epoch, cfg.epochs, cfg.val_every)
+            if validated:
+                val = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)
+                val_mae = val["mae"]
             record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows, run.charged_prepare_seconds,
                                  epochs_ahead(run.strategies, epoch, cfg.epochs), run.work.window_nodes,
                                  run.work.batches, run.work.extra_window_nodes)
             curve.append(record)
-            if val_mae < best_mae:
+            if validated and val_mae < best_mae:
                 best_mae, best_epoch, best_val = val_mae, epoch, val
                 best_state = copy.deepcopy(run.model.state_dict())
             try:
@@ -345,6 +349,34 @@ class _Run:
         for strategy in self.strategies:
             strategy.on_batch_end(detached, batch, self.ctx)
         return detached.sum()
+
+
+def validates(epoch: int, epochs: int, every: int) -> bool:
+    """Whether ``epoch`` (0-based) is validated: every ``every``-th epoch, and always the last
+    (so a run ends on a validated epoch whatever ``every`` is)."""
+    return (epoch + 1) % every == 0 or epoch == epochs - 1
+
+
+# the data moved to an accelerator by the last run of this process: the trials of a study share
+# it instead of copying the whole series to the device per trial (one entry: one dataset at a time)
+_ON_DEVICE: dict[tuple[str, str], DataModule] = {}
+
+
+def on_device(data: DataModule, device: torch.device) -> DataModule:
+    """``data`` ready for ``device``: itself on a CPU; on a GPU the series is copied once per
+    process and dataset and kept (see :data:`_ON_DEVICE`), on the device when it fits
+    (:func:`~sttune.data.protocol.placement`), else left in host memory with every batch
+    copied over (pinned, non-blocking)."""
+    if device.type == "cpu":
+        return data.to(device)
+    key = (data.key, str(device))
+    if key not in _ON_DEVICE:
+        _ON_DEVICE.clear()
+        free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 2**62
+        need = data.train.series_bytes() + data.node_inputs.numel() * data.node_inputs.element_size()
+        where = placement(need, free)
+        _ON_DEVICE[key] = data.to(device) if where == "device" else data.to("cpu", batch_device=device)
+    return _ON_DEVICE[key]
 
 
 def run_work(
