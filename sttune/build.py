@@ -21,17 +21,23 @@ from sttune.schema import clip, short
 
 def call_with_params(fn: Callable[..., Any], params: dict[str, Any], what: str, *args: Any) -> Any:
     """Call ``fn(*args, **params)`` after checking ``params`` against its signature."""
+    bind_params(fn, params, what, len(args))
+    return fn(*args, **params)
+
+
+def bind_params(fn: Callable[..., Any], params: dict[str, Any], what: str, n_args: int = 0) -> None:
+    """Check that ``fn`` accepts ``n_args`` positional arguments and ``params``: a misspelt
+    or missing param is a one-line RecipeError listing the accepted ones."""
     try:
-        inspect.signature(fn).bind(*args, **params)
+        inspect.signature(fn).bind(*[None] * n_args, **params)
     except TypeError as exc:
         accepted = [
-            p.name for p in list(inspect.signature(fn).parameters.values())[len(args):]
+            p.name for p in list(inspect.signature(fn).parameters.values())[n_args:]
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
         raise RecipeError(
             f"{what}: {exc}", f"accepted params: {', '.join(accepted) or 'none'}"
         ) from None
-    return fn(*args, **params)
 
 
 def load_series(block: DatasetBlock) -> STSeries:

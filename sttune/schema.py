@@ -38,7 +38,7 @@ def short(value: Any) -> str:
     return clip(repr(value), ECHO_LIMIT)
 
 
-def _control_char(text: str) -> str | None:
+def control_char(text: str) -> str | None:
     """The first control character (NUL, escape, newline, ...) in ``text``, if any."""
     return next((c for c in text if unicodedata.category(c) == "Cc"), None)
 
@@ -130,7 +130,7 @@ def _parse_scalar(tp: Any, value: Any, path: str) -> Any:
 
 
 def _check_text(value: str, path: str) -> str:
-    bad = _control_char(value)
+    bad = control_char(value)
     if bad is not None:
         raise SchemaError(path, f"contains the control character {bad!r}: {short(value)}",
                           "remove it (names, paths and settings are plain text)")

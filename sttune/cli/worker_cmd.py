@@ -37,6 +37,7 @@ def worker(
     """Run trials of a shared study until it holds search.trials; start one per GPU or machine."""
     from sttune.cli.progress import SearchProgress
     from sttune.recipe import LoadedRecipe, load_recipe
+    from sttune.search.identity import check_resumable
     from sttune.search.run import Run, check_trial_budget, check_writable, preflight, search as run_search, start_run
     from sttune.search.storage import storage_label
 
@@ -56,7 +57,7 @@ def worker(
         run = Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
         if loaded.recipe.search.storage is None:
             check_writable(run.run_dir)
-        run.storage()
+        check_resumable(run.storage(), run.recipe, run.name)
     err.print(f"worker {index} · storage {storage_label(loaded.recipe.search.storage, run.run_dir)}", highlight=False)
     with SearchProgress(err, trials or loaded.recipe.search.trials) as progress:
         run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes,

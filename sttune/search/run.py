@@ -11,8 +11,10 @@ import optuna
 from sttune import plugins
 from sttune.errors import RecipeError, SttuneError
 from sttune.recipe import LoadedRecipe, Recipe, StrategyBlock, dump_recipe, load_recipe
+from sttune.schema import control_char, short
 from sttune.search.events import SearchEvents
 from sttune.search.export import Export, export_study
+from sttune.search.identity import check_resumable
 from sttune.search.storage import open_study, search_storage, study_name
 from sttune.search.study import StudyPlan, run_study
 from sttune.search.workers import run_pool
@@ -121,6 +123,8 @@ def _check_held_values(block: StrategyBlock, draws: int = 8) -> None:
 
 
 def check_writable(folder: Path) -> None:
+    if control_char(str(folder)) is not None:
+        raise RunError(f"the run folder {short(str(folder))} contains a control character", "pass a plain --run-dir")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -139,7 +143,7 @@ def start_run(loaded: LoadedRecipe, run_dir: Path | None) -> Run:
     snapshot = run.run_dir / RECIPE_SNAPSHOT
     check_not_users_file(snapshot, loaded.path)
     check_writable(run.run_dir)
-    run.storage()  # an unreachable or unwritable storage fails now, as one line
+    check_resumable(run.storage(), run.recipe, run.name)  # an unreachable storage, a changed study: one line
     dump_recipe(run.recipe, snapshot, f"{SNAPSHOT_HEADER}{loaded.path} used by this run")
     return run
 
