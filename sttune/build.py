@@ -102,7 +102,24 @@ def model_factory(
 def check_model_params(name: str, params: dict[str, Any], data: DataModule) -> None:
     """Build the fixed model once on ``data``: an unknown or wrong-typed param stops the
     command before any trial, instead of failing every trial (and using up the trial count)."""
+    defaults = {p.name: p.default for p in inspect.signature(plugins.load("model", name)).parameters.values()}
+    for key, value in params.items():
+        default = defaults.get(key)
+        if isinstance(default, (bool, int, float, str)) and not _same_kind(value, default):
+            kind = "true or false" if isinstance(default, bool) else "text" if isinstance(default, str) else "a number"
+            raise RecipeError(f"model '{name}': param {key} must be {kind} like its default {default!r}, "
+                              f"got {type(value).__name__} {short(value)}", "check its params (`sttune plugins show`)")
     model_factory(name, params, data)
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """``value`` is of the kind of ``default``: true/false, text, or a number (integers and
+    floats mix: a constructor that needs an integer says so itself)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float))
+    return isinstance(value, str)
 
 
 def check_device(name: str) -> None:
