@@ -15,16 +15,14 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_bad_inputs import GOOD, LINE_LIMIT  # noqa: E402
-
 from sttune.cli import app  # noqa: E402
 from sttune.errors import RecipeError  # noqa: E402
 from sttune.recipe import load_recipe  # noqa: E402
+from test_bad_inputs import GOOD, LINE_LIMIT  # noqa: E402
 
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=100,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
