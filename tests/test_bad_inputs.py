@@ -243,7 +243,7 @@ def one_error(args: list[str], progress: bool = False) -> str:
 
 # 5. resuming after the recipe changed: what defines the study may not change, the rest may
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"strategies": [{"name": "dynst"}]}, "the strategies changed (st_prune → dynst)"),
+    ({"strategies": [{"name": "dynst"}]}, "the strategies changed (st_prune → dynst; finished trials use st_prune)"),
     ({"datasets.0.params.n_nodes": 9}, "the dataset params changed (n_nodes 8 → 9)"),
     ({"search.objectives": ["val_mae", "device_seconds", "peak_memory"]}, "the objectives changed"),
 ], ids=["strategies", "dataset-params", "objectives"])
@@ -285,7 +285,8 @@ def test_a_compatible_change_continues_the_study(finished, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(finished / "run", run)
     path = finished / "more.yaml"
-    path.write_text(yaml.safe_dump(recipe(cache_dir=str(finished / "cache"), **{"search.trials": 4, "search.timeout_minutes": 60})))
+    more = {"search.trials": 4, "search.timeout_minutes": 60, "strategies": [{"name": "st_prune"}, {"name": "dynst"}]}
+    path.write_text(yaml.safe_dump(recipe(cache_dir=str(finished / "cache"), **more)))  # a strategy added: still the study
     result = runner.invoke(app, ["search", str(path), "--run-dir", str(run), "--no-export"])
     assert result.exit_code == 0, result.output
 

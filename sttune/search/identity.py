@@ -1,16 +1,19 @@
 """What makes a study the study it is: its dataset (and params), objectives and strategy set.
 
 A study stores these parts (user attr ``sttune.identity``) when it is created. Re-running a
-command with a recipe that changed one of them would mix two experiments in one study (trials
-on another dataset, values of other objectives, strategies the old trials never had), so the
-resume stops with one line saying what changed; every other change (more trials, a longer
-time limit, a budget) just continues the study. Studies created before the attr existed are
+command with a recipe that changed the dataset, its params or the objectives, or that drops a
+strategy with finished trials, would mix two experiments in one study (trials on another
+dataset, values of other objectives, a front and an export from strategies the recipe no
+longer has), so the resume stops with one line saying what changed; every other change (more
+trials, a longer time limit, a budget, an added strategy, a replaced one that only failed)
+just continues the study. Studies created before the attr existed are
 compared through the recipe they stored at creation (``sttune.recipe``), or not at all.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import optuna
@@ -18,9 +21,9 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.recipe import Recipe
 from sttune.schema import clip, to_plain
+from sttune.search.records import DATASET, JOB
 from sttune.search.storage import study_name
 
-DATASET = "sttune.dataset"  # study user attr: the dataset label (records.DATASET)
 IDENTITY = "sttune.identity"  # study user attr: identity() of the recipe that created the study
 RECIPE = "sttune.recipe"  # study user attr: the whole recipe at creation (older studies have only this)
 DEFAULT_OBJECTIVES = ["val_mae", "device_seconds"]
@@ -59,8 +62,11 @@ def stored_identity(study: optuna.Study) -> dict[str, Any] | None:
     return identity(attrs[RECIPE], label) if isinstance(attrs.get(RECIPE), dict) else None
 
 
-def differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """What changed between two identities, in words."""
+def differences(before: dict[str, Any], now: dict[str, Any], finished_strategies: Collection[str] = ()) -> list[str]:
+    """What changed between two identities, in words. The strategy set may grow, and a
+    strategy none of whose trials finished may go (the fix the failure line advises: replace
+    a strategy that only fails); dropping one that ``finished_strategies`` names may not: its
+    trials would stay in the front and the export of a recipe that no longer has it."""
     out = []
     if not _same(before.get("dataset", {}).get("name"), now["dataset"]["name"]):
         out.append(f"the dataset plugin changed ({before['dataset'].get('name')} → {now['dataset']['name']})")
@@ -69,10 +75,20 @@ def differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     if changed:
         shown = ", ".join(f"{k} {clip(_text(old_params.get(k)), 40)} → {clip(_text(new_params.get(k)), 40)}" for k in changed[:3])
         out.append(f"the dataset params changed ({shown}{', ...' if len(changed) > 3 else ''})")
-    for part in ("objectives", "strategies"):
-        if not _same(before.get(part), now[part]):
-            out.append(f"the {part} changed ({', '.join(before.get(part) or []) or 'none'} → {', '.join(now[part]) or 'none'})")
+    if not _same(before.get("objectives"), now["objectives"]):
+        out.append(f"the objectives changed ({', '.join(before.get('objectives') or [])} → {', '.join(now['objectives'])})")
+    dropped = sorted(set(finished_strategies) - set(now["strategies"]))
+    if dropped:
+        out.append(f"the strategies changed ({', '.join(before.get('strategies') or []) or 'none'} → "
+                   f"{', '.join(now['strategies']) or 'none'}; finished trials use {', '.join(dropped)})")
     return out
+
+
+def finished_strategies(study: optuna.Study) -> set[str]:
+    """The strategies of the study's finished trials: the ones a resume may not drop."""
+    done = (t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE)
+    return {str(pair[0]) for t in done for pair in (t.user_attrs.get(JOB) or {}).get("strategies", [])
+            if isinstance(pair, (list, tuple)) and pair}
 
 
 def _text(value: Any) -> str:
@@ -88,7 +104,7 @@ def check_study(study: optuna.Study, recipe: Recipe, label: str) -> None:
     before = stored_identity(study)
     if before is None:
         return
-    changes = differences(before, recipe_identity(recipe, label))
+    changes = differences(before, recipe_identity(recipe, label), finished_strategies(study))
     if changes:
         raise StudyChanged(
             f"the recipe changed since study '{study.study_name}' began: {'; '.join(changes)}",
