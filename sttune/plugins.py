@@ -29,6 +29,7 @@ class PluginInfo:
     version: str
     # other distributions registering the same name in the same group: the name is ambiguous
     also_in: tuple[str, ...] = ()
+    summary: str = ""  # the distribution's one-line summary (its metadata; nothing imported)
 
     @property
     def origin(self) -> str:
@@ -39,7 +40,8 @@ def _entry_point_info(kind: str, ep: metadata.EntryPoint) -> PluginInfo:
     dist = getattr(ep, "dist", None)
     name = dist.metadata["Name"] if dist is not None else "unknown distribution"
     version = dist.version if dist is not None else "?"
-    return PluginInfo(ep.name, kind, ep.value, name, version)
+    summary = (dist.metadata.get("Summary") or "") if dist is not None else ""
+    return PluginInfo(ep.name, kind, ep.value, name, version, summary=summary)
 
 
 @functools.cache

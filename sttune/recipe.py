@@ -6,6 +6,7 @@ how ``sttune export`` writes a fixed recipe that ``sttune train`` replays.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -15,8 +16,8 @@ from typing import Any, Literal
 import yaml
 
 from sttune.config import Protocol, RungPolicy, TrainConfig
-from sttune.errors import RecipeError
-from sttune.schema import SchemaError, parse_dataclass, to_plain
+from sttune.errors import RecipeError, SttuneError
+from sttune.schema import SchemaError, parse_dataclass, short, to_plain
 
 # dataset params that name files: resolved against the recipe's folder when relative
 PATH_KEYS = frozenset({"path", "graph", "adjacency", "edges"})
@@ -70,6 +71,9 @@ class StrategyBlock:
             raise SchemaError(f"{path}.fixed", "give `params` (nothing searched) or `fixed` (the rest searched), not both")
 
 
+SEED_LIMIT = 2**32 - 2**16  # samplers take 32-bit seeds; room left for one offset per worker (seed + index)
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """The recipe's ``search`` block."""
@@ -111,6 +115,9 @@ class SearchConfig:
         if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
             raise SchemaError(f"{path}.budget", f"must be a finite number above 0, got {self.budget}",
                               "e.g. budget: 5 = five times the full baseline's training")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise SchemaError(f"{path}.seed", f"must be from 0 to {SEED_LIMIT - 1}, got {self.seed}",
+                              "the samplers take a 32-bit seed")
         if self.max_consecutive_failures < 1:
             raise SchemaError(f"{path}.max_consecutive_failures", f"must be at least 1, got {self.max_consecutive_failures}")
         if self.trials is not None and self.trials < 1:
@@ -161,6 +168,10 @@ class Recipe:
     cache_dir: str | None = None  # default: .sttune-cache in the working directory
 
     def validate(self, path: str) -> None:
+        if self.name is not None:
+            check_name(self.name, "name")
+        for i, block in enumerate(self.datasets):
+            check_name(block.label, f"datasets[{i}].{'id' if block.id is not None else 'name'}")
         if not self.datasets:
             raise SchemaError("datasets", "must list at least one dataset")
         labels = [d.label for d in self.datasets]
@@ -170,6 +181,17 @@ class Recipe:
         names = [s.name for s in self.strategies]
         if len(set(names)) != len(names):
             raise SchemaError("strategies", "a strategy is listed twice")
+
+
+NAME_LIMIT = 100  # characters: names become file and folder names
+
+
+def check_name(value: str, path: str) -> None:
+    """A recipe or dataset name becomes a folder or file name (``runs/<name>``,
+    ``best/<label>.yaml``): one plain name, never a path that leads elsewhere."""
+    if not value.strip() or value in (".", "..") or "/" in value or "\\" in value or len(value) > NAME_LIMIT:
+        raise SchemaError(path, f"{short(value)} is not a usable name",
+                          f"use a plain name of up to {NAME_LIMIT} characters, without / or \\ (it names files and folders)")
 
 
 @dataclass(frozen=True)
@@ -190,11 +212,59 @@ class LoadedRecipe:
         return Path(self.recipe.cache_dir or os.environ.get("STTUNE_CACHE", ".sttune-cache"))
 
 
+MAX_YAML_NODES = 100_000  # values in a recipe once its aliases are expanded: an alias bomb stops here
+
+
+class _AliasError(yaml.YAMLError):
+    """Aliases that expand without bound (a self-reference, an alias bomb)."""
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values ``node`` stands for once every alias in it is expanded; a node that
+    contains itself (``a: &x [*x]``) is an error, never an endless structure."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise _AliasError("an anchor refers to itself (&name ... *name inside it)")
+    open_nodes.add(id(node))
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, open_nodes)
+        if total > MAX_YAML_NODES:
+            raise _AliasError(f"more than {MAX_YAML_NODES} values once its aliases are expanded (an alias bomb?)")
+    open_nodes.discard(id(node))
+    sizes[id(node)] = total
+    return total
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with the aliases bounded: the expanded document holds at most
+    :data:`MAX_YAML_NODES` values and no anchor contains itself."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _read_yaml(path: Path) -> Any:
     if not path.is_file():
         raise RecipeError(f"recipe file {path} does not exist", "check the path")
     try:
-        return yaml.safe_load(path.read_text())
+        return parse_yaml(path.read_text())
+    except RecursionError:
+        raise RecipeError(f"{path}: the YAML nests too deeply", "flatten the recipe") from None
+    except _AliasError as exc:
+        raise RecipeError(f"{path}: {exc}", "write the values out instead of through aliases (*name)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -255,8 +325,25 @@ def dump_recipe(recipe: Recipe, path: Path, header: str = "") -> None:
     write_atomic(path, text)
 
 
+class WriteError(SttuneError):
+    """sttune cannot write one of its files (a folder in the way, a read-only disk)."""
+
+
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``path`` through a temporary file and a rename: readers see the old file or the
+    new one, never half of one; on any failure the temporary file is removed and the error
+    is one line naming the path."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(21, "a folder is in the way")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # no folder to hold it: nothing was written
+            tmp.unlink(missing_ok=True)
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, (FileExistsError, NotADirectoryError)) or not path.parent.is_dir():
+            reason = f"{path.parent} is not a folder"
+        raise WriteError(f"cannot write {path}: {reason}", "move the file or folder in the way, or choose another folder") from None

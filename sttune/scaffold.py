@@ -9,6 +9,7 @@ from string import Template
 
 from sttune.errors import SttuneError
 from sttune.plugins import GROUPS
+from sttune.schema import control_char, short
 
 KINDS = tuple(GROUPS)
 
@@ -16,10 +17,12 @@ KINDS = tuple(GROUPS)
 def check_request(name: str, kind: str, target: Path) -> None:
     """Raise a one-line :class:`SttuneError` for a bad name, kind or target folder."""
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise SttuneError(f"'{name}' is not a valid Python identifier",
+        raise SttuneError(f"{short(name)} is not a valid Python identifier",
                           "use letters, digits and underscores, not starting with a digit (e.g. my_prune)")
     if kind not in KINDS:
         raise SttuneError(f"unknown plugin kind '{kind}'", f"use one of {', '.join(KINDS)}")
+    if control_char(str(target)) is not None:
+        raise SttuneError(f"--dir {short(str(target))} contains a control character", "pass a plain folder path")
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise SttuneError(f"{target} already exists and is not empty", "choose another --dir or remove it")
 
@@ -78,7 +81,11 @@ def write_skeleton(name: str, kind: str, target: Path | None = None) -> tuple[Pa
     written = []
     for rel, text in render(name, kind).items():
         path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        except OSError as exc:
+            raise SttuneError(f"cannot write {path}: {exc.strerror or exc}",
+                              "choose a writable --dir" + (f" ({len(written)} files were written there)" if written else "")) from None
         written.append(path)
     return target, written

@@ -10,6 +10,7 @@ import dataclasses
 import math
 import types
 import typing
+import unicodedata
 from typing import Any, Literal, Union
 
 from sttune.errors import RecipeError
@@ -21,6 +22,25 @@ class SchemaError(RecipeError):
     def __init__(self, path: str, message: str, hint: str | None = None) -> None:
         super().__init__(f"{path or 'top level'}: {message}", hint)
         self.path = path
+
+
+ECHO_LIMIT = 60  # characters of a value an error message repeats: a huge value must not become a huge line
+
+
+def clip(text: str, limit: int = 5 * ECHO_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters: an error echoes values and messages back, and a
+    huge one must not become a huge line."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def short(value: Any) -> str:
+    """``repr(value)``, clipped to :data:`ECHO_LIMIT` characters."""
+    return clip(repr(value), ECHO_LIMIT)
+
+
+def control_char(text: str) -> str | None:
+    """The first control character (NUL, escape, newline, ...) in ``text``, if any."""
+    return next((c for c in text if unicodedata.category(c) == "Cc"), None)
 
 
 def _join(path: str, key: str | int) -> str:
@@ -48,16 +68,17 @@ def parse(tp: Any, value: Any, path: str = "") -> Any:
     if dataclasses.is_dataclass(tp):
         return parse_dataclass(tp, value, path)
     if tp is Any:
-        return value
+        return check_plain(value, path)
     if origin is Literal:
         if value not in typing.get_args(tp):
-            raise SchemaError(path, f"got {value!r}, expected {_type_name(tp)}")
+            raise SchemaError(path, f"got {short(value)}, expected {_type_name(tp)}")
         return value
     if origin in (list, tuple):
         return _parse_sequence(tp, value, path)
     if origin is dict:
         if not isinstance(value, dict):
             raise SchemaError(path, f"expected a mapping, got {type(value).__name__}")
+        _check_keys(value, path)
         key_tp, val_tp = typing.get_args(tp)
         return {parse(key_tp, k, path): parse(val_tp, v, _join(path, str(k))) for k, v in value.items()}
     return _parse_scalar(tp, value, path)
@@ -75,12 +96,12 @@ def _parse_union(options: tuple[Any, ...], value: Any, path: str) -> Any:
     if len(errors) == 1:
         raise errors[0]
     names = " or ".join(_type_name(o) for o in options if o is not type(None))
-    raise SchemaError(path, f"got {value!r}, expected {names}")
+    raise SchemaError(path, f"got {short(value)}, expected {names}")
 
 
 def _parse_sequence(tp: Any, value: Any, path: str) -> Any:
     if not isinstance(value, (list, tuple)):
-        raise SchemaError(path, f"expected a list, got {type(value).__name__} {value!r}")
+        raise SchemaError(path, f"expected a list, got {type(value).__name__} {short(value)}")
     args = typing.get_args(tp)
     if typing.get_origin(tp) is tuple and len(set(args)) > 1 and Ellipsis not in args:  # a record: (name, params)
         if len(value) != len(args):
@@ -103,11 +124,48 @@ def _parse_scalar(tp: Any, value: Any, path: str) -> Any:
         if abs(value) > INT_LIMIT:
             raise SchemaError(path, f"must be an integer within 64 bits, got one of {len(str(abs(value)))} digits")
         return value
-    if tp in (str, bool) and isinstance(value, tp):
+    if tp is str and isinstance(value, str):
+        return _check_text(value, path)
+    if tp is bool and isinstance(value, bool):
         return value
     if tp is type(None) and value is None:
         return None
-    raise SchemaError(path, f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    raise SchemaError(path, f"expected {_type_name(tp)}, got {type(value).__name__} {short(value)}")
+
+
+def _check_text(value: str, path: str) -> str:
+    bad = control_char(value)
+    if bad is not None:
+        raise SchemaError(path, f"contains the control character {bad!r}: {short(value)}",
+                          "remove it (names, paths and settings are plain text)")
+    return value
+
+
+def check_plain(value: Any, path: str) -> Any:
+    """A free-form value (plugin params): plain YAML data only, checked like typed fields:
+    string keys, finite numbers, 64-bit integers, no control characters. Dates, binary and
+    sets (YAML can make them) are refused: plugins and the journal take plain data."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return _parse_scalar(float if isinstance(value, float) else int, value, path)
+    if isinstance(value, str):
+        return _check_text(value, path)
+    if isinstance(value, (list, tuple)):
+        return [check_plain(v, _join(path, i)) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        _check_keys(value, path)
+        return {k: check_plain(v, _join(path, k)) for k, v in value.items()}
+    raise SchemaError(path, f"expected plain data (text, a number, a list or a mapping), got {type(value).__name__} {short(value)}",
+                      "quote it to pass it as text")
+
+
+def _check_keys(value: dict[Any, Any], path: str) -> None:
+    for key in value:
+        if not isinstance(key, str):
+            raise SchemaError(_join(path, short(key)), f"keys must be text, got {type(key).__name__}",
+                              "quote the key")
+        _check_text(key, _join(path, short(key)))
 
 
 def parse_dataclass(cls: type, value: Any, path: str = "") -> Any:
@@ -115,7 +173,8 @@ def parse_dataclass(cls: type, value: Any, path: str = "") -> Any:
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        raise SchemaError(path, f"expected a mapping, got {type(value).__name__} {value!r}")
+        raise SchemaError(path, f"expected a mapping, got {type(value).__name__} {short(value)}")
+    _check_keys(value, path)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(value) - set(fields))

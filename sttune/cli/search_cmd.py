@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,6 +11,7 @@ import typer
 
 from sttune.cli.common import err, out, print_json, user_errors
 from sttune.errors import SttuneError
+from sttune.schema import clip
 
 
 class UsageError(SttuneError):
@@ -27,9 +29,22 @@ def check_budget(budget: float | None) -> None:
                          "e.g. --budget 5: five times the full baseline's training")
 
 
+def max_workers() -> int:
+    """More worker processes than 4 per core (or 64) only queue for the CPU and memory."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def check_workers(workers: int) -> None:
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more (one per GPU or core)")
+    if workers > max_workers():
+        raise UsageError(f"--workers {clip(str(workers), 30)} is more than this machine can run (at most {max_workers()}: 4 per core, or 64)",
+                         "pass one per GPU or core; `sttune worker` on more machines scales further")
+
+
+def check_minutes(option: str, minutes: float | None) -> None:
+    if minutes is not None and not math.isfinite(minutes):
+        raise UsageError(f"{option} must be a finite number of minutes, got {minutes}", f"e.g. {option} 30")
 
 
 @user_errors
@@ -56,12 +71,12 @@ def search(
 
     check_workers(workers)
     check_budget(budget)
+    check_minutes("--timeout-minutes", timeout_minutes)
     check_recipe_path(recipe)
     loaded = load_recipe(recipe, search=None if budget is None else {"budget": budget})
     preflight(loaded.recipe)  # loads every dataset once (cached)
     check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
-    run = start_run(loaded, run_dir)
-    run.storage()  # an unreachable or unwritable storage fails now, as one line
+    run = start_run(loaded, run_dir)  # checks the storage before it writes the recipe snapshot
     pool = f" · {workers} workers" if workers > 1 else ""
     err.print(f"run folder {run.run_dir} · storage {storage_label(loaded.recipe.search.storage, run.run_dir)}{pool}",
               highlight=False)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 
 from sttune.cli.common import err, out, print_json, user_errors
+from sttune.errors import SttuneError
+from sttune.schema import clip
+
+T = TypeVar("T")
 
 
 @user_errors
@@ -20,6 +28,7 @@ def train(
         help="Save the best-validation model, recipe, result and strategy artifacts here (sttune.load_model reads it).")] = None,
 ) -> None:
     """Train one model with the recipe's fixed strategies; print metrics and device cost."""
+    from sttune.build import check_device
     from sttune.cli.progress import EpochProgress
     from sttune.recipe import load_recipe
     from sttune.runner import fit_job, fixed_job, load_data_cached, naive_for
@@ -27,9 +36,10 @@ def train(
 
     loaded = load_recipe(recipe)
     job = fixed_job(loaded, dataset, epochs)
+    check_device(job.train.device)
     print_data_notes(load_data_cached(job.dataset, job.protocol, loaded.cache_dir()).notes)
     with EpochProgress(job.train.epochs, err, enabled=not json_output) as progress:
-        fitted = fit_job(job, loaded.cache_dir(), progress)
+        fitted = guarded_run(lambda: fit_job(job, loaded.cache_dir(), progress), loaded.cache_dir())
     result = fitted.result
     if save is not None:
         from sttune.saved import save_fitted
@@ -50,6 +60,30 @@ def train(
         err.print(f"note: {note}", highlight=False, markup=False)
     if warning:
         err.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
+
+
+class TrainFailed(SttuneError):
+    """A plugin (or the trainer) raised during training; its traceback is in a log file."""
+
+
+def guarded_run(train: Callable[[], T], cache_dir: Path) -> T:
+    """Run ``train``; an unexpected exception (a plugin hook's bug) becomes one line naming it,
+    with the traceback written to a log file under ``cache_dir/logs``, as a search keeps a
+    failed trial's traceback in its journal."""
+    try:
+        return train()
+    except (SttuneError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        log = cache_dir / "logs" / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        where = f"traceback in {log}"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+        except OSError:
+            where = "the traceback could not be written to the cache folder"
+        raise TrainFailed(f"training failed: {type(exc).__name__}: {clip(str(exc))} ({where})",
+                          "a plugin hook raised: fix the plugin or its params, or report it to its authors") from None
 
 
 def print_data_notes(notes) -> None:  # Iterable[str]

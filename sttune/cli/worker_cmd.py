@@ -10,7 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from sttune.cli.common import err, user_errors
-from sttune.cli.search_cmd import UsageError, check_recipe_path
+from sttune.cli.search_cmd import UsageError, check_minutes, check_recipe_path
+
+# the sampler's seed is search.seed + the index: both stay within its 32 bits (recipe.SEED_LIMIT)
+MAX_WORKER_INDEX = 2**16 - 1
 
 
 def default_index() -> int:
@@ -34,12 +37,14 @@ def worker(
     """Run trials of a shared study until it holds search.trials; start one per GPU or machine."""
     from sttune.cli.progress import SearchProgress
     from sttune.recipe import LoadedRecipe, load_recipe
+    from sttune.search.identity import check_resumable
     from sttune.search.run import Run, check_trial_budget, check_writable, preflight, search as run_search, start_run
     from sttune.search.storage import storage_label
 
     index = default_index() if worker_index is None else worker_index
-    if index < 0:
-        raise UsageError(f"--worker-index must be 0 or more, got {index}", "number workers 0, 1, 2, ...")
+    if not 0 <= index <= MAX_WORKER_INDEX:
+        raise UsageError(f"--worker-index must be from 0 to {MAX_WORKER_INDEX}, got {index}", "number workers 0, 1, 2, ...")
+    check_minutes("--timeout-minutes", timeout_minutes)
     check_recipe_path(recipe)
     loaded = load_recipe(recipe)
     if storage is not None:
@@ -47,12 +52,12 @@ def worker(
     preflight(loaded.recipe)
     check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
     if index == 0:
-        run = start_run(loaded, run_dir)  # writes recipe.yaml (with the storage) for export and report
+        run = start_run(loaded, run_dir)  # opens the storage, then writes recipe.yaml for export and report
     else:
         run = Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
         if loaded.recipe.search.storage is None:
             check_writable(run.run_dir)
-    run.storage()
+        check_resumable(run.storage(), run.recipe, run.name)
     err.print(f"worker {index} · storage {storage_label(loaded.recipe.search.storage, run.run_dir)}", highlight=False)
     with SearchProgress(err, trials or loaded.recipe.search.trials) as progress:
         run_search(run, loaded.cache_dir(), progress, trials, timeout_minutes,

@@ -11,8 +11,10 @@ import optuna
 from sttune import plugins
 from sttune.errors import RecipeError, SttuneError
 from sttune.recipe import LoadedRecipe, Recipe, StrategyBlock, dump_recipe, load_recipe
+from sttune.schema import control_char, short
 from sttune.search.events import SearchEvents
 from sttune.search.export import Export, export_study
+from sttune.search.identity import check_resumable
 from sttune.search.storage import open_study, search_storage, study_name
 from sttune.search.study import StudyPlan, run_study
 from sttune.search.workers import run_pool
@@ -43,7 +45,7 @@ class Run:
 
 def preflight(recipe: Recipe) -> None:
     """Fail before any trial: every named plugin imports, fixed params fit, data loads."""
-    from sttune.build import make_strategies
+    from sttune.build import check_device, check_model_params, make_strategies
     from sttune.runner import load_data_cached
 
     for name in [recipe.model.name] if recipe.model.name else list(recipe.model.choices or []):
@@ -53,8 +55,11 @@ def preflight(recipe: Recipe) -> None:
     _check_held_knobs(recipe)
     for s in recipe.strategies:
         plugins.load("strategy", s.name)
+    check_device(recipe.train.device)
     for block in recipe.datasets:
-        load_data_cached(block, recipe.protocol)
+        data = load_data_cached(block, recipe.protocol)
+        if recipe.model.name is not None:  # choices: each model's own params are searched
+            check_model_params(recipe.model.name, dict(recipe.model.params), data)
     check_trial_budget(recipe, recipe.search.trials)
 
 
@@ -118,6 +123,8 @@ def _check_held_values(block: StrategyBlock, draws: int = 8) -> None:
 
 
 def check_writable(folder: Path) -> None:
+    if control_char(str(folder)) is not None:
+        raise RunError(f"the run folder {short(str(folder))} contains a control character", "pass a plain --run-dir")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -126,11 +133,34 @@ def check_writable(folder: Path) -> None:
         raise RunError(f"the run folder {folder} is not writable", "pass a writable --run-dir")
 
 
+SNAPSHOT_HEADER = "snapshot of "
+
+
 def start_run(loaded: LoadedRecipe, run_dir: Path | None) -> Run:
+    """Open the run folder and its storage, then write the recipe snapshot: a command refused
+    on the way (an unreachable storage, a folder holding the user's recipe) writes nothing."""
     run = Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
+    snapshot = run.run_dir / RECIPE_SNAPSHOT
+    check_not_users_file(snapshot, loaded.path)
     check_writable(run.run_dir)
-    dump_recipe(run.recipe, run.run_dir / RECIPE_SNAPSHOT, f"snapshot of {loaded.path} used by this run")
+    check_resumable(run.storage(), run.recipe, run.name)  # an unreachable storage, a changed study: one line
+    dump_recipe(run.recipe, snapshot, f"{SNAPSHOT_HEADER}{loaded.path} used by this run")
     return run
+
+
+def check_not_users_file(snapshot: Path, recipe_path: Path) -> None:
+    """The snapshot may replace only an earlier snapshot: never the recipe itself (``--run-dir
+    .`` next to a recipe.yaml) nor any other recipe.yaml a user keeps there."""
+    if not snapshot.exists():
+        return
+    ours = snapshot.is_file() and not (recipe_path.exists() and snapshot.samefile(recipe_path))
+    if ours:
+        with snapshot.open(errors="replace") as f:
+            ours = f.readline().startswith(f"# {SNAPSHOT_HEADER}")
+    if not ours:
+        raise RunError(f"the run folder {snapshot.parent} already holds a {RECIPE_SNAPSHOT} that sttune did not write "
+                       "(the run would replace it with its snapshot)",
+                       "pass a --run-dir of its own, e.g. runs/<name>")
 
 
 def open_run(target: Path, run_dir: Path | None = None) -> Run:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -45,6 +49,10 @@ def storage_for(
             raise StorageError(f"no study found: {path} does not exist", "run `sttune search` first")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if create:  # a write follows: it must not land after a damaged line
+                note = repair_journal(path)
+                if note:
+                    sys.stderr.write(f"note: {note}\n")
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as exc:
             raise StorageError(f"cannot open the journal file {path}: {exc.strerror or exc}",
@@ -55,7 +63,66 @@ def storage_for(
             f"storage '{url}' is neither a journal file nor a database URL",
             "use e.g. runs/x/study.journal, sqlite:///study.db or postgresql://user@host/db",
         )
+    if is_in_memory(url):
+        raise StorageError(f"storage '{_redact(url)}' keeps the study in memory, where it is lost when the search ends",
+                           "use a file: leave search.storage unset (a journal in the run folder) or sqlite:///study.db")
     return rdb_storage(url, heartbeat)
+
+
+def is_in_memory(url: str) -> bool:
+    """An SQLite URL without a file (``sqlite://``, ``sqlite:///:memory:``, ``mode=memory``):
+    each process gets its own empty database, and the study dies with the search."""
+    scheme, _, rest = url.partition("://")
+    if scheme.split("+", 1)[0].lower() != "sqlite":
+        return False
+    database = rest.removeprefix("/").split("?", 1)[0]
+    return database in ("", ":memory:") or "mode=memory" in rest
+
+
+def repair_journal(path: Path) -> str | None:
+    """Cut a journal back to its last complete record, under the journal's own lock.
+
+    A crash mid-write leaves a partial last line, and any garbage may be appended by hand;
+    Optuna skips a damaged *last* line when reading, but a record appended after it makes
+    the whole journal unreadable. The cut-off bytes are kept beside the journal; the note
+    returned says what was dropped (None: the journal was intact)."""
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not path.is_file():
+        return None
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        data = path.read_bytes()
+        good = _complete_prefix(data)
+        if good == len(data):
+            return None
+        dropped = data[good:]
+        kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        kept.write_bytes(dropped)
+        with path.open("r+b") as f:
+            f.truncate(good)
+            os.fsync(f.fileno())
+    finally:
+        lock.release()
+    lines, records = dropped.count(b"\n") + (not dropped.endswith(b"\n")), data[:good].count(b"\n")
+    return (f"the journal {path} ended in {lines} damaged line(s) ({len(dropped)} bytes, e.g. from a crash "
+            f"mid-write): cut off and kept in {kept.name}; the {records} complete records before them are intact")
+
+
+def _complete_prefix(data: bytes) -> int:
+    """Bytes of ``data`` that are whole journal records (JSON objects, one per line)."""
+    good = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        try:
+            if not isinstance(json.loads(line), dict):
+                break
+        except ValueError:  # JSON or UTF-8 decoding
+            break
+        good += len(line)
+    return good
 
 
 def search_storage(cfg: SearchConfig, run_dir: Path, create: bool = True) -> optuna.storages.BaseStorage:

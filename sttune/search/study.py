@@ -47,6 +47,7 @@ from sttune.schema import to_plain
 from sttune.search import records as rec
 from sttune.search.events import SearchEvents
 from sttune.search.heartbeat import STALE, Heartbeat, recover_stale
+from sttune.search.identity import IDENTITY, recipe_identity
 from sttune.search.monitor import rung_monitor
 from sttune.search.reuse import finished_twin, tell_reused
 from sttune.search.rungs import STOPPED_CHECKPOINT_ATTR
@@ -104,6 +105,8 @@ def prepare_study(study: optuna.Study, plan: StudyPlan) -> None:
         study.set_metric_names([METRICS[o] for o in cfg.objectives])
         study.set_user_attr("sttune.recipe", to_plain(plan.recipe))
         study.set_user_attr(rec.DATASET, plan.dataset.label)
+    if IDENTITY not in study.user_attrs:  # what a resume must not change (sttune.search.identity)
+        study.set_user_attr(IDENTITY, recipe_identity(plan.recipe, plan.dataset.label))
     ensure_baselines(study, plan.recipe)
     if not study.user_attrs.get(READY):
         study.set_user_attr(READY, True)

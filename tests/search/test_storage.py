@@ -131,3 +131,43 @@ def test_samplers_are_seeded():
         return [study.ask().suggest_float("x", 0, 1) for _ in range(3)]
 
     assert draws(1) == draws(1) != draws(2)
+
+
+def _finished_journal(path):
+    storage = storage_for(str(path), path.parent)
+    study = optuna.create_study(storage=storage, study_name="s", directions=["minimize"])
+    for x in (1.0, 2.0):
+        study.tell(study.ask(), x)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("damage", [b'{"op_code": 6, "trial_id": 1, "sta', b"garbage\n", b"\xff\xfe\n{\"ok\": 1}\n"],
+                         ids=["cut-short", "garbage-line", "bad-bytes-then-a-record"])
+def test_a_damaged_journal_is_cut_back_before_anything_is_appended(tmp_path, capsys, damage):
+    path = tmp_path / "run" / JOURNAL_FILE
+    intact = _finished_journal(path)
+    path.write_bytes(intact + damage)
+    study = optuna.load_study(study_name="s", storage=storage_for(str(path), path.parent))  # appends after the repair
+    study.tell(study.ask(), 3.0)
+    note = capsys.readouterr().err
+    assert "damaged line(s)" in note and f"({len(damage)} bytes" in note and note.count("\n") == 1
+    assert path.read_bytes().startswith(intact)
+    kept = list(path.parent.glob(f"{JOURNAL_FILE}.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == damage  # what was dropped is kept
+    reread = optuna.load_study(study_name="s", storage=storage_for(str(path), path.parent, create=False))
+    assert [t.value for t in reread.trials] == [1.0, 2.0, 3.0]
+
+
+def test_an_intact_journal_is_left_alone(tmp_path, capsys):
+    path = tmp_path / JOURNAL_FILE
+    intact = _finished_journal(path)
+    storage_for(str(path), tmp_path)
+    assert path.read_bytes() == intact and capsys.readouterr().err == ""
+    assert not list(tmp_path.glob("*.damaged-*"))
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+pysqlite:///:memory:",
+                                 "sqlite:///file:x?mode=memory&uri=true"])
+def test_a_storage_in_memory_is_refused(tmp_path, url):
+    with pytest.raises(StorageError, match="keeps the study in memory"):
+        storage_for(url, tmp_path)
