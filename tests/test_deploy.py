@@ -16,7 +16,6 @@ from helpers import TinyModel, ring_series, train_result  # noqa: E402
 from sttune.config import Protocol  # noqa: E402
 from sttune.data.protocol import build_data  # noqa: E402
 from sttune.recipe import DatasetBlock  # noqa: E402
-
 from sttune.sensors import export_sensors, node_ids, sensor_rows, with_ids  # noqa: E402
 from sttune.train.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape  # noqa: E402
 from sttune.train.trainer import evaluate  # noqa: E402
