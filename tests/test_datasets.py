@@ -180,7 +180,7 @@ def test_pems_bad_inputs(tmp_path: Path, pems_files) -> None:  # type: ignore[no
     bad.write_text("from,to,cost\n0,4,10\n")
     _raises("0->4 .* out of range for 4 nodes", load_pems, npz, graph=bad)
     bad.write_text("from,to,cost\n0,1,10\n1,2,-5\n")
-    _raises("negative distance -5 on data row 2", load_pems, npz, graph=bad)
+    _raises("distance -5 on line 3", load_pems, npz, graph=bad)
     bad.write_text("from,to,cost\n0,1,ten\n")
     _raises("non-numeric cell 'ten' at line 2, column 3", load_pems, npz, graph=bad)
     bad.write_text("from,to\n0,1\n")
@@ -293,8 +293,9 @@ def test_arrays_csv_headerless_and_edge_lists(tmp_path: Path) -> None:
     s = load_arrays(csv, edges=edges, interval_minutes=60)
     assert s.values.shape == (2, 3, 1) and s.values[0, 0, 0] == 1
     assert s.adjacency[0, 1] == 0.5 and s.adjacency[1, 2] == 2 and s.adjacency[1, 0] == 0
-    edges.write_text("source,from,to\n7,2,0\n")  # named columns; no weight column: weight 1
-    assert load_arrays(csv, edges=edges, interval_minutes=60).adjacency[2, 0] == 1
+    edges.write_text("source,from,to\n7,2,0\n")  # named ends; an extra column but none named weight: asks
+    _raises("which column holds the edge weight", load_arrays, csv, edges=edges, interval_minutes=60)
+    assert load_arrays(csv, edges=edges, interval_minutes=60, weight_kind="unweighted").adjacency[2, 0] == 1
     named = tmp_path / "named.csv"
     named.write_text("a,b,c\n1,2,3\n4,5,6\n")
     edges.write_text("x,y\nc,a\nb,b\n")
@@ -374,7 +375,10 @@ def test_real_sz_taxi(shared_data: Path) -> None:
 @pytest.mark.realdata
 def test_real_chickenpox_edges_by_name(shared_data: Path) -> None:
     d = shared_data / "CHICKENPOX-HUNGARY"
-    s = load_arrays(d / "hungary_chickenpox.csv", edges=d / "hungary_county_edges.csv", edges_by_name=True)
+    edges = d / "hungary_county_edges.csv"  # name_1,name_2,id_1,id_2: no weight column, so say so
+    _raises("which column holds the edge weight", load_arrays, d / "hungary_chickenpox.csv", edges=edges,
+            edges_by_name=True)
+    s = load_arrays(d / "hungary_chickenpox.csv", edges=edges, edges_by_name=True, weight_kind="unweighted")
     assert s.values.shape == (522, 20, 1) and s.steps_per_day == 1 and s.start_day_of_week == 0
     # The edge file's ids follow alphabetical order, not the CSV's column order: by name must agree.
     columns = list(pd.read_csv(d / "hungary_chickenpox.csv", nrows=0).columns[1:])
