@@ -36,7 +36,8 @@ def handle_nan(values: np.ndarray, nan: str, path: Path) -> tuple[np.ndarray, tu
         where = ", ".join(f"(step {t}, node {n}, channel {c})" for t, n, c in np.argwhere(bad)[:3])
         raise DataError(f"{path}: {count} NaN or infinite values, first at {where}",
                         "Fix the data, or set `nan: mask` to treat them as missing readings (stored as 0).")
-    values = np.where(bad, 0.0, values).astype(np.float32)
+    with np.errstate(over="ignore"):  # an overflow is reported below, with its place
+        values = np.where(bad, 0.0, values).astype(np.float32)
     huge = ~np.isfinite(values)  # finite in the file, infinite in float32: |x| > 3.4e38
     if huge.any():
         t, n, c = (int(k) for k in np.argwhere(huge)[0])
@@ -65,8 +66,9 @@ def timing_from_start(start: object, spd: int, path: Path) -> tuple[int, int]:
     """(start step of day, start day of week) of a first step given as a date and time
     (wall-clock time; a time zone offset, if given, is kept as local time)."""
     hint = "Give the first step's date and time, e.g. start: '2024-03-04 06:00'."
-    if not isinstance(start, str):
-        raise DataError(f"{path}: start must be a date and time as text, got {start!r}", hint)
+    if not isinstance(start, str):  # an unquoted 2024-03-04 06:00:00 reaches us as a YAML datetime
+        raise DataError(f"{path}: start must be a date and time in quotes, got {start!r}",
+                        "Quote it, e.g. start: '2024-03-04 06:00' (YAML turns an unquoted date into another type).")
     try:
         stamp = pd.Timestamp(start)
     except (ValueError, TypeError, OverflowError) as exc:
