@@ -538,6 +538,22 @@ def test_check_series_refuses_node_ids_of_the_wrong_length() -> None:
     build_data(s)
 
 
+def test_check_series_refuses_a_series_without_one_real_reading() -> None:
+    from sttune.config import Protocol
+    from sttune.data.protocol import build_data
+
+    s = load_synthetic(n_nodes=4, n_days=2, steps_per_day=48)
+    s.values = np.zeros_like(s.values)  # a plugin's all-zero series: every metric would be 0.0
+    _raises("dataset 'synthetic': every reading is 0 or missing .missing: zero.", build_data, s)
+    s.values = np.full_like(s.values, np.nan)
+    _raises("every reading is 0 or missing .missing: nan.", build_data, s, Protocol(missing="nan"))
+    s.values = np.ones_like(s.values)
+    s.missing = np.ones(s.values.shape, dtype=bool)  # all masked by the loader
+    _raises("every reading is 0 or missing", build_data, s, Protocol(missing="nan"))
+    s.missing[-1, -1, 0] = False  # one real reading, in the last block of steps, is enough to go on
+    build_data(s, Protocol(missing="nan"))
+
+
 def test_pyg_temporal_json_layouts(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     fx = rng.uniform(1, 9, (40, 3))
