@@ -34,7 +34,7 @@ from sttune.datasets.graphs import (
 )
 from sttune.datasets.pygt import PygtFile, read_pygt_json
 from sttune.datasets.readers import PathLike, existing, read_array_file, read_ids, read_pandas_h5
-from sttune.datasets.values import as_tnc, check_has_readings, handle_nan, timing_from_start, timing_from_stamps
+from sttune.datasets.values import as_tnc, check_has_readings, handle_nan, timing_from_stamps, timing_from_start
 from sttune.errors import DataError
 
 __all__ = ["load_pems", "load_h5", "load_arrays", "distance_adjacency", "dense_adjacency",

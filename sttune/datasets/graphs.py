@@ -15,7 +15,6 @@ import numpy as np
 from sttune.datasets.readers import csv_cells, is_number, numeric_csv, read_array_file, real_array, to_float
 from sttune.errors import DataError
 
-
 # Edge weights a distance is turned into: exp(-(d / sigma)^2), sigma the standard deviation of the
 # listed distances (DCRNN / the PEMS benchmarks). A weight below the threshold drops the edge; the
 # PEMS loader keeps every edge (threshold 0: only weights that underflow float32, past ~9.5 sigma, vanish).
@@ -143,7 +142,7 @@ def edge_list_adjacency(
     wcol = _weight_column(path, header, ends, cells.shape[1], weight_column, kind)
     weight = None if wcol is None else to_float(body.iloc[:, [wcol]].to_numpy(), path, skip)[:, 0]
     adj, notes = edges_to_adjacency(src, dst, weight, n, path, kind, threshold, skip + 1)
-    used = "weight 1" if weight is None else f"{kind} column {header[wcol] if header else wcol + 1}"
+    used = "weight 1" if wcol is None else f"{kind} column {header[wcol] if header else wcol + 1}"
     return adj, (f"graph from {len(src)} listed edges of {path.name} ({used})",) + notes
 
 
