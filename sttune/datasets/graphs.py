@@ -79,7 +79,8 @@ def _check_edge_values(values: np.ndarray, path: Path, what: str, first_line: in
     if bad.any():
         row = int(np.argmax(bad))
         shown = "empty or NaN" if np.isnan(values[row]) else f"{values[row]:g}"
-        raise DataError(f"{path}: {what} {shown} on line {row + first_line} ({int(bad.sum())} such rows)",
+        count = int(bad.sum())
+        raise DataError(f"{path}: {what} {shown} on line {row + first_line} ({count} such row{'s' * (count > 1)})",
                         f"Every {what} must be a finite number >= 0; fix or drop that row.")
 
 

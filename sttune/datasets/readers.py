@@ -86,7 +86,7 @@ def _check_npy_header(stream: IO[bytes], size: int, path: Path) -> None:
         read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
         shape, _, dtype = read(stream)
     except Exception as exc:  # a damaged header: numpy's parser raises ValueError, SyntaxError, TokenError...
-        raise DataError(f"{path}: not a readable numpy array ({type(exc).__name__}: {exc})",
+        raise DataError(f"{path}: could not read a numeric array ({type(exc).__name__}: {exc})",
                         "Re-save it with numpy.save / numpy.savez.") from exc
     need = math.prod(shape) * dtype.itemsize
     have = size - stream.tell()
