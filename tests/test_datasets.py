@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from sttune.datasets.files import load_arrays, load_h5, load_pems
 from sttune.datasets.graphs import read_adj_pickle
@@ -616,3 +617,15 @@ def test_real_chickenpox_as_pyg_temporal_json_matches_the_csv(shared_data: Path,
     assert js.node_ids == csv.node_ids == tuple(names)
     assert np.array_equal(js.values, csv.values) and np.array_equal(js.adjacency, csv.adjacency)
     assert (js.steps_per_day, js.start_day_of_week) == (csv.steps_per_day, csv.start_day_of_week)
+
+
+def test_a_recipe_reads_the_ids_file_relative_to_its_folder(tmp_path: Path) -> None:
+    from sttune.recipe import load_recipe
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"name": "ids", "datasets": [
+        {"name": "arrays", "params": {"path": "x.npy", "ids": "ids.txt", "interval_minutes": 5}}],
+        "model": {"name": "stid"}}))
+    params = load_recipe(folder / "recipe.yaml").recipe.datasets[0].params
+    assert params["ids"] == str(folder / "ids.txt") and params["path"] == str(folder / "x.npy")
