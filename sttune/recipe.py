@@ -20,7 +20,7 @@ from sttune.errors import RecipeError, SttuneError
 from sttune.schema import SchemaError, parse_dataclass, short, to_plain
 
 # dataset params that name files: resolved against the recipe's folder when relative
-PATH_KEYS = frozenset({"path", "graph", "adjacency", "edges"})
+PATH_KEYS = frozenset({"path", "graph", "adjacency", "edges", "ids"})
 Objective = Literal["val_mae", "device_seconds", "peak_memory"]
 
 

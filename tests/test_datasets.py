@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+import yaml
 
 from sttune.datasets.files import load_arrays, load_h5, load_pems
 from sttune.datasets.graphs import read_adj_pickle
@@ -180,7 +183,7 @@ def test_pems_bad_inputs(tmp_path: Path, pems_files) -> None:  # type: ignore[no
     bad.write_text("from,to,cost\n0,4,10\n")
     _raises("0->4 .* out of range for 4 nodes", load_pems, npz, graph=bad)
     bad.write_text("from,to,cost\n0,1,10\n1,2,-5\n")
-    _raises("negative distance -5 on data row 2", load_pems, npz, graph=bad)
+    _raises("distance -5 on line 3", load_pems, npz, graph=bad)
     bad.write_text("from,to,cost\n0,1,ten\n")
     _raises("non-numeric cell 'ten' at line 2, column 3", load_pems, npz, graph=bad)
     bad.write_text("from,to\n0,1\n")
@@ -293,8 +296,9 @@ def test_arrays_csv_headerless_and_edge_lists(tmp_path: Path) -> None:
     s = load_arrays(csv, edges=edges, interval_minutes=60)
     assert s.values.shape == (2, 3, 1) and s.values[0, 0, 0] == 1
     assert s.adjacency[0, 1] == 0.5 and s.adjacency[1, 2] == 2 and s.adjacency[1, 0] == 0
-    edges.write_text("source,from,to\n7,2,0\n")  # named columns; no weight column: weight 1
-    assert load_arrays(csv, edges=edges, interval_minutes=60).adjacency[2, 0] == 1
+    edges.write_text("source,from,to\n7,2,0\n")  # named ends; an extra column but none named weight: asks
+    _raises("which column holds the edge weight", load_arrays, csv, edges=edges, interval_minutes=60)
+    assert load_arrays(csv, edges=edges, interval_minutes=60, weight_kind="unweighted").adjacency[2, 0] == 1
     named = tmp_path / "named.csv"
     named.write_text("a,b,c\n1,2,3\n4,5,6\n")
     edges.write_text("x,y\nc,a\nb,b\n")
@@ -374,7 +378,10 @@ def test_real_sz_taxi(shared_data: Path) -> None:
 @pytest.mark.realdata
 def test_real_chickenpox_edges_by_name(shared_data: Path) -> None:
     d = shared_data / "CHICKENPOX-HUNGARY"
-    s = load_arrays(d / "hungary_chickenpox.csv", edges=d / "hungary_county_edges.csv", edges_by_name=True)
+    edges = d / "hungary_county_edges.csv"  # name_1,name_2,id_1,id_2: no weight column, so say so
+    _raises("which column holds the edge weight", load_arrays, d / "hungary_chickenpox.csv", edges=edges,
+            edges_by_name=True)
+    s = load_arrays(d / "hungary_chickenpox.csv", edges=edges, edges_by_name=True, weight_kind="unweighted")
     assert s.values.shape == (522, 20, 1) and s.steps_per_day == 1 and s.start_day_of_week == 0
     # The edge file's ids follow alphabetical order, not the CSV's column order: by name must agree.
     columns = list(pd.read_csv(d / "hungary_chickenpox.csv", nrows=0).columns[1:])
@@ -405,3 +412,220 @@ def test_edge_list_needs_two_columns(tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", np.ones((4, 3)))
     (tmp_path / "e.csv").write_text("0\n1\n")
     _raises("at least 2 columns", load_arrays, tmp_path / "x.npy", edges=tmp_path / "e.csv", interval_minutes=5)
+
+
+# --------------------------------------------------------------------------- a loader that asks (issue 25)
+
+
+def _series_file(tmp_path: Path, steps: int = 200, nodes: int = 4) -> Path:
+    np.save(tmp_path / "x.npy", np.random.default_rng(3).uniform(1, 5, (steps, nodes)))
+    return tmp_path / "x.npy"
+
+
+def test_arrays_named_distance_column_becomes_the_pems_gaussian_kernel(tmp_path: Path, pems_files) -> None:  # type: ignore[no-untyped-def]
+    x = _series_file(tmp_path)
+    lengths = [100.0, 200.5, 50.0]
+    (tmp_path / "e.csv").write_text("src,dst,length_m\n0,1,100\n1,2,200.5\n2,3,50\n")
+    s = load_arrays(x, edges=tmp_path / "e.csv", weight_column="length_m", weight_kind="distance",
+                    interval_minutes=15)
+    sigma = np.std(lengths)
+    for (i, j), d in zip([(0, 1), (1, 2), (2, 3)], lengths):
+        assert s.adjacency[i, j] == pytest.approx(np.exp(-((d / sigma) ** 2)), rel=1e-5)
+    assert s.adjacency[1, 0] == 0 and np.all(np.diag(s.adjacency) == 0)  # directed as listed, no self loops
+    # the same distances through the PEMS loader give the same off-diagonal weights (one shared kernel)
+    pems = load_pems(pems_files[0], graph=pems_files[1])
+    off = ~np.eye(4, dtype=bool)
+    assert np.allclose(pems.adjacency[off], s.adjacency[off])
+    # as a weight the column is taken as it is; with self loops the diagonal is 1
+    w = load_arrays(x, edges=tmp_path / "e.csv", weight_column="length_m", interval_minutes=15, self_loops=True)
+    assert w.adjacency[1, 2] == 200.5 and np.all(np.diag(w.adjacency) == 1)
+    # a threshold drops the weak kernel weights and says so
+    t = load_arrays(x, edges=tmp_path / "e.csv", weight_column="length_m", weight_kind="distance",
+                    kernel_threshold=0.1, interval_minutes=15)
+    assert t.adjacency[1, 2] == t.adjacency[0, 1] == 0 and t.adjacency[2, 3] > 0.5  # 0.078 and 3.5e-5 dropped
+    assert any("dropped 2 edges" in n and "below 0.1" in n for n in t.notes)
+
+
+def test_arrays_unknown_weight_column_is_refused_in_one_line_listing_the_columns(tmp_path: Path) -> None:
+    x = _series_file(tmp_path)
+    (tmp_path / "e.csv").write_text("from,to,distance\n0,1,3\n")
+    err = _raises("no column 'length'; its columns are from, to, distance", load_arrays, x,
+                  edges=tmp_path / "e.csv", weight_column="length", interval_minutes=15)
+    assert "\n" not in err.one_line()
+    # unnamed: none is called weight, so it asks instead of setting every weight to 1
+    _raises("which column holds the edge weight.*distance", load_arrays, x, edges=tmp_path / "e.csv",
+            interval_minutes=15)
+    (tmp_path / "plain.csv").write_text("0,1,3\n")
+    _raises("needs a header row", load_arrays, x, edges=tmp_path / "plain.csv", weight_column="d", interval_minutes=15)
+    _raises("weight_kind must be one of", load_arrays, x, edges=tmp_path / "e.csv", weight_kind="length",
+            interval_minutes=15)
+    _raises("apply to an edge list", load_arrays, x, weight_kind="distance", interval_minutes=15)
+    _raises("kernel_threshold must be", load_arrays, x, edges=tmp_path / "e.csv", weight_column="distance",
+            kernel_threshold=1.5, interval_minutes=15)
+    _raises("self_loops must be true or false", load_arrays, x, interval_minutes=15, self_loops="yes")
+
+
+def test_the_calendar_features_follow_the_start_given_in_the_recipe(tmp_path: Path) -> None:
+    from sttune.config import Protocol
+    from sttune.data.protocol import build_data, time_features
+
+    x = _series_file(tmp_path)
+    s = load_arrays(x, interval_minutes=15, start="2024-03-09 23:30")  # a Saturday, 2 steps before midnight
+    assert (s.steps_per_day, s.start_step_of_day, s.start_day_of_week) == (96, 94, 5)
+    tod, dow = time_features(s)
+    assert tod[:3].tolist() == pytest.approx([94 / 96, 95 / 96, 0.0]) and dow[:3].tolist() == [5, 5, 6]
+    data = build_data(s, Protocol(in_len=4, out_len=2))
+    first = data.train.gather(torch.tensor([0, 1])).x  # [B, in_len, N, F]: ..., time of day, day of week
+    assert first[0, :, 0, -2].tolist() == pytest.approx([94 / 96, 95 / 96, 0.0, 1 / 96])
+    assert first[0, :, 0, -1].tolist() == [5, 5, 6, 6] and first[1, 0, 0, -1] == 5
+    assert not any("start time is unknown" in n for n in s.notes)
+    unknown = load_arrays(x, interval_minutes=15)  # no start: Monday 00:00, and a note says so
+    assert (unknown.start_step_of_day, unknown.start_day_of_week) == (0, 0)
+    assert any("start time is unknown" in n for n in unknown.notes)
+    assert load_pems(_pems_copy(tmp_path), start="2016-07-01 06:00").start_day_of_week == 4  # a Friday
+    _raises("both `start` and `start_day_of_week`", load_arrays, x, interval_minutes=15, start="2024-03-09",
+            start_day_of_week=1)
+    _raises("not a date and time", load_arrays, x, interval_minutes=15, start="next tuesday")
+    _raises("in quotes", load_arrays, x, interval_minutes=15, start=20240309)
+    (tmp_path / "dated.csv").write_text("t,a,b\n2024-01-01 00:00,1,2\n2024-01-01 01:00,3,4\n")
+    _raises("date column already sets the start", load_arrays, tmp_path / "dated.csv", start="2024-01-02")
+
+
+def _pems_copy(tmp_path: Path) -> Path:
+    np.savez(tmp_path / "p.npz", data=np.random.default_rng(0).uniform(1, 9, (30, 3, 3)))
+    return tmp_path / "p.npz"
+
+
+def test_node_ids_from_every_loader(tmp_path: Path) -> None:
+    assert load_synthetic(n_nodes=5).node_ids == ("0", "1", "2", "3", "4")
+    assert load_pems(_pems_copy(tmp_path)).node_ids == ("0", "1", "2")
+    # h5: the pickle's sensor order with a pickle, the h5 columns with a dense matrix
+    ids, shuffled = ["s1", "s2", "s3"], ["s3", "s1", "s2"]
+    _write_pandas_h5(tmp_path / "x.h5", np.arange(30.0).reshape(10, 3) + 1, shuffled, "2020-01-01", 5)
+    _write_pickle(tmp_path / "adj.pkl", ids, np.eye(3))
+    np.save(tmp_path / "eye.npy", np.eye(3))
+    assert load_h5(tmp_path / "x.h5", tmp_path / "adj.pkl").node_ids == tuple(ids)
+    assert load_h5(tmp_path / "x.h5", tmp_path / "eye.npy").node_ids == tuple(shuffled)
+    # CSV header, or an ids file (newline- or comma-separated), which must agree with a header
+    (tmp_path / "h.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    assert load_arrays(tmp_path / "h.csv", interval_minutes=5).node_ids == ("a", "b", "c")
+    np.save(tmp_path / "v.npy", np.ones((6, 3)))
+    assert load_arrays(tmp_path / "v.npy", interval_minutes=5).node_ids == ()
+    (tmp_path / "ids.txt").write_text("x9\nx7\nx8\n")
+    assert load_arrays(tmp_path / "v.npy", interval_minutes=5, ids=tmp_path / "ids.txt").node_ids == ("x9", "x7", "x8")
+    (tmp_path / "ids.txt").write_text("a,b,c")
+    assert load_arrays(tmp_path / "h.csv", interval_minutes=5, ids=tmp_path / "ids.txt").node_ids == ("a", "b", "c")
+    (tmp_path / "ids.txt").write_text("a,b\n")
+    _raises("2 ids for 3 nodes", load_arrays, tmp_path / "v.npy", interval_minutes=5, ids=tmp_path / "ids.txt")
+    (tmp_path / "ids.txt").write_text("a,b,a\n")
+    _raises("'a' is listed more than once", load_arrays, tmp_path / "v.npy", interval_minutes=5, ids=tmp_path / "ids.txt")
+    (tmp_path / "ids.txt").write_text("c,b,a\n")
+    _raises("differ from the data's own node names", load_arrays, tmp_path / "h.csv", interval_minutes=5,
+            ids=tmp_path / "ids.txt")
+    # ids name the ends of an edge list too
+    (tmp_path / "e.csv").write_text("from,to\nc,a\n")
+    s = load_arrays(tmp_path / "v.npy", interval_minutes=5, ids=tmp_path / "ids.txt", edges=tmp_path / "e.csv",
+                    edges_by_name=True)
+    assert s.adjacency[0, 2] == 1 and s.adjacency.sum() == 1
+
+
+def test_check_series_refuses_node_ids_of_the_wrong_length() -> None:
+    from sttune.data.protocol import build_data
+
+    s = load_synthetic(n_nodes=4, n_days=2, steps_per_day=48)
+    s.node_ids = ("a", "b")
+    _raises("dataset 'synthetic': 2 node ids for 4 nodes", build_data, s)
+    s.node_ids = ()
+    build_data(s)
+
+
+def test_check_series_refuses_a_series_without_one_real_reading() -> None:
+    from sttune.config import Protocol
+    from sttune.data.protocol import build_data
+
+    s = load_synthetic(n_nodes=4, n_days=2, steps_per_day=48)
+    s.values = np.zeros_like(s.values)  # a plugin's all-zero series: every metric would be 0.0
+    _raises("dataset 'synthetic': every reading is 0 or missing .missing: zero.", build_data, s)
+    s.values = np.full_like(s.values, np.nan)
+    _raises("every reading is 0 or missing .missing: nan.", build_data, s, Protocol(missing="nan"))
+    s.values = np.ones_like(s.values)
+    s.missing = np.ones(s.values.shape, dtype=bool)  # all masked by the loader
+    _raises("every reading is 0 or missing", build_data, s, Protocol(missing="nan"))
+    s.missing[-1, -1, 0] = False  # one real reading, in the last block of steps, is enough to go on
+    build_data(s, Protocol(missing="nan"))
+
+
+def test_pyg_temporal_json_layouts(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    fx = rng.uniform(1, 9, (40, 3))
+    chickenpox = {"edges": [[0, 1], [1, 2], [2, 2]], "node_ids": {"B": 1, "A": 0, "C": 2}, "FX": fx.tolist()}
+    (tmp_path / "c.json").write_text(json.dumps(chickenpox))
+    s = load_arrays(tmp_path / "c.json", interval_minutes=10080)
+    assert s.values.shape == (40, 3, 1) and np.allclose(s.values[..., 0], fx)
+    assert s.node_ids == ("A", "B", "C") and s.adjacency[0, 1] == 1 and s.adjacency[2, 2] == 1
+    assert s.adjacency.sum() == 3  # no weights: 1, as PyG Temporal's chickenpox loader does
+    pedalme = {"edges": [[0, 1], [2, 0]], "weights": [0.5, 2.0], "X": fx.tolist()}
+    (tmp_path / "p.json").write_text(json.dumps(pedalme))
+    s = load_arrays(tmp_path / "p.json", interval_minutes=10080)
+    assert s.adjacency[0, 1] == 0.5 and s.adjacency[2, 0] == 2 and s.node_ids == ()
+    windmill = {"edges": [[0, 1]], "weights": [0.3], "block": fx.tolist()}
+    (tmp_path / "w.json").write_text(json.dumps(windmill))
+    assert np.allclose(load_arrays(tmp_path / "w.json", interval_minutes=60).values[..., 0], fx)
+    wiki = {"edges": [[1, 0]], "weights": [4], "time_periods": 40, **{str(t): {"y": fx[t].tolist()} for t in range(40)}}
+    (tmp_path / "k.json").write_text(json.dumps(wiki))
+    s = load_arrays(tmp_path / "k.json", interval_minutes=1440, start="2019-03-16")
+    assert np.allclose(s.values[..., 0], fx) and s.adjacency[1, 0] == 4 and s.start_day_of_week == 5
+    (tmp_path / "bad.json").write_text(json.dumps({"edges": [[0, 5]], "FX": fx.tolist()}))
+    _raises("out of range for 3 nodes", load_arrays, tmp_path / "bad.json", interval_minutes=60)
+    (tmp_path / "bad.json").write_text(json.dumps({"edges": [[0, 1]], "weights": [1, 2], "FX": fx.tolist()}))
+    _raises("2 weights for 1 edges", load_arrays, tmp_path / "bad.json", interval_minutes=60)
+    (tmp_path / "bad.json").write_text(json.dumps({"edges": [[0, 1]], "features": []}))
+    _raises("no series found", load_arrays, tmp_path / "bad.json", interval_minutes=60)
+    (tmp_path / "bad.json").write_text("{not json")
+    _raises("not valid JSON", load_arrays, tmp_path / "bad.json", interval_minutes=60)
+
+
+@pytest.mark.realdata
+def test_real_node_ids_round_trip(shared_data: Path, tmp_path: Path) -> None:
+    los = load_arrays(shared_data / "LOS-LOOP" / "los_speed.csv", adjacency=shared_data / "LOS-LOOP" / "los_adj.csv",
+                      interval_minutes=5)
+    assert len(los.node_ids) == 207 and los.node_ids[:2] == ("773869", "767541")
+    ids, _ = read_adj_pickle(shared_data / "METR-LA" / "adj_mx.pkl")
+    listed = (shared_data / "METR-LA" / "graph_sensor_ids.txt").read_text().strip().split(",")
+    assert ids == listed and list(los.node_ids) == listed  # LOS-LOOP's header is METR-LA's sensor order
+    # an npy copy of the series has no names; METR-LA's ids file gives them back
+    np.save(tmp_path / "los.npy", los.values[..., 0])
+    by_file = load_arrays(tmp_path / "los.npy", interval_minutes=5, ids=shared_data / "METR-LA" / "graph_sensor_ids.txt")
+    assert by_file.node_ids == los.node_ids and load_arrays(tmp_path / "los.npy", interval_minutes=5).node_ids == ()
+    pems = load_pems(shared_data / "PEMS08" / "PEMS08_prefix1282.npz", graph=shared_data / "PEMS08" / "PEMS08.csv")
+    assert pems.node_ids == tuple(str(i) for i in range(170))
+
+
+@pytest.mark.realdata
+def test_real_chickenpox_as_pyg_temporal_json_matches_the_csv(shared_data: Path, tmp_path: Path) -> None:
+    d = shared_data / "CHICKENPOX-HUNGARY"
+    frame = pd.read_csv(d / "hungary_chickenpox.csv")
+    names = list(frame.columns[1:])
+    e = pd.read_csv(d / "hungary_county_edges.csv")
+    mapping = {name: names.index(name) for name in names}
+    edges = [[mapping[a], mapping[b]] for a, b in zip(e.name_1, e.name_2)]
+    (tmp_path / "chickenpox.json").write_text(json.dumps(
+        {"edges": edges, "node_ids": mapping, "FX": frame[names].to_numpy().tolist()}))
+    js = load_arrays(tmp_path / "chickenpox.json", interval_minutes=10080, start="2005-01-03")
+    csv = load_arrays(d / "hungary_chickenpox.csv", edges=d / "hungary_county_edges.csv", edges_by_name=True,
+                      weight_kind="unweighted")
+    assert js.node_ids == csv.node_ids == tuple(names)
+    assert np.array_equal(js.values, csv.values) and np.array_equal(js.adjacency, csv.adjacency)
+    assert (js.steps_per_day, js.start_day_of_week) == (csv.steps_per_day, csv.start_day_of_week)
+
+
+def test_a_recipe_reads_the_ids_file_relative_to_its_folder(tmp_path: Path) -> None:
+    from sttune.recipe import load_recipe
+
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"name": "ids", "datasets": [
+        {"name": "arrays", "params": {"path": "x.npy", "ids": "ids.txt", "interval_minutes": 5}}],
+        "model": {"name": "stid"}}))
+    params = load_recipe(folder / "recipe.yaml").recipe.datasets[0].params
+    assert params["ids"] == str(folder / "ids.txt") and params["path"] == str(folder / "x.npy")

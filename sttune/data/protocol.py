@@ -172,12 +172,32 @@ def _check_series(series: STSeries, missing: str = "zero") -> None:
                         f"give an {n}x{n} adjacency")
     if int(series.steps_per_day) < 1:
         raise DataError(f"{where}: steps_per_day is {series.steps_per_day}", "set a positive steps_per_day")
+    if np.iscomplexobj(series.values):
+        raise DataError(f"{where}: values are complex ({series.values.dtype})", "the dataset plugin must return real numbers")
     if missing != "nan" and not np.isfinite(series.values).all():
         raise DataError(f"{where}: values hold NaN or infinite readings",
-                        "mask them as missing (0) in the loader, e.g. nan: mask, or set protocol.missing: nan")
+                        "the dataset plugin must store missing readings as 0, or set protocol.missing: nan")
     if series.missing is not None and series.missing.shape != series.values.shape:
         raise DataError(f"{where}: missing mask has shape {series.missing.shape}, values {series.values.shape}",
                         "the dataset plugin must give a mask shaped like its values")
+    if len(series.node_ids) not in (0, n):
+        raise DataError(f"{where}: {len(series.node_ids)} node ids for {n} nodes",
+                        "the dataset plugin must give one id per node, or none")
+    if not _has_a_reading(series):  # else every error is 0 and a search reports MAE 0.0
+        raise DataError(f"{where}: every reading is 0 or missing (missing: {missing}), so there is nothing to "
+                        "learn and every error would be 0", "check the data files and the dataset's params")
+
+
+def _has_a_reading(series: STSeries, chunk: int = 4096) -> bool:
+    """Whether some reading is observed and non-zero; by blocks of steps (no full-size masks)."""
+    for t in range(0, series.n_steps, chunk):
+        block = series.values[t : t + chunk]
+        seen = np.isfinite(block) & (block != 0)
+        if series.missing is not None:
+            seen &= ~series.missing[t : t + chunk].astype(bool)
+        if seen.any():
+            return True
+    return False
 
 
 CHUNK_VALUES = 1 << 20  # values per chunk of the preparation passes: bounds their temporaries

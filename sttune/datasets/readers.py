@@ -7,9 +7,11 @@ the first bad cell, and the existence check of input paths. Every failure is a
 
 from __future__ import annotations
 
+import math
+import re
 import warnings
-import zipfile
 from pathlib import Path
+from typing import IO
 
 import h5py
 import numpy as np
@@ -42,27 +44,90 @@ def read_array_file(
     if suffix not in (".npy", ".npz"):
         raise DataError(f"{path}: unsupported file type {suffix or '(none)'}",
                         "Use a .npy, .npz or .csv file.")
+    hint = "Re-save it with numpy.save / numpy.savez."
     try:
-        loaded = np.load(path, allow_pickle=False)
-        arr = _npz_array(loaded, path) if suffix == ".npz" else loaded
-        # a float32 file stays float32 (no float64 copy of a large series); others as before
-        return np.asarray(arr, dtype=np.float32 if arr.dtype == np.float32 else np.float64), None, None
+        if suffix == ".npy":
+            with path.open("rb") as f:
+                _check_npy_header(f, path.stat().st_size, path)
+            arr = np.load(path, allow_pickle=False)
+        else:
+            with np.load(path, allow_pickle=False) as npz:
+                arr = _npz_array(npz, path)
     except DataError:
         raise
-    except (OSError, ValueError, TypeError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: could not read a numeric array ({exc})",
+    except MemoryError as exc:
+        raise DataError(f"{path}: the array does not fit in memory", "Use a smaller file or a bigger machine.") from exc
+    except Exception as exc:  # a damaged file: zipfile, zlib, numpy's header parser raise many types
+        raise DataError(f"{path}: could not read a numeric array ({type(exc).__name__}: {exc})", hint) from exc
+    return real_array(arr, path, "data"), None, None
+
+
+def real_array(arr: object, path: Path, what: str) -> np.ndarray:
+    """The array as float32 when it is stored so (no float64 copy of a large series), else as
+    float64; complex or text values are refused, not cast."""
+    try:
+        out = np.asarray(arr)
+    except (ValueError, TypeError) as exc:  # e.g. ragged nested lists
+        raise DataError(f"{path}: the {what} is not a rectangular numeric array ({exc})",
+                        "Store a regular [rows, columns] array of numbers.") from exc
+    if out.dtype.kind == "c":  # numpy would drop the imaginary part with only a warning
+        raise DataError(f"{path}: the {what} is complex-valued ({out.dtype})",
+                        "sttune reads real numbers: save x.real or abs(x), whichever you mean.")
+    if out.dtype.kind not in "biuf":
+        raise DataError(f"{path}: the {what} holds {out.dtype} values, not numbers",
+                        "Store numbers (float or int) only.")
+    return out.astype(np.float32 if out.dtype == np.float32 else np.float64, copy=False)
+
+
+def _check_npy_header(stream: IO[bytes], size: int, path: Path) -> None:
+    """DataError when an npy header promises more bytes than follow it (a truncated file or an
+    absurd shape), before numpy tries to allocate the array it describes."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(stream)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read(stream)
+    except Exception as exc:  # a damaged header: numpy's parser raises ValueError, SyntaxError, TokenError...
+        raise DataError(f"{path}: could not read a numeric array ({type(exc).__name__}: {exc})",
                         "Re-save it with numpy.save / numpy.savez.") from exc
+    need = math.prod(shape) * dtype.itemsize
+    have = size - stream.tell()
+    if need > have:
+        raise DataError(f"{path}: its header says shape {shape} of {dtype} ({need} bytes), but only {have} "
+                        "bytes follow: truncated or corrupted", "Re-save it with numpy.save / numpy.savez.")
 
 
 def _npz_array(npz: np.lib.npyio.NpzFile, path: Path) -> np.ndarray:
     """The ``data`` array of an npz, or its only array."""
-    with npz:
-        if "data" in npz.files:
-            return npz["data"]
-        if len(npz.files) == 1:
-            return npz[npz.files[0]]
+    if "data" in npz.files:
+        key = "data"
+    elif len(npz.files) == 1:
+        key = npz.files[0]
+    else:
         raise DataError(f"{path}: has arrays {npz.files} but none named 'data'",
                         "Save the series under the key 'data' (numpy.savez(path, data=x)).")
+    member = key + ".npy" if key + ".npy" in npz.zip.namelist() else key
+    info = npz.zip.getinfo(member)
+    with npz.zip.open(info) as stream:
+        _check_npy_header(stream, info.file_size, path)
+    return npz[key]
+
+
+def read_ids(path: Path, n: int) -> list[str]:
+    """[n] node ids of an ids file: one per node in the data's node order, separated by newlines
+    or commas (METR-LA's graph_sensor_ids.txt is one comma-separated line)."""
+    hint = "List one id per node, in the data's node order, separated by newlines or commas (no header)."
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise DataError(f"{path}: could not read the ids as text ({exc})", hint) from exc
+    ids = [t.strip().strip('"') for t in re.split(r"[,\r\n]", text) if t.strip()]
+    if len(ids) != n:
+        raise DataError(f"{path}: {len(ids)} ids for {n} nodes", hint)
+    repeated = next((i for i in ids if ids.count(i) > 1), None) if len(set(ids)) < n else None
+    if repeated is not None:
+        raise DataError(f"{path}: id {repeated!r} is listed more than once", hint)
+    return ids
 
 
 def csv_cells(path: Path, nrows: int | None = None) -> pd.DataFrame:
@@ -155,33 +220,50 @@ def _parse_dates(texts: list[str]) -> np.ndarray | None:
     return parsed[0] if parsed else None  # irregular: the caller reports where
 
 
+_H5_HINT = "Expected a DataFrame saved with df.to_hdf(path, key='df') (fixed format, DatetimeIndex)."
+
+
 def read_pandas_h5(path: Path, key: str | None) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(values [T, N] float64, column labels [N], index [T] int64 ns) of a pandas fixed-format frame."""
-    hint = "Expected a DataFrame saved with df.to_hdf(path, key='df') (fixed format, DatetimeIndex)."
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(f"{path}: not an HDF5 file ({exc})", hint) from exc
-    with f:
-        keys = list(f.keys())
-        key = key or ("df" if "df" in keys else keys[0] if len(keys) == 1 else None)
-        if key is None or key not in f or not {"axis0", "axis1", "block0_values"} <= set(f[key].keys()):
-            raise DataError(f"{path}: no pandas fixed-format frame under key {key!r} (keys: {keys})", hint)
-        g = f[key]
-        kind = _label(g["axis1"].attrs.get("kind", b"datetime64"))
-        if not kind.startswith("datetime64"):
-            raise DataError(f"{path}: the index is {kind}, not a DatetimeIndex", hint)
-        unit = kind if "[" in kind else "datetime64[ns]"  # plain "datetime64": written before pandas 2
-        stamps = np.asarray(g["axis1"][:], dtype=np.int64).view(unit).astype("datetime64[ns]").view(np.int64)
-        labels = [_label(v) for v in g["axis0"][:]]
-        columns: dict[str, np.ndarray] = {}
-        for b in range(int(g.attrs.get("nblocks", 1))):  # one block per dtype
-            vals = np.asarray(g[f"block{b}_values"][:], dtype=np.float64)
-            items = [_label(v) for v in g[f"block{b}_items"][:]]
-            vals = vals if vals.shape[0] == len(stamps) else vals.T
-            columns.update({item: vals[:, j] for j, item in enumerate(items)})
+        raise DataError(f"{path}: not an HDF5 file ({exc})", _H5_HINT) from exc
+    try:
+        with f:
+            return _read_frame(f, path, key)
+    except DataError:
+        raise
+    except (KeyError, AttributeError, TypeError, ValueError, IndexError, OSError) as exc:
+        # an HDF5 file laid out otherwise (missing datasets, groups where arrays belong, odd shapes)
+        raise DataError(f"{path}: not a pandas fixed-format frame ({type(exc).__name__}: {exc})", _H5_HINT) from exc
+
+
+def _read_frame(f: h5py.File, path: Path, key: str | None) -> tuple[np.ndarray, list[str], np.ndarray]:
+    keys = list(f.keys())
+    key = key or ("df" if "df" in keys else keys[0] if len(keys) == 1 else None)
+    group = f.get(key) if key is not None else None
+    if not isinstance(group, h5py.Group) or not {"axis0", "axis1", "block0_values"} <= set(group.keys()):
+        raise DataError(f"{path}: no pandas fixed-format frame under key {key!r} (keys: {keys})", _H5_HINT)
+    kind = _label(group["axis1"].attrs.get("kind", b"datetime64"))
+    if not kind.startswith("datetime64"):
+        raise DataError(f"{path}: the index is {kind}, not a DatetimeIndex", _H5_HINT)
+    unit = kind if "[" in kind else "datetime64[ns]"  # plain "datetime64": written before pandas 2
+    stamps = np.asarray(group["axis1"][:], dtype=np.int64).view(unit).astype("datetime64[ns]").view(np.int64)
+    labels = [_label(v) for v in group["axis0"][:]]
+    columns: dict[str, np.ndarray] = {}
+    for b in range(int(group.attrs.get("nblocks", 1))):  # one block per dtype
+        vals = real_array(group[f"block{b}_values"][:], path, f"block{b}_values")
+        items = [_label(v) for v in group[f"block{b}_items"][:]]
+        vals = vals if vals.ndim == 2 and vals.shape[0] == len(stamps) else vals.T
+        if vals.ndim != 2 or vals.shape != (len(stamps), len(items)):
+            raise DataError(f"{path}: block{b}_values has shape {vals.shape} for {len(stamps)} timestamps and "
+                            f"{len(items)} columns", _H5_HINT)
+        columns.update({item: vals[:, j] for j, item in enumerate(items)})
     if set(labels) - set(columns):
-        raise DataError(f"{path}: columns {sorted(set(labels) - set(columns))[:5]} have no values", hint)
+        raise DataError(f"{path}: columns {sorted(set(labels) - set(columns))[:5]} have no values", _H5_HINT)
+    if not labels:
+        raise DataError(f"{path}: the frame has no columns", _H5_HINT)
     return np.stack([columns[c] for c in labels], axis=1), labels, stamps
 
 

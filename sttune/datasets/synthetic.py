@@ -37,7 +37,7 @@ def load_synthetic(
 ) -> STSeries:
     """A synthetic series of ``n_days * steps_per_day`` steps on ``n_nodes`` sensors.
 
-    values [T, N, C] float32, adjacency [N, N] float32; starts Monday 00:00.
+    values [T, N, C] float32, adjacency [N, N] float32; starts Monday 00:00; node ids "0".."N-1".
     ``noise`` scales Gaussian noise (0.1: about 3 units of speed); ``missing_rate`` the
     fraction of (step, node) readings set to 0 in every channel.
     """
@@ -84,6 +84,7 @@ def load_synthetic(
         start_day_of_week=0,
         channel_names=names[:n_channels],
         notes=(f"synthetic: seed {seed}, {int(missing.sum())} readings set missing (0)",),
+        node_ids=tuple(str(i) for i in range(n_nodes)),
     )
 
 
