@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from sttune.cli.common import err, user_errors
-from sttune.cli.search_cmd import UsageError, check_recipe_path
+from sttune.cli.search_cmd import UsageError, check_budget, check_recipe_path
 
 
 def default_index() -> int:
@@ -30,6 +30,7 @@ def worker(
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder for the recipe snapshot (worker 0) and the journal default.")] = None,
     trials: Annotated[Optional[int], typer.Option(min=1, help="Override search.trials (per dataset, all workers together).")] = None,
     timeout_minutes: Annotated[Optional[float], typer.Option(min=0.01, help="Override search.timeout_minutes (this worker).")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Override search.budget: device time in full baselines, all workers together (per dataset; default: the budget worker 0 stored in the study).")] = None,
 ) -> None:
     """Run trials of a shared study until it holds search.trials; start one per GPU or machine."""
     from sttune.cli.progress import SearchProgress
@@ -40,8 +41,9 @@ def worker(
     index = default_index() if worker_index is None else worker_index
     if index < 0:
         raise UsageError(f"--worker-index must be 0 or more, got {index}", "number workers 0, 1, 2, ...")
+    check_budget(budget)
     check_recipe_path(recipe)
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, search=None if budget is None else {"budget": budget})
     if storage is not None:
         loaded = LoadedRecipe(replace(loaded.recipe, search=replace(loaded.recipe.search, storage=storage)), loaded.path)
     preflight(loaded.recipe)

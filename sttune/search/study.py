@@ -116,6 +116,15 @@ def prepare_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
     return notes
 
 
+def with_study_budget(plan: StudyPlan, study: optuna.Study) -> StudyPlan:
+    """A worker given no budget keeps to the one stored with the study (worker 0's
+    ``search.budget``): every worker stops starting trials at the same shared limit."""
+    if plan.budget is not None:
+        return plan
+    stored = (study.user_attrs.get("sttune.recipe") or {}).get("search", {}).get("budget")
+    return plan if stored is None else replace(plan, budget=float(stored))
+
+
 def _wait_until_ready(study: optuna.Study, plan: StudyPlan) -> None:
     give_up = time.monotonic() + plan.ready_timeout_seconds
     while not (study.user_attrs.get(READY) or any(ROLE in t.user_attrs for t in study.get_trials(deepcopy=False))):
@@ -342,6 +351,7 @@ def run_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress display says it all
     study = open_plan_study(plan, events)
+    plan = with_study_budget(plan, study)
     stale_after = plan.recipe.search.stale_after_seconds
     recover_stale(study, stale_after)
     events.study_started(plan.dataset.label, count_done(study.get_trials(deepcopy=False)), plan.trials)
