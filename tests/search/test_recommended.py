@@ -140,6 +140,20 @@ def test_skipped_recommendations_are_told_as_notices(tmp_path, monkeypatch, knob
     p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
     st.open_plan_study(p, Notes())
     assert notes == ["knobs's recommended configuration 1 skipped: ratio=0.9 is outside its range in this recipe"]
+    st.open_plan_study(p, Notes())  # resumed: said once
+    assert len(notes) == 1
+
+
+def test_a_study_that_searched_before_recommendations_keeps_its_course(tmp_path, knobs):
+    r = recipe(StrategyBlock("knobs"))
+    p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
+    study = st.open_plan_study(p)
+    study.set_user_attr(st.RECOMMENDATIONS, False)  # as a study made before recommendations existed
+    for t in study.get_trials(states=[optuna.trial.TrialState.WAITING]):
+        study.tell(study.ask(), [1.0, 1.0])
+    study.tell(study.ask(), [1.0, 1.0])  # a sampler trial ran
+    before = len(study.trials)
+    assert st.ensure_recommendations(study, r) == [] and len(study.trials) == before
 
 
 @pytest.mark.parametrize("name", ["dynst", "st_prune", "stemdist"])
