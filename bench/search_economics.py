@@ -11,6 +11,7 @@ thread each (the device clock is process CPU time, robust to the others' load; e
 re-timed by the export's interleaved pairs).
 
 Usage: flock /tmp/sttune-bench.lock python bench/search_economics.py [--seeds 0 1 2] [--budget 6]
+       [--epochs E] [--combine] [--early-stopping]   (the last two: the issue-21 default checks)
 Full JSON to $STTUNE_BENCH_OUT/search_economics.json after every seed; `--record` also writes
 the summary to bench/results/search_economics.json.
 """
@@ -18,6 +19,7 @@ the summary to bench/results/search_economics.json.
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import statistics
 import tempfile
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from common import real_dataset, record, save
-from sttune.config import TrainConfig
+from sttune.config import RungPolicy, TrainConfig
 from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.runner import time_job_start
 from sttune.search import records as rec
@@ -54,7 +56,8 @@ class Quiet(NullEvents):
         print(f"  [{self.tag}] {text}", flush=True)
 
 
-def recipe_for(dataset: str, seed: int, budget: float, epochs: int | None) -> Recipe:
+def recipe_for(dataset: str, seed: int, budget: float, epochs: int | None, combine: bool = False,
+               early_stopping: bool = False) -> Recipe:
     train = {"device": "auto", "cpu_clock": "process", "cpu_threads": 1, "seed": seed}
     return Recipe(
         datasets=[real_dataset(dataset)],
@@ -62,7 +65,8 @@ def recipe_for(dataset: str, seed: int, budget: float, epochs: int | None) -> Re
         train=TrainConfig(**train, **({"epochs": epochs} if epochs else {})),
         strategies=[StrategyBlock("st_prune"), StrategyBlock("dynst"),
                     StrategyBlock("stemdist", fixed={"t_outer": 10, "inner": 5})],  # the quick start's short distillation
-        search=SearchConfig(trials=None, budget=budget, seed=seed),
+        search=SearchConfig(trials=None, budget=budget, seed=seed, combine=combine,
+                            early_stopping=RungPolicy(enabled=early_stopping)),
     )
 
 
@@ -81,10 +85,11 @@ def arm_row(chosen: rec.TrialRecord, base: rec.TrialRecord, verified: Any, searc
             "meets_bar": speedup >= BAR["speedup"] and (summary["val_mae_change"] or 0.0) <= BAR["val_mae_change"]}
 
 
-def one(dataset: str, seed: int, budget: float, epochs: int | None, folder: Path) -> dict[str, Any]:
+def one(dataset: str, seed: int, budget: float, epochs: int | None, folder: Path, combine: bool = False,
+        early_stopping: bool = False) -> dict[str, Any]:
     """One search, its export, and the plain frontier's choice from the same study."""
     start = time.monotonic()
-    recipe = recipe_for(dataset, seed, budget, epochs)
+    recipe = recipe_for(dataset, seed, budget, epochs, combine, early_stopping)
     run = Run(folder / f"{dataset}-{seed}", recipe, f"economics-{dataset}-{seed}")
     cache = folder / "cache"
     search(run, cache, Quiet(f"{dataset} s{seed}"), None, None)
@@ -132,6 +137,34 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def markdown(payload: dict[str, Any]) -> str:
+    """Per dataset: one row per (arm, seed) and the median row, as docs/benchmarks.md shows them."""
+    lines = []
+    arms = {"default": f"search (default settings, budget {payload['argv']['budget']:g})",
+            "plain": "plain frontier (training shorter)"}
+    for dataset in sorted({r["dataset"] for r in payload["runs"]}):
+        lines += [f"| {dataset} | seed | chosen | verified speed-up [interval] | val MAE change | test MAE change | "
+                  "search cost (baselines) | break-even retrainings | bar (≥ 1.3x at ≤ +1% val) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for arm, title in arms.items():
+            for r in [r for r in payload["runs"] if r["dataset"] == dataset]:
+                a = r[arm]
+                interval = a["speedup_interval"]
+                speed = (f"{a['speedup']:.2f}x [{interval[0]:.2f}, {interval[1]:.2f}]" if a["speedup_verified"] and interval
+                         else f"{a['speedup']:.2f}x (not verified)")
+                lines.append(f"| {title} | {r['seed']} | {a['label']} (trial {a['trial']}) | {speed} | "
+                             f"{100 * a['val_mae_change']:+.1f}% | {100 * a['test_mae_change']:+.1f}% | "
+                             f"{a['search_cost_baselines']:.2f} | {a['break_even_retrainings'] or '-'} | "
+                             f"{'met' if a['meets_bar'] else 'not met'} |")
+            f = payload["summary"][dataset][arm]
+            s, v, t, c = f["speedup"], f["val_mae_change"], f["test_mae_change"], f["search_cost_baselines"]
+            lines.append(f"| **{title}, median** | {len(f['chosen'])} seeds | | **{s['median']:.2f}x** [{s['low']:.2f}, "
+                         f"{s['high']:.2f}] | {100 * v['median']:+.1f}% | {100 * t['median']:+.1f}% | "
+                         f"{c['median']:.2f} | | {sum(f['meets_bar'])} of {len(f['meets_bar'])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop"])
@@ -141,13 +174,20 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=6, help="searches at once, one process (one thread) each")
     parser.add_argument("--out", default="search_economics")
     parser.add_argument("--record", action="store_true", help="also write bench/results/<out>.json")
+    parser.add_argument("--combine", action="store_true", help="search.combine on (DynST + ST-Prune measured together)")
+    parser.add_argument("--early-stopping", action="store_true", help="search.early_stopping on (the default policy)")
+    parser.add_argument("--render", type=Path, help="print the markdown tables of a saved run and exit")
     args = parser.parse_args()
+    if args.render:
+        print(markdown(json.loads(args.render.read_text())))
+        return
     folder = Path(tempfile.mkdtemp(prefix="sttune-economics-"))
     rows: list[dict[str, Any]] = []
     context = multiprocessing.get_context("spawn")
     jobs = [(d, seed) for seed in args.seeds for d in args.datasets]
     with ProcessPoolExecutor(min(args.parallel, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(one, d, seed, args.budget, args.epochs, folder) for d, seed in jobs]
+        futures = [pool.submit(one, d, seed, args.budget, args.epochs, folder, args.combine, args.early_stopping)
+                   for d, seed in jobs]
         for future in as_completed(futures):  # saved as each search ends: a cut-off run keeps what finished
             rows.append(future.result())
             rows.sort(key=lambda r: (r["seed"], r["dataset"]))
