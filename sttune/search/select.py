@@ -79,7 +79,7 @@ def tolerance_menu(records: Sequence[TrialRecord], reference_val_mae: float, noi
                    tolerances: Sequence[float] = MENU_TOLERANCES) -> list[tuple[float, TrialRecord | None]]:
     """Per val MAE tolerance against ``reference_val_mae`` (the full baseline's), the fastest
     completed feasible trial within it (:func:`cheapest_under`); None where none is."""
-    usable = list(records)
+    usable = [r for r in records if r.state == "COMPLETE" and r.feasible and math.isfinite(r.val_mae)]
     return [(t, cheapest_under(usable, reference_val_mae * (1 + t), noise)) for t in tolerances]
 
 
