@@ -118,6 +118,35 @@ def one(dataset: str, seed: int, budget: float, epochs: int | None, folder: Path
             "trials": trials, "wall_seconds": time.monotonic() - start, "device": (base.result or {}).get("device")}
 
 
+def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int | None) -> dict[str, Any] | None:
+    """A search cut off before its end, read from its journal: the same rows as :func:`one`,
+    from the trials finished so far, the speed-ups the search's own (not verified: the export
+    never ran) and the search cost what was spent. None before the full baseline finished."""
+    recipe = recipe_for(dataset, seed, budget, epochs)
+    run = Run(folder / f"{dataset}-{seed}", recipe, f"economics-{dataset}-{seed}")
+    study = load_studies(run)[0]
+    records = rec.finished_records(study)
+    complete = [r for r in records if r.state == "COMPLETE"]
+    base = rec.full_baseline(records)
+    if base is None:
+        return None
+    noise = cost_noise(complete)
+    chosen = select(complete, recipe.export.rule, recipe.export.tolerance, noise)
+    plain_records = [r for r in complete if r.role == "baseline"]
+    plain = select(plain_records, recipe.export.rule, recipe.export.tolerance, noise)
+    plain_seconds = sum(r.search_seconds for r in plain_records if r.reused_from is None)
+    trials = [{"number": r.number, "state": r.state, "role": r.role, "label": r.label,
+               "recommended": study.trials[r.number].user_attrs.get(RECOMMENDED), "val_mae": r.val_mae,
+               "test_mae": r.test_mae, "device_seconds": r.cost_seconds,
+               "work_fraction": trial_summary(r, base)["work_fraction"]} for r in records]
+    return {"dataset": dataset, "seed": seed, "epochs": recipe.train.epochs, "cut_off": True,
+            "baseline_seconds": base.cost_seconds, "baseline_val_mae": base.val_mae,
+            "baseline_test_mae": base.test_mae, "cost_noise": noise,
+            "default": arm_row(chosen, base, None, search_cost(study)["total_device_seconds"] or 0.0),
+            "plain": arm_row(plain, base, None, plain_seconds), "trials": trials,
+            "device": (base.result or {}).get("device")}
+
+
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per dataset and arm: the median and range over seeds of each figure."""
     out: dict[str, Any] = {}
@@ -176,8 +205,19 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="also write bench/results/<out>.json")
     parser.add_argument("--combine", action="store_true", help="search.combine on (DynST + ST-Prune measured together)")
     parser.add_argument("--early-stopping", action="store_true", help="search.early_stopping on (the default policy)")
+    parser.add_argument("--snapshot", type=Path, help="the temporary folder of a cut-off run: summarise its journals")
     parser.add_argument("--render", type=Path, help="print the markdown tables of a saved run and exit")
     args = parser.parse_args()
+    if args.snapshot:  # a cut-off run: what its journals hold
+        rows = [r for d in args.datasets for seed in args.seeds
+                if (r := snapshot(args.snapshot, d, seed, args.budget, args.epochs)) is not None]
+        payload = {"argv": vars(args), "model": MODEL, "bar": BAR, "cut_off": True, "runs": rows,
+                   "summary": aggregate(rows)}
+        print(f"wrote {save(args.out, payload)}", flush=True)
+        if args.record:
+            record(args.out, payload)
+        print(markdown(payload))
+        return
     if args.render:
         print(markdown(json.loads(args.render.read_text())))
         return
