@@ -118,10 +118,13 @@ def one(dataset: str, seed: int, budget: float, epochs: int | None, folder: Path
             "trials": trials, "wall_seconds": time.monotonic() - start, "device": (base.result or {}).get("device")}
 
 
-def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int | None) -> dict[str, Any] | None:
+def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int | None,
+             pairs: int = 0) -> dict[str, Any] | None:
     """A search cut off before its end, read from its journal: the same rows as :func:`one`,
-    from the trials finished so far, the speed-ups the search's own (not verified: the export
-    never ran) and the search cost what was spent. None before the full baseline finished."""
+    from the trials finished so far (the export's rule over them), the search cost what was
+    spent. ``pairs`` > 0: both choices re-timed as the export re-times them (interleaved pairs
+    against the full baseline); 0: the search's own speed-ups, marked not verified. None before
+    the full baseline finished."""
     recipe = recipe_for(dataset, seed, budget, epochs)
     run = Run(folder / f"{dataset}-{seed}", recipe, f"economics-{dataset}-{seed}")
     study = load_studies(run)[0]
@@ -135,6 +138,8 @@ def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int |
     plain_records = [r for r in complete if r.role == "baseline"]
     plain = select(plain_records, recipe.export.rule, recipe.export.tolerance, noise)
     plain_seconds = sum(r.search_seconds for r in plain_records if r.reused_from is None)
+    timer = lambda job, n: time_job_start(job, folder / "cache", n)  # noqa: E731 (export_run's timer)
+    verified = {r.number: verified_speedup(study, r, base, timer, pairs) for r in (chosen, plain)} if pairs else {}
     trials = [{"number": r.number, "state": r.state, "role": r.role, "label": r.label,
                "recommended": study.trials[r.number].user_attrs.get(RECOMMENDED), "val_mae": r.val_mae,
                "test_mae": r.test_mae, "device_seconds": r.cost_seconds,
@@ -142,8 +147,8 @@ def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int |
     return {"dataset": dataset, "seed": seed, "epochs": recipe.train.epochs, "cut_off": True,
             "baseline_seconds": base.cost_seconds, "baseline_val_mae": base.val_mae,
             "baseline_test_mae": base.test_mae, "cost_noise": noise,
-            "default": arm_row(chosen, base, None, search_cost(study)["total_device_seconds"] or 0.0),
-            "plain": arm_row(plain, base, None, plain_seconds), "trials": trials,
+            "default": arm_row(chosen, base, verified.get(chosen.number), search_cost(study)["total_device_seconds"] or 0.0),
+            "plain": arm_row(plain, base, verified.get(plain.number), plain_seconds), "trials": trials,
             "device": (base.result or {}).get("device")}
 
 
@@ -206,11 +211,15 @@ def main() -> None:
     parser.add_argument("--combine", action="store_true", help="search.combine on (DynST + ST-Prune measured together)")
     parser.add_argument("--early-stopping", action="store_true", help="search.early_stopping on (the default policy)")
     parser.add_argument("--snapshot", type=Path, help="the temporary folder of a cut-off run: summarise its journals")
+    parser.add_argument("--verify-pairs", type=int, default=0, help="--snapshot: re-time both choices (pairs)")
     parser.add_argument("--render", type=Path, help="print the markdown tables of a saved run and exit")
     args = parser.parse_args()
     if args.snapshot:  # a cut-off run: what its journals hold
-        rows = [r for d in args.datasets for seed in args.seeds
-                if (r := snapshot(args.snapshot, d, seed, args.budget, args.epochs)) is not None]
+        jobs = [(d, seed) for seed in args.seeds for d in args.datasets]
+        with ProcessPoolExecutor(len(jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(snapshot, args.snapshot, d, seed, args.budget, args.epochs, args.verify_pairs)
+                       for d, seed in jobs]
+            rows = [r for f in futures if (r := f.result()) is not None]
         payload = {"argv": vars(args), "model": MODEL, "bar": BAR, "cut_off": True, "runs": rows,
                    "summary": aggregate(rows)}
         print(f"wrote {save(args.out, payload)}", flush=True)
