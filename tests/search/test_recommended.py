@@ -149,7 +149,7 @@ def test_a_study_that_searched_before_recommendations_keeps_its_course(tmp_path,
     p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
     study = st.open_plan_study(p)
     study.set_user_attr(st.RECOMMENDATIONS, False)  # as a study made before recommendations existed
-    for t in study.get_trials(states=[optuna.trial.TrialState.WAITING]):
+    for _ in study.get_trials(states=[optuna.trial.TrialState.WAITING]):
         study.tell(study.ask(), [1.0, 1.0])
     study.tell(study.ask(), [1.0, 1.0])  # a sampler trial ran
     before = len(study.trials)
