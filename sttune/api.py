@@ -435,6 +435,10 @@ class Strategy:
     name: ClassVar[str] = ""
     api_version: ClassVar[str] = API_VERSION
     needs_location_encoder: ClassVar[bool] = False  # True: models must embed from node_inputs
+    # A few configurations the evidence supports (a benchmark, a paper), best first: a search
+    # runs each before its sampler explores. Each maps knobs of space() (names without the
+    # "<name>." prefix) to values inside their ranges; knobs left out are sampled.
+    recommended: ClassVar[tuple[dict[str, Any], ...]] = ()
 
     @classmethod
     def space(cls, trial: optuna.Trial) -> dict[str, Any]:

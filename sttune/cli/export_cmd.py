@@ -65,8 +65,25 @@ def export_and_print(
                       f"epochs ({e.chosen.label}); no strategy beat it here", highlight=False)
         if e.note:
             out.print(f"{e.dataset}: {e.note}", highlight=False)
+        for line in menu_lines(e.menu):
+            out.print(line, highlight=False)
         out.print(f"  replay: sttune train {e.recipe_path}", highlight=False)
     return exports
+
+
+def menu_lines(menu) -> list[str]:
+    """The tolerance menu: what each val MAE tolerance against the full baseline buys."""
+    lines = ["  what a val MAE tolerance buys (vs the full baseline; the rule above decided the export):"] if menu else []
+    for m in menu:
+        head = f"    within +{100 * m['tolerance']:g}%: "
+        if m["trial"] is None:
+            lines.append(head + "no trial")
+            continue
+        interval = m.get("speedup_interval")
+        speed = (f"{m['speedup']:.2f}x [{interval[0]:.2f}, {interval[1]:.2f}] verified" if m["speedup_verified"]
+                 else f"{m['speedup']:.2f}x measured in the search (not verified)")
+        lines.append(head + f"trial {m['trial']} {m['label']}: {speed}, val MAE {m['val_mae_change']:+.1%}")
+    return lines
 
 
 @user_errors

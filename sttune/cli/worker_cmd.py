@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from sttune.cli.common import err, user_errors
-from sttune.cli.search_cmd import UsageError, check_minutes, check_recipe_path
+from sttune.cli.search_cmd import UsageError, check_budget, check_minutes, check_recipe_path
 
 # the sampler's seed is search.seed + the index: both stay within its 32 bits (recipe.SEED_LIMIT)
 MAX_WORKER_INDEX = 2**16 - 1
@@ -33,6 +33,7 @@ def worker(
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder for the recipe snapshot (worker 0) and the journal default.")] = None,
     trials: Annotated[Optional[int], typer.Option(min=1, help="Override search.trials (per dataset, all workers together).")] = None,
     timeout_minutes: Annotated[Optional[float], typer.Option(min=0.01, help="Override search.timeout_minutes (this worker).")] = None,
+    budget: Annotated[Optional[float], typer.Option(help="Override search.budget: device time in full baselines, all workers together (per dataset; default: the budget worker 0 stored in the study).")] = None,
 ) -> None:
     """Run trials of a shared study until it holds search.trials; start one per GPU or machine."""
     from sttune.cli.progress import SearchProgress
@@ -45,8 +46,9 @@ def worker(
     if not 0 <= index <= MAX_WORKER_INDEX:
         raise UsageError(f"--worker-index must be from 0 to {MAX_WORKER_INDEX}, got {index}", "number workers 0, 1, 2, ...")
     check_minutes("--timeout-minutes", timeout_minutes)
+    check_budget(budget)
     check_recipe_path(recipe)
-    loaded = load_recipe(recipe)
+    loaded = load_recipe(recipe, search=None if budget is None else {"budget": budget})
     if storage is not None:
         loaded = LoadedRecipe(replace(loaded.recipe, search=replace(loaded.recipe.search, storage=storage)), loaded.path)
     preflight(loaded.recipe)

@@ -13,7 +13,7 @@ from sttune.errors import SttuneError
 from sttune.recipe import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.search import records as rec
 from sttune.search.jsonout import SCHEMA_VERSION
-from sttune.search.select import cost_noise, pareto_front, reliably_cheaper, select
+from sttune.search.select import cost_noise, pareto_front, reliably_cheaper, select, tolerance_menu
 from sttune.search.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
 from sttune.sensors import export_sensors
 
@@ -32,6 +32,7 @@ class Export:
     verified: Verified | None = None  # None: re-timing off, or impossible (see note)
     noise: float = 0.0  # the study's relative cost noise (selection and verdicts)
     note: str | None = None  # one line for the user: not reliably faster, the best real trade-off
+    menu: tuple[dict[str, Any], ...] = ()  # per val MAE tolerance, the fastest trial within it (menu_entries)
 
     @property
     def speedup_text(self) -> str:
@@ -91,6 +92,32 @@ def trial_summary(
         out["speedup_interval"] = [verified.low, verified.high]
         out["verification"] = {k: v for k, v in verified.to_dict().items() if k not in ("speedup", "low", "high")}
     return out
+
+
+def stored_verification(study: optuna.Study, record: rec.TrialRecord, baseline: rec.TrialRecord) -> Verified | None:
+    """A speed-up of ``record`` that an export already verified (any number of pairs), else None."""
+    for key, value in study.user_attrs.get(VERIFIED_ATTR, {}).items():
+        if key.split("/")[:2] == [str(record.number), str(baseline.number)]:
+            return Verified.from_dict(value)
+    return None
+
+
+def menu_entries(study: optuna.Study, records: list[rec.TrialRecord], baseline: rec.TrialRecord | None,
+                 noise: float) -> tuple[dict[str, Any], ...]:
+    """The tolerance menu: per val MAE tolerance against the full baseline, the fastest trial
+    within it, with its verified speed-up where one was measured, else the search's (marked)."""
+    if baseline is None:
+        return ()
+    keep = ("trial", "label", "strategies", "epochs", "val_mae", "val_mae_change", "test_mae", "speedup",
+            "speedup_verified", "speedup_interval", "work_fraction")
+    out = []
+    for tolerance, record in tolerance_menu(records, baseline.val_mae, noise):
+        if record is None:
+            out.append({"tolerance": tolerance, "trial": None})
+            continue
+        summary = trial_summary(record, baseline, stored_verification(study, record, baseline))
+        out.append({"tolerance": tolerance, **{k: summary[k] for k in keep if k in summary}})
+    return tuple(out)
 
 
 def verified_speedup(
@@ -167,7 +194,7 @@ def export_study(
             trade = best_trade_off(study, records, baseline, timer, pairs, noise)
             note = _not_faster_note(chosen, baseline, trade, tolerance)
     export = Export(label, chosen, baseline, out_dir / f"{label}.yaml", out_dir / f"{label}.json", plain_shorter,
-                    verified, noise, note)
+                    verified, noise, note, menu_entries(study, records, baseline, noise))
     _write(export, study, template, rule, tolerance, records)
     return export
 
@@ -194,7 +221,7 @@ def _write(export: Export, study: optuna.Study, template: Recipe, rule: str, tol
         "pareto_front": [trial_summary(r, baseline, verified if r.number == chosen.number else None,
                                        chosen=r.number == chosen.number)
                          for r in pareto_front([r for r in records if r.feasible])],
-        "artifacts": chosen.result.artifacts if chosen.result else {},
+        "artifacts": chosen.result.artifacts if chosen.result else {}, "menu": list(export.menu),
     }
     # a sensor mask named by the data's ids (and <dataset>_sensors.csv), deployment accuracy
     summary.update(export_sensors(export.summary_path.parent, export.dataset, chosen.result, chosen.job and chosen.job.dataset))

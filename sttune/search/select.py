@@ -11,6 +11,7 @@ from sttune.search.records import TrialRecord
 RULES = ("fastest-within", "knee", "min-mae")
 NOISE_FLOOR = 0.02  # no two timings of the same work agree better than this
 NOISE_DEFAULT = 0.05  # when the study has too little to estimate its own noise from
+MENU_TOLERANCES = (0.005, 0.01, 0.02, 0.05)  # the export's menu: what each val MAE tolerance buys
 
 
 class SelectionError(SttuneError):
@@ -55,15 +56,31 @@ def reliably_cheaper(a: TrialRecord, b: TrialRecord, noise: float) -> bool:
     return a.cost_seconds * (1 + noise) < b.cost_seconds
 
 
-def fastest_within(records: Sequence[TrialRecord], tolerance: float, noise: float = 0.0) -> TrialRecord:
-    """Among trials whose val MAE is at most (1 + tolerance) × the best, the cheapest; trials
-    not reliably costlier than it (within ``noise``) count as equally cheap, and the most
-    accurate of those wins."""
-    best = min(r.val_mae for r in records)
-    eligible = [r for r in records if r.val_mae <= best * (1 + tolerance)]
+def cheapest_under(records: Sequence[TrialRecord], max_val_mae: float, noise: float = 0.0) -> TrialRecord | None:
+    """Among trials whose val MAE is at most ``max_val_mae``, the cheapest; trials not reliably
+    costlier than it (within ``noise``) count as equally cheap, and the most accurate of those
+    wins. None when no trial is that accurate."""
+    eligible = [r for r in records if r.val_mae <= max_val_mae]
+    if not eligible:
+        return None
     cheapest = min(eligible, key=lambda r: (r.cost_seconds, r.val_mae))
     tied = [r for r in eligible if not reliably_cheaper(cheapest, r, noise)]
     return min(tied, key=lambda r: (r.val_mae, r.cost_seconds))
+
+
+def fastest_within(records: Sequence[TrialRecord], tolerance: float, noise: float = 0.0) -> TrialRecord:
+    """:func:`cheapest_under` (1 + tolerance) × the best val MAE of ``records``."""
+    picked = cheapest_under(records, min(r.val_mae for r in records) * (1 + tolerance), noise)
+    assert picked is not None  # the best trial itself is within
+    return picked
+
+
+def tolerance_menu(records: Sequence[TrialRecord], reference_val_mae: float, noise: float,
+                   tolerances: Sequence[float] = MENU_TOLERANCES) -> list[tuple[float, TrialRecord | None]]:
+    """Per val MAE tolerance against ``reference_val_mae`` (the full baseline's), the fastest
+    completed feasible trial within it (:func:`cheapest_under`); None where none is."""
+    usable = [r for r in records if r.state == "COMPLETE" and r.feasible and math.isfinite(r.val_mae)]
+    return [(t, cheapest_under(usable, reference_val_mae * (1 + t), noise)) for t in tolerances]
 
 
 def knee(records: Sequence[TrialRecord]) -> TrialRecord:

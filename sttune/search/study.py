@@ -1,8 +1,9 @@
 """Run one dataset's multi-objective study with ask/tell, resumable and Ctrl-C safe.
 
 The plain baseline (full budget) is enqueued first, then the baseline ladder (reduced
-budgets); both are enqueued once per study (by the preparing process only) and never
-repeated on resume. A trial whose plugin raises fails with the reason recorded and the study
+budgets), then each searched strategy's recommended configurations (``Strategy.recommended``;
+with ``search.combine`` also their combination); all are enqueued once per study (by the
+preparing process only) and never repeated on resume. The sampler explores after them. A trial whose plugin raises fails with the reason recorded and the study
 goes on. Ctrl-C fails the running trial as "interrupted", enqueues it again for the next run,
 and re-raises.
 
@@ -51,11 +52,12 @@ from sttune.search.identity import IDENTITY, recipe_identity
 from sttune.search.monitor import rung_monitor
 from sttune.search.reuse import finished_twin, tell_reused
 from sttune.search.rungs import STOPPED_CHECKPOINT_ATTR
-from sttune.search.space import BUDGET, ROLE, has_search_space, job_for_trial
+from sttune.search.space import BUDGET, RECOMMENDED, ROLE, has_search_space, job_for_trial, recommended_trials
 from sttune.search.storage import make_sampler, open_study, study_name
 
 INTERRUPTED = "interrupted"
 READY = "sttune.ready"  # study user attr: the baselines are enqueued, workers may start
+RECOMMENDATIONS = "sttune.recommendations"  # study user attr: the recommended trials were enqueued
 WORKER = "sttune.worker"  # trial user attr: which host, process and worker index ran it
 OOM = "sttune.oom"  # trial user attr: the trial ran out of memory (told COMPLETE, infeasible)
 MEMORY_CONSTRAINT = "memory"
@@ -87,19 +89,22 @@ class StudyPlan:
     ready_timeout_seconds: float = 600.0  # how long a joining worker waits for the baselines
 
 
-def open_plan_study(plan: StudyPlan) -> optuna.Study:
+def open_plan_study(plan: StudyPlan, events: SearchEvents | None = None) -> optuna.Study:
     cfg = plan.recipe.search
     sampler = make_sampler(cfg.sampler, cfg.seed + plan.worker_index, len(cfg.objectives))
     study = open_study(plan.storage, study_name(plan.recipe_name, plan.dataset.label), len(cfg.objectives), sampler)
     if plan.prepare:
-        prepare_study(study, plan)
+        for note in prepare_study(study, plan):
+            if events is not None:
+                events.notice(note)
     else:
         _wait_until_ready(study, plan)
     return study
 
 
-def prepare_study(study: optuna.Study, plan: StudyPlan) -> None:
-    """Name the metrics, store the recipe, enqueue the baselines, and mark the study ready."""
+def prepare_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
+    """Name the metrics, store the recipe, enqueue the baselines and the recommendations, and
+    mark the study ready; returns the notices of recommendations skipped."""
     cfg = plan.recipe.search
     if study.metric_names is None:
         study.set_metric_names([METRICS[o] for o in cfg.objectives])
@@ -108,8 +113,19 @@ def prepare_study(study: optuna.Study, plan: StudyPlan) -> None:
     if IDENTITY not in study.user_attrs:  # what a resume must not change (sttune.search.identity)
         study.set_user_attr(IDENTITY, recipe_identity(plan.recipe, plan.dataset.label))
     ensure_baselines(study, plan.recipe)
+    notes = ensure_recommendations(study, plan.recipe)
     if not study.user_attrs.get(READY):
         study.set_user_attr(READY, True)
+    return notes
+
+
+def with_study_budget(plan: StudyPlan, study: optuna.Study) -> StudyPlan:
+    """A worker given no budget keeps to the one stored with the study (worker 0's
+    ``search.budget``): every worker stops starting trials at the same shared limit."""
+    if plan.budget is not None:
+        return plan
+    stored = (study.user_attrs.get("sttune.recipe") or {}).get("search", {}).get("budget")
+    return plan if stored is None else replace(plan, budget=float(stored))
 
 
 def _wait_until_ready(study: optuna.Study, plan: StudyPlan) -> None:
@@ -131,6 +147,20 @@ def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
     for budget in [1.0, *sorted(recipe.search.baseline_ladder, reverse=True)]:
         if ("baseline", budget) not in have:
             study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: budget})
+
+
+def ensure_recommendations(study: optuna.Study, recipe: Recipe) -> list[str]:
+    """Enqueue the recommended trials once, into a study that has no strategy trial yet (a
+    study resumed from before recommendations keeps its course); returns the skip notices."""
+    if study.user_attrs.get(RECOMMENDATIONS):
+        return []
+    notes: list[str] = []
+    if not any(ROLE not in t.user_attrs for t in study.get_trials(deepcopy=False)):
+        trials, notes = recommended_trials(recipe)
+        for tag, params in trials:
+            study.enqueue_trial(params, user_attrs={RECOMMENDED: tag})
+    study.set_user_attr(RECOMMENDATIONS, True)
+    return notes
 
 
 WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
@@ -323,7 +353,8 @@ def run_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
     :class:`FailureStreak`."""
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress display says it all
-    study = open_plan_study(plan)
+    study = open_plan_study(plan, events)
+    plan = with_study_budget(plan, study)
     stale_after = plan.recipe.search.stale_after_seconds
     recover_stale(study, stale_after)
     events.study_started(plan.dataset.label, count_done(study.get_trials(deepcopy=False)), plan.trials)
@@ -482,5 +513,5 @@ def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
     """Leave the study consistent: fail the trial and queue the same config again."""
     trial.set_user_attr(rec.REASON, INTERRUPTED)
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    attrs = {k: v for k, v in trial.user_attrs.items() if k in (ROLE, BUDGET)}
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in (ROLE, BUDGET, RECOMMENDED)}
     study.enqueue_trial(trial.params, user_attrs=attrs or None)

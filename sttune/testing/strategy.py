@@ -89,6 +89,27 @@ def check_space_params(s: StrategySubject) -> str:
     return "space() returns constructor arguments"
 
 
+def check_recommended(s: StrategySubject) -> str:
+    """Each recommended configuration is a point of the strategy's own space that constructs."""
+    from sttune.search.space import OutsideSpace, recommendation_params
+
+    configs = getattr(s.cls, "recommended", ())
+    require(isinstance(configs, tuple) and all(isinstance(c, dict) for c in configs),
+            "`recommended` must be a tuple of dicts (knob -> value)")
+    for i, config in enumerate(configs, 1):
+        problem = not_json(config, f"recommended configuration {i}")
+        require(problem is None, problem or "")
+        try:
+            _, returned = recommendation_params(s.cls, config)
+        except OutsideSpace as exc:
+            raise ContractFailure(f"recommended configuration {i} {config}: {exc}") from None
+        try:
+            s.cls(**returned)
+        except Exception as exc:
+            raise ContractFailure(f"recommended configuration {i}: {s.cls.__name__}(**{returned}) failed: {exc}") from None
+    return f"{len(configs)} inside the space" if configs else "none"
+
+
 def check_json_params(s: StrategySubject) -> str:
     return json_params(s.cls, s.params, skip=0)
 
@@ -172,6 +193,7 @@ def check_artifacts(s: StrategySubject) -> str:
 STRATEGY_CHECKS: dict[str, Check] = {
     "space_prefix": check_space_prefix,
     "space_params": check_space_params,
+    "recommended": check_recommended,
     "json_params": check_json_params,
     "trains": check_trains,
     "select": _hook_check("select"),

@@ -61,6 +61,6 @@ def test_prepare_study_names_metrics_stores_the_recipe_and_marks_ready(tmp_path)
     assert study.metric_names == ["val MAE", "device seconds", "peak memory MiB"]
     assert study.user_attrs[st.READY] is True and study.user_attrs["sttune.dataset"] == "synthetic"
     assert study.user_attrs["sttune.recipe"]["name"] == "unit"
-    assert study.study_name == "unit:synthetic" and len(study.trials) == 2
+    assert study.study_name == "unit:synthetic" and len(study.trials) == 3  # 2 baselines, st_prune's recommendation
     joining = st.open_plan_study(replace(p, prepare=False, worker_index=1))  # ready: no wait, nothing added
-    assert len(joining.trials) == 2
+    assert len(joining.trials) == 3

@@ -9,7 +9,7 @@ bin), r(epoch) schedules and warm-up, and the ``random`` ablation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -42,6 +42,11 @@ class STPrune(Strategy):
     """Dynamic sample pruning; see docs/strategies/st_prune.md for every parameter."""
 
     name = "st_prune"
+    # r 0.6, benchmarked on SZ-TAXI and LOS-LOOP (STID): 1.33x at +0.8%, 1.39x at +1.0% test MAE
+    recommended: ClassVar[tuple[dict[str, Any], ...]] = (
+        {"ratio": 0.6, "delta": 0.875, "score": "relative", "momentum": 0.9, "bins": 4, "schedule": "constant",
+         "warmup": 1},
+    )
 
     def __init__(
         self,

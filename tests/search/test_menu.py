@@ -1,0 +1,91 @@
+"""The export's tolerance menu: per val MAE tolerance against the full baseline, the fastest
+trial within it (select.tolerance_menu), in best/<dataset>.json and printed by `sttune export`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import train_result, trial_record as rec  # noqa: E402
+from sttune.cli.export_cmd import menu_lines  # noqa: E402
+from sttune.config import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
+from sttune.runner import Job  # noqa: E402
+from sttune.search import records as records_mod  # noqa: E402
+from sttune.search.export import VERIFIED_ATTR, export_study  # noqa: E402
+from sttune.search.select import MENU_TOLERANCES, cheapest_under, tolerance_menu  # noqa: E402
+from sttune.search.space import BUDGET, ROLE  # noqa: E402
+from sttune.search.verify import Verified  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_the_menu_tolerances_are_the_four_the_issue_names():
+    assert MENU_TOLERANCES == (0.005, 0.01, 0.02, 0.05)
+
+
+def test_each_tolerance_gets_the_fastest_trial_within_it_of_the_reference():
+    trials = [rec(0, 100, 2.00, role="baseline"), rec(1, 80, 2.015), rec(2, 60, 2.03), rec(3, 40, 2.09),
+              rec(4, 10, 2.5), rec(5, 5, 1.9, feasible=False), rec(6, 1, 1.0, state="PRUNED")]
+    menu = tolerance_menu(trials, 2.0, noise=0.0)
+    assert [(t, r.number) for t, r in menu] == [(0.005, 0), (0.01, 1), (0.02, 2), (0.05, 3)]
+    # the reference is the one given (the full baseline's), not the best trial's val MAE
+    assert [r.number for _, r in tolerance_menu(trials, 2.1, noise=0.0)] == [3, 3, 3, 3]
+
+
+def test_a_tolerance_nothing_meets_has_no_trial_and_noise_ties_go_to_accuracy():
+    assert cheapest_under([rec(0, 10, 3.0)], 2.0) is None
+    assert [r for _, r in tolerance_menu([rec(0, 10, 3.0)], 2.0, 0.0)] == [None] * 4
+    tied = [rec(0, 100, 2.0, role="baseline"), rec(1, 50, 2.01), rec(2, 51, 2.005)]
+    assert cheapest_under(tied, 2.02, noise=0.05).number == 2  # 51 s is not reliably dearer than 50 s
+    assert cheapest_under(tied, 2.02, noise=0.0).number == 1
+
+
+def _tell(study, role, val, seconds, budget=1.0):
+    job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [("dynst", {})],
+              TrainConfig(epochs=4))
+    trial = study.ask()
+    trial.set_user_attr(ROLE, role) if role == "baseline" else None
+    trial.set_user_attr(BUDGET, budget)
+    trial.set_user_attr(records_mod.JOB, records_mod.job_to_attr(job))
+    trial.set_user_attr(records_mod.RESULT, records_mod.result_to_attr(train_result(val, seconds)))
+    study.tell(trial, [val, seconds])
+
+
+TEMPLATE = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"),
+                  strategies=[StrategyBlock("dynst")], search=SearchConfig(trials=5), name="tpl")
+
+
+def test_the_export_json_carries_the_menu_verified_where_verified_and_the_rule_still_decides(tmp_path):
+    study = optuna.create_study(study_name="tpl:synthetic", directions=["minimize", "minimize"])
+    study.set_user_attr("sttune.dataset", "synthetic")
+    _tell(study, "baseline", 2.0, 100.0)  # 0
+    _tell(study, "search", 2.015, 50.0)  # 1: within 1% of the best (2.0), within 2% of the baseline
+    _tell(study, "search", 2.08, 20.0)  # 2: within 5% only
+    verified = Verified(1.8, 1.7, 1.9, 0.5, 2.0, 2.0, 0.05, False)
+    study.set_user_attr(VERIFIED_ATTR, {"1/0/3": verified.to_dict()})  # trial 1 was re-timed before
+    out = export_study(study, TEMPLATE, tmp_path, "fastest-within", 0.01)
+    assert out.chosen.number == 1  # the rule decides best/<dataset>.yaml, not the menu
+    menu = json.loads(out.summary_path.read_text())["menu"]
+    assert [(m["tolerance"], m["trial"]) for m in menu] == [(0.005, 0), (0.01, 1), (0.02, 1), (0.05, 2)]
+    assert menu[2]["speedup"] == pytest.approx(1.8) and menu[2]["speedup_verified"] is True
+    assert menu[2]["speedup_interval"] == [1.7, 1.9]
+    assert menu[3]["speedup"] == pytest.approx(5.0) and menu[3]["speedup_verified"] is False
+    assert menu[3]["val_mae_change"] == pytest.approx(0.04)
+    lines = menu_lines(out.menu)
+    assert len(lines) == 5 and "the rule above decided the export" in lines[0]
+    assert lines[3] == "    within +2%: trial 1 dynst (stid): 1.80x [1.70, 1.90] verified, val MAE +0.8%"
+    assert lines[4] == "    within +5%: trial 2 dynst (stid): 5.00x measured in the search (not verified), val MAE +4.0%"
+
+
+def test_the_menu_line_says_when_no_trial_is_within_and_no_baseline_means_no_menu(tmp_path):
+    assert menu_lines([{"tolerance": 0.005, "trial": None}])[1] == "    within +0.5%: no trial"
+    assert menu_lines(()) == []
+    study = optuna.create_study(study_name="tpl:synthetic", directions=["minimize", "minimize"])
+    _tell(study, "search", 2.0, 50.0)
+    assert export_study(study, TEMPLATE, tmp_path, "fastest-within", 0.01).menu == ()

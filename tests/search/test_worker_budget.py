@@ -1,0 +1,56 @@
+"""`sttune worker --budget`: the budget lives with the study, so every worker stops at one shared limit."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from helpers import train_result  # noqa: E402
+from sttune.cli import app  # noqa: E402
+from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
+from sttune.search import records as rec, study as st  # noqa: E402
+from sttune.search.events import NullEvents  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def recipe(budget: float | None) -> Recipe:
+    return Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"), strategies=[StrategyBlock("st_prune")],
+                  search=SearchConfig(trials=20, budget=budget, baseline_ladder=[0.5], reuse_results=False), name="unit")
+
+
+def plan(r: Recipe, storage, tmp_path, index: int) -> st.StudyPlan:
+    return st.StudyPlan(r, "unit", r.datasets[0], storage, tmp_path, r.search.trials, None,
+                        worker_index=index, prepare=index == 0, budget=r.search.budget, poll_seconds=0.01)
+
+
+def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_path, monkeypatch):
+    monkeypatch.setattr(st, "run_job", lambda job, cache, on_epoch=None: train_result(
+        2.0, 15.0 if job.strategies else 10.0 * job.train.epochs))  # baseline 200 s, rung 100 s, strategy 15 s
+    storage = optuna.storages.InMemoryStorage()
+    first = st.run_study(plan(recipe(2.5), storage, tmp_path, 0), NullEvents())  # worker 0: budget 2.5 = 500 s
+    done = [t for t in first.trials if t.state.is_finished()]
+    spent = sum(t.user_attrs[rec.RESULT]["cost_seconds"] for t in done)
+    assert spent == 495 and len(done) == 15  # 200 + 100, then 13 strategy trials of 15 s; 510 > 500
+    joined = st.run_study(plan(recipe(None), storage, tmp_path, 1), NullEvents())  # worker 1: no --budget
+    assert sum(t.state.is_finished() for t in joined.trials) == 15  # the study's budget is spent: it starts nothing
+
+
+def test_with_study_budget_prefers_the_workers_own_and_else_the_studys():
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    p = plan(recipe(None), None, Path("."), 1)
+    assert st.with_study_budget(p, study).budget is None  # none stored: none
+    study.set_user_attr("sttune.recipe", {"search": {"budget": 6}})
+    assert st.with_study_budget(p, study).budget == 6.0
+    assert st.with_study_budget(replace(p, budget=3.0), study).budget == 3.0
+
+
+def test_worker_budget_must_be_positive_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["worker", str(tmp_path / "r.yaml"), "--budget", "0"])
+    assert result.exit_code == 2 and "--budget must be a finite number above 0" in result.output
+    assert "Traceback" not in result.output
