@@ -37,7 +37,7 @@ from common import real_dataset  # noqa: E402
 from harness import interleave, summarise  # noqa: E402
 from sttune.config import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe import DatasetBlock  # noqa: E402
-from sttune.runner import Job, run_job  # noqa: E402
+from sttune.runner import Job, train_job  # noqa: E402
 from sttune.search.frontier import Frontier  # noqa: E402
 
 ST_PRUNE = {"ratio": 0.6, "delta": 0.875, "score": "relative", "bins": 4, "schedule": "constant", "warmup": 1}
@@ -71,7 +71,7 @@ def arms_block(block: DatasetBlock, model: dict, arms: dict[str, tuple[list, flo
         strategies, share = arms[label]
         epochs = max(1, round(cfg.epochs * share))
         job = Job(block, Protocol(), "stid", model, strategies, replace(cfg, epochs=epochs, seed=repeat))
-        return run_job(job, cache)
+        return train_job(job, cache)
 
     results = interleave([(a,) for a in arms], repeats, run, lambda line: print(f"  {block.label}{line}", flush=True))
     summary = summarise(results, "full")

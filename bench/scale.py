@@ -88,7 +88,7 @@ import json, sys
 sys.path.insert(0, sys.argv[2] + "/bench")
 from common import real_dataset
 from sttune.config import Protocol, TrainConfig
-from sttune.runner import Job, run_job
+from sttune.runner import Job, train_job
 from pathlib import Path
 import tempfile
 out = {}
@@ -96,7 +96,7 @@ for name in ("sz_taxi", "los_loop"):
     train = TrainConfig(epochs=int(sys.argv[1]), batch_size=64, device="cpu", cpu_threads=1, seed=0)
     job = Job(real_dataset(name), Protocol(), "stid", {}, [], train)
     with tempfile.TemporaryDirectory() as tmp:
-        r = run_job(job, Path(tmp))
+        r = train_job(job, Path(tmp))
     out[name] = {"val": r.val, "test": r.test, "best_epoch": r.best_epoch}
 print(json.dumps(out))
 """

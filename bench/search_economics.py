@@ -115,7 +115,7 @@ def one(dataset: str, seed: int, budget: float, epochs: int | None, folder: Path
     return {"dataset": dataset, "seed": seed, "epochs": recipe.train.epochs, "baseline_seconds": base.cost_seconds,
             "baseline_val_mae": base.val_mae, "baseline_test_mae": base.test_mae, "cost_noise": export.noise,
             "default": default, "plain": arm_row(plain, base, plain_verified, plain_seconds),
-            "trials": trials, "wall_seconds": time.monotonic() - start, "device": (base.result or {}).get("device")}
+            "trials": trials, "wall_seconds": time.monotonic() - start, "device": base.result.device if base.result else None}
 
 
 def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int | None,
@@ -149,7 +149,7 @@ def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int |
             "baseline_test_mae": base.test_mae, "cost_noise": noise,
             "default": arm_row(chosen, base, verified.get(chosen.number), search_cost(study)["total_device_seconds"] or 0.0),
             "plain": arm_row(plain, base, verified.get(plain.number), plain_seconds), "trials": trials,
-            "device": (base.result or {}).get("device")}
+            "device": base.result.device if base.result else None}
 
 
 def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """One training job: a dataset, a model and strategies with fixed params, trained once.
 
-Both ``sttune train`` and every search trial go through :func:`run_job`.
+Both ``sttune train`` and every search trial go through :func:`train_job`.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class Fitted:
     data: Any  # DataModule
 
 
-def run_job(job: Job, cache_dir: Path, listener=None):  # -> TrainResult
+def train_job(job: Job, cache_dir: Path, listener=None):  # -> TrainResult
     """Train the job once; ``listener`` (a TrainListener) hears its events and may raise StopTraining.
 
     The result records the missing-value policy, and holds no MAPE where MAPE means nothing
@@ -103,7 +103,7 @@ def run_job(job: Job, cache_dir: Path, listener=None):  # -> TrainResult
 
 
 def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
-    """:func:`run_job`, keeping the trained model and strategies (saved models, the Python API)."""
+    """:func:`train_job`, keeping the trained model and strategies (saved models, the Python API)."""
     from sttune.build import make_strategies, model_factory
     from sttune.train.deploy import deployment_metrics, kept_sensors, without_mape
     from sttune.train.metrics import drop_mape

@@ -113,14 +113,14 @@ def test_an_isolated_trial_relays_every_listener_event_and_stops_where_the_paren
     from sttune.config import Protocol, TrainConfig
     from sttune.recipe import DatasetBlock
     from sttune.runner import Job
-    from sttune.search.isolation import run_isolated
+    from sttune.search.isolation import train_isolated
 
     job = Job(DatasetBlock("synthetic", {"n_nodes": 6, "n_days": 3, "steps_per_day": 48, "seed": 0}),
               Protocol(in_len=6, out_len=3), "stid", {"embed_dim": 8, "n_layers": 1},
               [("stemdist", {"nrr": 0.5, "srr": 0.1, "t_outer": 2, "inner": 1, "net_steps": 1})],
               TrainConfig(epochs=3, batch_size=32, device="cpu"))
     heard = Heard(stop_at="epoch")
-    result = run_isolated(job, tmp_path, heard, None)
+    result = train_isolated(job, tmp_path, heard, None)
     assert heard.kinds() == ["prepare_start", "checkpoint", "epoch", "stop"]
     assert heard.events[0] == ("prepare_start", "stemdist") and heard.events[1][1].strategy == "stemdist"
     assert result.epochs_run == 1 and heard.events[-1] == ("stop", result.stop_reason) == ("stop", "stopped: stopped at the epoch")

@@ -191,13 +191,13 @@ def test_val_every_must_be_positive():
 def test_an_isolated_trial_writes_the_prepared_arrays_for_the_next_one(tmp_path):
     from sttune.recipe import DatasetBlock
     from sttune.runner import Job, load_data_cached
-    from sttune.search.isolation import run_isolated
+    from sttune.search.isolation import train_isolated
 
     block = DatasetBlock("synthetic", {"n_nodes": 8, "n_days": 4})
     job = Job(block, Protocol(), "stid", {}, [], TrainConfig(epochs=1, device="cpu"))
     key = load_data_cached(block, Protocol()).key  # the parent's own copy: not cached on disk
     assert protocol_mod.load_prepared(tmp_path, key) is None
-    result = run_isolated(job, tmp_path, None, None)
+    result = train_isolated(job, tmp_path, None, None)
     assert result.epochs_run == 1
     assert protocol_mod.load_prepared(tmp_path, key) is not None  # the next trial process maps these
 

@@ -57,12 +57,12 @@ def test_a_piped_search_prints_one_line_per_trial_and_a_summary(tmp_path, monkey
     real_twin = st.finished_twin
     monkeypatch.setattr(st, "finished_twin", lambda study, job, number: study.trials[2] if number == 5
                         else real_twin(study, job, number))
-    monkeypatch.setattr(st, "run_job", fake_run_job)
+    monkeypatch.setattr(st, "train_job", fake_run_job)
     console, buffer = piped_console()
     r = replace(recipe(trials=6, ladder=[0.5], reuse_results=True), train=replace(recipe().train, epochs=4))
     with SearchProgress(console, 6) as progress:
         assert progress.live is None  # not a terminal: no status area, nothing redrawn
-        study = st.run_study(plan(r, tmp_path), progress)
+        study = st.search_study(plan(r, tmp_path), progress)
     final_summary(console, progress, [], tmp_path / "run")
 
     text = buffer.getvalue()

@@ -111,7 +111,7 @@ def test_the_pool_notes_go_through_the_events_not_the_cli(tmp_path, monkeypatch)
     events = type("Events", (NullEvents,), {"notice": lambda self, message: notes.append(message)})()
     monkeypatch.setattr(workers_mod, "cuda_device_count", lambda: 2)
     monkeypatch.setattr(workers_mod.mp, "get_context", lambda kind: SimpleNamespace(Process=Proc))
-    workers_mod.run_pool([], tmp_path, events, 2, "subprocess")
+    workers_mod.search_with_workers([], tmp_path, events, 2, "subprocess")
     assert notes == ["2 workers on 2 CUDA devices: worker 0 → 0, worker 1 → 1",
                      "note: worker 1 exited with code 1; the other workers finished the search"]
 

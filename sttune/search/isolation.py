@@ -2,7 +2,7 @@
 
 The child (``spawn`` context: a fresh interpreter, no inherited CUDA or thread state; it
 receives the parent's ``sys.path``, so plugins found through extra path entries are found
-again) loads the data, trains with :func:`sttune.runner.run_job`, and talks to the parent
+again) loads the data, trains with :func:`sttune.runner.train_job`, and talks to the parent
 over a pipe:
 
 - ``("ready",)`` once the data is loaded: the trial timeout counts from here;
@@ -101,7 +101,7 @@ def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int, liste
     try:
         from sttune.errors import SttuneError
         from sttune.plugins import discover, load
-        from sttune.runner import load_data_cached, run_job
+        from sttune.runner import load_data_cached, train_job
         from sttune.search import records as rec
 
         discover.cache_clear()
@@ -121,7 +121,7 @@ def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int, liste
             load_data_cached(job.dataset, job.protocol, Path(cache_dir))
             conn.send(("ready",))
 
-            result = run_job(job, Path(cache_dir), _Relay(conn, listen))
+            result = train_job(job, Path(cache_dir), _Relay(conn, listen))
             conn.send(("result", result.to_plain()))
         except KeyboardInterrupt:
             conn.send(("interrupted",))
@@ -175,7 +175,7 @@ class _Relay(TrainListener):
             raise StopTraining(reply)
 
 
-def run_isolated(
+def train_isolated(
     job: Any, cache_dir: Path, listener: TrainListener | None, timeout_minutes: float | None,
 ) -> TrainResult:
     """Train ``job`` in a child process; ``listener`` hears its events as if it ran here.

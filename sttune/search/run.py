@@ -16,8 +16,8 @@ from sttune.search.events import SearchEvents
 from sttune.search.export import Export, export_study
 from sttune.search.identity import check_resumable
 from sttune.search.storage import open_study, search_storage, study_name
-from sttune.search.study import StudyPlan, run_study
-from sttune.search.workers import run_pool
+from sttune.search.study import StudyPlan, search_study
+from sttune.search.workers import search_with_workers
 
 RECIPE_SNAPSHOT = "recipe.yaml"
 NAIVE = "sttune.naive"  # study user attr: the dataset's naive forecasts (NaiveForecasts.to_dict())
@@ -200,10 +200,10 @@ def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, 
     if prepare:
         store_naive(run)
     if workers > 1:
-        run_pool(plans(run, cache_dir, trials, timeout), run.run_dir, events, workers, isolation)
+        search_with_workers(plans(run, cache_dir, trials, timeout), run.run_dir, events, workers, isolation)
         return
     for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, prepare=prepare, isolation=isolation):
-        run_study(plan, events)
+        search_study(plan, events)
 
 
 def store_naive(run: Run, storage=None) -> None:

@@ -43,7 +43,7 @@ import optuna
 
 from sttune.errors import SttuneError
 from sttune.recipe import DatasetBlock, Recipe
-from sttune.runner import run_job
+from sttune.runner import train_job
 from sttune.schema import to_plain
 from sttune.search import records as rec
 from sttune.search.events import SearchEvents
@@ -347,7 +347,7 @@ def _fits_budget(study: optuna.Study, trial: optuna.Trial, budget: float | None)
     return use is None or use[0] + use[1] <= use[2]
 
 
-def run_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
+def search_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
     """Run trials until the study holds the plan's trial count, the budget has no room for the
     next trial, the space looks exhausted, or the time is up; a failure streak raises
     :class:`FailureStreak`."""
@@ -371,13 +371,13 @@ def run_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
             if decision.note:
                 events.notice(decision.note)
             break
-        if decision.move == "wait" or not run_trial(study, plan, events):
+        if decision.move == "wait" or not search_one_trial(study, plan, events):
             time.sleep(plan.poll_seconds)
             recover_stale(study, stale_after)
     return study
 
 
-def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> bool:
+def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> bool:
     """Ask for one trial, train it, and tell the study its values or its failure.
 
     Returns False when the asked trial fell outside the trial count or the budget and was given back.
@@ -402,14 +402,14 @@ def run_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> boo
             events.trial_started(trial.number, job.train.epochs)
             monitor = rung_monitor(study, trial, plan.recipe.search.early_stopping, job.train.epochs, events)
             if plan.isolation == "subprocess":
-                from sttune.search.isolation import TrialCrash, run_isolated
+                from sttune.search.isolation import TrialCrash, train_isolated
 
                 try:
-                    result = run_isolated(job, plan.cache_dir, monitor, plan.recipe.search.trial_timeout_minutes)
+                    result = train_isolated(job, plan.cache_dir, monitor, plan.recipe.search.trial_timeout_minutes)
                 except TrialCrash as exc:
                     crash = exc
             else:
-                result = run_job(job, plan.cache_dir, monitor)
+                result = train_job(job, plan.cache_dir, monitor)
     except KeyboardInterrupt:
         _guarded(_interrupted, study, trial)
         raise

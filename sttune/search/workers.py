@@ -2,7 +2,7 @@
 
 The parent prepares every study first (metric names, recipe, baselines enqueued once, the
 ``sttune.ready`` mark), then starts the workers (``spawn`` context). Each worker runs
-:func:`sttune.search.study.run_study` with its own sampler seed (``search.seed + index``) and
+:func:`sttune.search.study.search_study` with its own sampler seed (``search.seed + index``) and
 never enqueues baselines; the claim counting in study.py makes the workers run exactly
 ``search.trials`` trials together. With several CUDA devices each worker sees one of them
 (``CUDA_VISIBLE_DEVICES``, round-robin). The parent prints finished trials as they appear in
@@ -64,12 +64,12 @@ class WorkerSpec:
 def worker_main(spec: WorkerSpec) -> None:
     """A worker process: run every dataset's study until it is full."""
     os.environ.update(spec.env)
-    from sttune.search.study import FailureStreak, run_study  # after CUDA_VISIBLE_DEVICES is set: it loads torch
+    from sttune.search.study import FailureStreak, search_study  # after CUDA_VISIBLE_DEVICES is set: it loads torch
 
     try:
         storage = search_storage(spec.plans[0].recipe.search, spec.run_dir) if spec.plans else None
         for plan in spec.plans:
-            run_study(replace(plan, storage=storage, worker_index=spec.index, prepare=False, isolation=spec.isolation),
+            search_study(replace(plan, storage=storage, worker_index=spec.index, prepare=False, isolation=spec.isolation),
                       NullEvents())  # the parent reports trials from the storage
     except KeyboardInterrupt:
         sys.exit(130)
@@ -80,7 +80,7 @@ def worker_main(spec: WorkerSpec) -> None:
         sys.exit(2)
 
 
-def run_pool(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, workers: int, isolation: str) -> None:
+def search_with_workers(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, workers: int, isolation: str) -> None:
     """Prepare every plan's study (baselines once), then run ``workers`` processes on them all.
 
     ``plans`` are the parent's (worker 0, preparing); ``run_dir`` is the run folder (where the

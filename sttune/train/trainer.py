@@ -78,7 +78,7 @@ class Trainer:
         prepared_s = sum(prepare_by_strategy)
         if listener is not None and stop_reason != "budget":
             listener.on_stop(stop_reason)
-        work = run_work(curve, start.prepare_work, charged / prepared_s if prepared_s > 0 else 1.0,
+        work = total_work(curve, start.prepare_work, charged / prepared_s if prepared_s > 0 else 1.0,
                         data.spec.n_nodes, float(getattr(model, "node_cost_exponent", 1.0)))
         return TrainResult(
             val=best_val if best_val is not None else evaluate(model, data.val, data, cfg.eval_batch_size),
@@ -143,7 +143,7 @@ class Trainer:
         ctx = TrainContext(epoch=0, train_size=len(train), **shared)
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
-        run = _Run(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
+        run = _Training(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
         return _Start(model, data, run, scheduler, memory, prepare_by_strategy, prepare_work.window_nodes,
                       overhead, stopped)
 
@@ -221,7 +221,7 @@ class Trainer:
         return optimizer, scheduler
 
     def _loop(
-        self, run: _Run, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
+        self, run: _Training, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
     ) -> tuple[list[EpochRecord], dict[str, Tensor], int, str, dict | None]:
         """The epochs; returns the curve, the best-validation state, its epoch, the stop reason
         and that epoch's validation metrics (the weights fit() restores: no second pass)."""
@@ -266,7 +266,7 @@ class _Start:
 
     model: STModel
     data: DataModule
-    run: _Run
+    run: _Training
     scheduler: torch.optim.lr_scheduler.LRScheduler
     memory: PeakMemory
     prepare_by_strategy: list[float]
@@ -276,7 +276,7 @@ class _Start:
 
 
 @dataclass
-class _Run:
+class _Training:
     """The state of one training run; ``epoch()`` is the timed part of an epoch."""
 
     model: STModel
@@ -379,7 +379,7 @@ def on_device(data: DataModule, device: torch.device) -> DataModule:
     return _ON_DEVICE[key]
 
 
-def run_work(
+def total_work(
     curve: Sequence[EpochRecord], prepare_window_nodes: int, charged_share: float, n_nodes: int, exponent: float
 ) -> dict:
     """A run's work summary (see TrainResult.work): the training epochs scaled by the model's node

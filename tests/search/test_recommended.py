@@ -117,14 +117,14 @@ def test_the_search_runs_the_recommendations_right_after_the_baselines_once(tmp_
         jobs.append(job)
         return train_result(2.0, 10.0)
 
-    monkeypatch.setattr(st, "run_job", fake_run_job)
+    monkeypatch.setattr(st, "train_job", fake_run_job)
     r = recipe(StrategyBlock("knobs"), trials=4)
     p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 4, None)
-    study = st.run_study(p, NullEvents())
+    study = st.search_study(p, NullEvents())
     assert [t.user_attrs.get(ROLE) for t in study.trials] == ["baseline", "baseline", None, None]
     assert study.trials[2].user_attrs[RECOMMENDED] == "knobs#1" and RECOMMENDED not in study.trials[3].user_attrs
     assert jobs[2].strategies == [("knobs", {"ratio": 0.4, "period": 3, "rule": "b"})]
-    again = st.run_study(replace(p, storage=study._storage, trials=5), NullEvents())  # resumed: not enqueued again
+    again = st.search_study(replace(p, storage=study._storage, trials=5), NullEvents())  # resumed: not enqueued again
     assert sum(RECOMMENDED in t.user_attrs for t in again.trials) == 1 and len(again.trials) == 5
 
 

@@ -25,10 +25,10 @@ def budget_run(tmp_path, monkeypatch, trials, budget):
     def fake_run_job(job, cache_dir, listener=None):
         return train_result(2.0, 15.0 if job.strategies else 10.0 * job.train.epochs)
 
-    monkeypatch.setattr(st, "run_job", fake_run_job)
+    monkeypatch.setattr(st, "train_job", fake_run_job)
     r = replace(recipe(trials=trials, ladder=[0.5], reuse_results=False), train=replace(recipe().train, epochs=4))
     notes = Notes()
-    study = st.run_study(replace(plan(r, tmp_path), budget=budget), notes)
+    study = st.search_study(replace(plan(r, tmp_path), budget=budget), notes)
     return study, notes.lines
 
 

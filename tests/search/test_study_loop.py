@@ -1,4 +1,4 @@
-"""sttune.search.study.run_study on in-memory storage with a stand-in for run_job: the trial
+"""sttune.search.study.search_study on in-memory storage with a stand-in for train_job: the trial
 count, failure and reuse streaks, and what the parent says after a worker pool.
 
 Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
@@ -32,16 +32,16 @@ def test_run_study_runs_exactly_the_trial_count_baselines_first(tmp_path, monkey
         keep = dict(job.strategies).get("st_prune", {}).get("keep_ratio", 1.0) if job.strategies else 1.0
         return train_result(2.0 + 0.1 * len(jobs), 10.0 * job.train.epochs * float(keep or 1.0))
 
-    monkeypatch.setattr(st, "run_job", fake_run_job)
+    monkeypatch.setattr(st, "train_job", fake_run_job)
     r = replace(recipe(trials=5, ladder=[0.5], limit=0.5, reuse_results=False), train=replace(recipe().train, epochs=4))
-    study = st.run_study(plan(r, tmp_path), NullEvents())
+    study = st.search_study(plan(r, tmp_path), NullEvents())
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5 and len(jobs) == 5
     assert [(t.user_attrs.get(ROLE), t.user_attrs.get(BUDGET)) for t in study.trials[:2]] == [
         ("baseline", 1.0), ("baseline", 0.5)]
     assert [j.train.epochs for j in jobs[:2]] == [4, 2] and not jobs[0].strategies and not jobs[1].strategies
     assert all(j.strategies and j.strategies[0][0] == "st_prune" for j in jobs[2:])
     assert st.count_done(study.trials) == 5
-    again = st.run_study(replace(plan(r, tmp_path), storage=study._storage), NullEvents())  # a resume: nothing to do
+    again = st.search_study(replace(plan(r, tmp_path), storage=study._storage), NullEvents())  # a resume: nothing to do
     assert len(again.trials) == 5 and len(jobs) == 5
 
 
@@ -86,18 +86,18 @@ def test_run_study_stops_after_max_consecutive_failures(tmp_path, monkeypatch):
             raise RuntimeError("always")
         return train_result(2.0, 10.0)
 
-    monkeypatch.setattr(st, "run_job", fake_run_job)
+    monkeypatch.setattr(st, "train_job", fake_run_job)
     r = recipe(trials=5, ladder=[], max_consecutive_failures=3)
     p = plan(r, tmp_path)
     with pytest.raises(st.FailureStreak) as caught:
-        st.run_study(p, NullEvents())
+        st.search_study(p, NullEvents())
     assert caught.value.one_line() == ("the last 3 trials failed (last: RuntimeError: always). "
                                        "fix the recipe and run the same command again")
     study = optuna.load_study(study_name="unit:synthetic", storage=p.storage)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]
     assert st.count_done(study.trials) == 1
-    monkeypatch.setattr(st, "run_job", lambda job, cache_dir, listener=None: train_result(2.0, 5.0))  # fixed
-    st.run_study(p, NullEvents())  # the same command again: the remaining trials run
+    monkeypatch.setattr(st, "train_job", lambda job, cache_dir, listener=None: train_result(2.0, 5.0))  # fixed
+    st.search_study(p, NullEvents())  # the same command again: the remaining trials run
     assert st.count_done(study.trials) == 5 and len(study.trials) == 8
 
 

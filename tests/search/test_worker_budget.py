@@ -30,14 +30,14 @@ def plan(r: Recipe, storage, tmp_path, index: int) -> st.StudyPlan:
 
 
 def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_path, monkeypatch):
-    monkeypatch.setattr(st, "run_job", lambda job, cache, on_epoch=None: train_result(
+    monkeypatch.setattr(st, "train_job", lambda job, cache, on_epoch=None: train_result(
         2.0, 15.0 if job.strategies else 10.0 * job.train.epochs))  # baseline 200 s, rung 100 s, strategy 15 s
     storage = optuna.storages.InMemoryStorage()
-    first = st.run_study(plan(recipe(2.5), storage, tmp_path, 0), NullEvents())  # worker 0: budget 2.5 = 500 s
+    first = st.search_study(plan(recipe(2.5), storage, tmp_path, 0), NullEvents())  # worker 0: budget 2.5 = 500 s
     done = [t for t in first.trials if t.state.is_finished()]
     spent = sum(t.user_attrs[rec.RESULT]["cost_seconds"] for t in done)
     assert spent == 495 and len(done) == 15  # 200 + 100, then 13 strategy trials of 15 s; 510 > 500
-    joined = st.run_study(plan(recipe(None), storage, tmp_path, 1), NullEvents())  # worker 1: no --budget
+    joined = st.search_study(plan(recipe(None), storage, tmp_path, 1), NullEvents())  # worker 1: no --budget
     assert sum(t.state.is_finished() for t in joined.trials) == 15  # the study's budget is spent: it starts nothing
 
 
