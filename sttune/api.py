@@ -439,6 +439,10 @@ class Strategy:
     # runs each before its sampler explores. Each maps knobs of space() (names without the
     # "<name>." prefix) to values inside their ranges; knobs left out are sampled.
     recommended: ClassVar[tuple[dict[str, Any], ...]] = ()
+    # True when prepare() returns a different training source (a distilled set): strategies that
+    # keep per-window or per-node state cannot share a run with it, so `search.combine` leaves it
+    # out of combinations, and the trainer refuses a replacement after another strategy prepared.
+    replaces_windows: ClassVar[bool] = False
 
     @classmethod
     def space(cls, trial: optuna.Trial) -> dict[str, Any]:

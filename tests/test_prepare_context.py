@@ -13,6 +13,7 @@ from helpers import Heard, TinyModel, ring_series
 from sttune.api import PrepareContext, Strategy, TensorWindows, TrainContext
 from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
+from sttune.errors import TrainingError
 from sttune.train.trainer import Trainer
 
 
@@ -87,3 +88,11 @@ def test_an_api_1_0_prepare_reading_epoch_fields_still_runs_and_is_warned(data):
     messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     assert any("PrepareContext.epoch is deprecated" in m for m in messages)
     assert any("PrepareContext.train_size is deprecated" in m and "len(train)" in m for m in messages)
+
+
+def test_a_strategy_replacing_the_windows_after_another_prepared_on_them_is_one_line(data):
+    # the second strategy's distilled-like set would leave the first's per-window state indexing
+    # windows that are gone (an IndexError mid-training before): refused before any epoch
+    with pytest.raises(TrainingError, match="strategy 'second' replaced the training windows after first"):
+        fit(data, [Seen("first"), Seen("second", shrink=True)])
+    fit(data, [Seen("first", shrink=True), Seen("second")])  # replacing first is fine

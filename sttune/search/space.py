@@ -32,7 +32,11 @@ def strategy_choices(recipe: Recipe) -> list[str]:
     names = [s.name for s in recipe.strategies]
     if not recipe.search.combine:
         return names
-    return ["+".join(c) for k in range(1, len(names) + 1) for c in combinations(names, k)]
+    # a strategy that replaces the training windows (a distilled set) runs alone: the others'
+    # per-window and per-node state would index the replaced set
+    alone = {n for n in names if getattr(plugins.load("strategy", n), "replaces_windows", False)}
+    return names + ["+".join(c) for k in range(2, len(names) + 1) for c in combinations(names, k)
+                    if not alone.intersection(c)]
 
 
 def has_search_space(recipe: Recipe) -> bool:

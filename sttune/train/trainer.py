@@ -32,6 +32,17 @@ from sttune.train.work import WorkCounter, scaled_work
 __all__ = ["StopTraining", "TrainListener", "Trainer", "evaluate"]
 
 
+def _check_not_replaced_after_others(
+    given: WindowSource, returned: WindowSource, earlier: Sequence[Strategy], name: str
+) -> None:
+    """A TrainingError when ``name`` replaced the training windows that ``earlier`` strategies
+    already prepared on (their per-window or per-node state would index the wrong set)."""
+    if earlier and (len(returned) != len(given) or returned.n_nodes != given.n_nodes):
+        raise TrainingError(
+            f"strategy '{name}' replaced the training windows after {', '.join(s.name for s in earlier)} "
+            "prepared on them", f"list '{name}' first, or run it alone (search.combine leaves it out of combinations)")
+
+
 def _stop_reason(stop: StopTraining) -> str:
     return f"stopped: {stop}" if str(stop) else "stopped"
 
@@ -181,11 +192,13 @@ class Trainer:
                 )
                 if listener is not None:
                     listener.on_prepare_start(strategy.name)
+                given = train
                 try:
                     with clock.timed():
                         train = strategy.prepare(train, ctx)
                 finally:  # the timed section has closed, stopped or not
                     seconds[i], overhead = clock.seconds, overhead + clock.excluded_seconds
+                _check_not_replaced_after_others(given, train, strategies[:i], strategy.name)
         except StopTraining as stop:
             return train, seconds, overhead, _stop_reason(stop)
         return train, seconds, overhead, None

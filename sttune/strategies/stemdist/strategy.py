@@ -43,6 +43,7 @@ class STemDist(Strategy):
     # with its distillation, behind plain training for the same time (docs/benchmarks.md); the
     # search still samples the space, but a first trial here would spend budget on a known loss
     recommended: ClassVar[tuple[dict[str, Any], ...]] = ()
+    replaces_windows: ClassVar[bool] = True  # training runs on the distilled set
 
     def __init__(
         self, nrr: float = 0.1, srr: float = 0.1, k_subsets: int = 4, lr_feat: float = 1e-3,
