@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from sttune.api import Batch, Graph, ModelSpec, Strategy, TensorWindows, TrainContext, WindowSource
 from sttune.errors import SttuneError
+from sttune.train.trainer import visit_order
 
 StrategyLike = Strategy | tuple[str, dict[str, Any]]
 
@@ -138,15 +139,8 @@ class StrategyLoop:
     def windows(self) -> Tensor:
         """This epoch's window indices in visiting order (what every strategy keeps, shuffled
         as the trainer shuffles them). Call once per epoch, at its start."""
-        chosen: Tensor | None = None
-        for strategy in self.strategies:  # several selections: visit what all of them keep
-            picked = strategy.select(self.ctx)
-            if picked is not None:
-                picked = picked.cpu()
-                chosen = picked if chosen is None else chosen[torch.isin(chosen, picked)]
         n = len(self.train)
-        order = torch.randperm(n, generator=self._shuffle) if chosen is None else (
-            chosen[torch.randperm(len(chosen), generator=self._shuffle)])
+        order = visit_order(self.strategies, self.ctx, n, self._shuffle)
         self.log.append(EpochLog(self.ctx.epoch, len(order), n - len(order)))
         return order
 

@@ -62,8 +62,8 @@ def search(
     With ``export`` the best configuration per dataset is written to ``<run>/best/`` as the CLI
     does (``verify_pairs`` re-timing pairs; 0 = off).
     """
-    from sttune.cli.search_cmd import check_budget, check_recipe_path, check_workers
     from sttune.search.events import NullEvents
+    from sttune.search.options import check_budget, check_recipe_path, check_workers
     from sttune.search.run import check_trial_budget, preflight, search as run_search, start_run
 
     check_workers(workers)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from sttune.cli.common import err, user_errors
-from sttune.cli.search_cmd import UsageError, check_budget, check_minutes, check_recipe_path
+from sttune.search.options import UsageError, check_budget, check_minutes, check_recipe_path
 
 # the sampler's seed is search.seed + the index: both stay within its 32 bits (recipe.SEED_LIMIT)
 MAX_WORKER_INDEX = 2**16 - 1

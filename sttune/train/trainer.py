@@ -43,6 +43,20 @@ def _check_not_replaced_after_others(
             "prepared on them", f"list '{name}' first, or run it alone (search.combine leaves it out of combinations)")
 
 
+def visit_order(strategies: Sequence[Strategy], ctx: TrainContext, n_windows: int, shuffle: torch.Generator) -> Tensor:
+    """This epoch's window indices in visiting order: what every strategy's ``select`` keeps
+    (None = all ``n_windows``), shuffled by ``shuffle`` (the trainer's and StrategyLoop's rule)."""
+    chosen: Tensor | None = None
+    for strategy in strategies:  # several selections: visit what all of them keep
+        picked = strategy.select(ctx)
+        if picked is not None:
+            picked = picked.cpu()
+            chosen = picked if chosen is None else chosen[torch.isin(chosen, picked)]
+    if chosen is None:
+        return torch.randperm(n_windows, generator=shuffle)
+    return chosen[torch.randperm(len(chosen), generator=shuffle)]
+
+
 def _stop_reason(stop: StopTraining) -> str:
     return f"stopped: {stop}" if str(stop) else "stopped"
 
@@ -333,15 +347,7 @@ class _Training:
         return mean_loss, len(order)
 
     def _order(self, shuffle: torch.Generator) -> Tensor:
-        chosen: Tensor | None = None
-        for strategy in self.strategies:  # several selections: visit what all of them keep
-            picked = strategy.select(self.ctx)
-            if picked is not None:
-                picked = picked.cpu()
-                chosen = picked if chosen is None else chosen[torch.isin(chosen, picked)]
-        if chosen is None:
-            return torch.randperm(len(self.train), generator=shuffle)
-        return chosen[torch.randperm(len(chosen), generator=shuffle)]
+        return visit_order(self.strategies, self.ctx, len(self.train), shuffle)
 
     def _step(self, batch: Batch, grad_clip: float | None) -> Tensor:
         for strategy in self.strategies:
