@@ -28,8 +28,8 @@ import torch  # noqa: E402
 torch.set_num_threads(int(os.environ.get("STTUNE_BENCH_THREADS", "1")))
 
 import sttune  # noqa: E402
-from sttune.config import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe import DatasetBlock, LoadedRecipe, ModelBlock, Recipe, StrategyBlock  # noqa: E402
+from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe.spec import DatasetBlock, LoadedRecipe, ModelBlock, Recipe, StrategyBlock  # noqa: E402
 
 
 def shared_data() -> Path:

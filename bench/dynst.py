@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Arm, bench_train, run_arm, save  # noqa: E402
 from harness import interleave, summarise, table as harness_table  # noqa: E402
-from sttune.config import TrainConfig  # noqa: E402
+from sttune.recipe.settings import TrainConfig  # noqa: E402
 from sttune.strategies.dynst.schedule import end_epoch  # noqa: E402
 
 MODELS = {  # small widths so the whole run fits the CPU budget; identical for every arm

@@ -5,7 +5,7 @@ Per dataset, sparsity and seed (STID, the widths and 10 epochs of bench/dynst.py
   dynst         DynST's defaults at s_final = sparsity: a learned sensor set
   random_fixed  a random sensor set of the same size, trained on from epoch 0
   full          plain training on every sensor (the reference, every input present)
-Each DynST run's result carries its deployment accuracy (sttune.train.deploy), evaluated on
+Each DynST run's result carries its deployment accuracy (sttune.training.deploy), evaluated on
 the test windows: ``all_sensors`` (every sensor forecast, the dropped sensors' readings absent),
 ``kept_only`` (the kept sensors forecast from their own readings), ``full_inputs_kept``.
 

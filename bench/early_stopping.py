@@ -22,14 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from common import real_dataset, save
-from sttune.config import TrainConfig
-from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
-from sttune.search.events import NullEvents
-from sttune.search.records import finished_records
-from sttune.search.report import search_cost
-from sttune.search.run import Run, load_studies, search
-from sttune.search.rungs import RungPolicy
-from sttune.search.select import pareto_front
+from sttune.outcome.report import search_cost
+from sttune.outcome.select import pareto_front
+from sttune.recipe.settings import TrainConfig
+from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.tuning.events import NullEvents
+from sttune.tuning.records import finished_records
+from sttune.tuning.rungs import RungPolicy
+from sttune.tuning.runs import Run, load_studies, search
 
 
 class Quiet(NullEvents):

@@ -24,7 +24,7 @@ from itertools import product
 from pathlib import Path
 
 from early_stopping import hypervolume
-from sttune.search.rungs import RungPolicy, projected_cost, selection_order, should_stop
+from sttune.tuning.rungs import RungPolicy, projected_cost, selection_order, should_stop
 
 
 def should_stop_mo_asha(current: list[float], others: list[list[float]], policy: RungPolicy) -> bool:

@@ -3,7 +3,7 @@
 One search per dataset (STID or GWNet; the full baseline plus the default ladder at 1/8, 1/4, 1/2 and
 3/4 of the epochs; the three built-in strategies searched), then the frontier built from the
 baseline trials alone and each strategy's best margin at equal device time
-(`sttune.search.frontier`: the frontier interpolated between ladder points and read at the
+(`sttune.outcome.frontier`: the frontier interpolated between ladder points and read at the
 trial's cost raised by the study's cost noise). Positive margin = below the frontier = a real gain.
 Usage: .venv/bin/python bench/frontier.py [--datasets sz_taxi los_loop] [--trials N] [--model gwnet]
 Device seconds on a CPU are the process's CPU time (`cpu_clock: process`), robust to load.
@@ -16,14 +16,14 @@ import tempfile
 from pathlib import Path
 
 from common import real_dataset, save
-from sttune.config import TrainConfig
-from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
-from sttune.search.events import NullEvents
-from sttune.search.frontier import build_frontier, strategy_margins
-from sttune.search.records import finished_records, full_baseline
-from sttune.search.run import Run, load_studies, search
-from sttune.search.select import cost_noise
-from sttune.search.verify import work_fraction
+from sttune.outcome.frontier import build_frontier, strategy_margins
+from sttune.outcome.select import cost_noise
+from sttune.outcome.verify import work_fraction
+from sttune.recipe.settings import TrainConfig
+from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.tuning.events import NullEvents
+from sttune.tuning.records import finished_records, full_baseline
+from sttune.tuning.runs import Run, load_studies, search
 
 # CPU-sized widths, the same for every trial of a search
 MODELS = {

@@ -35,10 +35,10 @@ import torch  # noqa: E402
 
 from common import real_dataset  # noqa: E402
 from harness import interleave, summarise  # noqa: E402
-from sttune.config import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe import DatasetBlock  # noqa: E402
-from sttune.runner import Job, train_job  # noqa: E402
-from sttune.search.frontier import Frontier  # noqa: E402
+from sttune.outcome.frontier import Frontier  # noqa: E402
+from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe.spec import DatasetBlock  # noqa: E402
+from sttune.training.jobs import Job, train_job  # noqa: E402
 
 ST_PRUNE = {"ratio": 0.6, "delta": 0.875, "score": "relative", "bins": 4, "schedule": "constant", "warmup": 1}
 DYNST = {"s_final": 0.5}
@@ -94,9 +94,9 @@ def plain_labels(arms: dict) -> list[str]:
 
 def overhead_block(block: DatasetBlock, cfg: TrainConfig, repeats: int) -> dict:
     """The trainer against a bare loop (bench/trainer_overhead.py), ABBA-interleaved."""
-    from sttune import plugins
-    from sttune.runner import load_data_cached
-    from sttune.train.trainer import Trainer
+    from sttune.registry import discovery as plugins
+    from sttune.training.jobs import load_data_cached
+    from sttune.training.trainer import Trainer
     from trainer_overhead import bare_loop
 
     data = load_data_cached(block, Protocol())

@@ -9,7 +9,7 @@ A figure is a measurement only if load cannot inflate it, so:
   earlier one (a random ablation matched to the named arm's pruned windows).
 - **ratios within a repeat**: an arm's time is divided by the reference arm's time *of the
   same repeat*; the headline is the median over repeats, with the range beside it.
-- **work beside time**: every run records its load-free work (sttune.train.work). A time
+- **work beside time**: every run records its load-free work (sttune.training.work). A time
   saving larger than the work saving, by more than the measured noise, cannot be real: the
   arm is flagged ``above_work_ceiling`` and its time figure is not a result.
 
@@ -22,7 +22,7 @@ import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sttune.search.select import NOISE_FLOOR  # no two timings of equal work agree better than this
+from sttune.outcome.select import NOISE_FLOOR  # no two timings of equal work agree better than this
 
 # run(arm, repeat, earlier) -> TrainResult; ``earlier`` holds this repeat's results so far
 RunArm = Callable[[str, int, dict[str, Any]], Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from sttune.data.protocol import DataModule
-from sttune.train.metrics import MetricAccumulator
+from sttune.training.metrics import MetricAccumulator
 
 
 def last_value_mae(data: DataModule) -> float:

@@ -11,8 +11,8 @@ import statistics
 
 from common import Arm, real_dataset, run_arm, save
 from naive import last_value_mae, same_time_yesterday_mae
-from sttune.config import Protocol, TrainConfig
-from sttune.runner import load_data_cached
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.training.jobs import load_data_cached
 
 # CPU-sized widths; on this 2-core machine one GWNet epoch on SZ-TAXI costs ~20 STID epochs
 MODELS = {

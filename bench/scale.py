@@ -2,7 +2,7 @@
 
 Each size is a synthetic one-channel float32 series (a daily cycle per node plus noise, every
 reading non-zero and finite) written to ``.npy`` in a temporary folder, then loaded through the
-generic ``arrays`` dataset path (``sttune.build.load_data``, default protocol) by a fresh
+generic ``arrays`` dataset path (``sttune.registry.build.load_data``, default protocol) by a fresh
 interpreter whose ``PYTHONPATH`` is the checkout under test, so the code before a change (a
 second worktree) and after it are measured the same way. The child reads ``/proc/self/status``:
 
@@ -52,11 +52,11 @@ def status(field):
     raise RuntimeError(field)
 
 import numpy as np, torch
-import sttune.build, sttune.data.protocol
-from sttune.config import Protocol
-from sttune.recipe import DatasetBlock
-from sttune.build import load_data
-from sttune import plugins
+import sttune.registry.build, sttune.data.protocol
+from sttune.recipe.settings import Protocol
+from sttune.recipe.spec import DatasetBlock
+from sttune.registry.build import load_data
+from sttune.registry import discovery as plugins
 plugins.load("dataset", "arrays")  # its imports (pandas, h5py) are start-up, not data
 torch.zeros(1)
 gc.collect()
@@ -88,8 +88,8 @@ _METRICS = r"""
 import json, sys
 sys.path.insert(0, sys.argv[2] + "/bench")
 from common import real_dataset
-from sttune.config import Protocol, TrainConfig
-from sttune.runner import Job, train_job
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.training.jobs import Job, train_job
 from pathlib import Path
 import tempfile
 out = {}
@@ -219,7 +219,7 @@ def summarise(before: dict, after: dict) -> dict:
     return {
         "machine": after["machine"],
         "method": ("one fresh process per size; synthetic one-channel float32 .npy loaded through the arrays "
-                   "dataset (sttune.build.load_data, default protocol); per value = (VmHWM or VmRSS - RSS after "
+                   "dataset (sttune.registry.build.load_data, default protocol); per value = (VmHWM or VmRSS - RSS after "
                    "imports) / values; VmHWM reset after the imports via /proc/self/clear_refs"),
         "before": {"commit": before["commit"], "rows": before["rows"], **project(before["rows"])},
         "after": {"commit": after["commit"], "rows": after["rows"], **project(after["rows"])},

@@ -29,16 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from common import real_dataset, record, save
-from sttune.config import RungPolicy, TrainConfig
-from sttune.recipe import ModelBlock, Recipe, SearchConfig, StrategyBlock
-from sttune.runner import time_job_start
-from sttune.search import records as rec
-from sttune.search.events import NullEvents
-from sttune.search.export import trial_summary, verified_speedup
-from sttune.search.report import break_even, payback, search_cost
-from sttune.search.run import Run, export_run, load_studies, search
-from sttune.search.select import cost_noise, select
-from sttune.search.space import RECOMMENDED
+from sttune.outcome.export import trial_summary, verified_speedup
+from sttune.outcome.report import break_even, payback, search_cost
+from sttune.outcome.select import cost_noise, select
+from sttune.recipe.settings import RungPolicy, TrainConfig
+from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.training.jobs import time_job_start
+from sttune.tuning import records as rec
+from sttune.tuning.events import NullEvents
+from sttune.tuning.runs import Run, export_run, load_studies, search
+from sttune.tuning.space import RECOMMENDED
 
 MODEL = {"embed_dim": 16, "n_layers": 2}  # the width the strategy benchmarks behind the recommendations used
 BAR = {"speedup": 1.3, "val_mae_change": 0.01}

@@ -31,9 +31,9 @@ import torch
 from common import Arm, bench_train, real_dataset, run_arm, save  # noqa: E402 (adds repo)
 from harness import interleave, summarise, table
 from sttune.api import Batch
-from sttune.config import Protocol, TrainConfig
-from sttune.runner import load_data_cached
+from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.strategies.st_prune import STPrune
+from sttune.training.jobs import load_data_cached
 
 MODELS: dict[str, dict] = {"stid": {}, "gwnet": {}}  # widths set from the command line
 NAMED = {"ratio": 0.6, "delta": 0.875, "score": "relative", "bins": 4, "schedule": "constant", "warmup": 1}

@@ -26,10 +26,10 @@ from torch.profiler import ProfilerActivity, profile
 from common import Arm, real_dataset, row, run_arm, save
 from harness import interleave, summarise as harness_summary, table as harness_table
 from sttune.api import TrainContext
-from sttune.build import make_strategies, model_factory
-from sttune.config import Protocol, TrainConfig
-from sttune.runner import load_data_cached
-from sttune.train.metrics import per_sample_masked_mae
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.registry.build import make_strategies, model_factory
+from sttune.training.jobs import load_data_cached
+from sttune.training.metrics import per_sample_masked_mae
 
 MODELS = {"stid": {}, "stgcn": {"hidden": 32, "out_hidden": 64}}  # narrow STGCN for the CPU
 

@@ -21,11 +21,11 @@ import torch
 from torch import nn
 
 from common import real_dataset, save
-from sttune import plugins
-from sttune.config import Protocol, TrainConfig
-from sttune.runner import load_data_cached
-from sttune.train.metrics import per_sample_masked_mae
-from sttune.train.trainer import Trainer, seed_everything
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.registry import discovery as plugins
+from sttune.training.jobs import load_data_cached
+from sttune.training.metrics import per_sample_masked_mae
+from sttune.training.trainer import Trainer, seed_everything
 
 CLOCK = time.perf_counter
 

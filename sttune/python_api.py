@@ -1,7 +1,7 @@
 """sttune's Python API: the CLI's commands as functions (docs/python-api.md).
 
-Each function is a thin layer over the internals the CLI calls (``sttune.runner``,
-``sttune.search.run``), so a result here equals the CLI's for the same recipe and seed.
+Each function is a thin layer over the internals the CLI calls (``sttune.training.jobs``,
+``sttune.tuning.runs``), so a result here equals the CLI's for the same recipe and seed.
 Reached through ``sttune.<name>`` (imported lazily by ``sttune/__init__.py``).
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sttune.recipe import LoadedRecipe, load_recipe as _load_recipe
+from sttune.recipe.spec import LoadedRecipe, load_recipe as _load_recipe
 
 RecipeLike = str | Path | LoadedRecipe
 
@@ -38,15 +38,15 @@ def train(
     the best-validation model and its artifacts into (read back with :func:`load_model`).
     ``on_epoch`` sees each epoch's record.
     """
-    from sttune.runner import fit_job, fixed_job
+    from sttune.training.jobs import fit_job, fixed_job
 
     loaded = _loaded(recipe)
     job = fixed_job(loaded, dataset, epochs)
-    from sttune.train.listener import EpochCallback
+    from sttune.training.listener import EpochCallback
 
     fitted = fit_job(job, loaded.cache_dir(), EpochCallback(on_epoch) if on_epoch else None)
     if save is not None:
-        from sttune.saved import save_fitted
+        from sttune.interop.saved import save_fitted
 
         save_fitted(fitted, job, Path(save), loaded.recipe)
     return fitted.result
@@ -62,9 +62,9 @@ def search(
     With ``export`` the best configuration per dataset is written to ``<run>/best/`` as the CLI
     does (``verify_pairs`` re-timing pairs; 0 = off).
     """
-    from sttune.search.events import NullEvents
-    from sttune.search.options import check_budget, check_recipe_path, check_workers
-    from sttune.search.run import check_trial_budget, preflight, search as run_search, start_run
+    from sttune.tuning.events import NullEvents
+    from sttune.tuning.options import check_budget, check_recipe_path, check_workers
+    from sttune.tuning.runs import check_trial_budget, preflight, search as run_search, start_run
 
     check_workers(workers)
     check_budget(budget)
@@ -79,7 +79,7 @@ def search(
     run.storage()
     run_search(run, loaded.cache_dir(), NullEvents(), trials, timeout_minutes, workers=workers)
     if export:
-        from sttune.search.run import export_run
+        from sttune.tuning.runs import export_run
 
         export_run(run, cache_dir=loaded.cache_dir(), pairs=verify_pairs)
     return run.run_dir
@@ -90,8 +90,8 @@ def export(
 ) -> list[Any]:  # list[Export]
     """``sttune export RUN``: pick the best trial per dataset, write ``<run>/best/``; returns the
     exports (``.recipe_path``, ``.summary_path``, ``.chosen``, ``.verified``, ...)."""
-    from sttune.search.run import export_run, open_run
-    from sttune.search.select import RULES, SelectionError
+    from sttune.outcome.select import RULES, SelectionError
+    from sttune.tuning.runs import export_run, open_run
 
     if rule is not None and rule not in RULES:
         raise SelectionError(f"unknown selection rule '{rule}'", f"use one of {', '.join(RULES)}")
@@ -124,7 +124,7 @@ class BestConfig:
 
     def new_strategies(self) -> list[Any]:
         """Fresh strategy instances with the exported params (strategies keep state: one set per run)."""
-        from sttune.build import make_strategies
+        from sttune.registry.build import make_strategies
 
         return make_strategies(self.strategy_params)
 
@@ -151,6 +151,6 @@ def load_best(run_dir: str | Path, dataset: str) -> BestConfig:
 def load_model(path: str | Path) -> Any:  # SavedModel
     """Load a saved model (``sttune train --save DIR``): ``.predict(x)`` in raw units,
     ``.inputs(values, time_of_day, day_of_week)``, ``.node_ids``, ``.artifacts``."""
-    from sttune.saved import load_model as _load
+    from sttune.interop.saved import load_model as _load
 
     return _load(path)

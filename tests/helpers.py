@@ -59,15 +59,15 @@ class ManualClock:
 
 def trial_record(number, seconds, val_mae, test_mae=None, role="search", budget=1.0, strategy="st_prune",
                  state="COMPLETE", feasible=True, model="stid"):
-    """A :class:`~sttune.search.records.TrialRecord` built directly (no study, no training).
+    """A :class:`~sttune.tuning.records.TrialRecord` built directly (no study, no training).
 
     ``test_mae`` defaults to a value that ranks trials the *opposite* way to ``val_mae``
     (``100 - val_mae``), so any code that selects on test MAE instead of val MAE picks differently.
     """
-    from sttune.config import Protocol, TrainConfig
-    from sttune.recipe import DatasetBlock
-    from sttune.runner import Job
-    from sttune.search.records import TrialRecord
+    from sttune.recipe.settings import Protocol, TrainConfig
+    from sttune.recipe.spec import DatasetBlock
+    from sttune.training.jobs import Job
+    from sttune.tuning.records import TrialRecord
 
     strategies = [] if role == "baseline" else [(strategy, {})]
     job = Job(DatasetBlock("synthetic"), Protocol(), model, {}, strategies, TrainConfig())
@@ -77,9 +77,9 @@ def trial_record(number, seconds, val_mae, test_mae=None, role="search", budget=
 
 
 def train_result(val_mae, seconds, test_mae=None, stop_reason="budget", epochs_run=1, peak_mib=1.0, **fields):
-    """A real :class:`~sttune.train.result.TrainResult` with the given metrics (no training);
+    """A real :class:`~sttune.training.result.TrainResult` with the given metrics (no training);
     ``fields`` set any other of its fields (cost_seconds = seconds + charged_prepare_seconds)."""
-    from sttune.train.result import EpochRecord, TrainResult
+    from sttune.training.result import EpochRecord, TrainResult
 
     charged = fields.get("charged_prepare_seconds", 0.0)
     default = [EpochRecord(e, 1.0, val_mae, seconds * (e + 1) / epochs_run, 10, charged) for e in range(epochs_run)]
@@ -112,7 +112,7 @@ def finish_trial(study, state: str = "COMPLETE", attrs: dict | None = None, valu
 
 
 from sttune.api import StopTraining  # noqa: E402
-from sttune.train.listener import TrainListener  # noqa: E402
+from sttune.training.listener import TrainListener  # noqa: E402
 
 
 class Heard(TrainListener):

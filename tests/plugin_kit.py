@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from sttune import plugins
+from sttune.registry import discovery as plugins
 
 GROUPS = {"strategy": "sttune.strategies", "model": "sttune.models", "dataset": "sttune.datasets"}
 

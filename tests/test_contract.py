@@ -16,10 +16,10 @@ import torch
 from typer.testing import CliRunner
 
 from plugin_kit import install_plugins, reset_plugin_caches, uninstall
-from sttune import plugins
 from sttune.api import STModel, Strategy, STSeries
 from sttune.cli import app
 from sttune.errors import DataError, PluginError
+from sttune.registry import discovery as plugins
 from sttune.testing import check_plugin, run_contract
 
 ROOT = Path(__file__).resolve().parents[1]

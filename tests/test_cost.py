@@ -11,16 +11,16 @@ import torch
 
 from helpers import ManualClock, TinyModel, ring_series, train_result
 from sttune.api import Strategy
-from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
-from sttune.recipe import DatasetBlock
-from sttune.runner import Job
-from sttune.search.records import TrialRecord
-from sttune.search.select import cost_noise, fastest_within, select
-from sttune.search.verify import CannotVerify, verify_speedup
-from sttune.train.result import EpochRecord
-from sttune.train.trainer import Trainer
-from sttune.train.work import scaled_work
+from sttune.outcome.select import cost_noise, fastest_within, select
+from sttune.outcome.verify import CannotVerify, verify_speedup
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.spec import DatasetBlock
+from sttune.training.jobs import Job
+from sttune.training.result import EpochRecord
+from sttune.training.trainer import Trainer
+from sttune.training.work import scaled_work
+from sttune.tuning.records import TrialRecord
 
 
 @pytest.fixture(scope="module")
@@ -200,8 +200,8 @@ def test_the_study_noise_comes_from_the_baselines_equal_work():
 def study_of(*records: TrialRecord):
     import optuna
 
-    from sttune.search import records as rec
-    from sttune.search.space import BUDGET, ROLE
+    from sttune.tuning import records as rec
+    from sttune.tuning.space import BUDGET, ROLE
 
     study = optuna.create_study(directions=["minimize", "minimize"])
     study.set_user_attr("sttune.dataset", "synthetic")
@@ -212,8 +212,8 @@ def study_of(*records: TrialRecord):
 
 
 def test_export_writes_the_verified_figure_and_keeps_it_on_the_study(tmp_path):
-    from sttune.recipe import ModelBlock, Recipe
-    from sttune.search.export import export_study
+    from sttune.outcome.export import export_study
+    from sttune.recipe.spec import ModelBlock, Recipe
 
     study = study_of(BASE, record(1, 20.0, 5_000, mae=3.0))
     template = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"))
@@ -232,8 +232,8 @@ def test_export_writes_the_verified_figure_and_keeps_it_on_the_study(tmp_path):
 
 def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(tmp_path):
     from sttune.errors import DataError
-    from sttune.recipe import ModelBlock, Recipe
-    from sttune.search.export import export_study
+    from sttune.outcome.export import export_study
+    from sttune.recipe.spec import ModelBlock, Recipe
 
     def missing_data(job, batches):
         raise DataError("data/x.npz: no such file", "check the dataset path")
@@ -246,7 +246,7 @@ def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(t
 
 
 def test_the_report_flags_a_search_speed_up_the_work_cannot_explain():
-    from sttune.search.report import trial_rows
+    from sttune.outcome.report import trial_rows
 
     ladder = record(1, 20.0, 10_000, epochs=2, role="baseline", budget=0.5)  # same rate as BASE: noise 2%
     lucky = record(2, 20.0, 9_000)  # 2x faster on 90% of the work: the load, not a saving

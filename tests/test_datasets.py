@@ -466,8 +466,8 @@ def test_arrays_unknown_weight_column_is_refused_in_one_line_listing_the_columns
 
 
 def test_the_calendar_features_follow_the_start_given_in_the_recipe(tmp_path: Path) -> None:
-    from sttune.config import Protocol
     from sttune.data.protocol import build_data, time_features
+    from sttune.recipe.settings import Protocol
 
     x = _series_file(tmp_path)
     s = load_arrays(x, interval_minutes=15, start="2024-03-09 23:30")  # a Saturday, 2 steps before midnight
@@ -540,8 +540,8 @@ def test_check_series_refuses_node_ids_of_the_wrong_length() -> None:
 
 
 def test_check_series_refuses_a_series_without_one_real_reading() -> None:
-    from sttune.config import Protocol
     from sttune.data.protocol import build_data
+    from sttune.recipe.settings import Protocol
 
     s = load_synthetic(n_nodes=4, n_days=2, steps_per_day=48)
     s.values = np.zeros_like(s.values)  # a plugin's all-zero series: every metric would be 0.0
@@ -620,7 +620,7 @@ def test_real_chickenpox_as_pyg_temporal_json_matches_the_csv(shared_data: Path,
 
 
 def test_a_recipe_reads_the_ids_file_relative_to_its_folder(tmp_path: Path) -> None:
-    from sttune.recipe import load_recipe
+    from sttune.recipe.spec import load_recipe
 
     folder = tmp_path / "project"
     folder.mkdir()

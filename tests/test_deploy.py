@@ -1,4 +1,4 @@
-"""DynST's deployment accuracy (sttune.train.deploy) and the sensor-id export (sttune.sensors)."""
+"""DynST's deployment accuracy (sttune.training.deploy) and the sensor-id export (sttune.interop.sensors)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import TinyModel, ring_series, train_result  # noqa: E402
-from sttune.config import Protocol  # noqa: E402
 from sttune.data.protocol import build_data  # noqa: E402
-from sttune.recipe import DatasetBlock  # noqa: E402
-from sttune.sensors import export_sensors, node_ids, sensor_rows, with_ids  # noqa: E402
-from sttune.train.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape  # noqa: E402
-from sttune.train.trainer import evaluate  # noqa: E402
+from sttune.interop.sensors import export_sensors, node_ids, sensor_rows, with_ids  # noqa: E402
+from sttune.recipe.settings import Protocol  # noqa: E402
+from sttune.recipe.spec import DatasetBlock  # noqa: E402
+from sttune.training.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape  # noqa: E402
+from sttune.training.trainer import evaluate  # noqa: E402
 
 
 class Recorder(nn.Module):
@@ -82,7 +82,7 @@ def test_node_ids_fall_back_to_indices_when_missing_or_ambiguous():
 
 
 def test_the_export_names_the_mask_by_sensor_ids_and_writes_the_csv(tmp_path, monkeypatch):
-    import sttune.sensors as sensors
+    import sttune.interop.sensors as sensors
 
     monkeypatch.setattr(sensors, "dataset_node_ids", lambda block, n: ["717445", "773869", "767541"][:n])
     art = {"kept_sensors": [0, 2], "n_sensors": 3, "scores": [0.5, -0.2, 0.1]}

@@ -11,10 +11,10 @@ import torch
 
 from helpers import TinyModel, ring_series
 from sttune.api import TrainContext
-from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
+from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.strategies.dynst import DynST, schedule as sch
-from sttune.train.trainer import Trainer
+from sttune.training.trainer import Trainer
 
 N = 10
 
@@ -151,7 +151,7 @@ def test_gradients_reach_the_scores_of_active_sensors_only(data):
 
 def test_graph_model_gets_the_induced_subgraph(data, monkeypatch):
     import sttune.models.gwnet as gw
-    from sttune import plugins
+    from sttune.registry import discovery as plugins
 
     seen = []
     real = gw.resolve_graph

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from helpers import train_result
-from sttune.config import Protocol, TrainConfig
-from sttune.recipe import DatasetBlock
-from sttune.runner import Job
-from sttune.search.frontier import build_frontier, strategy_margins
-from sttune.search.records import TrialRecord
-from sttune.search.select import fastest_within, knee, pareto_front, select
+from sttune.outcome.frontier import build_frontier, strategy_margins
+from sttune.outcome.select import fastest_within, knee, pareto_front, select
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.spec import DatasetBlock
+from sttune.training.jobs import Job
+from sttune.tuning.records import TrialRecord
 
 
 def record(number, seconds, mae, role="search", budget=1.0, strategy="st_prune", state="COMPLETE", feasible=True):

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parent))
 from sttune.cli import app  # noqa: E402
 from sttune.errors import RecipeError  # noqa: E402
-from sttune.recipe import load_recipe  # noqa: E402
+from sttune.recipe.spec import load_recipe  # noqa: E402
 from test_bad_inputs import GOOD, LINE_LIMIT  # noqa: E402
 
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=100,

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from plugin_kit import install_plugins, uninstall
 from sttune.cli import app
-from sttune.search.isolation import signal_reason
-from sttune.search.storage import storage_for
+from sttune.tuning.isolation import signal_reason
+from sttune.tuning.storage import storage_for
 
 runner = CliRunner()
 
@@ -110,10 +110,10 @@ def test_an_isolated_trial_relays_every_listener_event_and_stops_where_the_paren
     preparation's start (one-way), its checkpoint and the epoch (answered: the parent's stop
     ends the child's run there), and why it stopped (one-way)."""
     from helpers import Heard
-    from sttune.config import Protocol, TrainConfig
-    from sttune.recipe import DatasetBlock
-    from sttune.runner import Job
-    from sttune.search.isolation import train_isolated
+    from sttune.recipe.settings import Protocol, TrainConfig
+    from sttune.recipe.spec import DatasetBlock
+    from sttune.training.jobs import Job
+    from sttune.tuning.isolation import train_isolated
 
     job = Job(DatasetBlock("synthetic", {"n_nodes": 6, "n_days": 3, "steps_per_day": 48, "seed": 0}),
               Protocol(in_len=6, out_len=3), "stid", {"embed_dim": 8, "n_layers": 1},

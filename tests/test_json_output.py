@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from sttune.cli import app
-from sttune.search.jsonout import SCHEMA_VERSION
+from sttune.outcome.jsonout import SCHEMA_VERSION
 
 runner = CliRunner()
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "json.md"

@@ -1,4 +1,4 @@
-"""sttune.lightning_callback.StrategyCallback: strategies inside a Lightning fit (skipped
+"""sttune.interop.lightning.StrategyCallback: strategies inside a Lightning fit (skipped
 without the optional extra ``lightning``)."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ pl = pytest.importorskip("lightning.pytorch")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import ring_series  # noqa: E402
 from sttune import StrategyLoop  # noqa: E402
-from sttune.build import make_strategies  # noqa: E402
-from sttune.config import Protocol  # noqa: E402
 from sttune.data.protocol import build_data  # noqa: E402
-from sttune.lightning_callback import StrategyCallback  # noqa: E402
-from sttune.train.metrics import per_sample_masked_mae  # noqa: E402
+from sttune.interop.lightning import StrategyCallback  # noqa: E402
+from sttune.recipe.settings import Protocol  # noqa: E402
+from sttune.registry.build import make_strategies  # noqa: E402
+from sttune.training.metrics import per_sample_masked_mae  # noqa: E402
 
 
 class Module(pl.LightningModule):

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 import sttune.data.protocol as protocol_mod
-import sttune.train.trainer as trainer_mod
+import sttune.training.trainer as trainer_mod
 from helpers import TinyModel, ring_series
 from sttune.api import REAL_ZERO
-from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import PREPARED_COUNTS, build_data, data_key, placement
-from sttune.schema import SchemaError
-from sttune.train.timing import PeakMemory
-from sttune.train.trainer import Trainer, on_device, validates
+from sttune.recipe.schema import SchemaError
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.training.timing import PeakMemory
+from sttune.training.trainer import Trainer, on_device, validates
 
 
 def _old_layout(data, windows):
@@ -189,9 +189,9 @@ def test_val_every_must_be_positive():
 
 
 def test_an_isolated_trial_writes_the_prepared_arrays_for_the_next_one(tmp_path):
-    from sttune.recipe import DatasetBlock
-    from sttune.runner import Job, load_data_cached
-    from sttune.search.isolation import train_isolated
+    from sttune.recipe.spec import DatasetBlock
+    from sttune.training.jobs import Job, load_data_cached
+    from sttune.tuning.isolation import train_isolated
 
     block = DatasetBlock("synthetic", {"n_nodes": 8, "n_days": 4})
     job = Job(block, Protocol(), "stid", {}, [], TrainConfig(epochs=1, device="cpu"))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sttune.train.metrics import MetricAccumulator, per_sample_masked_mae
+from sttune.training.metrics import MetricAccumulator, per_sample_masked_mae
 
 
 def test_zero_targets_are_excluded_from_loss_and_metrics():

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from sttune.api import REAL_ZERO, STSeries
-from sttune.config import Protocol
 from sttune.data.protocol import build_data, data_key
 from sttune.datasets.files import load_arrays
 from sttune.errors import DataError
-from sttune.schema import SchemaError
-from sttune.train.metrics import MetricAccumulator, drop_mape, mape_meaningful, per_sample_masked_mae
+from sttune.recipe.schema import SchemaError
+from sttune.recipe.settings import Protocol
+from sttune.training.metrics import MetricAccumulator, drop_mape, mape_meaningful, per_sample_masked_mae
 
 
 def small_series(nan_in_values: bool = False) -> STSeries:

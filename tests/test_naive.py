@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from helpers import trial_record
 from sttune.api import STSeries
 from sttune.cli import app
-from sttune.config import Protocol
 from sttune.data.protocol import build_data
-from sttune.search import report as rep
-from sttune.train.naive import beats_naive, forward_filled, naive_cached, naive_forecasts
+from sttune.outcome import report as rep
+from sttune.recipe.settings import Protocol
+from sttune.training.naive import beats_naive, forward_filled, naive_cached, naive_forecasts
 
 runner = CliRunner()
 

@@ -4,7 +4,7 @@ import pytest
 
 from sttune.api import Strategy
 from sttune.errors import PluginError
-from sttune.train.plan import epoch_work, epochs_ahead
+from sttune.training.plan import epoch_work, epochs_ahead
 
 
 class Halving(Strategy):

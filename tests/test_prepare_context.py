@@ -11,10 +11,10 @@ import torch
 
 from helpers import Heard, TinyModel, ring_series
 from sttune.api import PrepareContext, Strategy, TensorWindows, TrainContext
-from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
-from sttune.train.trainer import Trainer
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from study_kit import plan, recipe  # noqa: E402
 
 from helpers import train_result, trial_record  # noqa: E402
 from sttune.cli.progress import SearchProgress, final_summary, trial_line  # noqa: E402
-from sttune.search import study as st  # noqa: E402
-from sttune.train.result import EpochRecord  # noqa: E402
+from sttune.training.result import EpochRecord  # noqa: E402
+from sttune.tuning import study as st  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from helpers import ring_series
-from sttune.config import Protocol
 from sttune.data.protocol import build_data, split_counts, time_features
 from sttune.errors import DataError
+from sttune.recipe.settings import Protocol
 
 
 def test_windows_split_chronologically_with_standard_counts():

@@ -1,4 +1,4 @@
-"""One definition of a valid protocol (sttune.config.Protocol.validate): a recipe's protocol
+"""One definition of a valid protocol (sttune.recipe.settings.Protocol.validate): a recipe's protocol
 block and a Protocol built in code for build_data fail on the same rule, each as its kind."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from helpers import ring_series
-from sttune.config import Protocol
 from sttune.data.protocol import build_data
 from sttune.errors import DataError
-from sttune.schema import SchemaError
+from sttune.recipe.schema import SchemaError
+from sttune.recipe.settings import Protocol
 
 BAD = [
     ({"in_len": 0}, "protocol.in_len: must be at least 1, got 0"),

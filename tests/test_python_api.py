@@ -18,7 +18,7 @@ import sttune
 from sttune.api import Strategy
 from sttune.cli import app
 from sttune.errors import RecipeError, SttuneError
-from sttune.train.metrics import MetricAccumulator
+from sttune.training.metrics import MetricAccumulator
 
 TINY = {
     "name": "tiny",
@@ -54,7 +54,7 @@ def test_import_sttune_loads_nothing_heavy_and_every_name_resolves():
 def test_train_and_search_are_callable_packages():
     import inspect
 
-    import sttune.train.trainer  # noqa: F401  (the package keeps its modules)
+    import sttune.training.trainer  # noqa: F401  (the package keeps its modules)
 
     assert callable(sttune.train) and callable(sttune.search)
     assert "save" in inspect.signature(sttune.train).parameters
@@ -86,8 +86,8 @@ def test_search_export_load_best_train_gives_the_cli_val_mae(tmp_path):
 
 
 def test_a_saved_model_reloads_and_predicts_identically(tmp_path):
-    from sttune.runner import fit_job, fixed_job
-    from sttune.saved import save_fitted
+    from sttune.interop.saved import save_fitted
+    from sttune.training.jobs import fit_job, fixed_job
 
     loaded = sttune.load_recipe(write(tmp_path))
     job = fixed_job(loaded)
@@ -113,10 +113,10 @@ def test_a_saved_model_reloads_and_predicts_identically(tmp_path):
 
 
 def test_saved_inputs_rebuild_the_normalised_windows_from_raw_readings(tmp_path):
-    from sttune.build import load_series
     from sttune.data.protocol import encode_missing, time_features
-    from sttune.runner import fit_job, fixed_job
-    from sttune.saved import save_fitted
+    from sttune.interop.saved import save_fitted
+    from sttune.registry.build import load_series
+    from sttune.training.jobs import fit_job, fixed_job
 
     loaded = sttune.load_recipe(write(tmp_path, strategies=[]))
     job = fixed_job(loaded)

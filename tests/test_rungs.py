@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sttune.search.rungs import RungPolicy, dominates, nondominated_ranks, projected_cost, should_stop
+from sttune.tuning.rungs import RungPolicy, dominates, nondominated_ranks, projected_cost, should_stop
 
 POLICY = RungPolicy(enabled=True, first_rung=1, reduction_factor=2, min_trials=3, tolerance=(0.0, 0.0))
 
@@ -58,7 +58,7 @@ def test_nothing_stops_before_min_trials_reach_the_rung():
 
 @pytest.mark.parametrize("field,value", [("reduction_factor", 1.0), ("first_rung", 0), ("min_trials", 1)])
 def test_bad_policies_are_rejected(field, value):
-    from sttune.schema import SchemaError, parse_dataclass
+    from sttune.recipe.schema import SchemaError, parse_dataclass
 
     with pytest.raises(SchemaError, match=field):
         parse_dataclass(RungPolicy, {field: value}, "search.early_stopping")

@@ -15,8 +15,8 @@ from cli_kit import (  # noqa: E402
     toy_plugins,  # noqa: E402, F401  (an autouse fixture: the toy strategies)
     write_recipe,
 )
-from sttune.search.records import finished_records
-from sttune.search.select import cost_noise
+from sttune.outcome.select import cost_noise
+from sttune.tuning.records import finished_records
 
 
 def test_search_export_then_train_replays_the_chosen_trial(tmp_path):
@@ -97,7 +97,7 @@ def test_ctrl_c_fails_the_running_trial_and_requeues_it(tmp_path):
 
 
 def _knee_by_hand(maes: dict[int, float], costs: dict[int, float]) -> int:
-    """The knee worked out here, apart from sttune.search.select: the non-dominated trials
+    """The knee worked out here, apart from sttune.outcome.select: the non-dominated trials
     (a sweep by cost), each objective scaled to [0, 1] over them, the nearest to (0, 0)."""
     front, best = [], float("inf")
     for n in sorted(maes, key=lambda n: (costs[n], maes[n])):

@@ -10,10 +10,10 @@ from torch import nn
 
 from helpers import TinyModel, ring_series
 from sttune.api import Batch, TensorWindows, TrainContext
-from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
+from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.strategies.st_prune import STPrune, anneal_epoch, prune_ratio
-from sttune.train.trainer import Trainer
+from sttune.training.trainer import Trainer
 
 M = 20_000  # windows of the synthetic source: binomial tolerances are tight at this size
 

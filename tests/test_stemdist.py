@@ -12,16 +12,16 @@ from torch import Tensor, nn
 
 from helpers import ManualClock, ring_series
 from sttune.api import Graph, ModelSpec, STModel, Strategy, TensorWindows
-from sttune.build import model_factory
-from sttune.config import TrainConfig
 from sttune.data.protocol import build_data
 from sttune.models.stid import STID
+from sttune.recipe.settings import TrainConfig
+from sttune.registry.build import model_factory
 from sttune.strategies.stemdist import STemDist
 from sttune.strategies.stemdist.cluster import aggregate, cluster_graph, kmeans, medoid_matrix
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
-from sttune.train.listener import TrainListener
-from sttune.train.result import PrepareCheckpoint
-from sttune.train.trainer import StopTraining, Trainer
+from sttune.training.listener import TrainListener
+from sttune.training.result import PrepareCheckpoint
+from sttune.training.trainer import StopTraining, Trainer
 
 N_NODES = 12
 TINY_STID = {"embed_dim": 8, "n_layers": 1, "encoder_hidden": 8}
@@ -278,7 +278,7 @@ def test_the_checkpoint_charge_includes_training_on_the_set(data, tmp_path: Path
         STemDist(charge=charge, reuses=reuses)._checkpoint(Ctx())(3.0, 10.0, 0.5)
         assert heard[-1] == pytest.approx((3.0, 10.0 * share + 0.5 * 16))
     # the distiller times that epoch inside the overhead block (excluded from the prepare clock)
-    from sttune.train.timing import DeviceClock
+    from sttune.training.timing import DeviceClock
 
     real = three_clusters(data, 64)
     syn = SynSet(real.x[:8], real.y[:8], 1, data.target_mean, data.target_std)

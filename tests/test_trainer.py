@@ -6,11 +6,11 @@ from torch import nn
 
 from helpers import Heard, ManualClock, TinyModel, ring_series
 from sttune.api import ModelSpec, STModel, Strategy, TensorWindows
-from sttune.config import Protocol, TrainConfig
 from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
-from sttune.train.timing import DeviceClock, time_source
-from sttune.train.trainer import Trainer
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.training.timing import DeviceClock, time_source
+from sttune.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -324,7 +324,7 @@ def test_the_cpu_clock_setting_picks_the_time_source():
 
 
 def test_the_best_epoch_s_validation_is_not_computed_twice(data, monkeypatch):
-    import sttune.train.trainer as trainer_module
+    import sttune.training.trainer as trainer_module
 
     calls: list[int] = []
     real = trainer_module.evaluate

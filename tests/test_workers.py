@@ -24,13 +24,13 @@ from typer.testing import CliRunner
 
 from plugin_kit import install_plugins, uninstall
 from sttune.cli import app
-from sttune.search import workers as workers_mod
-from sttune.search.events import NullEvents
-from sttune.search.export import export_study
-from sttune.search.run import open_run
-from sttune.search.storage import make_sampler, storage_for
-from sttune.search.study import count_done
-from sttune.search.workers import device_envs
+from sttune.outcome.export import export_study
+from sttune.tuning import workers as workers_mod
+from sttune.tuning.events import NullEvents
+from sttune.tuning.runs import open_run
+from sttune.tuning.storage import make_sampler, storage_for
+from sttune.tuning.study import count_done
+from sttune.tuning.workers import device_envs
 
 runner = CliRunner()
 POSTGRES = os.environ.get("STTUNE_TEST_POSTGRES")

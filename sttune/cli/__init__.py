@@ -51,9 +51,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from sttune import __version__
+        from importlib.metadata import version
 
-        typer.echo(f"sttune {__version__}")
+        typer.echo(f"sttune {version('sttune')}")
         raise typer.Exit()
 
 

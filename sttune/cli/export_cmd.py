@@ -13,7 +13,7 @@ from sttune.cli.common import err, out, print_json, user_errors
 
 
 class Rule(StrEnum):
-    """The selection rules (sttune.search.select.RULES), as choices on the command line."""
+    """The selection rules (sttune.outcome.select.RULES), as choices on the command line."""
 
     fastest_within = "fastest-within"
     knee = "knee"
@@ -33,8 +33,8 @@ def export_and_print(
     """Export every study; print the table and the notes unless ``quiet`` (--json prints instead)."""
     from rich.table import Table
 
-    from sttune.search.run import export_run
-    from sttune.search.verify import work_fraction
+    from sttune.outcome.verify import work_fraction
+    from sttune.tuning.runs import export_run
 
     table = Table(title=f"best configurations · {run.run_dir}")
     for col in ("dataset", "trial", "label", "val MAE", "test MAE", "device s", "work", "speed-up [interval]"):
@@ -100,8 +100,8 @@ def export_command(
 
     Example: [bold]sttune export runs/quickstart --rule knee[/]
     """
-    from sttune.search.jsonout import document
-    from sttune.search.run import open_run
+    from sttune.outcome.jsonout import document
+    from sttune.tuning.runs import open_run
 
     opened = open_run(run, run_dir)
     exports = export_and_print(opened, None if rule is None else rule.value, tolerance, pairs=verify_pairs,

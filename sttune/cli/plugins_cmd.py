@@ -16,9 +16,9 @@ plugins_app = typer.Typer(help="List, inspect, check and create plugins.", no_ar
 
 
 def _describe(kind: str, name: str) -> dict:
-    from sttune import plugins
+    from sttune.cli.space_preview import describe_space
     from sttune.errors import PluginError
-    from sttune.spaces import describe_space
+    from sttune.registry import discovery as plugins
 
     info = plugins.discover(kind)[name]  # a name two distributions register: its error below, in place
     row = {"name": name, "kind": kind, "distribution": info.distribution, "version": info.version,
@@ -48,7 +48,7 @@ def list_plugins(
     """Every installed strategy, model and dataset plugin."""
     from rich.table import Table
 
-    from sttune import plugins
+    from sttune.registry import discovery as plugins
 
     rows = [_listed(kind, name) for kind in plugins.GROUPS for name in sorted(plugins.discover(kind))]
     if json_output:
@@ -69,8 +69,8 @@ def list_plugins(
 def _listed(kind: str, name: str) -> dict:
     """A plugin as its entry point declares it: listing imports no plugin (a slow or broken
     one costs nothing here; `show` and `check` import)."""
-    from sttune import plugins
     from sttune.errors import PluginError
+    from sttune.registry import discovery as plugins
 
     found = plugins.discover(kind)[name]
     row = {"name": name, "kind": kind, "distribution": found.distribution, "version": found.version,
@@ -86,8 +86,8 @@ def _listed(kind: str, name: str) -> dict:
 @user_errors
 def show_plugin(name: Annotated[str, typer.Argument(help="Plugin name (any kind).")]) -> None:
     """One plugin: its package, params with defaults, and search space."""
-    from sttune import plugins
     from sttune.errors import PluginError
+    from sttune.registry import discovery as plugins
 
     kinds = [k for k in plugins.GROUPS if name in plugins.discover(k)]
     if not kinds:
@@ -111,7 +111,7 @@ _MARKS = {"pass": "[green]✓ pass[/]", "fail": "[red]✗ fail[/]", "skip": "[ye
 
 
 class Kind(StrEnum):
-    """The plugin kinds (sttune.plugins.GROUPS), as choices on the command line."""
+    """The plugin kinds (sttune.registry.discovery.GROUPS), as choices on the command line."""
 
     strategy = "strategy"
     model = "model"
@@ -119,8 +119,8 @@ class Kind(StrEnum):
 
 
 def _kinds_of(name: str, kind: str | None) -> list[str]:
-    from sttune import plugins
     from sttune.errors import PluginError
+    from sttune.registry import discovery as plugins
 
     wanted = [kind] if kind else list(plugins.GROUPS)
     if kind is not None and kind not in plugins.GROUPS:
@@ -134,8 +134,8 @@ def _kinds_of(name: str, kind: str | None) -> list[str]:
 
 def check_params(kind: str, name: str, params: dict[str, Any]) -> None:
     """``params`` must fit the plugin's signature (models take their ModelSpec first)."""
-    from sttune import plugins
-    from sttune.build import bind_params
+    from sttune.registry import discovery as plugins
+    from sttune.registry.build import bind_params
 
     bind_params(plugins.load(kind, name), params, f"{kind} '{name}'", 1 if kind == "model" else 0)
 
@@ -196,7 +196,7 @@ def new_plugin(
     directory: Annotated[Path | None, typer.Option("--dir", help="Target folder (default: ./sttune-NAME).")] = None,
 ) -> None:
     """Write a plugin package skeleton that installs and passes the contract as generated."""
-    from sttune.scaffold import write_skeleton
+    from sttune.cli.scaffold import write_skeleton
 
     target, files = write_skeleton(name, kind.value, directory)
     out.print(f"wrote {kind.value} plugin '{name}' in {target}:", highlight=False)

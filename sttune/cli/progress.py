@@ -21,7 +21,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from sttune.train.listener import TrainListener
+from sttune.training.listener import TrainListener
 
 
 class EpochProgress(TrainListener):
@@ -90,7 +90,7 @@ class _Study:
 
 
 class SearchProgress:
-    """The live view of ``sttune search`` (a :class:`sttune.search.events.SearchEvents`).
+    """The live view of ``sttune search`` (a :class:`sttune.tuning.events.SearchEvents`).
 
     ``live`` draws the status area (default: when the console is a terminal). ``budget``
     (search.budget, in full baselines) gives the ETA once the full baseline has finished;
@@ -114,7 +114,7 @@ class SearchProgress:
         if self.live is not None:
             self.live.stop()  # transient: the status area goes, the trial lines stay
 
-    # the events (sttune.search.events.SearchEvents)
+    # the events (sttune.tuning.events.SearchEvents)
     def study_started(self, label: str, done: int, total: int | None) -> None:
         if label != self.study.label:
             self.study = _Study(label, done, total, self._now())
@@ -151,7 +151,7 @@ class SearchProgress:
         return min(done, key=lambda r: r.val_mae) if done else None
 
     def front_size(self) -> int:
-        from sttune.search.select import pareto_front
+        from sttune.outcome.select import pareto_front
 
         return len(pareto_front([r for r in self.study.finished if r.state == "COMPLETE" and r.feasible]))
 
@@ -162,7 +162,7 @@ class SearchProgress:
         if s.total:
             fractions.append((s.done_before + self._new_work()) / s.total)
         if self.budget:
-            from sttune.search import records as rec
+            from sttune.tuning import records as rec
 
             base = rec.full_baseline(s.finished)
             if base is not None and base.cost_seconds > 0:

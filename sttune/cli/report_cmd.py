@@ -30,9 +30,10 @@ def report(
     from rich.markup import escape
     from rich.table import Table
 
-    from sttune.search import records as rec, report as rep
-    from sttune.search.jsonout import document
-    from sttune.search.run import load_studies, open_run
+    from sttune.outcome import report as rep
+    from sttune.outcome.jsonout import document
+    from sttune.tuning import records as rec
+    from sttune.tuning.runs import load_studies, open_run
 
     opened = open_run(run, run_dir)
     payload = {}

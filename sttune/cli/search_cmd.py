@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from sttune.cli.common import err, out, print_json, user_errors
-from sttune.search.options import check_budget, check_minutes, check_recipe_path, check_workers
+from sttune.tuning.options import check_budget, check_minutes, check_recipe_path, check_workers
 
 
 @user_errors
@@ -28,10 +28,10 @@ def search(
     """
     from sttune.cli.progress import SearchProgress, final_summary
     from sttune.cli.train_cmd import print_data_notes
-    from sttune.recipe import load_recipe
-    from sttune.runner import load_data_cached
-    from sttune.search.run import check_trial_budget, preflight, search as run_search, start_run
-    from sttune.search.storage import storage_label
+    from sttune.recipe.spec import load_recipe
+    from sttune.training.jobs import load_data_cached
+    from sttune.tuning.runs import check_trial_budget, preflight, search as run_search, start_run
+    from sttune.tuning.storage import storage_label
 
     check_workers(workers)
     check_budget(budget)
@@ -60,9 +60,10 @@ def search(
 def search_json(run, exports) -> dict:  # Run, list[Export]
     """Every study's trials (the report's rows) and its export (docs/json.md)."""
     from sttune.cli.export_cmd import export_json
-    from sttune.search import records as rec, report as rep
-    from sttune.search.jsonout import document
-    from sttune.search.run import load_studies
+    from sttune.outcome import report as rep
+    from sttune.outcome.jsonout import document
+    from sttune.tuning import records as rec
+    from sttune.tuning.runs import load_studies
 
     exported = {e.dataset: e for e in exports}
     datasets = {}

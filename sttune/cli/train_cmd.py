@@ -13,7 +13,7 @@ import typer
 
 from sttune.cli.common import err, out, print_json, user_errors
 from sttune.errors import SttuneError
-from sttune.schema import clip
+from sttune.recipe.schema import clip
 
 T = TypeVar("T")
 
@@ -28,11 +28,11 @@ def train(
         help="Save the best-validation model, recipe, result and strategy artifacts here (sttune.load_model reads it).")] = None,
 ) -> None:
     """Train one model with the recipe's fixed strategies; print metrics and device cost."""
-    from sttune.build import check_device
     from sttune.cli.progress import EpochProgress
-    from sttune.recipe import load_recipe
-    from sttune.runner import fit_job, fixed_job, load_data_cached, naive_for
-    from sttune.train.naive import beats_naive
+    from sttune.recipe.spec import load_recipe
+    from sttune.registry.build import check_device
+    from sttune.training.jobs import fit_job, fixed_job, load_data_cached, naive_for
+    from sttune.training.naive import beats_naive
 
     loaded = load_recipe(recipe)
     job = fixed_job(loaded, dataset, epochs)
@@ -42,7 +42,7 @@ def train(
         fitted = guarded_run(lambda: fit_job(job, loaded.cache_dir(), progress), loaded.cache_dir())
     result = fitted.result
     if save is not None:
-        from sttune.saved import save_fitted
+        from sttune.interop.saved import save_fitted
 
         err.print(f"saved the model to {save_fitted(fitted, job, save, loaded.recipe)}", highlight=False)
     naive = naive_for(job)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from sttune.cli.common import err, user_errors
-from sttune.search.options import UsageError, check_budget, check_minutes, check_recipe_path
+from sttune.tuning.options import UsageError, check_budget, check_minutes, check_recipe_path
 
 # the sampler's seed is search.seed + the index: both stay within its 32 bits (recipe.SEED_LIMIT)
 MAX_WORKER_INDEX = 2**16 - 1
@@ -37,10 +37,10 @@ def worker(
 ) -> None:
     """Run trials of a shared study until it holds search.trials; start one per GPU or machine."""
     from sttune.cli.progress import SearchProgress
-    from sttune.recipe import LoadedRecipe, load_recipe
-    from sttune.search.identity import check_resumable
-    from sttune.search.run import Run, check_trial_budget, check_writable, preflight, search as run_search, start_run
-    from sttune.search.storage import storage_label
+    from sttune.recipe.spec import LoadedRecipe, load_recipe
+    from sttune.tuning.identity import check_resumable
+    from sttune.tuning.runs import Run, check_trial_budget, check_writable, preflight, search as run_search, start_run
+    from sttune.tuning.storage import storage_label
 
     index = default_index() if worker_index is None else worker_index
     if not 0 <= index <= MAX_WORKER_INDEX:

@@ -20,8 +20,8 @@ import torch
 from torch import Tensor
 
 from sttune.api import REAL_ZERO, Batch, Graph, ModelSpec, STSeries, WindowSource
-from sttune.config import Protocol
 from sttune.errors import DataError
+from sttune.recipe.settings import Protocol
 
 PROFILE_BINS = 24  # width of the per-node mean daily profile (location-encoder input)
 

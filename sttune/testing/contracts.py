@@ -117,8 +117,8 @@ def run_contract(kind: str, name: str, params: dict[str, Any] | None = None) -> 
     fails to import or is refused (wrong type, other API major version) fails the first
     check, ``import``, and the rest are not run.
     """
-    from sttune import plugins
     from sttune.errors import PluginError
+    from sttune.registry import discovery as plugins
 
     info = plugins.info(kind, name)
     try:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from sttune.config import Protocol, TrainConfig
+from sttune.recipe.settings import Protocol, TrainConfig
 
 Status = Literal["pass", "fail", "skip"]
 
@@ -98,8 +98,8 @@ def tiny_data(dataset: dict[str, Any] | None = None) -> Any:
     """The tiny synthetic :class:`~sttune.data.protocol.DataModule` (cached per params)."""
     key = json.dumps(dataset or TINY_DATASET, sort_keys=True)
     if key not in _DATA:
-        from sttune import plugins
         from sttune.data.protocol import build_data
+        from sttune.registry import discovery as plugins
 
         load_synthetic = plugins.load("dataset", "synthetic")  # through its entry point, as any plugin
         _DATA[key] = build_data(load_synthetic(**(dataset or TINY_DATASET)), TINY_PROTOCOL)

@@ -89,8 +89,8 @@ def check_timing(s: DatasetSubject) -> str:
 
 
 def check_windows(s: DatasetSubject) -> str:
-    from sttune.config import Protocol
     from sttune.data.protocol import build_data
+    from sttune.recipe.settings import Protocol
 
     for prerequisite in (check_values, check_adjacency, check_timing):
         try:

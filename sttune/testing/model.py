@@ -112,7 +112,7 @@ def check_gradients(s: ModelSubject) -> str:
 
 
 def check_trains(s: ModelSubject) -> str:
-    from sttune.train.trainer import Trainer
+    from sttune.training.trainer import Trainer
 
     with tempfile.TemporaryDirectory(prefix="sttune-contract-") as cache:
         result = Trainer(TINY_TRAIN, cache_dir=Path(cache)).fit(s.build, s.data)

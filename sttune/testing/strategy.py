@@ -1,7 +1,7 @@
 """Contract checks for strategy plugins (entry-point group ``sttune.strategies``).
 
 Each strategy is trained twice for two epochs on the tiny synthetic dataset with the same
-seed, through the real :class:`~sttune.train.trainer.Trainer`, wrapped in a
+seed, through the real :class:`~sttune.training.trainer.Trainer`, wrapped in a
 :class:`~sttune.testing.probe.Probe` that validates every hook's answer.
 """
 
@@ -52,8 +52,8 @@ class StrategySubject:
         return self._run(salt=1_000), self._run(salt=7_000_000)
 
     def _run(self, salt: int) -> RunRecord:
-        from sttune import plugins
-        from sttune.train.trainer import Trainer
+        from sttune.registry import discovery as plugins
+        from sttune.training.trainer import Trainer
 
         record = RunRecord()
         data = tiny_data()
@@ -91,7 +91,7 @@ def check_space_params(s: StrategySubject) -> str:
 
 def check_recommended(s: StrategySubject) -> str:
     """Each recommended configuration is a point of the strategy's own space that constructs."""
-    from sttune.search.space import OutsideSpace, recommendation_params
+    from sttune.tuning.space import OutsideSpace, recommendation_params
 
     configs = getattr(s.cls, "recommended", ())
     require(isinstance(configs, tuple) and all(isinstance(c, dict) for c in configs),

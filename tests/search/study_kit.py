@@ -1,4 +1,4 @@
-"""Shared builders of the sttune.search.study tests: trials driven with ``study.ask()`` /
+"""Shared builders of the sttune.tuning.study tests: trials driven with ``study.ask()`` /
 ``study.tell()`` on in-memory storage, nothing trained.
 """
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.search import records as rec, study as st  # noqa: E402
-from sttune.search.events import NullEvents  # noqa: E402
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
+from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning.events import NullEvents  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sttune.search.rungs import RungPolicy, should_stop
+from sttune.tuning.rungs import RungPolicy, should_stop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cli_kit import (  # noqa: E402

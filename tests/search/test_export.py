@@ -1,4 +1,4 @@
-"""sttune.search.export: speed-up, MAE change, the trial summary, the fixed recipe, export_study."""
+"""sttune.outcome.export: speed-up, MAE change, the trial summary, the fixed recipe, export_study."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result, trial_record  # noqa: E402
-from sttune.config import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe  # noqa: E402
-from sttune.runner import Job  # noqa: E402
-from sttune.search import records as rec  # noqa: E402
-from sttune.search.export import export_study, fixed_recipe, mae_change, speedup, trial_summary  # noqa: E402
-from sttune.search.space import BUDGET, ROLE  # noqa: E402
+from sttune.outcome.export import export_study, fixed_recipe, mae_change, speedup, trial_summary  # noqa: E402
+from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe  # noqa: E402
+from sttune.training.jobs import Job  # noqa: E402
+from sttune.tuning import records as rec  # noqa: E402
+from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

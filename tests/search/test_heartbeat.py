@@ -1,4 +1,4 @@
-"""sttune.search.heartbeat: re-queueing stale trials and the journal heartbeat (no timed assertions).
+"""sttune.tuning.heartbeat: re-queueing stale trials and the journal heartbeat (no timed assertions).
 
 Staleness is decided against beats set far in the past or the future, so no test depends on
 how fast the machine is.
@@ -11,11 +11,11 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from sttune.search import records as rec
-from sttune.search.heartbeat import HEARTBEAT, RETRY_OF, STALE, Heartbeat, recover_stale, retry_stale
-from sttune.search.space import BUDGET, ROLE
-from sttune.search.storage import rdb_storage
-from sttune.search.study import count_done
+from sttune.tuning import records as rec
+from sttune.tuning.heartbeat import HEARTBEAT, RETRY_OF, STALE, Heartbeat, recover_stale, retry_stale
+from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning.storage import rdb_storage
+from sttune.tuning.study import count_done
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DAY = 86400.0

@@ -13,14 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result, trial_record as rec  # noqa: E402
 from sttune.cli.export_cmd import menu_lines  # noqa: E402
-from sttune.config import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.runner import Job  # noqa: E402
-from sttune.search import records as records_mod  # noqa: E402
-from sttune.search.export import VERIFIED_ATTR, export_study  # noqa: E402
-from sttune.search.select import MENU_TOLERANCES, cheapest_under, tolerance_menu  # noqa: E402
-from sttune.search.space import BUDGET, ROLE  # noqa: E402
-from sttune.search.verify import Verified  # noqa: E402
+from sttune.outcome.export import VERIFIED_ATTR, export_study  # noqa: E402
+from sttune.outcome.select import MENU_TOLERANCES, cheapest_under, tolerance_menu  # noqa: E402
+from sttune.outcome.verify import Verified  # noqa: E402
+from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
+from sttune.training.jobs import Job  # noqa: E402
+from sttune.tuning import records as records_mod  # noqa: E402
+from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

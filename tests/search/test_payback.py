@@ -15,9 +15,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
-from sttune.recipe import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.search import records as rec, report as rep, study as st  # noqa: E402
-from sttune.search.space import BUDGET, ROLE  # noqa: E402
+from sttune.outcome import report as rep
+from sttune.recipe.spec import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
+from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RECIPE = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"), strategies=[StrategyBlock("st_prune")],

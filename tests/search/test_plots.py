@@ -10,8 +10,8 @@ import matplotlib.pyplot as plt
 import pytest
 
 from helpers import trial_record
-from sttune.search import plots
-from sttune.train.result import EpochRecord
+from sttune.outcome import plots
+from sttune.training.result import EpochRecord
 
 LADDER = [trial_record(1, 1.0, 5.0, role="baseline", budget=0.25), trial_record(2, 2.0, 4.2, role="baseline", budget=0.5),
           trial_record(0, 4.0, 4.0, role="baseline")]

@@ -13,14 +13,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
-from sttune import plugins  # noqa: E402
 from sttune.api import Strategy  # noqa: E402
-from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.search import study as st  # noqa: E402
-from sttune.search.events import NullEvents  # noqa: E402
-from sttune.search.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials  # noqa: E402
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
+from sttune.registry import discovery as plugins  # noqa: E402
 from sttune.testing.core import ContractFailure  # noqa: E402
 from sttune.testing.strategy import StrategySubject, check_recommended  # noqa: E402
+from sttune.tuning import study as st  # noqa: E402
+from sttune.tuning.events import NullEvents  # noqa: E402
+from sttune.tuning.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

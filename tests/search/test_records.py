@@ -1,4 +1,4 @@
-"""sttune.search.records: what a trial stores on itself, and reading it back."""
+"""sttune.tuning.records: what a trial stores on itself, and reading it back."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import finish_trial, train_result  # noqa: E402
-from sttune.config import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe import DatasetBlock  # noqa: E402
-from sttune.runner import Job  # noqa: E402
-from sttune.search import records as rec  # noqa: E402
-from sttune.search.space import BUDGET, ROLE  # noqa: E402
+from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe.spec import DatasetBlock  # noqa: E402
+from sttune.training.jobs import Job  # noqa: E402
+from sttune.tuning import records as rec  # noqa: E402
+from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

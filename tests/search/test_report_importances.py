@@ -10,12 +10,12 @@ from optuna.distributions import FloatDistribution
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
-from sttune.config import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe import DatasetBlock  # noqa: E402
-from sttune.runner import Job  # noqa: E402
-from sttune.search import records as rec  # noqa: E402
-from sttune.search.report import MIN_IMPORTANCE_TRIALS, importances  # noqa: E402
-from sttune.search.space import ROLE  # noqa: E402
+from sttune.outcome.report import MIN_IMPORTANCE_TRIALS, importances  # noqa: E402
+from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe.spec import DatasetBlock  # noqa: E402
+from sttune.training.jobs import Job  # noqa: E402
+from sttune.tuning import records as rec  # noqa: E402
+from sttune.tuning.space import ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

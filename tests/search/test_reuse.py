@@ -1,4 +1,4 @@
-"""sttune.search.reuse: a trial whose whole job already finished takes that result."""
+"""sttune.tuning.reuse: a trial whose whole job already finished takes that result."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import finish_trial, train_result  # noqa: E402
-from sttune.config import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe import DatasetBlock  # noqa: E402
-from sttune.runner import Job  # noqa: E402
-from sttune.search import records as rec  # noqa: E402
-from sttune.search.reuse import finished_twin, tell_reused  # noqa: E402
+from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
+from sttune.recipe.spec import DatasetBlock  # noqa: E402
+from sttune.training.jobs import Job  # noqa: E402
+from sttune.tuning import records as rec  # noqa: E402
+from sttune.tuning.reuse import finished_twin, tell_reused  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

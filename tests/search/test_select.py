@@ -1,4 +1,4 @@
-"""sttune.search.select: the Pareto front and the three selection rules, on hand-built records."""
+"""sttune.outcome.select: the Pareto front and the three selection rules, on hand-built records."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import trial_record as rec  # noqa: E402
-from sttune.search.select import RULES, SelectionError, fastest_within, knee, pareto_front, select  # noqa: E402
+from sttune.outcome.select import RULES, SelectionError, fastest_within, knee, pareto_front, select  # noqa: E402
 
 
 def numbers(records):

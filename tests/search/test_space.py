@@ -1,4 +1,4 @@
-"""sttune.search.space: from an Optuna trial to a fixed Job (baselines, strategies, held knobs)."""
+"""sttune.tuning.space: from an Optuna trial to a fixed Job (baselines, strategies, held knobs)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import replace
 import optuna
 import pytest
 
-from sttune.config import TrainConfig
-from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
-from sttune.search.space import (
+from sttune.recipe.settings import TrainConfig
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.tuning.space import (
     BUDGET,
     ROLE,
     HoldingTrial,

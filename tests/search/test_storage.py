@@ -1,11 +1,11 @@
-"""sttune.search.storage: journal or RDB storage from a URL, one-line errors, redaction, samplers."""
+"""sttune.tuning.storage: journal or RDB storage from a URL, one-line errors, redaction, samplers."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from sttune.search.storage import (
+from sttune.tuning.storage import (
     JOURNAL_FILE,
     StorageError,
     _redact,

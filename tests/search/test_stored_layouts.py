@@ -14,11 +14,11 @@ import optuna
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sttune.search import records as rec  # noqa: E402
-from sttune.search.report import search_cost, trial_rows  # noqa: E402
-from sttune.search.reuse import finished_twin  # noqa: E402
-from sttune.search.select import cost_noise, select  # noqa: E402
-from sttune.train.result import TrainResult  # noqa: E402
+from sttune.outcome.report import search_cost, trial_rows  # noqa: E402
+from sttune.outcome.select import cost_noise, select  # noqa: E402
+from sttune.training.result import TrainResult  # noqa: E402
+from sttune.tuning import records as rec  # noqa: E402
+from sttune.tuning.reuse import finished_twin  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EXPECTED = json.loads((FIXTURES / "v1_study.json").read_text())

@@ -1,4 +1,4 @@
-"""sttune.search.study: the baseline ladder, enqueued once and again after a failure, and a
+"""sttune.tuning.study: the baseline ladder, enqueued once and again after a failure, and a
 study prepared for a recipe.
 
 Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
@@ -15,8 +15,8 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import FAIL, finish, new_study, plan, recipe  # noqa: E402
 
-from sttune.search import records as rec, study as st  # noqa: E402
-from sttune.search.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -60,7 +60,7 @@ def test_prepare_study_names_metrics_stores_the_recipe_and_marks_ready(tmp_path)
     study = st.open_plan_study(p)
     assert study.metric_names == ["val MAE", "device seconds", "peak memory MiB"]
     assert study.user_attrs[st.READY] is True and study.user_attrs["sttune.dataset"] == "synthetic"
-    assert study.user_attrs["sttune.recipe"]["name"] == "unit"
+    assert study.user_attrs["sttune.recipe.spec"]["name"] == "unit"
     assert study.study_name == "unit:synthetic" and len(study.trials) == 3  # 2 baselines, st_prune's recommendation
     joining = st.open_plan_study(replace(p, prepare=False, worker_index=1))  # ready: no wait, nothing added
     assert len(joining.trials) == 3

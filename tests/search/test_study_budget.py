@@ -1,4 +1,4 @@
-"""sttune.search.study: search.budget stops starting trials that would overrun it.
+"""sttune.tuning.study: search.budget stops starting trials that would overrun it.
 
 Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
 """
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import FAIL, Notes, new_study, plan, recipe  # noqa: E402
 
 from helpers import train_result  # noqa: E402
-from sttune.search import records as rec, study as st  # noqa: E402
+from sttune.tuning import records as rec, study as st  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

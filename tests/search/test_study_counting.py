@@ -1,4 +1,4 @@
-"""sttune.search.study: which trials hold a slot (claims) and which count as done.
+"""sttune.tuning.study: which trials hold a slot (claims) and which count as done.
 
 Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
 """
@@ -13,8 +13,8 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import FAIL, PRUNED, finish, new_study, reuse  # noqa: E402
 
-from sttune.search import study as st  # noqa: E402
-from sttune.search.heartbeat import STALE, retry_stale  # noqa: E402
+from sttune.tuning import study as st  # noqa: E402
+from sttune.tuning.heartbeat import STALE, retry_stale  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

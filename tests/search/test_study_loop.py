@@ -1,4 +1,4 @@
-"""sttune.search.study.search_study on in-memory storage with a stand-in for train_job: the trial
+"""sttune.tuning.study.search_study on in-memory storage with a stand-in for train_job: the trial
 count, failure and reuse streaks, and what the parent says after a worker pool.
 
 Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import FAIL, Notes, finish, new_study, plan, recipe, reuse  # noqa: E402
 
 from helpers import train_result  # noqa: E402
-from sttune.search import records as rec, study as st  # noqa: E402
-from sttune.search.events import NullEvents  # noqa: E402
-from sttune.search.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning.events import NullEvents  # noqa: E402
+from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -102,7 +102,7 @@ def test_run_study_stops_after_max_consecutive_failures(tmp_path, monkeypatch):
 
 
 def test_after_a_pool_the_parent_says_the_streak_once_and_the_stop_notes(tmp_path, monkeypatch):
-    from sttune.search import workers
+    from sttune.tuning import workers
 
     monkeypatch.setattr(st, "EXHAUSTED_AFTER", 2)
     p = plan(recipe(trials=10, ladder=[], max_consecutive_failures=2), tmp_path)

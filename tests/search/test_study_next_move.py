@@ -1,4 +1,4 @@
-"""sttune.search.study.decide: ask, wait or stop, from the trials so far, the count and the budget.
+"""sttune.tuning.study.decide: ask, wait or stop, from the trials so far, the count and the budget.
 
 Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
 """
@@ -13,7 +13,7 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import COMPLETE, FAIL, PRUNED, finish, new_study, plan, recipe  # noqa: E402
 
-from sttune.search import study as st  # noqa: E402
+from sttune.tuning import study as st  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

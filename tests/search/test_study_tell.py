@@ -1,4 +1,4 @@
-"""sttune.search.study: what a finished, stopped, interrupted or out-of-memory trial is told.
+"""sttune.tuning.study: what a finished, stopped, interrupted or out-of-memory trial is told.
 
 Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
 """
@@ -16,11 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import COMPLETE, FAIL, PRUNED, new_study, recipe  # noqa: E402
 
 from helpers import train_result  # noqa: E402
-from sttune.search import records as rec, study as st  # noqa: E402
-from sttune.search.events import NullEvents  # noqa: E402
-from sttune.search.rungs import STOPPED_CHECKPOINT_ATTR  # noqa: E402
-from sttune.search.space import BUDGET, ROLE  # noqa: E402
-from sttune.train.result import EpochRecord  # noqa: E402
+from sttune.training.result import EpochRecord  # noqa: E402
+from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning.events import NullEvents  # noqa: E402
+from sttune.tuning.rungs import STOPPED_CHECKPOINT_ATTR  # noqa: E402
+from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
 from sttune.cli import app  # noqa: E402
-from sttune.recipe import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.search import records as rec, study as st  # noqa: E402
-from sttune.search.events import NullEvents  # noqa: E402
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
+from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning.events import NullEvents  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -45,7 +45,7 @@ def test_with_study_budget_prefers_the_workers_own_and_else_the_studys():
     study = optuna.create_study(directions=["minimize", "minimize"])
     p = plan(recipe(None), None, Path("."), 1)
     assert st.with_study_budget(p, study).budget is None  # none stored: none
-    study.set_user_attr("sttune.recipe", {"search": {"budget": 6}})
+    study.set_user_attr("sttune.recipe.spec", {"search": {"budget": 6}})
     assert st.with_study_budget(p, study).budget == 6.0
     assert st.with_study_budget(replace(p, budget=3.0), study).budget == 3.0
 

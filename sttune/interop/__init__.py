@@ -1,0 +1,1 @@
+"""What leaves sttune: saved models, sensor lists, StrategyLoop and the Lightning callback."""

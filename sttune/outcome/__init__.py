@@ -1,0 +1,1 @@
+"""What a search answers: selection, the frontier, verification, export, report, plots, JSON."""

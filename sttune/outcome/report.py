@@ -1,0 +1,248 @@
+"""Report data: trial tables, Pareto plots (HTML via plotly, PNG via matplotlib), importances."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from sttune.outcome.export import speedup, trial_summary
+from sttune.outcome.frontier import Frontier, build_frontier, strategy_margins
+from sttune.outcome.select import SelectionError, cost_noise, pareto_front, select
+from sttune.outcome.verify import work_fraction
+from sttune.recipe.spec import Recipe
+from sttune.tuning import records as rec
+
+
+def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str, Any]]:
+    """One row per finished trial, cheapest first: the trial as every JSON output lists it
+    (:func:`sttune.outcome.export.trial_summary`; ``chosen``: the exported trial's number), and
+    what the report adds (state, Pareto membership, work ceiling, margin against plain training)."""
+    records = rec.finished_records(study)
+    base = rec.full_baseline(records)
+    front = {r.number for r in pareto_front([r for r in records if r.state == "COMPLETE" and r.feasible])}
+    frontier = build_frontier(records)
+    noise = cost_noise([r for r in records if r.state == "COMPLETE"])
+    rows = []
+    for r in sorted(records, key=lambda r: r.cost_seconds):
+        fraction = work_fraction(r, base)
+        rows.append({
+            **trial_summary(r, base, chosen=r.number == chosen), "state": r.state, "pareto": r.number in front,
+            "work_ceiling": 1 / fraction if fraction else None,
+            # a search-time speed-up the work cannot explain: the machine's noise, not a saving
+            "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + noise),
+            "work": (r.result.work if r.result else None) or None,
+            "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r, noise),
+            "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r, noise),
+            "reused_from": r.reused_from, "stopped_at": stopped_at(r),
+        })
+    return rows
+
+
+def naive_summary(study: optuna.Study) -> dict[str, Any] | None:
+    """The dataset's naive forecasts stored on the study (``sttune.naive``), and a warning when
+    the best finished trial on validation does not beat the best of them; None when not stored."""
+    stored = study.user_attrs.get("sttune.naive")
+    if not stored:
+        return None
+    scores = stored.get("scores", {})
+    out = {"scores": scores, "notes": stored.get("notes", []), "warning": None}
+    done = [r for r in rec.finished_records(study) if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
+    if scores and done:
+        best = min(done, key=lambda r: r.val_mae)
+        name = min(scores, key=lambda n: scores[n]["val_mae"])
+        if best.val_mae >= scores[name]["val_mae"]:
+            out["warning"] = (f"the best trial ({best.number}, val MAE {best.val_mae:.4f}) does not beat the naive "
+                              f"forecast {name} ({scores[name]['val_mae']:.4f}): no trial has learnt more than persistence")
+    return out
+
+
+def stopped_at(record: rec.TrialRecord) -> str | None:
+    """Where early stopping ended a trial: "epoch N", or "preparation" (nothing trained: its
+    val and test MAE are the untrained model's; the checkpoint's val MAE is its stopped value)."""
+    if record.state != "PRUNED" or not record.result:
+        return None
+    epochs = record.result.epochs_run
+    return f"epoch {epochs}" if epochs else "preparation"
+
+
+def margins(study: optuna.Study) -> dict[str, dict]:
+    """Per strategy, its best margin against the plain-training frontier at equal device time
+    (the frontier read at the trial's cost raised by the study's cost noise)."""
+    records = rec.finished_records(study)
+    noise = cost_noise([r for r in records if r.state == "COMPLETE"])
+    return strategy_margins(records, build_frontier(records), noise)
+
+
+def frontier_path(frontier: Frontier, max_seconds: float) -> tuple[list[float], list[float]]:
+    """(seconds, MAE) vertices of the frontier's line (points joined straight), extended flat
+    to ``max_seconds``."""
+    xs = [cost for cost, _ in frontier.points]
+    ys = [mae for _, mae in frontier.points]
+    if xs and max_seconds > xs[-1]:
+        xs.append(max_seconds)
+        ys.append(ys[-1])
+    return xs, ys
+
+
+def failed_trials(study: optuna.Study) -> list[tuple[int, str]]:
+    fails = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+    return [(t.number, str(t.user_attrs.get(rec.REASON, "unknown"))) for t in fails]
+
+
+def search_cost(study: optuna.Study) -> dict[str, float | None]:
+    """Total device seconds of every finished trial, and that over the full baseline's.
+
+    A trial adds its objective's seconds and the search's own overhead in it (preparation
+    checkpoints' scores); one that reused another's result (``search.reuse_results``)
+    trained nothing and adds 0.
+    """
+    records = rec.finished_records(study)
+    trained = [r for r in records if r.reused_from is None]
+    total = rec.spent_seconds(records)
+    base = rec.full_baseline(records)
+    return {"total_device_seconds": total, "reused_trials": len(records) - len(trained),
+            "baseline_device_seconds": base.cost_seconds if base else None,
+            "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None}
+
+
+def chosen_trial(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[int, float] | None:
+    """The chosen trial's number and the device seconds of one training with it: the exported
+    choice (``best/<label>.json``; its verified speed-up when it has one, as the full baseline's
+    cost over it), else the trial the export's selection picks; None without a choice."""
+    records = rec.finished_records(study)
+    base = rec.full_baseline(records)
+    summary = best_dir / f"{rec.dataset_label(study)}.json"
+    try:
+        data = json.loads(summary.read_text()) if summary.is_file() else None
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and data.get("study", study.study_name) == study.study_name:
+        chosen = data.get("chosen") or {}
+        number = chosen.get("trial")
+        if isinstance(number, int) and base is not None and isinstance(chosen.get("speedup"), (int, float)) \
+                and chosen["speedup"] > 0:
+            return number, base.cost_seconds / float(chosen["speedup"])
+        if isinstance(number, int) and isinstance(chosen.get("device_seconds"), (int, float)):
+            return number, float(chosen["device_seconds"])
+    complete = [r for r in records if r.state == "COMPLETE"]
+    try:
+        picked = select(complete, recipe.export.rule, recipe.export.tolerance, cost_noise(complete))
+    except SelectionError:
+        return None
+    return picked.number, picked.cost_seconds
+
+
+def chosen_cost(study: optuna.Study, recipe: Recipe, best_dir: Path) -> float | None:
+    """Device seconds of one training with the chosen config (:func:`chosen_trial`)."""
+    chosen = chosen_trial(study, recipe, best_dir)
+    return None if chosen is None else chosen[1]
+
+
+def break_even(search_seconds: float, baseline_seconds: float | None, chosen_seconds: float | None) -> int | None:
+    """Retrainings with the chosen config after which the search has paid for itself: the
+    search's cost over what each retraining saves against the full baseline, rounded up;
+    None when the chosen config saves nothing (or there is no baseline or choice)."""
+    if baseline_seconds is None or chosen_seconds is None or not baseline_seconds - chosen_seconds > 0:
+        return None
+    return math.ceil(round(search_seconds / (baseline_seconds - chosen_seconds), 9))
+
+
+def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, float | int | None]:
+    """The search's cost in full baselines and its break-even point (``sttune report``)."""
+    cost = search_cost(study)
+    base = cost["baseline_device_seconds"]
+    return {"search_cost_baselines": cost["ratio"],
+            "break_even_retrainings": break_even(cost["total_device_seconds"] or 0.0, base,
+                                                 chosen_cost(study, recipe, best_dir))}
+
+
+def write_plots(study: optuna.Study, out_dir: Path, label: str, recipe: Recipe, best_dir: Path) -> list[Path]:
+    """The Pareto plot and the learning curves, each as PNG and self-contained HTML."""
+    from sttune.outcome import plots
+
+    records = rec.finished_records(study)
+    if not any(r.state == "COMPLETE" for r in records):
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rule, tolerance, chosen = exported_rule(study, recipe, best_dir)
+    charts = {"pareto": plots.pareto_chart(records, label, rule, tolerance, chosen),
+              "curves": plots.curves_chart(records, label)}
+    written = []
+    for name, chart in charts.items():
+        png, html = out_dir / f"{label}_{name}.png", out_dir / f"{label}_{name}.html"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plots.write_png(chart, png)
+            plots.write_html(chart, html)
+        written += [png, html]
+    return written
+
+
+def exported_rule(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[str, float, dict[str, Any] | None]:
+    """(rule, tolerance, chosen trial summary) of the study's export (``best/<label>.json``);
+    without one, the recipe's rule and the trial it picks (its search speed-up, unverified)."""
+    summary = best_dir / f"{rec.dataset_label(study)}.json"
+    try:
+        data = json.loads(summary.read_text()) if summary.is_file() else None
+    except (OSError, ValueError):
+        data = None
+    if isinstance(data, dict) and data.get("study") == study.study_name and isinstance(data.get("chosen"), dict):
+        return str(data.get("rule")), float(data.get("tolerance") or 0.0), data["chosen"]
+    picked = chosen_trial(study, recipe, best_dir)
+    records = rec.finished_records(study)
+    record = next((r for r in records if picked and r.number == picked[0]), None)
+    summary_of = trial_summary(record, rec.full_baseline(records), chosen=True) if record else None
+    return recipe.export.rule, recipe.export.tolerance, summary_of
+
+
+MIN_IMPORTANCE_TRIALS = 10  # completed trials of one strategy before its importances mean anything
+
+
+def importances(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """Per strategy (or combination), the importance of its params for val MAE, computed over
+    its own completed trials only (the space is conditional: mixing strategies ranks noise), and
+    only from MIN_IMPORTANCE_TRIALS of them; fewer: ``importances`` is None and ``note`` says
+    it is too early."""
+    records = {r.number: r for r in rec.finished_records(study) if r.state == "COMPLETE" and r.role != "baseline"}
+    frozen = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for number, r in records.items():
+        if number in frozen and r.reused_from is None and r.job is not None:
+            groups.setdefault("+".join(n for n, _ in r.job.strategies) or "plain", []).append(frozen[number])
+    out = {}
+    for name, trials in sorted(groups.items()):
+        entry: dict[str, Any] = {"trials": len(trials), "needed": MIN_IMPORTANCE_TRIALS, "importances": None}
+        if len(trials) < MIN_IMPORTANCE_TRIALS:
+            entry["note"] = (f"too early: {len(trials)} of the {MIN_IMPORTANCE_TRIALS} completed trials "
+                             "needed to rank its params")
+        else:
+            entry["importances"], entry["note"] = _ranked(trials), None
+            if entry["importances"] is None:
+                entry["note"] = "its params did not vary enough to rank"
+        out[name] = entry
+    return out
+
+
+TOP_TRIALS = 3  # PED-ANOVA compares the best trials with all: at least this many count as the best
+
+
+def _ranked(trials: list[optuna.trial.FrozenTrial]) -> dict[str, float] | None:
+    """PED-ANOVA importances for val MAE (no extra dependency); its default top 10% would be one
+    trial out of ten, too few to tell a param from noise, so the top holds TOP_TRIALS at least."""
+    own = optuna.create_study(directions=["minimize"] * len(trials[0].values))
+    own.add_trials(trials)
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=max(0.1, TOP_TRIALS / len(trials)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ranked = optuna.importance.get_param_importances(
+                own, evaluator=evaluator, target=lambda t: t.values[0], params=sorted({p for t in trials for p in t.params
+                                                                 if p not in ("strategy", "model")}) or None)
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        return None
+    return {k: float(v) for k, v in ranked.items()} or None

@@ -1,0 +1,1 @@
+"""The recipe: its blocks and settings (spec, settings), the validator (schema)."""

@@ -1,0 +1,1 @@
+"""Plugins: entry-point discovery (discovery) and recipe blocks made live objects (build)."""

@@ -1,0 +1,247 @@
+"""The whole ``sttune search`` job: preflight, one study per dataset, export."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+
+from sttune.errors import RecipeError, SttuneError
+from sttune.outcome.export import Export, export_study
+from sttune.recipe.schema import control_char, short
+from sttune.recipe.spec import LoadedRecipe, Recipe, StrategyBlock, dump_recipe, load_recipe
+from sttune.registry import discovery as plugins
+from sttune.tuning.events import SearchEvents
+from sttune.tuning.identity import check_resumable
+from sttune.tuning.storage import open_study, search_storage, study_name
+from sttune.tuning.study import StudyPlan, search_study
+from sttune.tuning.workers import search_with_workers
+
+RECIPE_SNAPSHOT = "recipe.yaml"
+NAIVE = "sttune.naive"  # study user attr: the dataset's naive forecasts (NaiveForecasts.to_dict())
+
+
+class RunError(SttuneError):
+    """The run folder is missing, unwritable or not a run."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """A search's run folder and the recipe it was started with."""
+
+    run_dir: Path
+    recipe: Recipe
+    name: str
+
+    @property
+    def best_dir(self) -> Path:
+        return self.run_dir / "best"
+
+    def storage(self, create: bool = True) -> optuna.storages.BaseStorage:
+        return search_storage(self.recipe.search, self.run_dir, create)
+
+
+def preflight(recipe: Recipe) -> None:
+    """Fail before any trial: every named plugin imports, fixed params fit, data loads."""
+    from sttune.registry.build import check_device, check_model_params, make_strategies
+    from sttune.training.jobs import load_data_cached
+
+    for name in [recipe.model.name] if recipe.model.name else list(recipe.model.choices or []):
+        plugins.load("model", name)
+    fixed = [(s.name, s.params) for s in recipe.strategies if s.params is not None]
+    make_strategies(fixed)
+    _check_held_knobs(recipe)
+    for s in recipe.strategies:
+        plugins.load("strategy", s.name)
+    check_device(recipe.train.device)
+    for block in recipe.datasets:
+        data = load_data_cached(block, recipe.protocol)
+        if recipe.model.name is not None:  # choices: each model's own params are searched
+            check_model_params(recipe.model.name, dict(recipe.model.params), data)
+    check_trial_budget(recipe, recipe.search.trials)
+
+
+def check_trial_budget(recipe: Recipe, trials: int | None) -> None:
+    """Baseline trials count towards search.trials: leave room for the strategies."""
+    from sttune.tuning.space import has_search_space
+
+    n_baselines = 1 + len(recipe.search.baseline_ladder)
+    if trials is not None and has_search_space(recipe) and trials <= n_baselines:
+        raise RunError(
+            f"search.trials is {trials} but the {n_baselines} baseline trials (full budget and ladder) "
+            "come first, leaving none for the strategies",
+            f"raise search.trials above {n_baselines} or shorten search.baseline_ladder",
+        )
+
+
+def _check_held_knobs(recipe: Recipe) -> None:
+    """Every `fixed` knob must be a constructor param of its strategy, and a value it accepts."""
+    import inspect
+
+    for block in recipe.strategies:
+        if not block.fixed:
+            continue
+        accepted = set(inspect.signature(plugins.load("strategy", block.name)).parameters)
+        unknown = sorted(set(block.fixed) - accepted)
+        if unknown:
+            raise RunError(
+                f"strategy '{block.name}' has no param '{unknown[0]}' to hold fixed",
+                f"its params: {', '.join(sorted(accepted))}",
+            )
+        _check_held_values(block)
+
+
+def _check_held_values(block: StrategyBlock, draws: int = 8) -> None:
+    """Build the strategy with its held knobs and ``draws`` random draws of the rest of its
+    space; when no draw builds, a held value is wrong for every trial: fail now, before any
+    trial, rather than fail each trial that picks the strategy. A value that clashes with only
+    some draws is left to those trials' one-line failures."""
+    from sttune.registry.build import make_strategies
+    from sttune.tuning.space import strategy_params
+
+    first: RecipeError | None = None
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
+    try:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(draws):
+            try:
+                params = strategy_params(study.ask(), block)
+            except Exception:  # a broken space() is the plugin's bug: its trials report it, as before
+                return
+            try:
+                make_strategies([(block.name, params)])
+                return
+            except RecipeError as exc:
+                first = first or exc
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    assert first is not None
+    raise RecipeError(f"{first.message} (held in `fixed`)", "fix the value under the strategy's `fixed`")
+
+
+def check_writable(folder: Path) -> None:
+    if control_char(str(folder)) is not None:
+        raise RunError(f"the run folder {short(str(folder))} contains a control character", "pass a plain --run-dir")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the run folder {folder}: {exc.strerror or exc}", "pass a writable --run-dir") from None
+    if not os.access(folder, os.W_OK):
+        raise RunError(f"the run folder {folder} is not writable", "pass a writable --run-dir")
+
+
+SNAPSHOT_HEADER = "snapshot of "
+
+
+def start_run(loaded: LoadedRecipe, run_dir: Path | None) -> Run:
+    """Open the run folder and its storage, then write the recipe snapshot: a command refused
+    on the way (an unreachable storage, a folder holding the user's recipe) writes nothing."""
+    run = Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
+    snapshot = run.run_dir / RECIPE_SNAPSHOT
+    check_not_users_file(snapshot, loaded.path)
+    check_writable(run.run_dir)
+    check_resumable(run.storage(), run.recipe, run.name)  # an unreachable storage, a changed study: one line
+    dump_recipe(run.recipe, snapshot, f"{SNAPSHOT_HEADER}{loaded.path} used by this run")
+    return run
+
+
+def check_not_users_file(snapshot: Path, recipe_path: Path) -> None:
+    """The snapshot may replace only an earlier snapshot: never the recipe itself (``--run-dir
+    .`` next to a recipe.yaml) nor any other recipe.yaml a user keeps there."""
+    if not snapshot.exists():
+        return
+    ours = snapshot.is_file() and not (recipe_path.exists() and snapshot.samefile(recipe_path))
+    if ours:
+        with snapshot.open(errors="replace") as f:
+            ours = f.readline().startswith(f"# {SNAPSHOT_HEADER}")
+    if not ours:
+        raise RunError(f"the run folder {snapshot.parent} already holds a {RECIPE_SNAPSHOT} that sttune did not write "
+                       "(the run would replace it with its snapshot)",
+                       "pass a --run-dir of its own, e.g. runs/<name>")
+
+
+def open_run(target: Path, run_dir: Path | None = None) -> Run:
+    """A run from its folder (holding recipe.yaml) or from the recipe that started it."""
+    if target.is_dir():
+        snapshot = target / RECIPE_SNAPSHOT
+        if not snapshot.is_file():
+            raise RunError(f"{target} is not a run folder (no {RECIPE_SNAPSHOT})", "pass the run folder or its recipe")
+        loaded = load_recipe(snapshot)
+        return Run(target, loaded.recipe, loaded.recipe.name or target.name)
+    if not target.exists():
+        raise RunError(f"no run folder or recipe at {target}", "pass the run folder of a search or its recipe")
+    loaded = load_recipe(target)
+    return Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
+
+
+def resolve_isolation(recipe: Recipe, workers: int, joining: bool = False) -> str:
+    """``auto``: a subprocess per trial with several workers, ``sttune worker`` or a trial timeout."""
+    mode = recipe.search.isolation
+    if mode != "auto":
+        return mode
+    several = workers > 1 or joining or recipe.search.trial_timeout_minutes is not None
+    return "subprocess" if several else "inline"
+
+
+def plans(run: Run, cache_dir: Path, trials: int | None, timeout: float | None, storage=None, **worker) -> list[StudyPlan]:
+    storage = storage if storage is not None else run.storage()
+    return [StudyPlan(run.recipe, run.name, dataset, storage, cache_dir, trials or run.recipe.search.trials,
+                      timeout or run.recipe.search.timeout_minutes, budget=run.recipe.search.budget, **worker)
+            for dataset in run.recipe.datasets]
+
+
+def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None,
+           workers: int = 1, worker_index: int = 0, prepare: bool = True, joining: bool = False) -> None:
+    """One study per dataset, in this process (``workers`` = 1) or in a pool of worker processes."""
+    isolation = resolve_isolation(run.recipe, workers, joining)
+    if prepare:
+        store_naive(run)
+    if workers > 1:
+        search_with_workers(plans(run, cache_dir, trials, timeout), run.run_dir, events, workers, isolation)
+        return
+    for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, prepare=prepare, isolation=isolation):
+        search_study(plan, events)
+
+
+def store_naive(run: Run, storage=None) -> None:
+    """Store each dataset's naive forecasts on its study (user attr ``sttune.naive``), computed
+    on the validation and test windows every trial is scored on; the study is created if new."""
+    from sttune.training.jobs import load_data_cached
+    from sttune.training.naive import naive_cached
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress display says it all
+    storage = storage if storage is not None else run.storage()
+    n = len(run.recipe.search.objectives)
+    for block in run.recipe.datasets:
+        value = naive_cached(load_data_cached(block, run.recipe.protocol)).to_dict()
+        study = open_study(storage, study_name(run.name, block.label), n)
+        if study.user_attrs.get(NAIVE) != value:
+            study.set_user_attr(NAIVE, value)
+
+
+def load_studies(run: Run) -> list[optuna.Study]:
+    storage = run.storage(create=False)
+    n = len(run.recipe.search.objectives)
+    return [open_study(storage, study_name(run.name, d.label), n, create=False) for d in run.recipe.datasets]
+
+
+def export_run(
+    run: Run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
+    pairs: int | None = None,
+) -> list[Export]:
+    """Export every dataset's study; the chosen speed-ups are re-timed in this process
+    (``pairs`` interleaved pairs, default ``export.verify_pairs``; 0 = off)."""
+    from sttune.training.jobs import time_job_start
+
+    rule = rule or run.recipe.export.rule
+    tol = run.recipe.export.tolerance if tolerance is None else tolerance
+    pairs = run.recipe.export.verify_pairs if pairs is None else pairs
+    cache = cache_dir or Path(run.recipe.cache_dir or os.environ.get("STTUNE_CACHE", ".sttune-cache"))
+
+    def timer(job, max_batches: int) -> tuple[float, int]:
+        return time_job_start(job, cache, max_batches)
+
+    return [export_study(study, run.recipe, run.best_dir, rule, tol, timer, pairs) for study in load_studies(run)]

@@ -1,0 +1,211 @@
+"""From an Optuna trial to a fixed :class:`~sttune.training.jobs.Job`.
+
+Baseline trials (the plain model at full or reduced budgets) suggest nothing; their role
+comes from user attrs set when they were enqueued. Other trials suggest the model (when
+the recipe gives choices), the strategy or combination, and every searched parameter.
+
+A strategy's ``recommended`` configurations become fixed Optuna params
+(:func:`recommended_trials`), enqueued after the baselines so that they run before the sampler
+explores: knobs the recipe holds (``fixed``) win over a recommendation's, and a recommendation
+whose values lie outside the space as the recipe narrows it is skipped with a notice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import combinations
+from typing import Any
+
+import optuna
+
+from sttune.recipe.spec import DatasetBlock, Recipe, StrategyBlock
+from sttune.registry import discovery as plugins
+from sttune.training.jobs import Job
+
+ROLE = "sttune.role"  # "baseline" or "search"
+BUDGET = "sttune.budget"  # fraction of train.epochs a baseline trial gets
+RECOMMENDED = "sttune.recommended"  # which recommendation a trial runs: "dynst#1" (its first), "dynst+st_prune"
+
+
+def strategy_choices(recipe: Recipe) -> list[str]:
+    """Categorical values of the ``strategy`` param: names, or '+'-joined combinations."""
+    names = [s.name for s in recipe.strategies]
+    if not recipe.search.combine:
+        return names
+    # a strategy that replaces the training windows (a distilled set) runs alone: the others'
+    # per-window and per-node state would index the replaced set
+    alone = {n for n in names if getattr(plugins.load("strategy", n), "replaces_windows", False)}
+    return names + ["+".join(c) for k in range(2, len(names) + 1) for c in combinations(names, k)
+                    if not alone.intersection(c)]
+
+
+def has_search_space(recipe: Recipe) -> bool:
+    """Whether non-baseline trials have anything to vary."""
+    model = recipe.model
+    return bool(recipe.strategies) or bool(model.choices and len(model.choices) > 1) or model.search_params
+
+
+def epochs_for_budget(epochs: int, budget: float) -> int:
+    return max(1, round(epochs * budget))
+
+
+def baseline_job(recipe: Recipe, dataset: DatasetBlock, budget: float) -> Job:
+    """The plain model, no strategy, trained for ``budget`` × train.epochs."""
+    model = recipe.model.name or recipe.model.choices[0]  # type: ignore[index]
+    params = dict(recipe.model.params) if recipe.model.name else {}
+    train = replace(recipe.train, epochs=epochs_for_budget(recipe.train.epochs, budget))
+    return Job(dataset, recipe.protocol, model, params, [], train)
+
+
+def job_for_trial(trial: optuna.Trial, recipe: Recipe, dataset: DatasetBlock) -> Job:
+    """Suggest (or read back) everything a trial varies and return its fixed job."""
+    if trial.user_attrs.get(ROLE) == "baseline":
+        return baseline_job(recipe, dataset, float(trial.user_attrs.get(BUDGET, 1.0)))
+    model_name, model_params = _suggest_model(trial, recipe)
+    chosen = _suggest_strategies(trial, recipe)
+    return Job(dataset, recipe.protocol, model_name, model_params, chosen, recipe.train)
+
+
+def _suggest_model(trial: optuna.Trial, recipe: Recipe) -> tuple[str, dict[str, Any]]:
+    block = recipe.model
+    if block.name is not None:
+        name, params = block.name, dict(block.params)
+    else:
+        name, params = trial.suggest_categorical("model", list(block.choices or [])), {}
+    if block.search_params:
+        params.update(plugins.load("model", name).space(trial))
+    return name, params
+
+
+def _suggest_strategies(trial: optuna.Trial, recipe: Recipe) -> list[tuple[str, dict[str, Any]]]:
+    choices = strategy_choices(recipe)
+    if not choices:
+        return []
+    picked = trial.suggest_categorical("strategy", choices) if len(choices) > 1 else choices[0]
+    names = set(str(picked).split("+"))
+    out = []
+    for block in recipe.strategies:  # recipe order is hook order
+        if block.name in names:
+            out.append((block.name, strategy_params(trial, block)))
+    return out
+
+
+def strategy_params(trial: optuna.Trial, block: StrategyBlock) -> dict[str, Any]:
+    """One strategy's constructor params: its fixed ``params``, or its space() with the held
+    knobs answered by :class:`HoldingTrial` and then set."""
+    if block.params is not None:
+        return dict(block.params)
+    cls = plugins.load("strategy", block.name)
+    return {**cls.space(HoldingTrial(trial, block.name, block.fixed)), **block.fixed}
+
+
+class HoldingTrial:
+    """A trial whose suggestions for held knobs return the held value and reach no sampler."""
+
+    def __init__(self, trial: optuna.Trial, prefix: str, held: dict[str, Any]) -> None:
+        self._trial, self._held = trial, {f"{prefix}.{k}": v for k, v in held.items()}
+
+    def _suggest(self, kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in self._held:
+            return self._held[name]
+        return getattr(self._trial, kind)(name, *args, **kwargs)
+
+    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> float:
+        return self._suggest("suggest_float", name, *args, **kwargs)
+
+    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> int:
+        return self._suggest("suggest_int", name, *args, **kwargs)
+
+    def suggest_categorical(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        return self._suggest("suggest_categorical", name, *args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:  # number, user_attrs, ... of the real trial
+        return getattr(self._trial, attr)
+
+
+class OutsideSpace(ValueError):
+    """A recommended configuration that the strategy's space (as the recipe narrows it) cannot propose."""
+
+
+class AnsweringTrial:
+    """Answers space()'s suggestions with a recommendation's values, checked against each
+    suggestion's range; records the Optuna params that reproduce them (``params``). Knobs the
+    recommendation leaves out get their first value here and are left to the sampler."""
+
+    def __init__(self, prefix: str, answers: dict[str, Any], held: dict[str, Any]) -> None:
+        self._prefix, self._answers, self._held = f"{prefix}.", answers, held
+        self.params: dict[str, Any] = {}
+        self.asked: set[str] = set()
+
+    def _answer(self, name: str, first: Any, fits: Any) -> Any:
+        key = name.removeprefix(self._prefix)
+        self.asked.add(key)
+        if key in self._held:
+            return self._held[key]
+        if key not in self._answers:
+            return first
+        value = self._answers[key]
+        if not fits(value):
+            raise OutsideSpace(f"{key}={value!r} is outside its range")
+        self.params[name] = value
+        return value
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float:
+        def fits(v: Any) -> bool:
+            on_grid = step is None or abs((v - low) / step - round((v - low) / step)) < 1e-6
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high and on_grid
+        return float(self._answer(name, low, fits))
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        def fits(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and low <= v <= high and (v - low) % step == 0
+        return int(self._answer(name, low, fits))
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self._answer(name, list(choices)[0], lambda v: any(type(v) is type(c) and v == c for c in choices))
+
+
+def recommendation_params(cls: Any, config: dict[str, Any], held: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the Optuna params that make a trial run ``config``, the constructor params space() then
+    returns); ``held`` knobs (the recipe's ``fixed``) win over the config's. Raises
+    :class:`OutsideSpace` when the space cannot propose the config."""
+    held = held or {}
+    answers = {k: v for k, v in config.items() if k not in held}
+    trial = AnsweringTrial(cls.name, answers, held)
+    returned = {**cls.space(trial), **held}
+    unknown = sorted(set(answers) - trial.asked)
+    if unknown:
+        raise OutsideSpace(f"{', '.join(unknown)} is not a knob its space() searches")
+    changed = sorted(k for k, v in answers.items() if k in returned and returned[k] != v)
+    if changed:
+        raise OutsideSpace(f"space() turns {', '.join(f'{k}={answers[k]!r}' for k in changed)} into another value")
+    return trial.params, returned
+
+
+def recommended_trials(recipe: Recipe) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The trials that run each searched strategy's recommendations (and, with ``combine``, the
+    searched strategies' first recommendations together), as (tag, Optuna params), in recipe
+    order; and a notice per recommendation skipped."""
+    choices = strategy_choices(recipe)
+    trials: list[tuple[str, dict[str, Any]]] = []
+    notes: list[str] = []
+    firsts: list[tuple[str, dict[str, Any]]] = []
+    for block in recipe.strategies:
+        if block.params is not None:  # nothing searched: the strategy's one job needs no recommending
+            continue
+        cls = plugins.load("strategy", block.name)
+        for i, config in enumerate(getattr(cls, "recommended", ())):
+            try:
+                params, _ = recommendation_params(cls, config, block.fixed)
+            except OutsideSpace as exc:
+                notes.append(f"{block.name}'s recommended configuration {i + 1} skipped: {exc} in this recipe")
+                continue
+            if not firsts or firsts[-1][0] != block.name:
+                firsts.append((block.name, params))
+            tagged = {"strategy": block.name, **params} if len(choices) > 1 else params
+            if all(tagged != t for _, t in trials):  # held knobs can make two recommendations one
+                trials.append((f"{block.name}#{i + 1}", tagged))
+    combined = "+".join(name for name, _ in firsts)
+    if recipe.search.combine and len(firsts) > 1 and combined in choices:
+        trials.append((combined, {"strategy": combined, **{k: v for _, p in firsts for k, v in p.items()}}))
+    return trials, notes
