@@ -29,7 +29,7 @@ from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.tuning.events import NullEvents
 from sttune.tuning.records import finished_records
 from sttune.tuning.rungs import RungPolicy
-from sttune.tuning.runs import Run, load_studies, search
+from sttune.tuning.runs import Run, load_studies, search_run
 
 
 class Quiet(NullEvents):
@@ -81,7 +81,7 @@ def trial_row(record) -> dict:
 def run_arm(recipe: Recipe, folder: Path, cache: Path) -> tuple[list, dict]:
     """One search; its finished trials and its own cost as `sttune report` computes it."""
     run = Run(folder, recipe, "early-stopping-bench")
-    search(run, cache, Quiet(), None, None)
+    search_run(run, cache, Quiet(), None, None)
     study = load_studies(run)[0]
     return finished_records(study), search_cost(study)
 

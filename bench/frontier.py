@@ -23,7 +23,7 @@ from sttune.recipe.settings import TrainConfig
 from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.tuning.events import NullEvents
 from sttune.tuning.records import finished_records, full_baseline
-from sttune.tuning.runs import Run, load_studies, search
+from sttune.tuning.runs import Run, load_studies, search_run
 
 # CPU-sized widths, the same for every trial of a search
 MODELS = {
@@ -60,7 +60,7 @@ def main() -> None:
         )
         print(f"dataset {name}", flush=True)
         run = Run(tmp / name, recipe, f"frontier-{name}")
-        search(run, tmp / "cache", Quiet(), None, None)
+        search_run(run, tmp / "cache", Quiet(), None, None)
         records = finished_records(load_studies(run)[0])
         frontier = build_frontier(records)
         noise = cost_noise([r for r in records if r.state == "COMPLETE"])

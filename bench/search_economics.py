@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from common import real_dataset, record, save
-from sttune.outcome.export import trial_summary, verified_speedup
+from sttune.outcome.export import export_run, trial_summary, verified_speedup
 from sttune.outcome.report import break_even, payback, search_cost
 from sttune.outcome.select import cost_noise, select
 from sttune.recipe.settings import RungPolicy, TrainConfig
@@ -37,7 +37,7 @@ from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.training.jobs import time_job_start
 from sttune.tuning import records as rec
 from sttune.tuning.events import NullEvents
-from sttune.tuning.runs import Run, export_run, load_studies, search
+from sttune.tuning.runs import Run, load_studies, search_run
 from sttune.tuning.space import RECOMMENDED
 
 MODEL = {"embed_dim": 16, "n_layers": 2}  # the width the strategy benchmarks behind the recommendations used
@@ -92,7 +92,7 @@ def one(dataset: str, seed: int, budget: float, epochs: int | None, folder: Path
     recipe = recipe_for(dataset, seed, budget, epochs, combine, early_stopping)
     run = Run(folder / f"{dataset}-{seed}", recipe, f"economics-{dataset}-{seed}")
     cache = folder / "cache"
-    search(run, cache, Quiet(f"{dataset} s{seed}"), None, None)
+    search_run(run, cache, Quiet(f"{dataset} s{seed}"), None, None)
     export = export_run(run, cache_dir=cache)[0]
     study = load_studies(run)[0]
     records = rec.finished_records(study)

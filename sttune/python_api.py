@@ -1,20 +1,46 @@
-"""sttune's Python API: the CLI's commands as functions (docs/python-api.md).
+"""sttune's use cases: what each command does, as functions (docs/python-api.md).
 
-Each function is a thin layer over the internals the CLI calls (``sttune.training.jobs``,
-``sttune.tuning.runs``), so a result here equals the CLI's for the same recipe and seed.
-Reached through ``sttune.<name>`` (imported lazily by ``sttune/__init__.py``).
+Every ``sttune`` command parses its options, calls the use case here and prints what it returns;
+the Python API (``sttune.search``, ``sttune.train``, ``sttune.export``, ``sttune.report``,
+``sttune.load_best``, ``sttune.load_model``) is these same functions. So both doors check the
+same inputs with the same one-line errors (:mod:`sttune.errors` types here, exit 2 on the
+command line) and run the same steps in the same order.
+
+A long use case comes in two steps where a display needs to speak in between: ``plan_*`` checks
+everything and opens what it needs (nothing is trained), ``run_*`` does the work. Heavy modules
+(torch, optuna) are imported inside the functions, so ``import sttune`` stays cheap.
 """
 
 from __future__ import annotations
 
+import os
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from sttune.errors import RecipeError, SttuneError
+from sttune.recipe.schema import clip
 from sttune.recipe.spec import LoadedRecipe, load_recipe as _load_recipe
+from sttune.tuning.options import check_budget, check_count, check_minutes, check_recipe_path, check_workers
+
+if TYPE_CHECKING:
+    from sttune.api import Strategy
+    from sttune.interop.saved import SavedModel
+    from sttune.outcome.export import Export
+    from sttune.recipe.spec import ModelBlock
+    from sttune.training.jobs import Job
+    from sttune.training.listener import TrainListener
+    from sttune.training.naive import NaiveForecasts
+    from sttune.training.result import TrainResult
+    from sttune.tuning.events import SearchEvents
+    from sttune.tuning.records import TrialRecord
+    from sttune.tuning.runs import Run
 
 RecipeLike = str | Path | LoadedRecipe
+T = TypeVar("T")
 
 
 def load_recipe(path: str | Path) -> LoadedRecipe:
@@ -22,80 +48,303 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
     return _load_recipe(path)
 
 
-def _loaded(recipe: RecipeLike | BestConfig) -> LoadedRecipe:
+def _loaded(recipe: RecipeLike | BestConfig, search: dict[str, Any] | None = None) -> LoadedRecipe:
     if isinstance(recipe, BestConfig):
-        return recipe.recipe
-    return recipe if isinstance(recipe, LoadedRecipe) else _load_recipe(recipe)
+        recipe = recipe.recipe
+    if isinstance(recipe, LoadedRecipe):
+        return recipe if search is None else _load_recipe(recipe.path, search=search)
+    check_recipe_path(Path(recipe))
+    return _load_recipe(recipe, search=search)
+
+
+# --- train ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """A checked training: the recipe, the job it describes, and the dataset's notes."""
+
+    loaded: LoadedRecipe
+    job: Job
+    data_notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Trained:
+    """One training (``sttune train``) and what the command reports beside it."""
+
+    job: Job
+    result: TrainResult
+    naive: NaiveForecasts
+    naive_warning: str | None
+    saved_to: Path | None
+
+
+class TrainFailed(SttuneError):
+    """A plugin (or the trainer) raised during training; its traceback is in a log file."""
+
+
+def plan_training(recipe: RecipeLike | BestConfig, dataset: str | None = None, epochs: int | None = None) -> TrainingPlan:
+    """Check a fixed recipe for one training: the dataset, the epochs, the device, the data."""
+    from sttune.registry.build import check_device
+    from sttune.training.jobs import fixed_job, load_data_cached
+
+    check_count("--epochs", epochs)
+    loaded = _loaded(recipe)
+    job = fixed_job(loaded, dataset, epochs)
+    check_device(job.train.device)
+    data = load_data_cached(job.dataset, job.protocol, loaded.cache_dir())
+    return TrainingPlan(loaded, job, tuple(data.notes))
+
+
+def run_training(plan: TrainingPlan, save: str | Path | None = None, listener: TrainListener | None = None) -> Trained:
+    """Train the plan once; ``save``: a folder for the best-validation model (:func:`load_model`)."""
+    from sttune.training.jobs import fit_job, naive_for
+    from sttune.training.naive import beats_naive
+
+    cache_dir = plan.loaded.cache_dir()
+    fitted = guarded(lambda: fit_job(plan.job, cache_dir, listener), cache_dir)
+    saved_to = None
+    if save is not None:
+        from sttune.interop.saved import save_fitted
+
+        saved_to = save_fitted(fitted, plan.job, Path(save), plan.loaded.recipe)
+    naive = naive_for(plan.job)
+    return Trained(plan.job, fitted.result, naive, beats_naive(fitted.result.val_mae, naive), saved_to)
 
 
 def train(
     recipe: RecipeLike | BestConfig, dataset: str | None = None, epochs: int | None = None,
     save: str | Path | None = None, on_epoch: Callable[[Any], None] | None = None,
-) -> Any:  # TrainResult
+) -> TrainResult:
     """Train the recipe's fixed configuration once (``sttune train``); returns the TrainResult.
 
     recipe: a path, a loaded recipe, or :func:`load_best`'s answer. ``save``: a folder to write
     the best-validation model and its artifacts into (read back with :func:`load_model`).
-    ``on_epoch`` sees each epoch's record.
+    ``on_epoch`` sees each epoch's record (an ``EpochRecord``: epoch, val MAE, device seconds).
     """
-    from sttune.training.jobs import fit_job, fixed_job
-
-    loaded = _loaded(recipe)
-    job = fixed_job(loaded, dataset, epochs)
     from sttune.training.listener import EpochCallback
 
-    fitted = fit_job(job, loaded.cache_dir(), EpochCallback(on_epoch) if on_epoch else None)
-    if save is not None:
-        from sttune.interop.saved import save_fitted
+    plan = plan_training(recipe, dataset, epochs)
+    return run_training(plan, save, EpochCallback(on_epoch) if on_epoch else None).result
 
-        save_fitted(fitted, job, Path(save), loaded.recipe)
-    return fitted.result
+
+def guarded(work: Callable[[], T], cache_dir: Path) -> T:
+    """Run ``work``; an unexpected exception (a plugin hook's bug) becomes one line naming it,
+    with the traceback written to a log file under ``cache_dir/logs``, as a search keeps a
+    failed trial's traceback in its journal."""
+    try:
+        return work()
+    except (SttuneError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        log = cache_dir / "logs" / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        where = f"traceback in {log}"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+        except OSError:
+            where = "the traceback could not be written to the cache folder"
+        raise TrainFailed(f"training failed: {type(exc).__name__}: {clip(str(exc))} ({where})",
+                          "a plugin hook raised: fix the plugin or its params, or report it to its authors") from None
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A checked search: its run folder (started: storage open, recipe snapshot written), the
+    overrides, and what to tell the user before the first trial."""
+
+    run: Run
+    loaded: LoadedRecipe
+    trials: int | None
+    timeout_minutes: float | None
+    workers: int
+    storage_label: str
+    data_notes: tuple[str, ...]
+    worker_index: int = 0
+    joining: bool = False  # `sttune worker`: a worker of a study others share
+
+    @property
+    def total_trials(self) -> int | None:
+        return self.trials or self.loaded.recipe.search.trials
+
+
+def plan_search(
+    recipe: RecipeLike, run_dir: str | Path | None = None, trials: int | None = None, budget: float | None = None,
+    timeout_minutes: float | None = None, workers: int = 1,
+) -> SearchPlan:
+    """Check everything a search needs (options, plugins, params, data, storage) and start its
+    run folder; nothing is trained. A refused search writes nothing."""
+    check_count("--trials", trials)
+    check_workers(workers)
+    check_budget(budget)
+    check_minutes("--timeout-minutes", timeout_minutes)
+    loaded = _loaded(recipe, None if budget is None else {"budget": budget})
+    _preflight(loaded, trials)
+    from sttune.tuning.runs import start_run
+
+    run = start_run(loaded, None if run_dir is None else Path(run_dir))  # the storage, then the snapshot
+    return _search_plan(run, loaded, trials, timeout_minutes, workers)
+
+
+def plan_worker(
+    recipe: RecipeLike, storage: str | None = None, worker_index: int = 0, run_dir: str | Path | None = None,
+    trials: int | None = None, budget: float | None = None, timeout_minutes: float | None = None,
+) -> SearchPlan:
+    """``sttune worker``: join a shared study; worker 0 prepares it (snapshot, naive forecasts)."""
+    from sttune.tuning.identity import check_resumable
+    from sttune.tuning.options import check_worker_index
+    from sttune.tuning.runs import Run, check_writable, start_run
+
+    check_worker_index(worker_index)
+    check_count("--trials", trials)
+    check_budget(budget)
+    check_minutes("--timeout-minutes", timeout_minutes)
+    loaded = _loaded(recipe, None if budget is None else {"budget": budget})
+    if storage is not None:
+        loaded = LoadedRecipe(replace(loaded.recipe, search=replace(loaded.recipe.search, storage=storage)), loaded.path)
+    _preflight(loaded, trials)
+    if worker_index == 0:
+        run = start_run(loaded, None if run_dir is None else Path(run_dir))
+    else:
+        run = Run(loaded.run_dir(None if run_dir is None else Path(run_dir)), loaded.recipe, loaded.name)
+        if loaded.recipe.search.storage is None:
+            check_writable(run.run_dir)
+        check_resumable(run.storage(), run.recipe, run.name)
+    plan = _search_plan(run, loaded, trials, timeout_minutes, 1)
+    return replace(plan, worker_index=worker_index, joining=True)
+
+
+def _preflight(loaded: LoadedRecipe, trials: int | None) -> None:
+    from sttune.tuning.preflight import check_trial_budget, preflight
+
+    preflight(loaded.recipe)  # loads every dataset once (cached)
+    check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
+
+
+def _search_plan(run: Run, loaded: LoadedRecipe, trials: int | None, timeout: float | None, workers: int) -> SearchPlan:
+    from sttune.training.jobs import load_data_cached
+    from sttune.tuning.storage import storage_label
+
+    notes = tuple(note for block in loaded.recipe.datasets
+                  for note in load_data_cached(block, loaded.recipe.protocol).notes)
+    return SearchPlan(run, loaded, trials, timeout, workers, storage_label(loaded.recipe.search.storage, run.run_dir),
+                      notes)
+
+
+class _TrialCallback:
+    """Search events that pass each finished trial's record to a function (a notebook's print)."""
+
+    def __init__(self, on_trial: Callable[[TrialRecord], None]) -> None:
+        self.on_trial = on_trial
+
+    def study_started(self, label: str, done: int, total: int | None) -> None: ...
+    def trial_started(self, number: int, epochs: int) -> None: ...
+    def trial_preparing(self, number: int, strategy: str) -> None: ...
+    def epoch(self, record: Any) -> None: ...
+    def notice(self, message: str) -> None: ...
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        self.on_trial(record)
+
+
+def _events(progress: SearchEvents | Callable[[TrialRecord], None] | None) -> SearchEvents:
+    from sttune.tuning.events import NullEvents
+
+    if progress is None:
+        return NullEvents()
+    if hasattr(progress, "trial_finished"):
+        return progress  # type: ignore[return-value]
+    if callable(progress):
+        return _TrialCallback(progress)
+    raise SttuneError(f"progress must be search events or a function of a trial record, got {type(progress).__name__}",
+                      "pass e.g. progress=print")
+
+
+def run_search(plan: SearchPlan, progress: SearchEvents | Callable[[TrialRecord], None] | None = None) -> None:
+    """Run the plan's trials (resumable: the same run folder continues)."""
+    from sttune.tuning.runs import search_run
+
+    search_run(plan.run, plan.loaded.cache_dir(), _events(progress), plan.trials, plan.timeout_minutes,
+               workers=plan.workers, worker_index=plan.worker_index, prepare=plan.worker_index == 0,
+               joining=plan.joining)
 
 
 def search(
     recipe: RecipeLike, run_dir: str | Path | None = None, trials: int | None = None,
     budget: float | None = None, timeout_minutes: float | None = None, workers: int = 1,
     export: bool = True, verify_pairs: int | None = None,
+    progress: SearchEvents | Callable[[TrialRecord], None] | None = None,
 ) -> Path:
     """Run ``sttune search`` (resumable: the same run folder continues); returns the run folder.
 
     With ``export`` the best configuration per dataset is written to ``<run>/best/`` as the CLI
-    does (``verify_pairs`` re-timing pairs; 0 = off).
+    does (``verify_pairs`` re-timing pairs; 0 = off). ``progress``: a function called with each
+    finished trial's record (``progress=print`` in a notebook), or a ``SearchEvents`` display.
     """
-    from sttune.tuning.events import NullEvents
-    from sttune.tuning.options import check_budget, check_recipe_path, check_workers
-    from sttune.tuning.runs import check_trial_budget, preflight, search as run_search, start_run
-
-    check_workers(workers)
-    check_budget(budget)
-    if isinstance(recipe, LoadedRecipe):
-        loaded = recipe if budget is None else _load_recipe(recipe.path, search={"budget": budget})
-    else:
-        check_recipe_path(Path(recipe))
-        loaded = _load_recipe(recipe, search=None if budget is None else {"budget": budget})
-    preflight(loaded.recipe)
-    check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
-    run = start_run(loaded, None if run_dir is None else Path(run_dir))
-    run.storage()
-    run_search(run, loaded.cache_dir(), NullEvents(), trials, timeout_minutes, workers=workers)
+    plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers)
+    run_search(plan, progress)
     if export:
-        from sttune.tuning.runs import export_run
+        export_run_dir(plan.run, cache_dir=plan.loaded.cache_dir(), verify_pairs=verify_pairs)
+    return plan.run.run_dir
 
-        export_run(run, cache_dir=loaded.cache_dir(), pairs=verify_pairs)
-    return run.run_dir
+
+# --- export, report -------------------------------------------------------------------------
+
+
+def open_run(run: str | Path, run_dir: str | Path | None = None) -> Run:
+    """A search's run folder, from the folder or from the recipe that started it."""
+    from sttune.tuning.runs import open_run as _open
+
+    return _open(Path(run), None if run_dir is None else Path(run_dir))
+
+
+def export_run_dir(
+    run: Run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
+    verify_pairs: int | None = None,
+) -> list[Export]:
+    """Export an open run: check the options, then select, verify and write ``best/``."""
+    from sttune.outcome.export import export_run
+    from sttune.outcome.select import check_rule
+
+    if rule is not None:
+        check_rule(rule)
+    if tolerance is not None:
+        from sttune.tuning.options import check_tolerance
+
+        check_tolerance(tolerance)
+    if verify_pairs is not None:
+        from sttune.tuning.options import check_verify_pairs
+
+        check_verify_pairs(verify_pairs)
+    return export_run(run, rule, tolerance, cache_dir, pairs=verify_pairs)
 
 
 def export(
     run: str | Path, rule: str | None = None, tolerance: float | None = None, verify_pairs: int | None = None,
-) -> list[Any]:  # list[Export]
+    run_dir: str | Path | None = None,
+) -> list[Export]:
     """``sttune export RUN``: pick the best trial per dataset, write ``<run>/best/``; returns the
     exports (``.recipe_path``, ``.summary_path``, ``.chosen``, ``.verified``, ...)."""
-    from sttune.outcome.select import RULES, SelectionError
-    from sttune.tuning.runs import export_run, open_run
+    return export_run_dir(open_run(run, run_dir), rule, tolerance, verify_pairs=verify_pairs)
 
-    if rule is not None and rule not in RULES:
-        raise SelectionError(f"unknown selection rule '{rule}'", f"use one of {', '.join(RULES)}")
-    return export_run(open_run(Path(run)), rule, tolerance, pairs=verify_pairs)
+
+def report(run: str | Path, plots: bool = True, run_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """``sttune report RUN``: per dataset label, its trials' rows, the search's cost, break-even,
+    failures, margins over plain training, naive forecasts, importances and the plots written
+    under ``<run>/report/`` (the JSON ``sttune report --json`` prints, docs/json.md)."""
+    from sttune.outcome.report import study_report
+    from sttune.tuning import records as rec
+    from sttune.tuning.runs import load_studies
+
+    opened = open_run(run, run_dir)
+    return {rec.dataset_label(study): study_report(study, opened, plots) for study in load_studies(opened)}
+
+
+# --- what a search leaves -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -110,8 +359,8 @@ class BestConfig:
     """
 
     dataset: str
-    model: Any  # ModelBlock
-    strategies: list[Any]  # list[Strategy]
+    model: ModelBlock
+    strategies: list[Strategy]
     summary: dict[str, Any]
     artifacts: dict[str, Any]
     deployment: dict[str, Any]
@@ -122,7 +371,7 @@ class BestConfig:
     def strategy_params(self) -> list[tuple[str, dict[str, Any]]]:
         return [(s.name, dict(s.params or {})) for s in self.recipe.recipe.strategies]
 
-    def new_strategies(self) -> list[Any]:
+    def new_strategies(self) -> list[Strategy]:
         """Fresh strategy instances with the exported params (strategies keep state: one set per run)."""
         from sttune.registry.build import make_strategies
 
@@ -132,8 +381,6 @@ class BestConfig:
 def load_best(run_dir: str | Path, dataset: str) -> BestConfig:
     """The configuration ``sttune export`` chose for ``dataset`` in ``run_dir``, as objects."""
     import json
-
-    from sttune.errors import RecipeError
 
     best = Path(run_dir) / "best"
     recipe_path, summary_path = best / f"{dataset}.yaml", best / f"{dataset}.json"
@@ -148,7 +395,7 @@ def load_best(run_dir: str | Path, dataset: str) -> BestConfig:
     return replace(config, strategies=config.new_strategies())
 
 
-def load_model(path: str | Path) -> Any:  # SavedModel
+def load_model(path: str | Path) -> SavedModel:
     """Load a saved model (``sttune train --save DIR``): ``.predict(x)`` in raw units,
     ``.inputs(values, time_of_day, day_of_week)``, ``.node_ids``, ``.artifacts``."""
     from sttune.interop.saved import load_model as _load

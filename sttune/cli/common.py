@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import typer
@@ -50,3 +50,10 @@ def print_error(message: str) -> None:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str) + "\n")
+
+
+def print_data_notes(notes: Iterable[str]) -> None:
+    """The dataset's notes (what the loader changed, how many readings are missing and why),
+    one dim line each on stderr."""
+    for note in notes:
+        err.print(note, style="dim", highlight=False, markup=False)

@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_args
 
 import typer
 
 from sttune.cli.common import err, out, print_json, user_errors
+from sttune.recipe.spec import SelectionRule
 
-
-class Rule(StrEnum):
-    """The selection rules (sttune.outcome.select.RULES), as choices on the command line."""
-
-    fastest_within = "fastest-within"
-    knee = "knee"
-    min_mae = "min-mae"
+# the selection rules as choices on the command line: built from the one list (sttune.recipe.spec.SelectionRule)
+Rule = StrEnum("Rule", {name.replace("-", "_"): name for name in get_args(SelectionRule)})  # type: ignore[misc]
 
 
 def export_json(e) -> dict:  # Export
@@ -34,14 +30,14 @@ def export_and_print(
     from rich.table import Table
 
     from sttune.outcome.verify import work_fraction
-    from sttune.tuning.runs import export_run
+    from sttune.python_api import export_run_dir
 
     table = Table(title=f"best configurations · {run.run_dir}")
     for col in ("dataset", "trial", "label", "val MAE", "test MAE", "device s", "work", "speed-up [interval]"):
         table.add_column(col, no_wrap=col != "label")
     err.print("verifying the chosen speed-ups (interleaved re-timing against the full baseline)...",
               style="dim", highlight=False)
-    exports = export_run(run, rule, tolerance, cache_dir, pairs)
+    exports = export_run_dir(run, rule, tolerance, cache_dir, pairs)
     if quiet:
         return exports
     for e in exports:
@@ -90,10 +86,10 @@ def menu_lines(menu) -> list[str]:
 def export_command(
     run: Annotated[Path, typer.Argument(help="Run folder, or the recipe that started it.")],
     rule: Annotated[Optional[Rule], typer.Option(help="Selection rule (default: the recipe's export.rule).")] = None,
-    tolerance: Annotated[Optional[float], typer.Option(min=0.0, help="fastest-within: val MAE slack, 0.01 = 1%.")] = None,
+    tolerance: Annotated[Optional[float], typer.Option(help="fastest-within: val MAE slack, 0.01 = 1%.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder when RUN is a recipe with another one.")] = None,
     verify_pairs: Annotated[Optional[int], typer.Option(
-        min=0, max=50, help="Interleaved re-timing pairs behind the speed-up (default export.verify_pairs; 0 = off).")] = None,
+        help="Interleaved re-timing pairs behind the speed-up (default export.verify_pairs; 0 = off).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the exports as one JSON document (docs/json.md).")] = False,
 ) -> None:
     """Pick the best trial per dataset and write a recipe that retrains it.
@@ -101,7 +97,7 @@ def export_command(
     Example: [bold]sttune export runs/quickstart --rule knee[/]
     """
     from sttune.outcome.jsonout import document
-    from sttune.tuning.runs import open_run
+    from sttune.python_api import open_run
 
     opened = open_run(run, run_dir)
     exports = export_and_print(opened, None if rule is None else rule.value, tolerance, pairs=verify_pairs,

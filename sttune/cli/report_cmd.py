@@ -30,28 +30,20 @@ def report(
     from rich.markup import escape
     from rich.table import Table
 
-    from sttune.outcome import report as rep
     from sttune.outcome.jsonout import document
-    from sttune.tuning import records as rec
-    from sttune.tuning.runs import load_studies, open_run
+    from sttune.python_api import open_run, report as report_run
+    from sttune.tuning.storage import study_name
 
     opened = open_run(run, run_dir)
-    payload = {}
-    for study in load_studies(opened):
-        label = rec.dataset_label(study)
-        picked = rep.chosen_trial(study, opened.recipe, opened.best_dir)
-        rows, cost = rep.trial_rows(study, picked[0] if picked else None), rep.search_cost(study)
-        files = rep.write_plots(study, opened.run_dir / "report", label, opened.recipe, opened.best_dir) if plots else []
-        ranks = rep.importances(study)
-        gains = rep.margins(study)
-        pays = rep.payback(study, opened.recipe, opened.best_dir)
-        naive, failed = rep.naive_summary(study), rep.failed_trials(study)
-        payload[label] = {"trials": rows, "search_cost": cost, **pays, "failed": failed,
-                          "vs_plain_frontier": gains, "plots": [str(p) for p in files], "naive": naive,
-                          "importances": ranks}
-        if json_output:
-            continue
-        table = Table(title=f"{label} · {study.study_name}")
+    payload = report_run(opened.run_dir, plots)
+    if json_output:
+        print_json(document("report", opened.run_dir, payload))
+        return
+    for label, entry in payload.items():
+        rows, cost, gains, ranks = entry["trials"], entry["search_cost"], entry["vs_plain_frontier"], entry["importances"]
+        naive, failed, files = entry["naive"], entry["failed"], entry["plots"]
+        pays = entry
+        table = Table(title=f"{label} · {study_name(opened.name, label)}")
         for col in ("trial", "label", "val MAE", "test MAE", "device s", "work", "speed-up", "ΔMAE", "vs plain", "front"):
             table.add_column(col, no_wrap=col not in ("label", "vs plain"))
         for r in rows:
@@ -96,8 +88,6 @@ def report(
             out.print(f"trial {number} failed: {reason}", highlight=False)
         for path in files:
             out.print(f"wrote {path}", highlight=False)
-    if json_output:
-        print_json(document("report", opened.run_dir, payload))
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sttune.outcome.select import cost_noise, pareto_front, reliably_cheaper, se
 from sttune.outcome.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
+from sttune.tuning.runs import Run, load_studies
 
 VERIFIED_ATTR = "sttune.verified"  # study user attr: {"<trial>/<baseline>/<pairs>": Verified dict}
 TRADE_OFF_CANDIDATES = 2  # strategy trials re-timed at most when the chosen one is not faster
@@ -226,3 +228,22 @@ def _write(export: Export, study: optuna.Study, template: Recipe, rule: str, tol
     # a sensor mask named by the data's ids (and <dataset>_sensors.csv), deployment accuracy
     summary.update(export_sensors(export.summary_path.parent, export.dataset, chosen.result, chosen.job and chosen.job.dataset))
     write_atomic(export.summary_path, json.dumps(summary, indent=1, default=str))
+
+
+def export_run(
+    run: Run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
+    pairs: int | None = None,
+) -> list[Export]:
+    """Export every dataset's study; the chosen speed-ups are re-timed in this process
+    (``pairs`` interleaved pairs, default ``export.verify_pairs``; 0 = off)."""
+    from sttune.training.jobs import time_job_start
+
+    rule = rule or run.recipe.export.rule
+    tol = run.recipe.export.tolerance if tolerance is None else tolerance
+    pairs = run.recipe.export.verify_pairs if pairs is None else pairs
+    cache = cache_dir or Path(run.recipe.cache_dir or os.environ.get("STTUNE_CACHE", ".sttune-cache"))
+
+    def timer(job, max_batches: int) -> tuple[float, int]:
+        return time_job_start(job, cache, max_batches)
+
+    return [export_study(study, run.recipe, run.best_dir, rule, tol, timer, pairs) for study in load_studies(run)]

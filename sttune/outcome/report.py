@@ -16,6 +16,7 @@ from sttune.outcome.select import SelectionError, cost_noise, pareto_front, sele
 from sttune.outcome.verify import work_fraction
 from sttune.recipe.spec import Recipe
 from sttune.tuning import records as rec
+from sttune.tuning.runs import Run
 
 
 def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str, Any]]:
@@ -246,3 +247,15 @@ def _ranked(trials: list[optuna.trial.FrozenTrial]) -> dict[str, float] | None:
     except (ValueError, RuntimeError, ZeroDivisionError):
         return None
     return {k: float(v) for k, v in ranked.items()} or None
+
+
+def study_report(study: optuna.Study, run: Run, plots: bool = True) -> dict[str, Any]:
+    """One study's report, as ``sttune report --json`` prints it (docs/json.md); with ``plots``
+    the Pareto plot and the learning curves are written under ``<run>/report/``."""
+    label = rec.dataset_label(study)
+    picked = chosen_trial(study, run.recipe, run.best_dir)
+    files = write_plots(study, run.run_dir / "report", label, run.recipe, run.best_dir) if plots else []
+    return {"trials": trial_rows(study, picked[0] if picked else None), "search_cost": search_cost(study),
+            **payback(study, run.recipe, run.best_dir), "failed": failed_trials(study),
+            "vs_plain_frontier": margins(study), "plots": [str(p) for p in files], "naive": naive_summary(study),
+            "importances": importances(study)}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import get_args
 
 from sttune.errors import SttuneError
+from sttune.recipe.spec import SelectionRule
 from sttune.tuning.records import TrialRecord
 
-RULES = ("fastest-within", "knee", "min-mae")
+RULES: tuple[str, ...] = get_args(SelectionRule)  # the one list of rule names: recipe, CLI and API read it
 NOISE_FLOOR = 0.02  # no two timings of the same work agree better than this
 NOISE_DEFAULT = 0.05  # when the study has too little to estimate its own noise from
 MENU_TOLERANCES = (0.005, 0.01, 0.02, 0.05)  # the export's menu: what each val MAE tolerance buys
@@ -105,11 +107,22 @@ def select(records: Sequence[TrialRecord], rule: str, tolerance: float = 0.01, n
     feasible = [r for r in usable if r.feasible]
     if not feasible:
         raise SelectionError("no finished trial meets the recipe's constraints", "relax search.max_mae_increase")
-    usable = feasible
-    if rule == "fastest-within":
-        return fastest_within(usable, tolerance, noise)
-    if rule == "knee":
-        return knee(usable)
-    if rule == "min-mae":
-        return min(usable, key=lambda r: (r.val_mae, r.cost_seconds))
-    raise SelectionError(f"unknown selection rule '{rule}'", f"use one of {', '.join(RULES)}")
+    check_rule(rule)
+    return RULE_TABLE[rule](feasible, tolerance, noise)
+
+
+def _min_mae(records: Sequence[TrialRecord], tolerance: float, noise: float) -> TrialRecord:
+    return min(records, key=lambda r: (r.val_mae, r.cost_seconds))
+
+
+# rule name -> (feasible trials, tolerance, cost noise) -> the chosen trial; a test ties its keys to RULES
+RULE_TABLE: dict[str, Callable[[Sequence[TrialRecord], float, float], TrialRecord]] = {
+    "fastest-within": fastest_within,
+    "knee": lambda records, tolerance, noise: knee(records),
+    "min-mae": _min_mae,
+}
+
+
+def check_rule(rule: str) -> None:
+    if rule not in RULE_TABLE:
+        raise SelectionError(f"unknown selection rule '{rule}'", f"use one of {', '.join(RULES)}")

@@ -71,6 +71,7 @@ class StrategyBlock:
             raise SchemaError(f"{path}.fixed", "give `params` (nothing searched) or `fixed` (the rest searched), not both")
 
 
+SelectionRule = Literal["fastest-within", "knee", "min-mae"]  # export.rule; sttune.outcome.select.RULE_TABLE implements each
 SEED_LIMIT = 2**32 - 2**16  # samplers take 32-bit seeds; room left for one offset per worker (seed + index)
 
 
@@ -139,7 +140,7 @@ class SearchConfig:
 class ExportConfig:
     """How the best trial is chosen from the Pareto front (see docs/selection.md)."""
 
-    rule: Literal["fastest-within", "knee", "min-mae"] = "fastest-within"
+    rule: SelectionRule = "fastest-within"
     tolerance: float = 0.01  # fastest-within: val MAE at most (1 + tolerance) × the best
     # interleaved re-timing pairs behind the exported speed-up (sttune.outcome.verify); 0 = off
     verify_pairs: int = 3

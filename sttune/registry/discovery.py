@@ -95,7 +95,7 @@ def load(kind: str, name: str) -> Any:
 
 
 def _check_interface(kind: str, obj: Any, plugin: PluginInfo) -> None:
-    from sttune import api
+    import sttune.api as api
 
     where = f"{kind} plugin '{plugin.name}' ({plugin.origin})"
     if kind == "strategy" and not (isinstance(obj, type) and issubclass(obj, api.Strategy)):

@@ -1,4 +1,5 @@
-"""Checks of a search's run options (a recipe path, --budget, --workers, --timeout-minutes),
+"""Checks of the options a use case takes (a recipe path, --budget, --workers, --timeout-minutes,
+--trials, --epochs),
 shared by the CLI commands and the Python API (:mod:`sttune.python_api`), so both refuse the
 same values with the same line."""
 
@@ -41,5 +42,34 @@ def check_workers(workers: int) -> None:
 
 
 def check_minutes(option: str, minutes: float | None) -> None:
-    if minutes is not None and not math.isfinite(minutes):
-        raise UsageError(f"{option} must be a finite number of minutes, got {minutes}", f"e.g. {option} 30")
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        raise UsageError(f"{option} must be a finite number of minutes above 0, got {minutes}", f"e.g. {option} 30")
+
+
+def check_count(option: str, count: int | None) -> None:
+    """A count the user overrides (--trials, --epochs): a whole number, 1 or more."""
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise UsageError(f"{option} must be a whole number of at least 1, got {clip(repr(count), 30)}", f"e.g. {option} 10")
+
+
+# the sampler's seed is search.seed + the worker index: both stay within its 32 bits (recipe.SEED_LIMIT)
+MAX_WORKER_INDEX = 2**16 - 1
+MAX_VERIFY_PAIRS = 50
+
+
+def check_worker_index(index: int) -> None:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_WORKER_INDEX:
+        raise UsageError(f"--worker-index must be from 0 to {MAX_WORKER_INDEX}, got {clip(repr(index), 30)}",
+                         "number workers 0, 1, 2, ...")
+
+
+def check_tolerance(tolerance: float) -> None:
+    if not (isinstance(tolerance, int | float) and math.isfinite(tolerance) and tolerance >= 0):
+        raise UsageError(f"--tolerance must be a finite number of at least 0, got {clip(repr(tolerance), 30)}",
+                         "e.g. --tolerance 0.01: val MAE within 1% of the best")
+
+
+def check_verify_pairs(pairs: int) -> None:
+    if isinstance(pairs, bool) or not isinstance(pairs, int) or not 0 <= pairs <= MAX_VERIFY_PAIRS:
+        raise UsageError(f"--verify-pairs must be a whole number from 0 to {MAX_VERIFY_PAIRS}, got {clip(repr(pairs), 30)}",
+                         "e.g. --verify-pairs 5; 0 turns the re-timing off")

@@ -1,4 +1,4 @@
-"""The whole ``sttune search`` job: preflight, one study per dataset, export."""
+"""A search's run folder (``Run``: open, start, its studies) and its trials, one study per dataset."""
 
 from __future__ import annotations
 
@@ -8,11 +8,9 @@ from pathlib import Path
 
 import optuna
 
-from sttune.errors import RecipeError, SttuneError
-from sttune.outcome.export import Export, export_study
+from sttune.errors import SttuneError
 from sttune.recipe.schema import control_char, short
-from sttune.recipe.spec import LoadedRecipe, Recipe, StrategyBlock, dump_recipe, load_recipe
-from sttune.registry import discovery as plugins
+from sttune.recipe.spec import LoadedRecipe, Recipe, dump_recipe, load_recipe
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.identity import check_resumable
 from sttune.tuning.storage import open_study, search_storage, study_name
@@ -41,85 +39,6 @@ class Run:
 
     def storage(self, create: bool = True) -> optuna.storages.BaseStorage:
         return search_storage(self.recipe.search, self.run_dir, create)
-
-
-def preflight(recipe: Recipe) -> None:
-    """Fail before any trial: every named plugin imports, fixed params fit, data loads."""
-    from sttune.registry.build import check_device, check_model_params, make_strategies
-    from sttune.training.jobs import load_data_cached
-
-    for name in [recipe.model.name] if recipe.model.name else list(recipe.model.choices or []):
-        plugins.load("model", name)
-    fixed = [(s.name, s.params) for s in recipe.strategies if s.params is not None]
-    make_strategies(fixed)
-    _check_held_knobs(recipe)
-    for s in recipe.strategies:
-        plugins.load("strategy", s.name)
-    check_device(recipe.train.device)
-    for block in recipe.datasets:
-        data = load_data_cached(block, recipe.protocol)
-        if recipe.model.name is not None:  # choices: each model's own params are searched
-            check_model_params(recipe.model.name, dict(recipe.model.params), data)
-    check_trial_budget(recipe, recipe.search.trials)
-
-
-def check_trial_budget(recipe: Recipe, trials: int | None) -> None:
-    """Baseline trials count towards search.trials: leave room for the strategies."""
-    from sttune.tuning.space import has_search_space
-
-    n_baselines = 1 + len(recipe.search.baseline_ladder)
-    if trials is not None and has_search_space(recipe) and trials <= n_baselines:
-        raise RunError(
-            f"search.trials is {trials} but the {n_baselines} baseline trials (full budget and ladder) "
-            "come first, leaving none for the strategies",
-            f"raise search.trials above {n_baselines} or shorten search.baseline_ladder",
-        )
-
-
-def _check_held_knobs(recipe: Recipe) -> None:
-    """Every `fixed` knob must be a constructor param of its strategy, and a value it accepts."""
-    import inspect
-
-    for block in recipe.strategies:
-        if not block.fixed:
-            continue
-        accepted = set(inspect.signature(plugins.load("strategy", block.name)).parameters)
-        unknown = sorted(set(block.fixed) - accepted)
-        if unknown:
-            raise RunError(
-                f"strategy '{block.name}' has no param '{unknown[0]}' to hold fixed",
-                f"its params: {', '.join(sorted(accepted))}",
-            )
-        _check_held_values(block)
-
-
-def _check_held_values(block: StrategyBlock, draws: int = 8) -> None:
-    """Build the strategy with its held knobs and ``draws`` random draws of the rest of its
-    space; when no draw builds, a held value is wrong for every trial: fail now, before any
-    trial, rather than fail each trial that picks the strategy. A value that clashes with only
-    some draws is left to those trials' one-line failures."""
-    from sttune.registry.build import make_strategies
-    from sttune.tuning.space import strategy_params
-
-    first: RecipeError | None = None
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
-    try:
-        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-        for _ in range(draws):
-            try:
-                params = strategy_params(study.ask(), block)
-            except Exception:  # a broken space() is the plugin's bug: its trials report it, as before
-                return
-            try:
-                make_strategies([(block.name, params)])
-                return
-            except RecipeError as exc:
-                first = first or exc
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    assert first is not None
-    raise RecipeError(f"{first.message} (held in `fixed`)", "fix the value under the strategy's `fixed`")
 
 
 def check_writable(folder: Path) -> None:
@@ -193,7 +112,7 @@ def plans(run: Run, cache_dir: Path, trials: int | None, timeout: float | None, 
             for dataset in run.recipe.datasets]
 
 
-def search(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None,
+def search_run(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None,
            workers: int = 1, worker_index: int = 0, prepare: bool = True, joining: bool = False) -> None:
     """One study per dataset, in this process (``workers`` = 1) or in a pool of worker processes."""
     isolation = resolve_isolation(run.recipe, workers, joining)
@@ -226,22 +145,3 @@ def load_studies(run: Run) -> list[optuna.Study]:
     storage = run.storage(create=False)
     n = len(run.recipe.search.objectives)
     return [open_study(storage, study_name(run.name, d.label), n, create=False) for d in run.recipe.datasets]
-
-
-def export_run(
-    run: Run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
-    pairs: int | None = None,
-) -> list[Export]:
-    """Export every dataset's study; the chosen speed-ups are re-timed in this process
-    (``pairs`` interleaved pairs, default ``export.verify_pairs``; 0 = off)."""
-    from sttune.training.jobs import time_job_start
-
-    rule = rule or run.recipe.export.rule
-    tol = run.recipe.export.tolerance if tolerance is None else tolerance
-    pairs = run.recipe.export.verify_pairs if pairs is None else pairs
-    cache = cache_dir or Path(run.recipe.cache_dir or os.environ.get("STTUNE_CACHE", ".sttune-cache"))
-
-    def timer(job, max_batches: int) -> tuple[float, int]:
-        return time_job_start(job, cache, max_batches)
-
-    return [export_study(study, run.recipe, run.best_dir, rule, tol, timer, pairs) for study in load_studies(run)]

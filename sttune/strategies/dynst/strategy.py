@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+import sttune.strategies.dynst.schedule as sch
 from sttune.api import Batch, PrepareContext, Strategy, TrainContext, WindowSource
-from sttune.strategies.dynst import schedule as sch
 
 if TYPE_CHECKING:
     import optuna

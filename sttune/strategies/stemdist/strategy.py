@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+import sttune.strategies.stemdist.cache as cache
 from sttune.api import Batch, Graph, PrepareContext, Strategy, TensorWindows, TrainContext, WindowSource
-from sttune.strategies.stemdist import cache
 from sttune.strategies.stemdist.cluster import (
     cluster_graph,
     clustered_windows,
