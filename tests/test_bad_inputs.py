@@ -97,7 +97,7 @@ CASES = [
     ("lr-infinite", recipe(**{"train.lr": float("inf")}), ["search", "RECIPE"], "train.lr: must be a finite number, got inf"),
     ("epochs-past-64-bits", recipe(**{"train.epochs": 10**30}), ["search", "RECIPE"],
      "train.epochs: must be an integer within 64 bits"),
-    ("workers-zero", recipe(), ["search", "RECIPE", "--workers", "0"], "--workers must be at least 1, got 0"),
+    ("workers-zero", recipe(), ["search", "RECIPE", "--workers", "0"], "--workers must be a whole number of at least 1, got 0"),
     ("worker-index-negative", recipe(), ["worker", "RECIPE", "--worker-index", "-1"], "--worker-index must be from 0 to 65535"),
     ("worker-storage-unreachable", recipe(), ["worker", "RECIPE", "--storage", "postgresql://u@127.0.0.1:1/db"],
      "cannot open the study storage"),

@@ -51,16 +51,56 @@ def test_import_sttune_loads_nothing_heavy_and_every_name_resolves():
     assert {"load_recipe", "train", "search", "export", "load_best", "load_model", "StrategyLoop"} <= set(sttune.__all__)
 
 
-def test_train_and_search_are_callable_packages():
+def test_the_api_names_are_functions_with_their_docs():
     import inspect
+    import pydoc
 
-    import sttune.training.trainer  # noqa: F401  (the package keeps its modules)
-
-    assert callable(sttune.train) and callable(sttune.search)
+    for name in ("train", "search", "export", "report", "load_best", "load_model", "load_recipe"):
+        value = getattr(sttune, name)
+        assert inspect.isfunction(value), name  # not a package made callable
+        assert value.__module__ == "sttune.python_api"
+    text = pydoc.render_doc(sttune.search, renderer=pydoc.plaintext)
+    assert "Run ``sttune search``" in text and "PACKAGE CONTENTS" not in text
     assert "save" in inspect.signature(sttune.train).parameters
-    assert "budget" in inspect.signature(sttune.search).parameters
+    assert "progress" in inspect.signature(sttune.search).parameters
+    assert inspect.signature(sttune.search).return_annotation == "Path"
     with pytest.raises(AttributeError):
         sttune.no_such_name  # noqa: B018
+
+
+def _cli_error(*argv: str) -> str:
+    result = CliRunner().invoke(app, list(argv))
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0].removeprefix("error: ")
+
+
+@pytest.mark.parametrize(("call", "argv"), [
+    (lambda r: sttune.train(r, epochs=0), ["train", "RECIPE", "--epochs", "0"]),
+    (lambda r: sttune.search(r, trials=0), ["search", "RECIPE", "--trials", "0"]),
+    (lambda r: sttune.search(r, timeout_minutes=-1), ["search", "RECIPE", "--timeout-minutes", "-1"]),
+    (lambda r: sttune.search(r, budget=0), ["search", "RECIPE", "--budget", "0"]),
+    (lambda r: sttune.search(r, workers=0), ["search", "RECIPE", "--workers", "0"]),
+    (lambda r: sttune.search(r.parent), ["search", "FOLDER"]),
+], ids=["epochs-0", "trials-0", "timeout-negative", "budget-0", "workers-0", "folder-as-recipe"])
+def test_both_doors_refuse_the_same_input_with_the_same_line(tmp_path, call, argv):
+    recipe = write(tmp_path)
+    argv = [str(recipe) if a == "RECIPE" else str(tmp_path) if a == "FOLDER" else a for a in argv]
+    with pytest.raises(SttuneError) as caught:
+        call(recipe)
+    assert caught.value.one_line() == _cli_error(*argv)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_a_missing_gpu_is_the_same_single_line_through_both_doors(tmp_path):
+    recipe = write(tmp_path, train={**TINY["train"], "device": "cuda:3"})
+    line = _cli_error("train", str(recipe))
+    assert "train.device" in line and "cuda" in line
+    for call in (lambda: sttune.train(recipe), lambda: sttune.search(recipe, trials=3)):
+        with pytest.raises(RecipeError) as caught:
+            call()
+        assert caught.value.one_line() == line
 
 
 def test_search_export_load_best_train_gives_the_cli_val_mae(tmp_path):

@@ -22,9 +22,18 @@ def check_recipe_path(recipe: Path) -> None:
         raise UsageError(f"{recipe} is a folder, not a recipe file", "pass the recipe YAML (a run folder is for export and report)")
 
 
+def _positive_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _shown(value: object) -> str:
+    """A value as the user wrote it: -1 and -1.0 read the same through the CLI and the API."""
+    return f"{value:g}" if isinstance(value, float) else clip(repr(value), 30)
+
+
 def check_budget(budget: float | None) -> None:
-    if budget is not None and not (math.isfinite(budget) and budget > 0):
-        raise UsageError(f"--budget must be a finite number above 0, got {budget}",
+    if budget is not None and not _positive_number(budget):
+        raise UsageError(f"--budget must be a finite number above 0, got {_shown(budget)}",
                          "e.g. --budget 5: five times the full baseline's training")
 
 
@@ -34,16 +43,16 @@ def max_workers() -> int:
 
 
 def check_workers(workers: int) -> None:
-    if workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more (one per GPU or core)")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"--workers must be a whole number of at least 1, got {_shown(workers)}", "pass --workers 1 or more (one per GPU or core)")
     if workers > max_workers():
         raise UsageError(f"--workers {clip(str(workers), 30)} is more than this machine can run (at most {max_workers()}: 4 per core, or 64)",
                          "pass one per GPU or core; `sttune worker` on more machines scales further")
 
 
 def check_minutes(option: str, minutes: float | None) -> None:
-    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
-        raise UsageError(f"{option} must be a finite number of minutes above 0, got {minutes}", f"e.g. {option} 30")
+    if minutes is not None and not _positive_number(minutes):
+        raise UsageError(f"{option} must be a finite number of minutes above 0, got {_shown(minutes)}", f"e.g. {option} 30")
 
 
 def check_count(option: str, count: int | None) -> None:
@@ -64,8 +73,8 @@ def check_worker_index(index: int) -> None:
 
 
 def check_tolerance(tolerance: float) -> None:
-    if not (isinstance(tolerance, int | float) and math.isfinite(tolerance) and tolerance >= 0):
-        raise UsageError(f"--tolerance must be a finite number of at least 0, got {clip(repr(tolerance), 30)}",
+    if not (_positive_number(tolerance) or (tolerance == 0 and not isinstance(tolerance, bool))):
+        raise UsageError(f"--tolerance must be a finite number of at least 0, got {_shown(tolerance)}",
                          "e.g. --tolerance 0.01: val MAE within 1% of the best")
 
 
