@@ -128,3 +128,10 @@ def test_a_trial_line_is_one_line_for_every_state():
     assert re.fullmatch(r"trial +7 \S.* val MAE 3\.0000 +2\.00 device s  done", trial_line(trial_record(7, 2.0, 3.0)))
     failed = replace(trial_record(8, 2.0, 3.0), state="FAIL", result=None, reason="a\nb")
     assert "\n" not in trial_line(failed) and trial_line(failed).endswith("failed: a b")
+
+
+def test_a_trial_that_reused_a_cached_build_says_so_with_its_charge():
+    fresh = trial_record(3, 5.0, 1.9, strategy="stemdist")
+    assert trial_line(fresh).endswith("done")
+    hit = replace(fresh, result=replace(fresh.result, artifacts={"stemdist": {"cache_hit": True, "distill_seconds": 29.6}}))
+    assert trial_line(hit).endswith("done · stemdist reused a cached build (charged its recorded 29.6 s)")

@@ -73,7 +73,20 @@ def trial_line(record: Any) -> str:  # TrialRecord
     if record.state == "PRUNED":
         epochs = record.result.epochs_run if record.result else 0
         return f"{head}{numbers}  stopped early " + (f"after epoch {epochs}" if epochs else "in preparation")
-    return f"{head}{numbers}  done"
+    return f"{head}{numbers}  done{cache_note(record)}"
+
+
+def cache_note(record: Any) -> str:  # TrialRecord
+    """Where a strategy reused work cached by an earlier trial or run (STemDist's distilled set),
+    say so on the trial's line, with what the trial was charged for it."""
+    artifacts = record.result.artifacts if record.result is not None else {}
+    notes = []
+    for name, info in (artifacts or {}).items():
+        if isinstance(info, dict) and info.get("cache_hit"):
+            build = info.get("distill_seconds")
+            notes.append(f"{name} reused a cached build" + (f" (charged its recorded {build:.1f} s)"
+                                                             if isinstance(build, int | float) else ""))
+    return f" · {'; '.join(notes)}" if notes else ""
 
 
 @dataclass

@@ -208,13 +208,14 @@ class STemDist(Strategy):
     # ------------------------------------------------------------------ accounting
 
     def prepare_charge_seconds(self, prepare_seconds: float) -> float:
-        """full: pay what prepare took (a hit pays only the load); amortised: the load
-        plus distill_seconds / reuses, whether this run distilled or hit the cache."""
-        if self.charge == "full" or not self._info:
+        """full: pay the whole distillation, whether this run built it or a cache hit reused the
+        recorded build (a hit pays the load plus the build's recorded seconds: a cache never
+        fakes a saving); amortised: the load plus distill_seconds / reuses, hit or miss."""
+        if not self._info:
             return prepare_seconds
         distill = self._info["distill_seconds"]
         own = prepare_seconds if self._info["cache_hit"] else max(prepare_seconds - distill, 0.0)
-        return own + distill / self.reuses
+        return own + (distill if self.charge == "full" else distill / self.reuses)
 
     def artifacts(self) -> dict[str, Any]:
         return dict(self._info)
