@@ -7,8 +7,10 @@ strategies chose and train the same model as ``Trainer.fit`` on the same seed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import ring_series  # noqa: E402
 from sttune import StrategyLoop  # noqa: E402
-from sttune.api import Batch, Strategy, TrainContext  # noqa: E402
+from sttune.api import Batch, PrepareContext, Strategy, TrainContext  # noqa: E402
 from sttune.data.protocol import build_data  # noqa: E402
 from sttune.interop.strategy_loop import AdapterError  # noqa: E402
 from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
@@ -202,3 +204,36 @@ def test_several_selections_visit_what_all_of_them_keep():
     for _ in loop.epochs():
         order = loop.windows().tolist()
     assert sorted(order) == list(range(0, 20, 2))
+
+
+class PrepareSeen(Strategy):
+    """Keeps the context its prepare was handed."""
+
+    name = "prepare_seen"
+
+    def prepare(self, train, ctx):
+        self.ctx = ctx
+        return train
+
+
+def test_prepare_gets_a_prepare_context_as_from_the_trainer():
+    x, y = torch.randn(40, 6, 5, 3), torch.rand(40, 3, 5) + 1
+    first, second = PrepareSeen(), PrepareSeen()
+    model = torch.nn.Linear(1, 1)
+    loop = StrategyLoop([first, second], (x, y), epochs=3, model=model, steps_per_day=48, seed=5, batch_size=8)
+    loop.prepare()
+    ctx = first.ctx
+    assert isinstance(ctx, PrepareContext) and not isinstance(ctx, TrainContext)
+    assert second.ctx is not ctx  # one per prepare call, as the trainer builds them
+    fields = {f.name for f in dataclasses.fields(ctx)}
+    assert not fields & {"epoch", "train_size"}  # no epoch-loop fields: only the deprecated api 1.0 stand-ins
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert (ctx.epoch, ctx.train_size) == (0, 0)
+    assert [w.category for w in caught] == [DeprecationWarning, DeprecationWarning]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ctx.seed = 1  # type: ignore[misc]
+    # the run's fields, and the one random stream the epoch hooks go on drawing from
+    assert (ctx.n_epochs, ctx.model, ctx.seed, ctx.batch_size, ctx.spec) == (3, model, 5, 8, loop.spec)
+    assert ctx.generator is loop.ctx.generator and not ctx.listening
+    assert loop.ctx.train_size == 40

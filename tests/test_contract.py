@@ -120,6 +120,56 @@ class TensorDefault(KeepHalf):
         super().__init__(keep)
 
 
+class MisspeltHook(KeepHalf):
+    name = "misspelt_hook"
+
+    def on_epoch_ends(self, ctx):  # meant on_epoch_end: the trainer never calls it
+        self.last_epoch = ctx.epoch
+
+
+class LookAlikes(KeepHalf):
+    """Typos and near-misses of hooks, beside a real hook and helpers that are fine."""
+
+    name = "look_alikes"
+
+    def selec(self, ctx):
+        return None
+
+    def transform_batchs(self, batch, ctx):
+        return batch
+
+    def ratio_at(self, epoch):  # a public helper far from every hook name: fine
+        return self.keep
+
+    def _on_epoch_ends(self, ctx):  # private: never a hook, whatever its name
+        pass
+
+
+class ExtraArgument(KeepHalf):
+    name = "extra_argument"
+
+    def select(self, ctx, fraction):  # the trainer passes ctx alone
+        return None
+
+
+class FlexibleSignatures(KeepHalf):
+    """Hooks that take what the trainer passes in other shapes: other names, *args, defaults."""
+
+    name = "flexible_signatures"
+
+    def select(self, *args):
+        return super().select(*args)
+
+    def weight(self, loss, batch, ctx, scale=1.0, **extra):
+        return loss * scale
+
+    def on_batch_end(self, *args, **kwargs):
+        pass
+
+    def on_epoch_end(self, context):
+        pass
+
+
 def failed(results) -> set[str]:
     return {r.check for r in results if r.status == "fail"}
 
@@ -143,6 +193,12 @@ def test_a_good_strategy_passes_every_check():
         (NumpyGlobalRng, {"global_rng"}, "drew from the global RNG in weight (numpy)"),
         (Raiser, {"transform", "trains"}, "transform raised RuntimeError: boom"),
         (TensorDefault, {"json_params"}, "not JSON-serialisable"),
+        (MisspeltHook, {"hooks"}, "MisspeltHook.on_epoch_ends is not a hook of sttune.api.Strategy "
+                                  "(did you mean on_epoch_end?): sttune never calls it; rename it to on_epoch_end"),
+        (LookAlikes, {"hooks"}, "LookAlikes.selec is not a hook of sttune.api.Strategy (did you mean select?)"),
+        (ExtraArgument, {"hooks", "select", "trains"},
+         "ExtraArgument.select(self, ctx, fraction) cannot take what sttune passes to Strategy.select(self, ctx) "
+         "(missing a required argument: 'fraction')"),
     ],
 )
 def test_each_broken_strategy_fails_the_right_check(cls, expected, reason):
@@ -150,6 +206,36 @@ def test_each_broken_strategy_fails_the_right_check(cls, expected, reason):
     assert failed(results) == expected, [r for r in results if not r.ok]
     first = next(r for r in results if r.check == sorted(expected - {"trains"})[0])
     assert reason in first.detail and "\n" not in first.detail
+
+
+def test_look_alike_names_are_refused_and_helpers_are_not():
+    (hooks,) = [r for r in check_plugin("strategy", LookAlikes) if r.check == "hooks"]
+    assert "LookAlikes.transform_batchs is not a hook" in hooks.detail and "did you mean transform?" in hooks.detail
+    assert "ratio_at" not in hooks.detail and "_on_epoch_ends" not in hooks.detail
+    assert "\n" not in hooks.detail
+
+
+def test_hooks_taking_the_arguments_in_another_shape_pass():
+    results = check_plugin("strategy", FlexibleSignatures, {"keep": 0.5})
+    assert failed(results) == set(), [r for r in results if not r.ok]
+
+
+def test_every_installed_strategy_and_model_keeps_the_hook_contract():
+    from sttune.registry.hooks import model_problems, strategy_problems
+
+    found = {kind: sorted(plugins.discover(kind)) for kind in ("strategy", "model")}
+    assert {"st_prune", "stemdist", "dynst"} <= set(found["strategy"]) and {"stid", "gwnet", "stgcn"} <= set(found["model"])
+    for name in found["strategy"]:
+        assert strategy_problems(plugins.load("strategy", name)) == [], name
+    for name in found["model"]:
+        assert model_problems(plugins.load("model", name)) == [], name
+    sys.path.insert(0, str(ROOT / "plugins" / "sttune-curriculum"))
+    try:
+        from sttune_curriculum import Curriculum
+
+        assert strategy_problems(Curriculum) == []
+    finally:
+        sys.path.remove(str(ROOT / "plugins" / "sttune-curriculum"))
 
 
 class Ignorant(STModel):
@@ -176,6 +262,21 @@ def test_a_model_that_ignores_nodes_and_its_prefix_fails():
     results = check_plugin("model", Ignorant)
     assert {"forward_subset", "space_prefix", "space_params"} <= failed(results)
     assert "forward_full" not in failed(results) and "trains" not in failed(results)
+
+
+class TwoArguments(Ignorant):
+    name = "two_arguments"
+
+    def forward(self, x, nodes=None):  # the trainer passes x, nodes, node_inputs, graph
+        return super().forward(x, nodes)
+
+
+def test_a_model_whose_forward_cannot_take_what_the_trainer_passes_fails():
+    results = check_plugin("model", TwoArguments)
+    (hooks,) = [r for r in results if r.check == "hooks"]
+    assert hooks.status == "fail" and "TwoArguments.forward(self, x, nodes=...) cannot take what sttune passes" in hooks.detail
+    assert "accept (x, nodes, node_inputs, graph)" in hooks.detail
+    assert next(r for r in check_plugin("model", Ignorant) if r.check == "hooks").status == "pass"
 
 
 def float64_loader(n: int = 4) -> STSeries:
@@ -305,6 +406,46 @@ def test_plugins_check_exit_codes(tmp_path):
     assert "Traceback" not in unknown.output and len(unknown.output.strip().splitlines()) == 1
     params = runner.invoke(app, ["plugins", "check", "st_prune", "--params", "{oops"])
     assert params.exit_code == 2 and "--params is not valid JSON" in params.output
+
+
+MISSPELT = '''
+from sttune.api import Strategy
+
+class Misspelt(Strategy):
+    name = "misspelt"
+
+    def on_epoch_ends(self, ctx):
+        self.last_epoch = ctx.epoch
+
+class WrongSelect(Strategy):
+    name = "wrong_select"
+
+    def select(self, ctx, fraction):
+        return None
+'''
+
+
+def test_plugins_check_names_a_misspelt_hook_in_one_line_and_refuses_a_wrong_signature(tmp_path):
+    install_plugins(tmp_path, "misspelt_mod", MISSPELT, {"strategy": {"misspelt": "misspelt_mod:Misspelt",
+                                                                     "wrong_select": "misspelt_mod:WrongSelect"}})
+    try:
+        result = runner.invoke(app, ["plugins", "check", "misspelt"])
+        assert result.exit_code == 1, result.output
+        assert "1 failed" in result.output
+        (line,) = [ln for ln in result.output.splitlines() if ln.startswith("✗ ")]
+        assert line == ("✗ hooks: Misspelt.on_epoch_ends is not a hook of sttune.api.Strategy (did you mean "
+                        "on_epoch_end?): sttune never calls it; rename it to on_epoch_end, or to _on_epoch_ends "
+                        "if it is a helper")
+        assert plugins.load("strategy", "misspelt").name == "misspelt"  # a guess: loading still works
+        # a hook sttune cannot call is refused when the plugin loads (it would raise mid-run)
+        with pytest.raises(PluginError, match=r"WrongSelect.select\(self, ctx, fraction\) cannot take what sttune passes"):
+            plugins.load("strategy", "wrong_select")
+        result = runner.invoke(app, ["plugins", "check", "wrong_select"])
+        (line,) = [ln for ln in result.output.splitlines() if ln.startswith("✗ ")]
+        assert result.exit_code == 1 and line.startswith("✗ import: strategy plugin 'wrong_select' (testkit 0.1): ")
+        assert "missing a required argument: 'fraction'" in line
+    finally:
+        uninstall(tmp_path, "misspelt_mod")
 
 
 def test_plugins_new_refuses_bad_names_and_used_folders(tmp_path):

@@ -184,6 +184,9 @@ def check_plugin(
         out.print(table)
         counts = {s: sum(r.status == s for r in rows) for s in _MARKS}
         out.print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped", highlight=False)
+        for r in rows:  # each failure once more as one unwrapped line: what to fix, greppable in a log
+            if r.status == "fail":
+                out.print(f"✗ {r.check}: {r.detail}", soft_wrap=True, markup=False, highlight=False)
     if failed:
         raise typer.Exit(1)
 

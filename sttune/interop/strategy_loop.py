@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sttune.api import Batch, Graph, ModelSpec, Strategy, TensorWindows, TrainContext, WindowSource
+from sttune.api import Batch, Graph, ModelSpec, PrepareContext, Strategy, TensorWindows, TrainContext, WindowSource
 from sttune.errors import SttuneError
-from sttune.training.trainer import visit_order
+from sttune.training.trainer import context_fields, visit_order
 
 StrategyLike = Strategy | tuple[str, dict[str, Any]]
 
@@ -93,11 +93,12 @@ class StrategyLoop:
         self.spec = ModelSpec(n, int(first.x.shape[1]), int(first.y.shape[1]), n_channels, steps_per_day,
                               Graph.from_dense(adjacency), node_dim)
         self.device = torch.device(device)
-        self.ctx = TrainContext(
-            epoch=0, n_epochs=epochs, model=model, device=self.device, seed=seed,
-            generator=torch.Generator().manual_seed(seed + 1), spec=self.spec, cache_dir=cache_dir,
+        # as the trainer builds them: a PrepareContext per prepare, one TrainContext for the epochs
+        self._fields = context_fields(
+            n_epochs=epochs, model=model, device=self.device, seed=seed, spec=self.spec, cache_dir=cache_dir,
             dataset_key=f"user-loop-{n}", batch_size=batch_size, target_mean=target_mean, target_std=target_std,
         )
+        self.ctx = TrainContext(epoch=0, **self._fields)
         self._shuffle = torch.Generator().manual_seed(seed)  # the trainer's window shuffle
         self._prepared = False
         self.log: list[EpochLog] = []
@@ -105,12 +106,13 @@ class StrategyLoop:
     # ------------------------------------------------------------------ set-up
 
     def prepare(self) -> None:
-        """Every strategy's ``prepare`` (once; :meth:`epochs` calls it when not done yet)."""
+        """Every strategy's ``prepare`` (once; :meth:`epochs` calls it when not done yet), each with
+        its own :class:`~sttune.api.PrepareContext`, as the trainer calls it."""
         if self._prepared:
             return
         train = self.train
-        for strategy in self.strategies:
-            train = strategy.prepare(train, self.ctx)
+        for strategy in self.strategies:  # nothing times or stops a user's loop: the do-nothing clock
+            train = strategy.prepare(train, PrepareContext(**self._fields))
             if train is not self.train:
                 raise AdapterError(
                     f"strategy '{strategy.name}' replaces the training windows (e.g. a distilled set), "

@@ -119,3 +119,9 @@ def _check_interface(kind: str, obj: Any, plugin: PluginInfo) -> None:
             f"{where} declares name '{getattr(obj, 'name', '')}' but is registered as '{plugin.name}'",
             "make the class attribute `name` match the entry-point name",
         )
+    if kind in ("strategy", "model"):  # a hook sttune cannot call would raise a TypeError mid-run
+        from sttune.registry.hooks import model_problems, strategy_problems
+
+        wrong = [p for p in (strategy_problems if kind == "strategy" else model_problems)(obj) if not p.misnamed]
+        if wrong:
+            raise PluginError(f"{where}: {'; '.join(p.message for p in wrong)}", "ask its authors to fix it")

@@ -54,6 +54,15 @@ def _expect(out: Any, batch: Batch, nodes_b: int, what: str) -> None:
     require(bool(torch.isfinite(out).all()), f"{what}: output has non-finite values")
 
 
+def check_hooks(s: ModelSubject) -> str:
+    """``forward`` takes ``(x, nodes, node_inputs, graph)`` by position; ``space`` is a classmethod."""
+    from sttune.registry.hooks import model_problems
+
+    problems = model_problems(s.cls)
+    require(not problems, "; ".join(p.message for p in problems))
+    return "forward takes (x, nodes, node_inputs, graph)"
+
+
 def check_space_prefix(s: ModelSubject) -> str:
     suggested = [k for found, _ in optuna_params(s.cls.space) for k in found]
     if not suggested:
@@ -122,6 +131,7 @@ def check_trains(s: ModelSubject) -> str:
 
 
 MODEL_CHECKS: dict[str, Check] = {
+    "hooks": check_hooks,
     "space_prefix": check_space_prefix,
     "space_params": check_space_params,
     "json_params": check_json_params,

@@ -71,6 +71,17 @@ class StrategySubject:
         return record
 
 
+def check_hooks(s: StrategySubject) -> str:
+    """Every hook the class overrides takes what the trainer passes, and no public method merely
+    looks like a hook (``on_epoch_ends``, ``selec``): the trainer would never call it."""
+    from sttune.registry.hooks import hook_names, strategy_problems
+
+    problems = strategy_problems(s.cls)
+    require(not problems, "; ".join(p.message for p in problems))
+    overridden = [n for n in hook_names(Strategy) if inspect.getattr_static(s.cls, n) is not vars(Strategy)[n]]
+    return f"{', '.join(overridden) or 'no hook'} overridden, as sttune calls them"
+
+
 def check_space_prefix(s: StrategySubject) -> str:
     require(bool(s.name), f"{s.cls.__name__} has no `name` class attribute")
     for suggested, _ in optuna_params(s.cls.space):
@@ -191,6 +202,7 @@ def check_artifacts(s: StrategySubject) -> str:
 
 
 STRATEGY_CHECKS: dict[str, Check] = {
+    "hooks": check_hooks,
     "space_prefix": check_space_prefix,
     "space_params": check_space_params,
     "recommended": check_recommended,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sttune.api import Batch, PrepareContext, STModel, StopTraining, Strategy, TrainContext, WindowSource
+from sttune.api import Batch, ModelSpec, PrepareContext, STModel, StopTraining, Strategy, TrainContext, WindowSource
 from sttune.data.protocol import DataModule, SeriesWindows, placement
 from sttune.errors import TrainingError
 from sttune.recipe.settings import TrainConfig
@@ -41,6 +41,22 @@ def _check_not_replaced_after_others(
         raise TrainingError(
             f"strategy '{name}' replaced the training windows after {', '.join(s.name for s in earlier)} "
             "prepared on them", f"list '{name}' first, or run it alone (search.combine leaves it out of combinations)")
+
+
+def context_fields(
+    *, n_epochs: int, model: nn.Module, device: torch.device, seed: int, spec: ModelSpec, cache_dir: Path,
+    dataset_key: str, batch_size: int, target_mean: float, target_std: float,
+    new_model: Callable[[], STModel] | None = None, evaluate: Callable[[nn.Module], float] | None = None,
+) -> dict[str, Any]:
+    """What every :class:`PrepareContext` and the :class:`TrainContext` of one run carry (the
+    trainer's and StrategyLoop's rule): ``PrepareContext(**fields, <that call's clock>)`` for each
+    strategy's ``prepare``, ``TrainContext(epoch=0, train_size=..., **fields)`` for the epoch hooks.
+    One CPU generator, seeded ``seed + 1``: the epoch hooks go on drawing where preparation left it."""
+    return dict(
+        n_epochs=n_epochs, model=model, device=device, seed=seed, generator=torch.Generator().manual_seed(seed + 1),
+        spec=spec, cache_dir=cache_dir, dataset_key=dataset_key, new_model=new_model, evaluate=evaluate,
+        batch_size=batch_size, target_mean=target_mean, target_std=target_std,
+    )
 
 
 def visit_order(strategies: Sequence[Strategy], ctx: TrainContext, n_windows: int, shuffle: torch.Generator) -> Tensor:
@@ -173,13 +189,11 @@ class Trainer:
                       overhead, stopped)
 
     def _shared(self, model: STModel, data: DataModule, new_model: Callable[[], STModel]) -> dict[str, Any]:
-        """What the PrepareContexts and the TrainContext of one run both carry (one generator:
-        the epoch hooks go on drawing where preparation left it)."""
+        """What the PrepareContexts and the TrainContext of one run both carry."""
         cfg = self.config
-        return dict(
-            n_epochs=cfg.epochs, model=model, device=self.device, seed=cfg.seed,
-            generator=torch.Generator().manual_seed(cfg.seed + 1), spec=data.spec, cache_dir=self.cache_dir,
-            dataset_key=data.key, new_model=lambda: new_model().to(self.device),
+        return context_fields(
+            n_epochs=cfg.epochs, model=model, device=self.device, seed=cfg.seed, spec=data.spec,
+            cache_dir=self.cache_dir, dataset_key=data.key, new_model=lambda: new_model().to(self.device),
             evaluate=lambda m: evaluate(m, data.val, data, cfg.eval_batch_size)["mae"],
             batch_size=cfg.batch_size, target_mean=data.target_mean, target_std=data.target_std,
         )

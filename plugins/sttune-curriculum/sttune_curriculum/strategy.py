@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torch import Tensor
 
-from sttune.api import Batch, Strategy, TrainContext, WindowSource
+from sttune.api import Batch, PrepareContext, Strategy, TrainContext, WindowSource
 
 if TYPE_CHECKING:
     import optuna
@@ -52,7 +52,7 @@ class Curriculum(Strategy):
             "full_at": trial.suggest_float("curriculum.full_at", 0.3, 1.0),
         }
 
-    def prepare(self, train: WindowSource, ctx: TrainContext) -> WindowSource:
+    def prepare(self, train: WindowSource, ctx: PrepareContext) -> WindowSource:
         self._scores = torch.full((len(train),), float("nan"), device=ctx.device)
         self._visited = []
         return train
