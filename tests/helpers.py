@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import Tensor, nn
 
-from sttune.api import STSeries
+from sttune.api import Graph, ModelSpec, STModel, StopTraining, STSeries
+from sttune.training.listener import TrainListener
 
 
 def ring_series(n_steps: int = 400, n_nodes: int = 6, n_channels: int = 1, seed: int = 0) -> STSeries:
@@ -17,12 +20,6 @@ def ring_series(n_steps: int = 400, n_nodes: int = 6, n_channels: int = 1, seed:
     adj = np.eye(n_nodes, k=1) + np.eye(n_nodes, k=-1)
     adj[0, -1] = adj[-1, 0] = 1
     return STSeries("ring", values.astype(np.float32), adj.astype(np.float32), steps_per_day=48)
-
-
-import torch
-from torch import Tensor, nn
-
-from sttune.api import Graph, ModelSpec, STModel
 
 
 class TinyModel(STModel):
@@ -109,10 +106,6 @@ def finish_trial(study, state: str = "COMPLETE", attrs: dict | None = None, valu
     else:
         study.tell(trial, state=getattr(optuna.trial.TrialState, state))
     return trial.number
-
-
-from sttune.api import StopTraining  # noqa: E402
-from sttune.training.listener import TrainListener  # noqa: E402
 
 
 class Heard(TrainListener):

@@ -11,7 +11,6 @@ line never advises `nan: mask` when it is already set. docs/errors.md lists the 
 from __future__ import annotations
 
 import pickle
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,9 +20,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
-from sttune.cli import app  # noqa: E402
-from test_datasets import _write_pandas_h5  # noqa: E402
+from sttune.cli import app
+from test_datasets import _write_pandas_h5
 
 runner = CliRunner()
 SERIES = np.random.default_rng(0).uniform(1, 9, (120, 4))

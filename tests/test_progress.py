@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 from rich.console import Console
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "search"))
-from study_kit import plan, recipe  # noqa: E402
-
-from helpers import train_result, trial_record  # noqa: E402
-from sttune.cli.progress import SearchProgress, final_summary, trial_line  # noqa: E402
-from sttune.training.result import EpochRecord  # noqa: E402
-from sttune.tuning import study as st  # noqa: E402
+from helpers import train_result, trial_record
+from sttune.cli.progress import SearchProgress, final_summary, trial_line
+from sttune.training.result import EpochRecord
+from sttune.tuning import study as st
+from study_kit import plan, recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

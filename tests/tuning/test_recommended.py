@@ -3,24 +3,21 @@ and the contract check that keeps recommendations inside a strategy's own space.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result  # noqa: E402
-from sttune.api import Strategy  # noqa: E402
-from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.registry import discovery as plugins  # noqa: E402
-from sttune.testing.core import ContractFailure  # noqa: E402
-from sttune.testing.strategy import StrategySubject, check_recommended  # noqa: E402
-from sttune.tuning import study as st  # noqa: E402
-from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials  # noqa: E402
+from helpers import train_result
+from sttune.api import Strategy
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.registry import discovery as plugins
+from sttune.testing.core import ContractFailure
+from sttune.testing.strategy import StrategySubject, check_recommended
+from sttune.tuning import study as st
+from sttune.tuning.events import NullEvents
+from sttune.tuning.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

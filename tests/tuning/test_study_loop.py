@@ -6,20 +6,16 @@ Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_kit import FAIL, Notes, finish, new_study, plan, recipe, reuse  # noqa: E402
-
-from helpers import train_result  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
-from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from helpers import train_result
+from sttune.tuning import records as rec, study as st
+from sttune.tuning.events import NullEvents
+from sttune.tuning.space import BUDGET, ROLE
+from study_kit import FAIL, Notes, finish, new_study, plan, recipe, reuse
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result, trial_record  # noqa: E402
-from sttune.outcome.export import export_study, fixed_recipe, mae_change, speedup, trial_summary  # noqa: E402
-from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe  # noqa: E402
-from sttune.training.jobs import Job  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from helpers import train_result, trial_record
+from sttune.outcome.export import export_study, fixed_recipe, mae_change, speedup, trial_summary
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe
+from sttune.training.jobs import Job
+from sttune.tuning import records as rec
+from sttune.tuning.space import BUDGET, ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
