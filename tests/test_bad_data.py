@@ -20,8 +20,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from helpers import write_pandas_h5
 from sttune.cli import app
-from test_datasets import _write_pandas_h5
 
 runner = CliRunner()
 SERIES = np.random.default_rng(0).uniform(1, 9, (120, 4))
@@ -135,7 +135,7 @@ CASES = [
 def folder(tmp_path: Path) -> Path:
     np.save(tmp_path / "series.npy", SERIES)
     np.savez(tmp_path / "pems.npz", data=SERIES[:, :, None].repeat(3, axis=2))
-    _write_pandas_h5(tmp_path / "speed.h5", SERIES, ["s1", "s2", "s3", "s4"], "2012-03-01", 5)
+    write_pandas_h5(tmp_path / "speed.h5", SERIES, ["s1", "s2", "s3", "s4"], "2012-03-01", 5)
     with (tmp_path / "adj.pkl").open("wb") as f:
         pickle.dump([["a", "b"], {}, np.eye(2)], f, protocol=2)
     return tmp_path

@@ -9,28 +9,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import ManualClock, TinyModel, ring_series, train_result
+from helpers import ManualClock, fit, train_result
 from sttune.api import Strategy
-from sttune.data.protocol import build_data
 from sttune.outcome.select import cost_noise, fastest_within, select
 from sttune.outcome.verify import CannotVerify, verify_speedup
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.jobs import Job
 from sttune.training.result import EpochRecord
-from sttune.training.trainer import Trainer
 from sttune.training.work import scaled_work
 from sttune.tuning.records import TrialRecord
-
-
-@pytest.fixture(scope="module")
-def data():
-    return build_data(ring_series(400, n_nodes=6), Protocol(12, 12))
-
-
-def fit(data, strategies=(), epochs=2, now=None):
-    config = TrainConfig(epochs=epochs, batch_size=32, device="cpu")
-    return Trainer(config, now=now).fit(lambda: TinyModel(data.spec), data, list(strategies))
 
 
 class KeepHalf(Strategy):

@@ -33,11 +33,8 @@ def piped_console() -> tuple[Console, io.StringIO]:
     return Console(file=buffer, force_terminal=False, width=40), buffer
 
 
-def test_a_piped_search_prints_one_line_per_trial_and_a_summary(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_run_job(job, cache_dir, listener=None):
-        calls.append(job)
+def test_a_piped_search_prints_one_line_per_trial_and_a_summary(tmp_path, monkeypatch, fake_training):
+    def answer(job, listener):
         n = len(calls)
         if n in (1, 2):  # the baselines: finish at once
             return train_result(2.0, 10.0 * job.train.epochs)
@@ -53,7 +50,7 @@ def test_a_piped_search_prints_one_line_per_trial_and_a_summary(tmp_path, monkey
     real_twin = st.finished_twin
     monkeypatch.setattr(st, "finished_twin", lambda study, job, number: study.trials[2] if number == 5
                         else real_twin(study, job, number))
-    monkeypatch.setattr(st, "train_job", fake_run_job)
+    calls = fake_training(answer)
     console, buffer = piped_console()
     r = replace(recipe(trials=6, ladder=[0.5], reuse_results=True), train=replace(recipe().train, epochs=4))
     with SearchProgress(console, 6) as progress:

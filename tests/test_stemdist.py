@@ -10,9 +10,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from helpers import ManualClock, ring_series
+from helpers import ManualClock, fit, ring_data
 from sttune.api import Graph, ModelSpec, STModel, Strategy, TensorWindows
-from sttune.data.protocol import build_data
 from sttune.models.stid import STID
 from sttune.recipe.settings import TrainConfig
 from sttune.registry.build import model_factory
@@ -29,7 +28,7 @@ TINY_STID = {"embed_dim": 8, "n_layers": 1, "encoder_hidden": 8}
 
 @pytest.fixture(scope="module")
 def data():
-    return build_data(ring_series(300, N_NODES))
+    return ring_data(300, N_NODES)
 
 
 class EncTiny(STModel):
@@ -46,9 +45,10 @@ class EncTiny(STModel):
         return (self.proj(x[..., 0].transpose(1, 2)) + self.enc(node_inputs)).transpose(1, 2)
 
 
-def fit(data, strategy: STemDist, cache_dir: Path, model=None, epochs: int = 2):
-    new_model = model or model_factory("stid", TINY_STID, data, [strategy])
-    return Trainer(TrainConfig(epochs=epochs, device="cpu", batch_size=32), cache_dir).fit(new_model, data, [strategy])
+def fit_stid(data, strategy: STemDist, cache_dir: Path, model=None, epochs: int = 2):
+    """Train a tiny STID (or ``model``) with ``strategy`` alone, its cache in ``cache_dir``."""
+    return fit(data, [strategy], model=model or model_factory("stid", TINY_STID, data, [strategy]),
+               cache_dir=cache_dir, epochs=epochs)
 
 
 def test_kmeans_covers_every_node_and_repairs_empty_clusters() -> None:
@@ -65,7 +65,7 @@ def test_kmeans_covers_every_node_and_repairs_empty_clusters() -> None:
 @pytest.mark.parametrize("mode", ["distill", "cluster_only", "random"])
 def test_set_has_round_nrr_nodes_and_round_srr_windows(data, mode: str, tmp_path: Path) -> None:
     s = STemDist(nrr=0.25, srr=0.05, mode=mode, t_outer=1, inner=1, net_steps=1)
-    res = fit(data, s, tmp_path, epochs=1)
+    res = fit_stid(data, s, tmp_path, epochs=1)
     art = res.artifacts["stemdist"]
     assert art["n_nodes"] == round(0.25 * N_NODES)
     assert res.n_prepared_windows == round(0.05 * len(data.train)) == art["n_windows"]
@@ -87,8 +87,8 @@ def test_medoid_represents_each_cluster_by_its_member_nearest_the_centroid() -> 
 
 def test_medoid_set_carries_real_series_and_cluster_size_weights(data, tmp_path: Path) -> None:
     base = dict(nrr=0.25, srr=0.05, mode="cluster_only")
-    mean = fit(data, STemDist(**base), tmp_path, epochs=1).artifacts["stemdist"]
-    med = fit(data, STemDist(**base, represent="medoid"), tmp_path, epochs=1).artifacts["stemdist"]
+    mean = fit_stid(data, STemDist(**base), tmp_path, epochs=1).artifacts["stemdist"]
+    med = fit_stid(data, STemDist(**base, represent="medoid"), tmp_path, epochs=1).artifacts["stemdist"]
     assert med["cache_key"] != mean["cache_key"]
     assert med["members"] == mean["members"] and med["node_weight"] == mean["node_weight"]
     with pytest.raises(ValueError, match="represent"):
@@ -146,7 +146,7 @@ def test_gradient_matching_lowers_the_matching_loss(data) -> None:
 
 def test_cache_hit_skips_distillation_and_a_param_change_misses(data, tmp_path: Path, monkeypatch) -> None:
     params = dict(nrr=0.25, srr=0.05, t_outer=1, inner=1, net_steps=1)
-    first = fit(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
+    first = fit_stid(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
     assert not first["cache_hit"] and list((tmp_path / "stemdist").glob("*.pt"))
 
     def boom(*_a, **_k):
@@ -154,10 +154,10 @@ def test_cache_hit_skips_distillation_and_a_param_change_misses(data, tmp_path: 
 
     with monkeypatch.context() as m:
         m.setattr(Distiller, "run", boom)
-        second = fit(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
+        second = fit_stid(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
     assert second["cache_hit"] and second["cache_key"] == first["cache_key"]
     assert second["members"] == first["members"]
-    changed = fit(data, STemDist(**{**params, "lr_feat": 2e-3}), tmp_path, epochs=1).artifacts["stemdist"]
+    changed = fit_stid(data, STemDist(**{**params, "lr_feat": 2e-3}), tmp_path, epochs=1).artifacts["stemdist"]
     assert not changed["cache_hit"] and changed["cache_key"] != first["cache_key"]
 
 
@@ -174,7 +174,7 @@ class RecordingSTID(STID):
 def test_model_trained_on_clusters_evaluates_on_all_real_nodes(data, tmp_path: Path) -> None:
     s = STemDist(nrr=0.25, srr=0.2, mode="cluster_only")
     RecordingSTID.seen = {True: set(), False: set()}
-    res = fit(data, s, tmp_path, model=lambda: RecordingSTID(data.spec, **TINY_STID, node_embedding="encoder"))
+    res = fit_stid(data, s, tmp_path, model=lambda: RecordingSTID(data.spec, **TINY_STID, node_embedding="encoder"))
     assert RecordingSTID.seen[True] == {round(0.25 * N_NODES)}
     assert RecordingSTID.seen[False] == {N_NODES}
     assert math.isfinite(res.test_mae) and res.test_mae < 30  # raw values ~ 50 ± 10
@@ -182,16 +182,16 @@ def test_model_trained_on_clusters_evaluates_on_all_real_nodes(data, tmp_path: P
 
 def test_charging_full_and_amortised(data, tmp_path: Path) -> None:
     params = dict(nrr=0.25, srr=0.05, mode="cluster_only")
-    miss = fit(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
+    miss = fit_stid(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
     assert miss.charged_prepare_seconds == miss.prepare_seconds
-    hit = fit(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
+    hit = fit_stid(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
     assert hit.artifacts["stemdist"]["cache_hit"] and hit.charged_prepare_seconds == hit.prepare_seconds
     s = STemDist(**params, charge="amortised", reuses=4)
     s._info = {"cache_hit": False, "distill_seconds": 8.0}
     assert s.prepare_charge_seconds(8.5) == pytest.approx(0.5 + 2.0)
     s._info = {"cache_hit": True, "distill_seconds": 8.0}
     assert s.prepare_charge_seconds(0.1) == pytest.approx(0.1 + 2.0)
-    amort = fit(data, STemDist(**params, charge="amortised", reuses=4), tmp_path, epochs=1)
+    amort = fit_stid(data, STemDist(**params, charge="amortised", reuses=4), tmp_path, epochs=1)
     d = amort.artifacts["stemdist"]["distill_seconds"]
     assert amort.charged_prepare_seconds == pytest.approx(amort.prepare_seconds + d / 4)
 

@@ -4,23 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import Heard, ManualClock, TinyModel, ring_series
+from helpers import Heard, ManualClock, fit
 from sttune.api import ModelSpec, STModel, Strategy, TensorWindows
-from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
-from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.settings import TrainConfig
 from sttune.training.timing import DeviceClock, time_source
 from sttune.training.trainer import Trainer
-
-
-@pytest.fixture(scope="module")
-def data():
-    return build_data(ring_series(400), Protocol(12, 12))
-
-
-def fit(data, strategies=(), listener=None, now=None, **cfg):
-    config = TrainConfig(**{"epochs": 3, "batch_size": 32, "device": "cpu", **cfg})
-    return Trainer(config, now=now).fit(lambda: TinyModel(data.spec), data, strategies, listener)
 
 
 class Recorder(Strategy):
@@ -72,7 +61,7 @@ class HalfSelector(Strategy):
 
 def test_select_limits_the_windows_visited(data):
     sel = HalfSelector()
-    result = fit(data, [sel])
+    result = fit(data, [sel], epochs=3)
     assert all(r.windows == (len(data.train) + 1) // 2 for r in result.curve)
     assert sel.seen == set(range(0, len(data.train), 2))
 
@@ -128,7 +117,7 @@ def test_prepare_may_replace_the_training_set(data):
 
 
 def test_same_seed_gives_the_same_result_and_another_seed_differs(data):
-    a, b, c = fit(data, seed=1), fit(data, seed=1), fit(data, seed=2)
+    a, b, c = fit(data, epochs=3, seed=1), fit(data, epochs=3, seed=1), fit(data, epochs=3, seed=2)
     assert a.val_mae == b.val_mae and a.test_mae == b.test_mae
     assert a.val_mae != c.val_mae
 

@@ -107,14 +107,8 @@ def test_several_strategies_name_theirs_and_combine_adds_the_first_ones_together
     assert params["knobs.rule"] == "b" and params["dynst.s_final"] == 0.5
 
 
-def test_the_search_runs_the_recommendations_right_after_the_baselines_once(tmp_path, monkeypatch, knobs):
-    jobs = []
-
-    def fake_run_job(job, cache_dir, on_epoch=None):
-        jobs.append(job)
-        return train_result(2.0, 10.0)
-
-    monkeypatch.setattr(st, "train_job", fake_run_job)
+def test_the_search_runs_the_recommendations_right_after_the_baselines_once(tmp_path, fake_training, knobs):
+    jobs = fake_training(lambda job, listener: train_result(2.0, 10.0))
     r = recipe(StrategyBlock("knobs"), trials=4)
     p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 4, None)
     study = st.search_study(p, NullEvents())
