@@ -80,21 +80,23 @@ class ManualClock:
 
 
 def trial_record(number, seconds, val_mae, test_mae=None, role="search", budget=1.0, strategy="st_prune",
-                 state="COMPLETE", feasible=True, model="stid"):
+                 state="COMPLETE", feasible=True, model="stid", job=None, **fields):
     """A :class:`~sttune.tuning.records.TrialRecord` built directly (no study, no training).
 
     ``test_mae`` defaults to a value that ranks trials the *opposite* way to ``val_mae``
     (``100 - val_mae``), so any code that selects on test MAE instead of val MAE picks differently.
+    The job is ``model`` with ``strategy`` (none for a baseline) unless ``job`` is given; ``fields``
+    go to :func:`train_result` (a curve, work, ...).
     """
-    from sttune.recipe.settings import Protocol, TrainConfig
     from sttune.recipe.spec import DatasetBlock
     from sttune.training.jobs import Job
     from sttune.tuning.records import TrialRecord
 
-    strategies = [] if role == "baseline" else [(strategy, {})]
-    job = Job(DatasetBlock("synthetic"), Protocol(), model, {}, strategies, TrainConfig())
+    if job is None:
+        strategies = [] if role == "baseline" else [(strategy, {})]
+        job = Job(DatasetBlock("synthetic"), Protocol(), model, {}, strategies, TrainConfig())
     test = 100.0 - val_mae if test_mae is None else test_mae
-    result = train_result(val_mae, seconds, test_mae=test)
+    result = train_result(val_mae, seconds, test_mae=test, **fields)
     return TrialRecord(number, state, role, budget, job, result, None, feasible)
 
 

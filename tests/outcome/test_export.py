@@ -38,7 +38,7 @@ def test_mae_change_is_relative_to_the_baseline_val_mae():
 def test_trial_summary_fields():
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {"embed_dim": 8}, [("st_prune", {"keep": 0.3})],
               TrainConfig(epochs=7))
-    record = rec.TrialRecord(4, "COMPLETE", "search", 1.0, job, train_result(2.2, 50.0, test_mae=2.4), None)
+    record = trial_record(4, 50.0, 2.2, test_mae=2.4, job=job)
     assert trial_summary(record, BASE) == {
         "trial": 4, "label": "st_prune (stid)", "chosen": False, "role": "search", "budget": 1.0, "model": "stid",
         "strategies": {"st_prune": {"keep": 0.3}}, "epochs": 7, "val_mae": 2.2, "test_mae": 2.4,
