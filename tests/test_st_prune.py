@@ -10,9 +10,7 @@ from torch import nn
 
 from helpers import TinyModel, fit
 from sttune.api import Batch, TensorWindows, TrainContext
-from sttune.recipe.settings import TrainConfig
 from sttune.strategies.st_prune import STPrune, anneal_epoch, prune_ratio
-from sttune.training.trainer import Trainer
 
 M = 20_000  # windows of the synthetic source: binomial tolerances are tight at this size
 
@@ -181,9 +179,8 @@ class CountingModel(TinyModel):
 def test_scoring_adds_no_forward_pass(data):
     for strategies in ([], [STPrune()], [STPrune(score="ema", bins=8, bin_by="shift")]):
         models = []
-        config = TrainConfig(epochs=4, batch_size=32, device="cpu")
         new = lambda: models.append(CountingModel(data.spec)) or models[-1]  # noqa: E731, B023 (used in this iteration)
-        result = Trainer(config).fit(new, data, strategies)
+        result = fit(data, strategies, model=new, epochs=4)
         assert models[0].train_windows == sum(r.windows for r in result.curve)
 
 

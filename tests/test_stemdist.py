@@ -13,14 +13,13 @@ from torch import Tensor, nn
 from helpers import ManualClock, fit, ring_data
 from sttune.api import Graph, ModelSpec, STModel, Strategy, TensorWindows
 from sttune.models.stid import STID
-from sttune.recipe.settings import TrainConfig
 from sttune.registry.build import model_factory
 from sttune.strategies.stemdist import STemDist
 from sttune.strategies.stemdist.cluster import aggregate, cluster_graph, kmeans, medoid_matrix
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
 from sttune.training.listener import TrainListener
 from sttune.training.result import PrepareCheckpoint
-from sttune.training.trainer import StopTraining, Trainer
+from sttune.training.trainer import StopTraining
 
 N_NODES = 12
 TINY_STID = {"embed_dim": 8, "n_layers": 1, "encoder_hidden": 8}
@@ -250,10 +249,10 @@ def _distilled_x(cache_dir: Path) -> Tensor:
 def test_a_listener_gets_one_checkpoint_and_the_same_distilled_set(data, tmp_path: Path) -> None:
     params = dict(nrr=0.25, srr=0.05, t_outer=3, inner=2, net_steps=1)
     new_model = model_factory("stid", TINY_STID, data, [STemDist(**params)])
-    config = TrainConfig(epochs=1, device="cpu", batch_size=32)
-    quiet = Trainer(config, tmp_path / "quiet").fit(new_model, data, [STemDist(**params)])
+    quiet = fit(data, [STemDist(**params)], model=new_model, cache_dir=tmp_path / "quiet", epochs=1)
     records: list = []
-    heard = Trainer(config, tmp_path / "heard").fit(new_model, data, [STemDist(**params)], _listener(records, False))
+    heard = fit(data, [STemDist(**params)], _listener(records, False), model=new_model, cache_dir=tmp_path / "heard",
+                epochs=1)
     (record,) = records  # once, after the first outer iteration
     assert record.strategy == "stemdist" and record.val_mae > 0
     assert record.projected_seconds > record.seconds > 0  # two outer iterations still to come
@@ -303,8 +302,7 @@ def test_a_stop_at_the_checkpoint_ends_distillation_and_caches_nothing(data, tmp
     params = dict(nrr=0.25, srr=0.05, t_outer=3, inner=2, net_steps=1)
     new_model = model_factory("stid", TINY_STID, data, [STemDist(**params)])
     records: list = []
-    res = Trainer(TrainConfig(epochs=2, device="cpu", batch_size=32), tmp_path).fit(
-        new_model, data, [STemDist(**params)], _listener(records, True))
+    res = fit(data, [STemDist(**params)], _listener(records, True), model=new_model, cache_dir=tmp_path, epochs=2)
     assert len(records) == 1 and res.epochs_run == 0 and res.stop_reason == "stopped: dominated"
     assert res.charged_prepare_seconds == res.prepare_seconds >= records[0].seconds
     assert not list((tmp_path / "stemdist").glob("*.pt"))
@@ -334,7 +332,7 @@ def test_the_returned_set_is_the_matched_one_not_its_initialisation(data, tmp_pa
     for mode, extra in (("cluster_only", {}), ("distill", dict(t_outer=2, inner=2, net_steps=1, lr_feat=0.05))):
         s = STemDist(**params, mode=mode, **extra)
         new_model = model_factory("stid", TINY_STID, data, [s])
-        Trainer(TrainConfig(epochs=1, device="cpu", batch_size=32), tmp_path).fit(new_model, data, [s, Capture()])
+        fit(data, [s, Capture()], model=new_model, cache_dir=tmp_path, epochs=1)
     cluster_only, distilled = seen["trained_on"]
     assert torch.equal(seen["init_x"], cluster_only.x)  # the initialisation is the cluster-only set
     assert torch.equal(distilled.x, seen["final_x"]) and torch.equal(distilled.y, seen["final_y"])
