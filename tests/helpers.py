@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
+import pickle
+from pathlib import Path
 
-from sttune.api import STSeries
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import Tensor, nn
+
+from sttune.api import Graph, ModelSpec, STModel, StopTraining, STSeries
+from sttune.data.protocol import DataModule, build_data
+from sttune.errors import DataError
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.training.listener import TrainListener
+from sttune.training.result import TrainResult
+from sttune.training.trainer import Trainer
 
 
 def ring_series(n_steps: int = 400, n_nodes: int = 6, n_channels: int = 1, seed: int = 0) -> STSeries:
@@ -19,12 +33,6 @@ def ring_series(n_steps: int = 400, n_nodes: int = 6, n_channels: int = 1, seed:
     return STSeries("ring", values.astype(np.float32), adj.astype(np.float32), steps_per_day=48)
 
 
-import torch
-from torch import Tensor, nn
-
-from sttune.api import Graph, ModelSpec, STModel
-
-
 class TinyModel(STModel):
     """A per-node linear map of the input window: the smallest model that runs on subsets."""
 
@@ -37,6 +45,20 @@ class TinyModel(STModel):
         bias = self.node_bias if nodes is None else self.node_bias[nodes]
         out = self.proj(x[..., 0].transpose(1, 2)) + bias[:, None]  # [B, N_b, out_len]
         return out.transpose(1, 2)
+
+
+def ring_data(n_steps: int = 400, n_nodes: int = 6, protocol: Protocol = Protocol(12, 12)) -> DataModule:
+    """:func:`ring_series` windowed by ``protocol`` (12 in, 12 out): what the trainer tests train on."""
+    return build_data(ring_series(n_steps, n_nodes), protocol)
+
+
+def fit(data: DataModule, strategies=(), listener=None, *, model=None, now=None, cache_dir: Path | None = None,
+        **config) -> TrainResult:
+    """Train on CPU with batches of 32 for 2 epochs (``config`` sets any other TrainConfig field);
+    the model is a :class:`TinyModel` unless ``model`` (a no-argument factory) says otherwise."""
+    train = TrainConfig(**{"epochs": 2, "batch_size": 32, "device": "cpu", **config})
+    trainer = Trainer(train, now=now) if cache_dir is None else Trainer(train, cache_dir, now=now)
+    return trainer.fit(model or (lambda: TinyModel(data.spec)), data, list(strategies), listener)
 
 
 class ManualClock:
@@ -58,21 +80,23 @@ class ManualClock:
 
 
 def trial_record(number, seconds, val_mae, test_mae=None, role="search", budget=1.0, strategy="st_prune",
-                 state="COMPLETE", feasible=True, model="stid"):
+                 state="COMPLETE", feasible=True, model="stid", job=None, **fields):
     """A :class:`~sttune.tuning.records.TrialRecord` built directly (no study, no training).
 
     ``test_mae`` defaults to a value that ranks trials the *opposite* way to ``val_mae``
     (``100 - val_mae``), so any code that selects on test MAE instead of val MAE picks differently.
+    The job is ``model`` with ``strategy`` (none for a baseline) unless ``job`` is given; ``fields``
+    go to :func:`train_result` (a curve, work, ...).
     """
-    from sttune.recipe.settings import Protocol, TrainConfig
     from sttune.recipe.spec import DatasetBlock
     from sttune.training.jobs import Job
     from sttune.tuning.records import TrialRecord
 
-    strategies = [] if role == "baseline" else [(strategy, {})]
-    job = Job(DatasetBlock("synthetic"), Protocol(), model, {}, strategies, TrainConfig())
+    if job is None:
+        strategies = [] if role == "baseline" else [(strategy, {})]
+        job = Job(DatasetBlock("synthetic"), Protocol(), model, {}, strategies, TrainConfig())
     test = 100.0 - val_mae if test_mae is None else test_mae
-    result = train_result(val_mae, seconds, test_mae=test)
+    result = train_result(val_mae, seconds, test_mae=test, **fields)
     return TrialRecord(number, state, role, budget, job, result, None, feasible)
 
 
@@ -111,10 +135,6 @@ def finish_trial(study, state: str = "COMPLETE", attrs: dict | None = None, valu
     return trial.number
 
 
-from sttune.api import StopTraining  # noqa: E402
-from sttune.training.listener import TrainListener  # noqa: E402
-
-
 class Heard(TrainListener):
     """A listener that writes down every event as (kind, payload); it wants preparation
     checkpoints when ``checkpoints``, and stops the run at the first event whose kind is ``stop_at``."""
@@ -145,3 +165,42 @@ class Heard(TrainListener):
 
     def kinds(self) -> list[str]:
         return [kind for kind, _ in self.events]
+
+
+# --------------------------------------------------------------------------- data files
+
+
+def write_pandas_h5(path: Path, values: np.ndarray, columns: list[str], start: str, minutes: int,
+                    unit: str = "ns") -> None:
+    """Write [T, N] values the way ``df.to_hdf(path, key="df")`` (fixed format) lays them out.
+
+    unit "ns" gives the index kind "datetime64" (files written before pandas 2, e.g. metr-la.h5);
+    other units give "datetime64[<unit>]" as pandas >= 2 writes them.
+    """
+    labels = np.array([c.encode() for c in columns])
+    stamps = pd.date_range(start, periods=len(values), freq=f"{minutes}min").as_unit(unit).asi8
+    index_kind = b"datetime64" if unit == "ns" else f"datetime64[{unit}]".encode()
+    with h5py.File(path, "w") as f:
+        g = f.create_group("df")
+        for k, v in {"pandas_type": b"frame", "pandas_version": b"0.15.2", "encoding": b"UTF-8",
+                     "ndim": 2, "nblocks": 1, "axis0_variety": b"regular", "axis1_variety": b"regular"}.items():
+            g.attrs[k] = v
+        for name, data, kind in [("axis0", labels, b"string"), ("axis1", stamps, index_kind),
+                                 ("block0_items", labels, b"string")]:
+            ds = g.create_dataset(name, data=data)
+            ds.attrs["kind"], ds.attrs["name"] = kind, b"N."
+        g.create_dataset("block0_values", data=values).attrs["transposed"] = 1
+
+
+def write_adj_pickle(path: Path, ids: list[str], adj: np.ndarray) -> None:
+    """A DCRNN ``adj_mx.pkl``: [ids, id -> index, adjacency]."""
+    with path.open("wb") as f:
+        pickle.dump([ids, {s: i for i, s in enumerate(ids)}, adj.astype(np.float32)], f, protocol=2)
+
+
+def raises_data_error(match: str, fn, *args, **kwargs) -> DataError:  # type: ignore[no-untyped-def]
+    """``fn(*args, **kwargs)`` raises a DataError matching ``match``, with a hint; that error."""
+    with pytest.raises(DataError, match=match) as info:
+        fn(*args, **kwargs)
+    assert info.value.hint, "every DataError carries a how-to-fix hint"
+    return info.value

@@ -11,7 +11,6 @@ line never advises `nan: mask` when it is already set. docs/errors.md lists the 
 from __future__ import annotations
 
 import pickle
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,9 +20,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
-from sttune.cli import app  # noqa: E402
-from test_datasets import _write_pandas_h5  # noqa: E402
+from helpers import write_pandas_h5
+from sttune.cli import app
 
 runner = CliRunner()
 SERIES = np.random.default_rng(0).uniform(1, 9, (120, 4))
@@ -137,7 +135,7 @@ CASES = [
 def folder(tmp_path: Path) -> Path:
     np.save(tmp_path / "series.npy", SERIES)
     np.savez(tmp_path / "pems.npz", data=SERIES[:, :, None].repeat(3, axis=2))
-    _write_pandas_h5(tmp_path / "speed.h5", SERIES, ["s1", "s2", "s3", "s4"], "2012-03-01", 5)
+    write_pandas_h5(tmp_path / "speed.h5", SERIES, ["s1", "s2", "s3", "s4"], "2012-03-01", 5)
     with (tmp_path / "adj.pkl").open("wb") as f:
         pickle.dump([["a", "b"], {}, np.eye(2)], f, protocol=2)
     return tmp_path

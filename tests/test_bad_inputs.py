@@ -7,16 +7,14 @@ with the exact line printed (regenerate it with ``python tests/test_bad_inputs.p
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
-from plugin_kit import install_plugins, uninstall  # noqa: E402
-from sttune.cli import app  # noqa: E402
+from plugin_kit import install_plugins, uninstall
+from sttune.cli import app
 
 runner = CliRunner()
 

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness import interleave, rotated, summarise
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
-from harness import interleave, rotated, summarise  # noqa: E402
 
 
 def fake(seconds: float, units: float, mae: float = 3.0):

@@ -9,28 +9,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import ManualClock, TinyModel, ring_series, train_result
+from helpers import ManualClock, fit, trial_record
 from sttune.api import Strategy
-from sttune.data.protocol import build_data
 from sttune.outcome.select import cost_noise, fastest_within, select
 from sttune.outcome.verify import CannotVerify, verify_speedup
-from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock
-from sttune.training.jobs import Job
 from sttune.training.result import EpochRecord
-from sttune.training.trainer import Trainer
 from sttune.training.work import scaled_work
 from sttune.tuning.records import TrialRecord
-
-
-@pytest.fixture(scope="module")
-def data():
-    return build_data(ring_series(400, n_nodes=6), Protocol(12, 12))
-
-
-def fit(data, strategies=(), epochs=2, now=None):
-    config = TrainConfig(epochs=epochs, batch_size=32, device="cpu")
-    return Trainer(config, now=now).fit(lambda: TinyModel(data.spec), data, list(strategies))
 
 
 class KeepHalf(Strategy):
@@ -103,15 +89,13 @@ def test_the_result_records_its_clock_and_threads(data):
 
 # ---------------------------------------------------------------------- verification
 
-def record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", budget=1.0, first_s=None):
+def worked_record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", budget=1.0, first_s=None):
     """A finished trial whose epochs each did ``window_nodes_epoch`` work on 10 nodes, 10 batches."""
-    job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [("st_prune", {})],
-              TrainConfig())
     per_epoch = cost / epochs if first_s is None else first_s
     curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, 10] for e in range(epochs)]
-    result = train_result(mae, cost, test_mae=mae + 0.5, curve=[EpochRecord.from_row(row, 0.0) for row in curve],
-                          work={"units": epochs * window_nodes_epoch / 10})
-    return TrialRecord(number, "COMPLETE", role, budget, job, result, None)
+    return trial_record(number, cost, mae, test_mae=mae + 0.5, role=role, budget=budget,
+                        curve=[EpochRecord.from_row(row, 0.0) for row in curve],
+                        work={"units": epochs * window_nodes_epoch / 10})
 
 
 def rate_timer(rates):
@@ -124,11 +108,11 @@ def rate_timer(rates):
     return timer
 
 
-BASE = record(0, 40.0, 10_000, role="baseline")  # 1 ms per window-node in the search
+BASE = worked_record(0, 40.0, 10_000, role="baseline")  # 1 ms per window-node in the search
 
 
 def test_an_honest_saving_is_confirmed_within_its_interval():
-    half = record(5, 20.0, 5_000)  # half the work, half the time
+    half = worked_record(5, 20.0, 5_000)  # half the work, half the time
     v = verify_speedup(half, BASE, rate_timer({True: 0.002, False: 0.002}), pairs=3)  # machine 2x slower now: both arms
     assert v.speedup == pytest.approx(2.0) and v.interval == pytest.approx((2.0, 2.0))
     assert v.work_fraction == pytest.approx(0.5) and v.ceiling == pytest.approx(2.0)
@@ -139,7 +123,7 @@ def test_an_honest_saving_is_confirmed_within_its_interval():
 def test_a_quiet_machine_during_the_chosen_trial_is_corrected_by_the_pairs():
     # the trial did 90% of the work; the search timed it on a quiet machine (0.6 ms per
     # window-node) and the baseline on a busy one (1 ms): the raw ratio says 1.85x
-    lucky = record(5, 36.0 * 0.6, 9_000)
+    lucky = worked_record(5, 36.0 * 0.6, 9_000)
     v = verify_speedup(lucky, BASE, rate_timer({True: 0.001, False: 0.001}), pairs=3)
     assert v.measured_in_search == pytest.approx(40 / 21.6)
     assert v.speedup == pytest.approx(1 / 0.9) and v.interval == pytest.approx((1 / 0.9, 1 / 0.9))
@@ -149,7 +133,7 @@ def test_a_quiet_machine_during_the_chosen_trial_is_corrected_by_the_pairs():
 def test_a_faked_saving_cannot_be_verified_beyond_the_work_it_saved():
     # a strategy that saves no work but whose clock runs at half speed, in the search and in
     # every probe: the pairs agree on 2x, the work says 1x; the ceiling wins and says so
-    fake = record(5, 20.0, 10_000)
+    fake = worked_record(5, 20.0, 10_000)
     v = verify_speedup(fake, BASE, rate_timer({True: 0.001, False: 0.0005}), pairs=3)
     assert v.bounded and v.speedup == pytest.approx(1.0) and v.ceiling == pytest.approx(1.0)
     assert v.high <= v.ceiling * (1 + v.noise) and not v.reliably_faster
@@ -157,15 +141,15 @@ def test_a_faked_saving_cannot_be_verified_beyond_the_work_it_saved():
 
 def test_a_hook_that_slept_in_the_baseline_s_place_is_re_timed_away():
     # the baseline's search run was slowed (a sleeping hook, a busy machine): 2 ms per window-node
-    slow_base = record(0, 80.0, 10_000, role="baseline")
-    same = record(5, 40.0, 10_000)  # the same work at the normal rate
+    slow_base = worked_record(0, 80.0, 10_000, role="baseline")
+    same = worked_record(5, 40.0, 10_000)  # the same work at the normal rate
     v = verify_speedup(same, slow_base, rate_timer({True: 0.001, False: 0.001}), pairs=3)
     assert v.measured_in_search == pytest.approx(2.0) and v.speedup == pytest.approx(1.0)
     assert not v.reliably_faster
 
 
 def test_the_interval_is_the_spread_of_the_pairs():
-    half = record(5, 20.0, 5_000)
+    half = worked_record(5, 20.0, 5_000)
     timer = rate_timer({True: [0.001, 0.0011, 0.001], False: [0.001, 0.001, 0.0012]})
     v = verify_speedup(half, BASE, timer, pairs=3)
     speedups = sorted(p["speedup"] for p in v.pairs)
@@ -173,7 +157,7 @@ def test_the_interval_is_the_spread_of_the_pairs():
 
 
 def test_trials_stored_before_work_accounting_cannot_be_verified():
-    old = record(5, 20.0, 5_000)
+    old = worked_record(5, 20.0, 5_000)
     old.result.curve = [EpochRecord.from_row(r.row()[:5], 0.0) for r in old.result.curve]  # as layout 1 stored it
     with pytest.raises(CannotVerify):
         verify_speedup(old, BASE, rate_timer({True: 0.001, False: 0.001}))
@@ -182,7 +166,7 @@ def test_trials_stored_before_work_accounting_cannot_be_verified():
 # ---------------------------------------------------------------------- noise-aware selection
 
 def test_a_trial_cheaper_by_less_than_the_noise_does_not_win_over_a_more_accurate_one():
-    accurate, cheap = record(5, 20.0, 5_000, mae=3.00), record(6, 19.6, 5_000, mae=3.02)
+    accurate, cheap = worked_record(5, 20.0, 5_000, mae=3.00), worked_record(6, 19.6, 5_000, mae=3.02)
     trials = [BASE, accurate, cheap]
     assert fastest_within(trials, 0.01, noise=0.0).number == 6  # the old rule: 2% cheaper wins
     assert fastest_within(trials, 0.01, noise=0.05).number == 5  # inside the noise: accuracy decides
@@ -190,7 +174,7 @@ def test_a_trial_cheaper_by_less_than_the_noise_does_not_win_over_a_more_accurat
 
 
 def test_the_study_noise_comes_from_the_baselines_equal_work():
-    ladder = [record(0, 40.0, 10_000, role="baseline"), record(1, 22.0, 10_000, epochs=2, role="baseline", budget=0.5)]
+    ladder = [worked_record(0, 40.0, 10_000, role="baseline"), worked_record(1, 22.0, 10_000, epochs=2, role="baseline", budget=0.5)]
     assert cost_noise(ladder) == pytest.approx(22.0 / 20.0 - 1)  # 1.1 ms vs 1.0 ms per unit of work
     assert cost_noise([ladder[0]]) == pytest.approx(0.02)  # equal epochs: only the floor
 
@@ -215,7 +199,7 @@ def test_export_writes_the_verified_figure_and_keeps_it_on_the_study(tmp_path):
     from sttune.outcome.export import export_study
     from sttune.recipe.spec import ModelBlock, Recipe
 
-    study = study_of(BASE, record(1, 20.0, 5_000, mae=3.0))
+    study = study_of(BASE, worked_record(1, 20.0, 5_000, mae=3.0))
     template = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"))
     calls = []
 
@@ -239,7 +223,7 @@ def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(t
         raise DataError("data/x.npz: no such file", "check the dataset path")
 
     template = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"))
-    export = export_study(study_of(BASE, record(1, 20.0, 5_000)), template, tmp_path, "fastest-within", 0.01,
+    export = export_study(study_of(BASE, worked_record(1, 20.0, 5_000)), template, tmp_path, "fastest-within", 0.01,
                           missing_data)
     assert export.verified is None and "not verified: re-timing failed: data/x.npz: no such file" in export.note
     assert export.speedup_text == "2.00x (unverified)"
@@ -248,9 +232,9 @@ def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(t
 def test_the_report_flags_a_search_speed_up_the_work_cannot_explain():
     from sttune.outcome.report import trial_rows
 
-    ladder = record(1, 20.0, 10_000, epochs=2, role="baseline", budget=0.5)  # same rate as BASE: noise 2%
-    lucky = record(2, 20.0, 9_000)  # 2x faster on 90% of the work: the load, not a saving
-    honest = record(3, 20.0, 5_000)  # 2x faster on half the work
+    ladder = worked_record(1, 20.0, 10_000, epochs=2, role="baseline", budget=0.5)  # same rate as BASE: noise 2%
+    lucky = worked_record(2, 20.0, 9_000)  # 2x faster on 90% of the work: the load, not a saving
+    honest = worked_record(3, 20.0, 5_000)  # 2x faster on half the work
     rows = {r["trial"]: r for r in trial_rows(study_of(BASE, ladder, lucky, honest))}
     assert rows[2]["above_work_ceiling"] and rows[2]["work_fraction"] == pytest.approx(0.9)
     assert not rows[3]["above_work_ceiling"] and not rows[1]["above_work_ceiling"]

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import TinyModel, ring_series, train_result  # noqa: E402
-from sttune.data.protocol import build_data  # noqa: E402
-from sttune.interop.sensors import export_sensors, node_ids, sensor_rows, with_ids  # noqa: E402
-from sttune.recipe.settings import Protocol  # noqa: E402
-from sttune.recipe.spec import DatasetBlock  # noqa: E402
-from sttune.training.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape  # noqa: E402
-from sttune.training.trainer import evaluate  # noqa: E402
+from helpers import TinyModel, ring_series, train_result
+from sttune.data.protocol import build_data
+from sttune.interop.sensors import export_sensors, node_ids, sensor_rows, with_ids
+from sttune.recipe.settings import Protocol
+from sttune.recipe.spec import DatasetBlock
+from sttune.training.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape
+from sttune.training.trainer import evaluate
 
 
 class Recorder(nn.Module):

@@ -9,19 +9,16 @@ import optuna
 import pytest
 import torch
 
-from helpers import TinyModel, ring_series
+from helpers import TinyModel, fit, ring_data
 from sttune.api import TrainContext
-from sttune.data.protocol import build_data
-from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.strategies.dynst import DynST, schedule as sch
-from sttune.training.trainer import Trainer
 
 N = 10
 
 
 @pytest.fixture(scope="module")
 def data():
-    return build_data(ring_series(300, n_nodes=N), Protocol(12, 12))
+    return ring_data(300, n_nodes=N)
 
 
 class Recording(TinyModel):
@@ -37,7 +34,7 @@ class Recording(TinyModel):
         return super().forward(x, nodes, node_inputs, graph)
 
 
-def fit(data, strategy, epochs=6, seed=0):
+def fit_recorded(data, strategy, epochs=6, seed=0):
     """Train a Recording model; returns (result, per-epoch list of training calls)."""
     models: list[Recording] = []
 
@@ -45,8 +42,7 @@ def fit(data, strategy, epochs=6, seed=0):
         models.append(Recording(data.spec))
         return models[-1]
 
-    cfg = TrainConfig(epochs=epochs, batch_size=32, device="cpu", seed=seed)
-    result = Trainer(cfg).fit(new, data, [strategy])
+    result = fit(data, [strategy], model=new, epochs=epochs, seed=seed)
     epochs_calls, current, was_training = [], [], False
     for training, nb, nodes in models[0].calls:
         if training:
@@ -72,7 +68,7 @@ def expected_keep(t: int, s_f: float, t_end: int) -> int:
 @pytest.mark.parametrize("mask", ["learned", "random_ramp"])
 def test_mask_holds_the_cubic_schedule_count_each_epoch(data, mask):
     dyn = DynST(s_final=0.6, delta_t=1, alpha0=0.5, end_frac=0.75, regrow="random", mask=mask)
-    result, calls = fit(data, dyn, epochs=8)
+    result, calls = fit_recorded(data, dyn, epochs=8)
     t_end = 6  # round(0.75 * 8)
     want = [expected_keep(t, 0.6, t_end) for t in range(8)]
     assert want[0] == N and want[-1] == 4 and len(set(want)) > 3  # the ramp really ramps
@@ -84,7 +80,7 @@ def test_mask_holds_the_cubic_schedule_count_each_epoch(data, mask):
 
 def test_planned_work_is_the_share_of_sensors_each_epoch_runs_on(data):
     dyn = DynST(s_final=0.6, delta_t=1, alpha0=0.5, end_frac=0.75, regrow="random")
-    result, calls = fit(data, dyn, epochs=8)
+    result, calls = fit_recorded(data, dyn, epochs=8)
     active = result.artifacts["dynst"]["active_per_epoch"]
     assert [dyn.planned_work(t, 8) for t in range(8)] == pytest.approx([a / N for a in active])
     # the record after epoch 1 counts the rest of the ramp in units of epoch 1's sensors
@@ -109,7 +105,7 @@ def test_drop_regrow_swaps_equal_counts_of_distinct_sensors():
 
 def test_gradient_cycles_swap_equal_counts_and_use_one_dense_batch(data):
     dyn = DynST(s_final=0.5, delta_t=1, alpha0=0.5, end_frac=0.75, regrow="gradient")
-    result, calls = fit(data, dyn, epochs=8)
+    result, calls = fit_recorded(data, dyn, epochs=8)
     art = result.artifacts["dynst"]
     assert art["cycles"] and any(c["dropped"] for c in art["cycles"])
     for c in art["cycles"]:
@@ -171,7 +167,7 @@ def test_graph_model_gets_the_induced_subgraph(data, monkeypatch):
 
 def test_random_fixed_keeps_the_same_sensors_every_epoch(data):
     dyn = DynST(s_final=0.3, mask="random_fixed")
-    result, calls = fit(data, dyn, epochs=3)
+    result, calls = fit_recorded(data, dyn, epochs=3)
     kept = result.artifacts["dynst"]["kept_sensors"]
     assert len(kept) == 7 and dyn.parameters() == []
     assert all(nodes == kept for epoch_calls in calls for _, nodes in epoch_calls)
@@ -179,7 +175,7 @@ def test_random_fixed_keeps_the_same_sensors_every_epoch(data):
 
 
 def test_same_seed_same_mask_and_artifacts_are_json(data):
-    runs = [fit(data, DynST(s_final=0.5, delta_t=1, end_frac=0.75), epochs=5)[0] for _ in range(2)]
+    runs = [fit_recorded(data, DynST(s_final=0.5, delta_t=1, end_frac=0.75), epochs=5)[0] for _ in range(2)]
     a, b = (r.artifacts["dynst"] for r in runs)
     assert a["kept_sensors"] == b["kept_sensors"] and a["cycles"] == b["cycles"]
     assert a["scores"] == b["scores"] and len(a["scores"]) == N

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
-from sttune.cli import app  # noqa: E402
-from sttune.errors import RecipeError  # noqa: E402
-from sttune.recipe.spec import load_recipe  # noqa: E402
-from test_bad_inputs import GOOD, LINE_LIMIT  # noqa: E402
+from sttune.cli import app
+from sttune.errors import RecipeError
+from sttune.recipe.spec import load_recipe
+from test_bad_inputs import GOOD, LINE_LIMIT
 
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=100,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

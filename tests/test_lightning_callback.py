@@ -3,22 +3,18 @@ without the optional extra ``lightning``)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 pl = pytest.importorskip("lightning.pytorch")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import ring_series  # noqa: E402
-from sttune import StrategyLoop  # noqa: E402
-from sttune.data.protocol import build_data  # noqa: E402
-from sttune.interop.lightning import StrategyCallback  # noqa: E402
-from sttune.recipe.settings import Protocol  # noqa: E402
-from sttune.registry.build import make_strategies  # noqa: E402
-from sttune.training.metrics import per_sample_masked_mae  # noqa: E402
+from helpers import ring_series
+from sttune import StrategyLoop
+from sttune.data.protocol import build_data
+from sttune.interop.lightning import StrategyCallback
+from sttune.recipe.settings import Protocol
+from sttune.registry.build import make_strategies
+from sttune.training.metrics import per_sample_masked_mae
 
 
 class Module(pl.LightningModule):

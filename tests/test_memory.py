@@ -10,13 +10,13 @@ import torch
 
 import sttune.data.protocol as protocol_mod
 import sttune.training.trainer as trainer_mod
-from helpers import TinyModel, ring_series
+from helpers import fit, ring_series
 from sttune.api import REAL_ZERO
 from sttune.data.protocol import PREPARED_COUNTS, build_data, data_key, placement
 from sttune.recipe.schema import SchemaError
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.training.timing import PeakMemory
-from sttune.training.trainer import Trainer, on_device, validates
+from sttune.training.trainer import on_device, validates
 
 
 def _old_layout(data, windows):
@@ -156,7 +156,7 @@ def test_peak_memory_keeps_the_preparation_peak_apart():
     memory.reset()
     assert memory.prepare_peak_bytes >= before - 2**20 > 64 * 2**20  # the kernel's RSS counters lag a little
     data = build_data(ring_series(200), Protocol())
-    result = Trainer(TrainConfig(epochs=1, device="cpu")).fit(lambda: TinyModel(data.spec), data)
+    result = fit(data, epochs=1, batch_size=64)
     assert result.prepare_peak_memory_bytes > 0 and result.peak_memory_bytes > 0
 
 
@@ -175,8 +175,7 @@ def test_val_every_skips_validation_and_picks_a_validated_best_epoch(monkeypatch
         return real(model, windows, data_, batch_size)
 
     monkeypatch.setattr(trainer_mod, "evaluate", counting)
-    cfg = TrainConfig(epochs=5, val_every=2, device="cpu", lr=0.01)
-    result = Trainer(cfg).fit(lambda: TinyModel(data.spec), data)
+    result = fit(data, epochs=5, val_every=2, lr=0.01, batch_size=64)
     assert calls.count(False) == 3  # epochs 1, 3 and 4 validated; the best's metrics reused
     assert result.best_epoch in (1, 3, 4)
     assert result.curve[2].val_mae == result.curve[1].val_mae  # unvalidated: the last validated MAE

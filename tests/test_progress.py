@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 from rich.console import Console
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "search"))
-from study_kit import plan, recipe  # noqa: E402
-
-from helpers import train_result, trial_record  # noqa: E402
-from sttune.cli.progress import SearchProgress, final_summary, trial_line  # noqa: E402
-from sttune.training.result import EpochRecord  # noqa: E402
-from sttune.tuning import study as st  # noqa: E402
+from helpers import train_result, trial_record
+from sttune.cli.progress import SearchProgress, final_summary, trial_line
+from sttune.training.result import EpochRecord
+from sttune.tuning import study as st
+from study_kit import plan, recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -37,11 +33,8 @@ def piped_console() -> tuple[Console, io.StringIO]:
     return Console(file=buffer, force_terminal=False, width=40), buffer
 
 
-def test_a_piped_search_prints_one_line_per_trial_and_a_summary(tmp_path, monkeypatch):
-    calls = []
-
-    def fake_run_job(job, cache_dir, listener=None):
-        calls.append(job)
+def test_a_piped_search_prints_one_line_per_trial_and_a_summary(tmp_path, monkeypatch, fake_training):
+    def answer(job, listener):
         n = len(calls)
         if n in (1, 2):  # the baselines: finish at once
             return train_result(2.0, 10.0 * job.train.epochs)
@@ -57,7 +50,7 @@ def test_a_piped_search_prints_one_line_per_trial_and_a_summary(tmp_path, monkey
     real_twin = st.finished_twin
     monkeypatch.setattr(st, "finished_twin", lambda study, job, number: study.trials[2] if number == 5
                         else real_twin(study, job, number))
-    monkeypatch.setattr(st, "train_job", fake_run_job)
+    calls = fake_training(answer)
     console, buffer = piped_console()
     r = replace(recipe(trials=6, ladder=[0.5], reuse_results=True), train=replace(recipe().train, epochs=4))
     with SearchProgress(console, 6) as progress:

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import ring_series
+from helpers import raises_data_error, ring_series
 from sttune.data.protocol import build_data, split_counts, time_features
+from sttune.datasets.synthetic import load_synthetic
 from sttune.errors import DataError
 from sttune.recipe.settings import Protocol
 
@@ -79,3 +80,24 @@ def test_a_malformed_series_from_a_plugin_is_a_data_error(change, message):
     change(series)
     with pytest.raises(DataError, match=message):
         build_data(series, Protocol())
+
+
+def test_check_series_refuses_node_ids_of_the_wrong_length() -> None:
+    s = load_synthetic(n_nodes=4, n_days=2, steps_per_day=48)
+    s.node_ids = ("a", "b")
+    raises_data_error("dataset 'synthetic': 2 node ids for 4 nodes", build_data, s)
+    s.node_ids = ()
+    build_data(s)
+
+
+def test_check_series_refuses_a_series_without_one_real_reading() -> None:
+    s = load_synthetic(n_nodes=4, n_days=2, steps_per_day=48)
+    s.values = np.zeros_like(s.values)  # a plugin's all-zero series: every metric would be 0.0
+    raises_data_error("dataset 'synthetic': every reading is 0 or missing .missing: zero.", build_data, s)
+    s.values = np.full_like(s.values, np.nan)
+    raises_data_error("every reading is 0 or missing .missing: nan.", build_data, s, Protocol(missing="nan"))
+    s.values = np.ones_like(s.values)
+    s.missing = np.ones(s.values.shape, dtype=bool)  # all masked by the loader
+    raises_data_error("every reading is 0 or missing", build_data, s, Protocol(missing="nan"))
+    s.missing[-1, -1, 0] = False  # one real reading, in the last block of steps, is enough to go on
+    build_data(s, Protocol(missing="nan"))

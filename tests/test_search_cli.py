@@ -9,10 +9,10 @@ import json
 import pytest
 import yaml
 
-from cli_kit import (  # noqa: E402
+from cli_kit import (
     invoke,
     study_of,
-    toy_plugins,  # noqa: E402, F401  (an autouse fixture: the toy strategies)
+    toy_plugins,  # noqa: F401  (an autouse fixture: the toy strategies)
     write_recipe,
 )
 from sttune.outcome.select import cost_noise

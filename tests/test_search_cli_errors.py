@@ -6,10 +6,10 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from cli_kit import (  # noqa: E402
+from cli_kit import (
     invoke,
     one_error_line,
-    toy_plugins,  # noqa: E402, F401  (an autouse fixture: the toy strategies)
+    toy_plugins,  # noqa: F401  (an autouse fixture: the toy strategies)
     write_recipe,
 )
 

@@ -8,19 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import TinyModel, ring_series
+from helpers import TinyModel, fit
 from sttune.api import Batch, TensorWindows, TrainContext
-from sttune.data.protocol import build_data
-from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.strategies.st_prune import STPrune, anneal_epoch, prune_ratio
-from sttune.training.trainer import Trainer
 
 M = 20_000  # windows of the synthetic source: binomial tolerances are tight at this size
-
-
-@pytest.fixture(scope="module")
-def data():
-    return build_data(ring_series(400), Protocol(12, 12))
 
 
 def big_source(n: int = M) -> TensorWindows:
@@ -45,11 +37,6 @@ def feed(strategy, ctx, scores: torch.Tensor) -> None:
     """Report one loss per window through on_batch_end, as the trainer does."""
     for index in torch.split(torch.arange(len(scores)), 4096):
         strategy.on_batch_end(scores[index], Batch(torch.zeros(0), torch.zeros(0), index), ctx)
-
-
-def fit(data, strategies=(), **cfg):
-    config = TrainConfig(**{"epochs": 6, "batch_size": 32, "device": "cpu", **cfg})
-    return Trainer(config).fit(lambda: TinyModel(data.spec), data, strategies)
 
 
 def test_epoch0_and_annealed_epochs_see_every_window_with_weight_one(data):
@@ -192,9 +179,8 @@ class CountingModel(TinyModel):
 def test_scoring_adds_no_forward_pass(data):
     for strategies in ([], [STPrune()], [STPrune(score="ema", bins=8, bin_by="shift")]):
         models = []
-        config = TrainConfig(epochs=4, batch_size=32, device="cpu")
         new = lambda: models.append(CountingModel(data.spec)) or models[-1]  # noqa: E731, B023 (used in this iteration)
-        result = Trainer(config).fit(new, data, strategies)
+        result = fit(data, strategies, model=new, epochs=4)
         assert models[0].train_windows == sum(r.windows for r in result.curve)
 
 
@@ -222,7 +208,7 @@ def test_same_seed_same_selection(data):
         ctx.epoch = 1
         picks.append(strategy.select(ctx))
     assert torch.equal(picks[0], picks[1]) and not torch.equal(picks[0], picks[2])
-    a, b = (fit(data, [STPrune()], seed=3) for _ in range(2))
+    a, b = (fit(data, [STPrune()], epochs=6, seed=3) for _ in range(2))
     assert a.artifacts == b.artifacts and a.test_mae == b.test_mae
 
 

@@ -10,18 +10,16 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from helpers import ManualClock, ring_series
+from helpers import ManualClock, fit, ring_data
 from sttune.api import Graph, ModelSpec, STModel, Strategy, TensorWindows
-from sttune.data.protocol import build_data
 from sttune.models.stid import STID
-from sttune.recipe.settings import TrainConfig
 from sttune.registry.build import model_factory
 from sttune.strategies.stemdist import STemDist
 from sttune.strategies.stemdist.cluster import aggregate, cluster_graph, kmeans, medoid_matrix
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
 from sttune.training.listener import TrainListener
 from sttune.training.result import PrepareCheckpoint
-from sttune.training.trainer import StopTraining, Trainer
+from sttune.training.trainer import StopTraining
 
 N_NODES = 12
 TINY_STID = {"embed_dim": 8, "n_layers": 1, "encoder_hidden": 8}
@@ -29,7 +27,7 @@ TINY_STID = {"embed_dim": 8, "n_layers": 1, "encoder_hidden": 8}
 
 @pytest.fixture(scope="module")
 def data():
-    return build_data(ring_series(300, N_NODES))
+    return ring_data(300, N_NODES)
 
 
 class EncTiny(STModel):
@@ -46,9 +44,10 @@ class EncTiny(STModel):
         return (self.proj(x[..., 0].transpose(1, 2)) + self.enc(node_inputs)).transpose(1, 2)
 
 
-def fit(data, strategy: STemDist, cache_dir: Path, model=None, epochs: int = 2):
-    new_model = model or model_factory("stid", TINY_STID, data, [strategy])
-    return Trainer(TrainConfig(epochs=epochs, device="cpu", batch_size=32), cache_dir).fit(new_model, data, [strategy])
+def fit_stid(data, strategy: STemDist, cache_dir: Path, model=None, epochs: int = 2):
+    """Train a tiny STID (or ``model``) with ``strategy`` alone, its cache in ``cache_dir``."""
+    return fit(data, [strategy], model=model or model_factory("stid", TINY_STID, data, [strategy]),
+               cache_dir=cache_dir, epochs=epochs)
 
 
 def test_kmeans_covers_every_node_and_repairs_empty_clusters() -> None:
@@ -65,7 +64,7 @@ def test_kmeans_covers_every_node_and_repairs_empty_clusters() -> None:
 @pytest.mark.parametrize("mode", ["distill", "cluster_only", "random"])
 def test_set_has_round_nrr_nodes_and_round_srr_windows(data, mode: str, tmp_path: Path) -> None:
     s = STemDist(nrr=0.25, srr=0.05, mode=mode, t_outer=1, inner=1, net_steps=1)
-    res = fit(data, s, tmp_path, epochs=1)
+    res = fit_stid(data, s, tmp_path, epochs=1)
     art = res.artifacts["stemdist"]
     assert art["n_nodes"] == round(0.25 * N_NODES)
     assert res.n_prepared_windows == round(0.05 * len(data.train)) == art["n_windows"]
@@ -87,8 +86,8 @@ def test_medoid_represents_each_cluster_by_its_member_nearest_the_centroid() -> 
 
 def test_medoid_set_carries_real_series_and_cluster_size_weights(data, tmp_path: Path) -> None:
     base = dict(nrr=0.25, srr=0.05, mode="cluster_only")
-    mean = fit(data, STemDist(**base), tmp_path, epochs=1).artifacts["stemdist"]
-    med = fit(data, STemDist(**base, represent="medoid"), tmp_path, epochs=1).artifacts["stemdist"]
+    mean = fit_stid(data, STemDist(**base), tmp_path, epochs=1).artifacts["stemdist"]
+    med = fit_stid(data, STemDist(**base, represent="medoid"), tmp_path, epochs=1).artifacts["stemdist"]
     assert med["cache_key"] != mean["cache_key"]
     assert med["members"] == mean["members"] and med["node_weight"] == mean["node_weight"]
     with pytest.raises(ValueError, match="represent"):
@@ -146,7 +145,7 @@ def test_gradient_matching_lowers_the_matching_loss(data) -> None:
 
 def test_cache_hit_skips_distillation_and_a_param_change_misses(data, tmp_path: Path, monkeypatch) -> None:
     params = dict(nrr=0.25, srr=0.05, t_outer=1, inner=1, net_steps=1)
-    first = fit(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
+    first = fit_stid(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
     assert not first["cache_hit"] and list((tmp_path / "stemdist").glob("*.pt"))
 
     def boom(*_a, **_k):
@@ -154,10 +153,10 @@ def test_cache_hit_skips_distillation_and_a_param_change_misses(data, tmp_path: 
 
     with monkeypatch.context() as m:
         m.setattr(Distiller, "run", boom)
-        second = fit(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
+        second = fit_stid(data, STemDist(**params), tmp_path, epochs=1).artifacts["stemdist"]
     assert second["cache_hit"] and second["cache_key"] == first["cache_key"]
     assert second["members"] == first["members"]
-    changed = fit(data, STemDist(**{**params, "lr_feat": 2e-3}), tmp_path, epochs=1).artifacts["stemdist"]
+    changed = fit_stid(data, STemDist(**{**params, "lr_feat": 2e-3}), tmp_path, epochs=1).artifacts["stemdist"]
     assert not changed["cache_hit"] and changed["cache_key"] != first["cache_key"]
 
 
@@ -174,7 +173,7 @@ class RecordingSTID(STID):
 def test_model_trained_on_clusters_evaluates_on_all_real_nodes(data, tmp_path: Path) -> None:
     s = STemDist(nrr=0.25, srr=0.2, mode="cluster_only")
     RecordingSTID.seen = {True: set(), False: set()}
-    res = fit(data, s, tmp_path, model=lambda: RecordingSTID(data.spec, **TINY_STID, node_embedding="encoder"))
+    res = fit_stid(data, s, tmp_path, model=lambda: RecordingSTID(data.spec, **TINY_STID, node_embedding="encoder"))
     assert RecordingSTID.seen[True] == {round(0.25 * N_NODES)}
     assert RecordingSTID.seen[False] == {N_NODES}
     assert math.isfinite(res.test_mae) and res.test_mae < 30  # raw values ~ 50 ± 10
@@ -182,9 +181,9 @@ def test_model_trained_on_clusters_evaluates_on_all_real_nodes(data, tmp_path: P
 
 def test_charging_full_and_amortised(data, tmp_path: Path) -> None:
     params = dict(nrr=0.25, srr=0.05, mode="cluster_only")
-    miss = fit(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
+    miss = fit_stid(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
     assert miss.charged_prepare_seconds == miss.prepare_seconds
-    hit = fit(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
+    hit = fit_stid(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
     info = hit.artifacts["stemdist"]
     assert info["cache_hit"] and hit.prepare_seconds < info["distill_seconds"]  # the load, not the build
     # a hit is charged the build it reuses (its recorded seconds) on top of the load: no saving from a cache
@@ -195,7 +194,7 @@ def test_charging_full_and_amortised(data, tmp_path: Path) -> None:
     assert s.prepare_charge_seconds(8.5) == pytest.approx(0.5 + 2.0)
     s._info = {"cache_hit": True, "distill_seconds": 8.0}
     assert s.prepare_charge_seconds(0.1) == pytest.approx(0.1 + 2.0)
-    amort = fit(data, STemDist(**params, charge="amortised", reuses=4), tmp_path, epochs=1)
+    amort = fit_stid(data, STemDist(**params, charge="amortised", reuses=4), tmp_path, epochs=1)
     d = amort.artifacts["stemdist"]["distill_seconds"]
     assert amort.charged_prepare_seconds == pytest.approx(amort.prepare_seconds + d / 4)
 
@@ -254,10 +253,10 @@ def _distilled_x(cache_dir: Path) -> Tensor:
 def test_a_listener_gets_one_checkpoint_and_the_same_distilled_set(data, tmp_path: Path) -> None:
     params = dict(nrr=0.25, srr=0.05, t_outer=3, inner=2, net_steps=1)
     new_model = model_factory("stid", TINY_STID, data, [STemDist(**params)])
-    config = TrainConfig(epochs=1, device="cpu", batch_size=32)
-    quiet = Trainer(config, tmp_path / "quiet").fit(new_model, data, [STemDist(**params)])
+    quiet = fit(data, [STemDist(**params)], model=new_model, cache_dir=tmp_path / "quiet", epochs=1)
     records: list = []
-    heard = Trainer(config, tmp_path / "heard").fit(new_model, data, [STemDist(**params)], _listener(records, False))
+    heard = fit(data, [STemDist(**params)], _listener(records, False), model=new_model, cache_dir=tmp_path / "heard",
+                epochs=1)
     (record,) = records  # once, after the first outer iteration
     assert record.strategy == "stemdist" and record.val_mae > 0
     assert record.projected_seconds > record.seconds > 0  # two outer iterations still to come
@@ -307,8 +306,7 @@ def test_a_stop_at_the_checkpoint_ends_distillation_and_caches_nothing(data, tmp
     params = dict(nrr=0.25, srr=0.05, t_outer=3, inner=2, net_steps=1)
     new_model = model_factory("stid", TINY_STID, data, [STemDist(**params)])
     records: list = []
-    res = Trainer(TrainConfig(epochs=2, device="cpu", batch_size=32), tmp_path).fit(
-        new_model, data, [STemDist(**params)], _listener(records, True))
+    res = fit(data, [STemDist(**params)], _listener(records, True), model=new_model, cache_dir=tmp_path, epochs=2)
     assert len(records) == 1 and res.epochs_run == 0 and res.stop_reason == "stopped: dominated"
     assert res.charged_prepare_seconds == res.prepare_seconds >= records[0].seconds
     assert not list((tmp_path / "stemdist").glob("*.pt"))
@@ -338,7 +336,7 @@ def test_the_returned_set_is_the_matched_one_not_its_initialisation(data, tmp_pa
     for mode, extra in (("cluster_only", {}), ("distill", dict(t_outer=2, inner=2, net_steps=1, lr_feat=0.05))):
         s = STemDist(**params, mode=mode, **extra)
         new_model = model_factory("stid", TINY_STID, data, [s])
-        Trainer(TrainConfig(epochs=1, device="cpu", batch_size=32), tmp_path).fit(new_model, data, [s, Capture()])
+        fit(data, [s, Capture()], model=new_model, cache_dir=tmp_path, epochs=1)
     cluster_only, distilled = seen["trained_on"]
     assert torch.equal(seen["init_x"], cluster_only.x)  # the initialisation is the cluster-only set
     assert torch.equal(distilled.x, seen["final_x"]) and torch.equal(distilled.y, seen["final_y"])

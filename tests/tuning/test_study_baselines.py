@@ -6,17 +6,13 @@ Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_kit import FAIL, finish, new_study, plan, recipe  # noqa: E402
-
-from sttune.tuning import records as rec, study as st  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning import records as rec, study as st
+from sttune.tuning.space import BUDGET, ROLE
+from study_kit import FAIL, finish, new_study, plan, recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

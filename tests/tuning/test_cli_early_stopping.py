@@ -1,24 +1,20 @@
 """Early stopping in a search run through the CLI: epoch rungs, projected device time,
-preparation checkpoints (the rule itself: tests/test_rungs.py).
+preparation checkpoints (the rule itself: tests/tuning/test_rungs.py).
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-from sttune.tuning.rungs import RungPolicy, should_stop
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cli_kit import (  # noqa: E402
+from cli_kit import (
     invoke,
     study_of,
-    toy_plugins,  # noqa: E402, F401  (an autouse fixture: the toy strategies)
+    toy_plugins,  # noqa: F401  (an autouse fixture: the toy strategies)
     write_recipe,
 )
+from sttune.tuning.rungs import RungPolicy, should_stop
 
 
 def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path):

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import finish_trial, train_result  # noqa: E402
-from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe.spec import DatasetBlock  # noqa: E402
-from sttune.training.jobs import Job  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
-from sttune.tuning.reuse import finished_twin, tell_reused  # noqa: E402
+from helpers import finish_trial, train_result
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.spec import DatasetBlock
+from sttune.training.jobs import Job
+from sttune.tuning import records as rec
+from sttune.tuning.reuse import finished_twin, tell_reused
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -6,33 +6,26 @@ Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_kit import FAIL, Notes, finish, new_study, plan, recipe, reuse  # noqa: E402
-
-from helpers import train_result  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
-from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from helpers import train_result
+from sttune.tuning import records as rec, study as st
+from sttune.tuning.events import NullEvents
+from sttune.tuning.space import BUDGET, ROLE
+from study_kit import FAIL, Notes, finish, new_study, plan, recipe, reuse
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def test_run_study_runs_exactly_the_trial_count_baselines_first(tmp_path, monkeypatch):
-    jobs = []
-
-    def fake_run_job(job, cache_dir, listener=None):
-        jobs.append(job)
+def test_run_study_runs_exactly_the_trial_count_baselines_first(tmp_path, fake_training):
+    def answer(job, listener):
         keep = dict(job.strategies).get("st_prune", {}).get("keep_ratio", 1.0) if job.strategies else 1.0
         return train_result(2.0 + 0.1 * len(jobs), 10.0 * job.train.epochs * float(keep or 1.0))
 
-    monkeypatch.setattr(st, "train_job", fake_run_job)
+    jobs = fake_training(answer)
     r = replace(recipe(trials=5, ladder=[0.5], limit=0.5, reuse_results=False), train=replace(recipe().train, epochs=4))
     study = st.search_study(plan(r, tmp_path), NullEvents())
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5 and len(jobs) == 5
@@ -80,13 +73,13 @@ def test_a_run_of_reused_results_stops_the_search_as_exhausted(tmp_path, monkeyp
     assert st.decide(study.trials, p, searchable=True, earlier={t.number for t in study.trials}).move == "ask"
 
 
-def test_run_study_stops_after_max_consecutive_failures(tmp_path, monkeypatch):
-    def fake_run_job(job, cache_dir, listener=None):
+def test_run_study_stops_after_max_consecutive_failures(tmp_path, fake_training):
+    def answer(job, listener):
         if job.strategies:
             raise RuntimeError("always")
         return train_result(2.0, 10.0)
 
-    monkeypatch.setattr(st, "train_job", fake_run_job)
+    fake_training(answer)
     r = recipe(trials=5, ladder=[], max_consecutive_failures=3)
     p = plan(r, tmp_path)
     with pytest.raises(st.FailureStreak) as caught:
@@ -96,7 +89,7 @@ def test_run_study_stops_after_max_consecutive_failures(tmp_path, monkeypatch):
     study = optuna.load_study(study_name="unit:synthetic", storage=p.storage)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "FAIL", "FAIL"]
     assert st.count_done(study.trials) == 1
-    monkeypatch.setattr(st, "train_job", lambda job, cache_dir, listener=None: train_result(2.0, 5.0))  # fixed
+    fake_training(lambda job, listener: train_result(2.0, 5.0))  # fixed
     st.search_study(p, NullEvents())  # the same command again: the remaining trials run
     assert st.count_done(study.trials) == 5 and len(study.trials) == 8
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result  # noqa: E402
-from sttune.cli import app  # noqa: E402
-from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
-from sttune.tuning.events import NullEvents  # noqa: E402
+from helpers import train_result
+from sttune.cli import app
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.tuning import records as rec, study as st
+from sttune.tuning.events import NullEvents
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -29,8 +27,8 @@ def plan(r: Recipe, storage, tmp_path, index: int) -> st.StudyPlan:
                         worker_index=index, prepare=index == 0, budget=r.search.budget, poll_seconds=0.01)
 
 
-def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_path, monkeypatch):
-    monkeypatch.setattr(st, "train_job", lambda job, cache, on_epoch=None: train_result(
+def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_path, fake_training):
+    fake_training(lambda job, listener: train_result(
         2.0, 15.0 if job.strategies else 10.0 * job.train.epochs))  # baseline 200 s, rung 100 s, strategy 15 s
     storage = optuna.storages.InMemoryStorage()
     first = st.search_study(plan(recipe(2.5), storage, tmp_path, 0), NullEvents())  # worker 0: budget 2.5 = 500 s

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result, trial_record  # noqa: E402
-from sttune.outcome.export import export_study, fixed_recipe, mae_change, speedup, trial_summary  # noqa: E402
-from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe  # noqa: E402
-from sttune.training.jobs import Job  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from helpers import train_result, trial_record
+from sttune.outcome.export import export_study, fixed_recipe, mae_change, speedup, trial_summary
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe
+from sttune.training.jobs import Job
+from sttune.tuning import records as rec
+from sttune.tuning.space import BUDGET, ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -41,7 +38,7 @@ def test_mae_change_is_relative_to_the_baseline_val_mae():
 def test_trial_summary_fields():
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {"embed_dim": 8}, [("st_prune", {"keep": 0.3})],
               TrainConfig(epochs=7))
-    record = rec.TrialRecord(4, "COMPLETE", "search", 1.0, job, train_result(2.2, 50.0, test_mae=2.4), None)
+    record = trial_record(4, 50.0, 2.2, test_mae=2.4, job=job)
     assert trial_summary(record, BASE) == {
         "trial": 4, "label": "st_prune (stid)", "chosen": False, "role": "search", "budget": 1.0, "model": "stid",
         "strategies": {"st_prune": {"keep": 0.3}}, "epochs": 7, "val_mae": 2.2, "test_mae": 2.4,

@@ -4,23 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import Heard, ManualClock, TinyModel, ring_series
+from helpers import Heard, ManualClock, fit
 from sttune.api import ModelSpec, STModel, Strategy, TensorWindows
-from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
-from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.training.timing import DeviceClock, time_source
-from sttune.training.trainer import Trainer
-
-
-@pytest.fixture(scope="module")
-def data():
-    return build_data(ring_series(400), Protocol(12, 12))
-
-
-def fit(data, strategies=(), listener=None, now=None, **cfg):
-    config = TrainConfig(**{"epochs": 3, "batch_size": 32, "device": "cpu", **cfg})
-    return Trainer(config, now=now).fit(lambda: TinyModel(data.spec), data, strategies, listener)
 
 
 class Recorder(Strategy):
@@ -72,7 +59,7 @@ class HalfSelector(Strategy):
 
 def test_select_limits_the_windows_visited(data):
     sel = HalfSelector()
-    result = fit(data, [sel])
+    result = fit(data, [sel], epochs=3)
     assert all(r.windows == (len(data.train) + 1) // 2 for r in result.curve)
     assert sel.seen == set(range(0, len(data.train), 2))
 
@@ -105,8 +92,7 @@ def masked_mae_of_the_mean(data, windows, nodes=slice(None)) -> float:
 
 
 def test_transform_may_run_the_model_on_a_node_subset_and_eval_sees_all(data):
-    config = TrainConfig(epochs=1, batch_size=32, device="cpu")
-    result = Trainer(config).fit(lambda: PredictsTheMean(data.spec), data, [DropHalfTheNodes()])
+    result = fit(data, [DropHalfTheNodes()], model=lambda: PredictsTheMean(data.spec), epochs=1)
     # the error over every node, by hand; the nodes differ in phase, so a subset scores differently
     every, even = masked_mae_of_the_mean(data, data.test), masked_mae_of_the_mean(data, data.test, slice(0, None, 2))
     assert abs(every - even) > 1e-3 * every
@@ -128,7 +114,7 @@ def test_prepare_may_replace_the_training_set(data):
 
 
 def test_same_seed_gives_the_same_result_and_another_seed_differs(data):
-    a, b, c = fit(data, seed=1), fit(data, seed=1), fit(data, seed=2)
+    a, b, c = fit(data, epochs=3, seed=1), fit(data, epochs=3, seed=1), fit(data, epochs=3, seed=2)
     assert a.val_mae == b.val_mae and a.test_mae == b.test_mae
     assert a.val_mae != c.val_mae
 

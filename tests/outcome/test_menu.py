@@ -4,23 +4,20 @@ trial within it (select.tolerance_menu), in best/<dataset>.json and printed by `
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result, trial_record as rec  # noqa: E402
-from sttune.cli.export_cmd import menu_lines  # noqa: E402
-from sttune.outcome.export import VERIFIED_ATTR, export_study  # noqa: E402
-from sttune.outcome.select import MENU_TOLERANCES, cheapest_under, tolerance_menu  # noqa: E402
-from sttune.outcome.verify import Verified  # noqa: E402
-from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.training.jobs import Job  # noqa: E402
-from sttune.tuning import records as records_mod  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from helpers import train_result, trial_record as rec
+from sttune.cli.export_cmd import menu_lines
+from sttune.outcome.export import VERIFIED_ATTR, export_study
+from sttune.outcome.select import MENU_TOLERANCES, cheapest_under, tolerance_menu
+from sttune.outcome.verify import Verified
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.training.jobs import Job
+from sttune.tuning import records as records_mod
+from sttune.tuning.space import BUDGET, ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

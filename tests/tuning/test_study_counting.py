@@ -5,16 +5,11 @@ Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_kit import FAIL, PRUNED, finish, new_study, reuse  # noqa: E402
-
-from sttune.tuning import study as st  # noqa: E402
-from sttune.tuning.heartbeat import STALE, retry_stale  # noqa: E402
+from sttune.tuning import study as st
+from sttune.tuning.heartbeat import STALE, retry_stale
+from study_kit import FAIL, PRUNED, finish, new_study, reuse
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import optuna
 from optuna.distributions import FloatDistribution
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result  # noqa: E402
-from sttune.outcome.report import MIN_IMPORTANCE_TRIALS, importances  # noqa: E402
-from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe.spec import DatasetBlock  # noqa: E402
-from sttune.training.jobs import Job  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
-from sttune.tuning.space import ROLE  # noqa: E402
+from helpers import train_result
+from sttune.outcome.report import MIN_IMPORTANCE_TRIALS, importances
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.spec import DatasetBlock
+from sttune.training.jobs import Job
+from sttune.tuning import records as rec
+from sttune.tuning.space import ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -3,24 +3,21 @@ and the contract check that keeps recommendations inside a strategy's own space.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result  # noqa: E402
-from sttune.api import Strategy  # noqa: E402
-from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.registry import discovery as plugins  # noqa: E402
-from sttune.testing.core import ContractFailure  # noqa: E402
-from sttune.testing.strategy import StrategySubject, check_recommended  # noqa: E402
-from sttune.tuning import study as st  # noqa: E402
-from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials  # noqa: E402
+from helpers import train_result
+from sttune.api import Strategy
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.registry import discovery as plugins
+from sttune.testing.core import ContractFailure
+from sttune.testing.strategy import StrategySubject, check_recommended
+from sttune.tuning import study as st
+from sttune.tuning.events import NullEvents
+from sttune.tuning.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -110,14 +107,8 @@ def test_several_strategies_name_theirs_and_combine_adds_the_first_ones_together
     assert params["knobs.rule"] == "b" and params["dynst.s_final"] == 0.5
 
 
-def test_the_search_runs_the_recommendations_right_after_the_baselines_once(tmp_path, monkeypatch, knobs):
-    jobs = []
-
-    def fake_run_job(job, cache_dir, on_epoch=None):
-        jobs.append(job)
-        return train_result(2.0, 10.0)
-
-    monkeypatch.setattr(st, "train_job", fake_run_job)
+def test_the_search_runs_the_recommendations_right_after_the_baselines_once(tmp_path, fake_training, knobs):
+    jobs = fake_training(lambda job, listener: train_result(2.0, 10.0))
     r = recipe(StrategyBlock("knobs"), trials=4)
     p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 4, None)
     study = st.search_study(p, NullEvents())

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sttune.outcome.report import search_cost, trial_rows  # noqa: E402
-from sttune.outcome.select import cost_noise, select  # noqa: E402
-from sttune.training.result import TrainResult  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
-from sttune.tuning.reuse import finished_twin  # noqa: E402
+from sttune.outcome.report import search_cost, trial_rows
+from sttune.outcome.select import cost_noise, select
+from sttune.training.result import TrainResult
+from sttune.tuning import records as rec
+from sttune.tuning.reuse import finished_twin
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 EXPECTED = json.loads((FIXTURES / "v1_study.json").read_text())

@@ -5,22 +5,18 @@ Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_kit import COMPLETE, FAIL, PRUNED, new_study, recipe  # noqa: E402
-
-from helpers import train_result  # noqa: E402
-from sttune.training.result import EpochRecord  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
-from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.rungs import STOPPED_CHECKPOINT_ATTR  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from helpers import train_result
+from sttune.training.result import EpochRecord
+from sttune.tuning import records as rec, study as st
+from sttune.tuning.events import NullEvents
+from sttune.tuning.rungs import STOPPED_CHECKPOINT_ATTR
+from sttune.tuning.space import BUDGET, ROLE
+from study_kit import COMPLETE, FAIL, PRUNED, new_study, recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -5,21 +5,17 @@ knobs, reused results.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-from sttune.tuning.study import EXHAUSTED_AFTER, count_done
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cli_kit import (  # noqa: E402
+from cli_kit import (
     invoke,
     one_error_line,
     study_of,
-    toy_plugins,  # noqa: E402, F401  (an autouse fixture: the toy strategies)
+    toy_plugins,  # noqa: F401  (an autouse fixture: the toy strategies)
     write_recipe,
 )
+from sttune.tuning.study import EXHAUSTED_AFTER, count_done
 
 
 def test_constraint_excludes_trials_above_the_baseline_mae(tmp_path):

@@ -6,19 +6,16 @@ Studies are built with ask/tell on an in-memory storage from stand-in results (n
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import train_result  # noqa: E402
+from helpers import train_result
 from sttune.outcome import report as rep
-from sttune.recipe.spec import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.recipe.spec import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.tuning import records as rec, study as st
+from sttune.tuning.space import BUDGET, ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RECIPE = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"), strategies=[StrategyBlock("st_prune")],

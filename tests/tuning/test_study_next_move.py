@@ -5,15 +5,10 @@ Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_kit import COMPLETE, FAIL, PRUNED, finish, new_study, plan, recipe  # noqa: E402
-
-from sttune.tuning import study as st  # noqa: E402
+from sttune.tuning import study as st
+from study_kit import COMPLETE, FAIL, PRUNED, finish, new_study, plan, recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -4,15 +4,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
-from sttune.tuning.events import NullEvents  # noqa: E402
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.tuning import records as rec, study as st
+from sttune.tuning.events import NullEvents
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import train_result
+from helpers import trial_record
 from sttune.outcome.frontier import build_frontier, strategy_margins
 from sttune.outcome.select import fastest_within, knee, pareto_front, select
-from sttune.recipe.settings import Protocol, TrainConfig
-from sttune.recipe.spec import DatasetBlock
-from sttune.training.jobs import Job
-from sttune.tuning.records import TrialRecord
 
-
-def record(number, seconds, mae, role="search", budget=1.0, strategy="st_prune", state="COMPLETE", feasible=True):
-    job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [(strategy, {})], TrainConfig())
-    # test MAE ranks trials the opposite way to val MAE: selecting on test would change every answer
-    result = train_result(mae, seconds, test_mae=10.0 - mae)
-    return TrialRecord(number, state, role, budget, job, result, None, feasible)
-
-
-LADDER = [record(0, 100, 3.00, "baseline"), record(1, 50, 3.05, "baseline", 0.5), record(2, 25, 3.30, "baseline", 0.25)]
+LADDER = [trial_record(0, 100, 3.00, role="baseline"), trial_record(1, 50, 3.05, role="baseline", budget=0.5),
+          trial_record(2, 25, 3.30, role="baseline", budget=0.25)]
 
 
 def test_frontier_uses_baseline_trials_alone():
-    strong_strategy = record(3, 10, 2.0)
+    strong_strategy = trial_record(3, 10, 2.0)
     frontier = build_frontier(LADDER + [strong_strategy])
     assert frontier.points == ((25, 3.30), (50, 3.05), (100, 3.00))
 
@@ -38,27 +27,27 @@ def test_frontier_is_the_plain_mae_interpolated_between_budgets():
 
 
 def test_a_slower_worse_baseline_does_not_raise_the_frontier():
-    frontier = build_frontier(LADDER + [record(4, 75, 3.10, "baseline", 0.75)])
+    frontier = build_frontier(LADDER + [trial_record(4, 75, 3.10, role="baseline", budget=0.75)])
     assert frontier.mae_at(80) == pytest.approx(3.05 - 0.05 * 30 / 50)
 
 
 def test_trials_below_the_frontier_are_flagged_as_gains():
     frontier = build_frontier(LADDER)
-    below, above = record(5, 60, 3.00), record(6, 60, 3.20)
+    below, above = trial_record(5, 60, 3.00), trial_record(6, 60, 3.20)
     assert frontier.margin(below) == pytest.approx(3.04 / 3.00 - 1) and frontier.verdict(below) == "below (gain)"
     assert frontier.margin(above) < 0 and frontier.verdict(above) == "above (no gain)"
-    assert frontier.margin(record(7, 10, 3.5)) is None
+    assert frontier.margin(trial_record(7, 10, 3.5)) is None
 
 
 def test_strategy_margins_keep_each_strategys_best_trial():
-    trials = LADDER + [record(5, 60, 3.00), record(6, 60, 3.20), record(7, 30, 3.40, strategy="dynst")]
+    trials = LADDER + [trial_record(5, 60, 3.00), trial_record(6, 60, 3.20), trial_record(7, 30, 3.40, strategy="dynst")]
     margins = strategy_margins(trials, build_frontier(trials))
     assert margins["st_prune"]["trial"] == 5 and margins["st_prune"]["margin"] > 0
     assert margins["dynst"]["margin"] < 0
 
 
 def test_pareto_front_and_selection_rules():
-    trials = LADDER + [record(5, 60, 2.98), record(6, 20, 3.6)]
+    trials = LADDER + [trial_record(5, 60, 2.98), trial_record(6, 20, 3.6)]
     assert [r.number for r in pareto_front(trials)] == [6, 2, 1, 5]
     assert fastest_within(trials, 0.03).number == 1  # 3.05 ≤ 1.03 × 2.98, and cheaper than 5
     assert fastest_within(trials, 0.01).number == 5  # 3.00 and 3.05 exceed 1.01 × 2.98
@@ -71,13 +60,13 @@ def test_pareto_front_and_selection_rules():
 
 
 def test_selection_skips_infeasible_and_unfinished_trials():
-    trials = LADDER + [record(5, 10, 2.5, feasible=False), record(6, 5, 2.0, state="PRUNED")]
+    trials = LADDER + [trial_record(5, 10, 2.5, feasible=False), trial_record(6, 5, 2.0, state="PRUNED")]
     assert select(trials, "min-mae").number == 0
 
 
 def test_frontier_and_selection_read_val_mae_not_test_mae():
-    # record() gives test MAE = 10 - val MAE: the order by test MAE is the reverse of that by val
-    trials = LADDER + [record(5, 60, 2.98), record(6, 20, 3.6)]
+    # trial_record() gives test MAE = 100 - val MAE: the order by test MAE is the reverse of that by val
+    trials = LADDER + [trial_record(5, 60, 2.98), trial_record(6, 20, 3.6)]
     assert min(trials, key=lambda r: r.test_mae).number == 6
     assert build_frontier(trials).points == ((25, 3.30), (50, 3.05), (100, 3.00))
     assert build_frontier(trials).margin(trials[3]) == pytest.approx(3.04 / 2.98 - 1)  # 3.04: interpolated at 60 s

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import finish_trial, train_result  # noqa: E402
-from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
-from sttune.recipe.spec import DatasetBlock  # noqa: E402
-from sttune.training.jobs import Job  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from helpers import finish_trial, train_result, trial_record
+from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.recipe.spec import DatasetBlock
+from sttune.training.jobs import Job
+from sttune.tuning import records as rec
+from sttune.tuning.space import BUDGET, ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -98,7 +96,7 @@ def test_read_trial_and_finished_records_on_a_study():
 
 def test_full_baseline_is_the_first_complete_full_budget_baseline():
     def r(n, role, budget, state="COMPLETE"):
-        return rec.TrialRecord(n, state, role, budget, JOB, train_result(1.0, 1.0), None)
+        return trial_record(n, 1.0, 1.0, test_mae=2.0, role=role, budget=budget, state=state, job=JOB)
 
     assert rec.full_baseline([]) is None
     assert rec.full_baseline([r(0, "baseline", 0.5), r(1, "search", 1.0)]) is None

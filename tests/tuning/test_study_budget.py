@@ -5,35 +5,28 @@ Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from study_kit import FAIL, Notes, new_study, plan, recipe  # noqa: E402
-
-from helpers import train_result  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
+from helpers import train_result
+from sttune.tuning import records as rec, study as st
+from study_kit import FAIL, Notes, new_study, plan, recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def budget_run(tmp_path, monkeypatch, trials, budget):
+def budget_run(tmp_path, fake_training, trials, budget):
     """Full baseline 40 s (4 epochs of 10), the 0.5 rung 20 s, every strategy trial 15 s."""
-    def fake_run_job(job, cache_dir, listener=None):
-        return train_result(2.0, 15.0 if job.strategies else 10.0 * job.train.epochs)
-
-    monkeypatch.setattr(st, "train_job", fake_run_job)
+    fake_training(lambda job, listener: train_result(2.0, 15.0 if job.strategies else 10.0 * job.train.epochs))
     r = replace(recipe(trials=trials, ladder=[0.5], reuse_results=False), train=replace(recipe().train, epochs=4))
     notes = Notes()
     study = st.search_study(replace(plan(r, tmp_path), budget=budget), notes)
     return study, notes.lines
 
 
-def test_the_budget_stops_starting_trials_that_would_overrun_it(tmp_path, monkeypatch):
-    study, notes = budget_run(tmp_path, monkeypatch, trials=None, budget=3)
+def test_the_budget_stops_starting_trials_that_would_overrun_it(tmp_path, fake_training):
+    study, notes = budget_run(tmp_path, fake_training, trials=None, budget=3)
     # limit 120 s: 40 + 20 spent, the first strategy trial estimated at the baseline's 40 s
     # (60 + 40 <= 120), then at the strategy trials' mean of 15 s: 75, 90, 105, 120; 135 > 120
     costs = [t.user_attrs[rec.RESULT]["cost_seconds"] for t in study.trials]
@@ -42,8 +35,8 @@ def test_the_budget_stops_starting_trials_that_would_overrun_it(tmp_path, monkey
                      "stopping with 6 trials"]
 
 
-def test_the_trial_count_stops_the_search_when_it_comes_before_the_budget(tmp_path, monkeypatch):
-    study, notes = budget_run(tmp_path, monkeypatch, trials=4, budget=3)
+def test_the_trial_count_stops_the_search_when_it_comes_before_the_budget(tmp_path, fake_training):
+    study, notes = budget_run(tmp_path, fake_training, trials=4, budget=3)
     assert len(study.trials) == 4 and notes == []
 
 

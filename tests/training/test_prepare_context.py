@@ -9,22 +9,14 @@ import warnings
 import pytest
 import torch
 
-from helpers import Heard, TinyModel, ring_series
+from helpers import Heard, fit, ring_data
 from sttune.api import PrepareContext, Strategy, TensorWindows, TrainContext
-from sttune.data.protocol import build_data
 from sttune.errors import TrainingError
-from sttune.recipe.settings import Protocol, TrainConfig
-from sttune.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
 def data():
-    return build_data(ring_series(300), Protocol(12, 12))
-
-
-def fit(data, strategies, listener=None):
-    config = TrainConfig(epochs=1, batch_size=64, device="cpu")
-    return Trainer(config).fit(lambda: TinyModel(data.spec), data, strategies, listener)
+    return ring_data(300)
 
 
 class Seen(Strategy):
@@ -50,7 +42,7 @@ class Seen(Strategy):
 def test_each_prepare_gets_its_own_unchangeable_context_and_the_epoch_hooks_a_clean_one(data):
     first, second = Seen("first", shrink=True), Seen("second")
     heard = Heard(checkpoints=True)
-    fit(data, [first, second], heard)
+    fit(data, [first, second], heard, epochs=1, batch_size=64)
     seen = [payload for _, payload in heard.events]
     a, b = first.prepare_ctx, second.prepare_ctx
     assert isinstance(a, PrepareContext) and isinstance(b, PrepareContext) and a is not b
@@ -83,7 +75,7 @@ def test_an_api_1_0_prepare_reading_epoch_fields_still_runs_and_is_warned(data):
     old = OldStyle()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = fit(data, [old])
+        result = fit(data, [old], epochs=1, batch_size=64)
     assert old.read == (0, 0, 1) and result.epochs_run == 1  # what api 1.0 handed prepare
     messages = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
     assert any("PrepareContext.epoch is deprecated" in m for m in messages)
@@ -94,5 +86,5 @@ def test_a_strategy_replacing_the_windows_after_another_prepared_on_them_is_one_
     # the second strategy's distilled-like set would leave the first's per-window state indexing
     # windows that are gone (an IndexError mid-training before): refused before any epoch
     with pytest.raises(TrainingError, match="strategy 'second' replaced the training windows after first"):
-        fit(data, [Seen("first"), Seen("second", shrink=True)])
-    fit(data, [Seen("first", shrink=True), Seen("second")])  # replacing first is fine
+        fit(data, [Seen("first"), Seen("second", shrink=True)], epochs=1, batch_size=64)
+    fit(data, [Seen("first", shrink=True), Seen("second")], epochs=1, batch_size=64)  # replacing first is fine

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from helpers import trial_record as rec  # noqa: E402
-from sttune.outcome.select import RULES, SelectionError, fastest_within, knee, pareto_front, select  # noqa: E402
+from helpers import trial_record as rec
+from sttune.outcome.select import RULES, SelectionError, fastest_within, knee, pareto_front, select
 
 
 def numbers(records):
