@@ -9,39 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-<<<<<<< HEAD
-import sys
 import warnings
-from pathlib import Path
-=======
->>>>>>> tests
 from typing import Any
 
 import pytest
 import torch
 
-<<<<<<< HEAD
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from helpers import ring_series  # noqa: E402
-from sttune import StrategyLoop  # noqa: E402
-from sttune.api import Batch, PrepareContext, Strategy, TrainContext  # noqa: E402
-from sttune.data.protocol import build_data  # noqa: E402
-from sttune.interop.strategy_loop import AdapterError  # noqa: E402
-from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
-from sttune.registry.build import make_strategies, model_factory  # noqa: E402
-from sttune.training.metrics import per_sample_masked_mae  # noqa: E402
-from sttune.training.trainer import Trainer, evaluate, seed_everything  # noqa: E402
-=======
 from helpers import ring_series
 from sttune import StrategyLoop
-from sttune.api import Batch, Strategy, TrainContext
+from sttune.api import Batch, PrepareContext, Strategy, TrainContext
 from sttune.data.protocol import build_data
 from sttune.interop.strategy_loop import AdapterError
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.registry.build import make_strategies, model_factory
 from sttune.training.metrics import per_sample_masked_mae
 from sttune.training.trainer import Trainer, evaluate, seed_everything
->>>>>>> tests
 
 CFG = TrainConfig(epochs=5, batch_size=32, lr=0.005, seed=3, device="cpu")
 STID = {"embed_dim": 8, "n_layers": 1}
