@@ -128,3 +128,21 @@ def test_a_trial_that_reused_a_cached_build_says_so_with_its_charge():
     assert trial_line(fresh).endswith("done")
     hit = replace(fresh, result=replace(fresh.result, artifacts={"stemdist": {"cache_hit": True, "distill_seconds": 29.6}}))
     assert trial_line(hit).endswith("done · stemdist reused a cached build (charged its recorded 29.6 s)")
+
+
+def test_the_final_line_keeps_the_not_reliably_faster_caveat(tmp_path):
+    from types import SimpleNamespace
+
+    from sttune.outcome.verify import Verified
+
+    chosen = trial_record(6, 5.0, 1.9)
+    shaky = Verified(1.10, 0.98, 1.14, 0.8, 1.25, 1.2, 0.05, False)
+    sure = Verified(1.30, 1.25, 1.32, 0.7, 1.43, 1.3, 0.02, False)
+    for verified, caveat in ((shaky, True), (sure, False)):
+        console, buffer = piped_console()
+        export = SimpleNamespace(dataset="d", recipe_path=tmp_path / "d.yaml", chosen=chosen, baseline=chosen,
+                                 verified=verified, speedup_text=verified.text())
+        final_summary(console, None, [export], tmp_path)
+        text = " ".join(buffer.getvalue().split())
+        assert verified.text() in text
+        assert ("not reliably faster" in text) is caveat

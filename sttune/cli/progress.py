@@ -230,7 +230,9 @@ def final_summary(console: Console, progress: SearchProgress | None, exports: Se
     the command to run next."""
     lines = progress.summary_lines() if progress is not None else []
     for e in exports:
-        figure = (f"verified speed-up {e.verified.text()}" if e.verified is not None
+        figure = (f"verified speed-up {e.verified.text()}"
+                  + ("" if e.verified.reliably_faster else ", not reliably faster than the full baseline")
+                  if e.verified is not None
                   else f"speed-up {e.speedup_text}" if e.baseline else "no full baseline to compare with")
         lines.append(f"{e.dataset}: exported {e.recipe_path} (trial {e.chosen.number}, {e.chosen.label}), {figure}")
     if exports:

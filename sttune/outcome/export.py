@@ -97,11 +97,12 @@ def trial_summary(
 
 
 def stored_verification(study: optuna.Study, record: rec.TrialRecord, baseline: rec.TrialRecord) -> Verified | None:
-    """A speed-up of ``record`` that an export already verified (any number of pairs), else None."""
-    for key, value in study.user_attrs.get(VERIFIED_ATTR, {}).items():
-        if key.split("/")[:2] == [str(record.number), str(baseline.number)]:
-            return Verified.from_dict(value)
-    return None
+    """The speed-up of ``record`` that an export verified, else None: of several (exports with
+    other --verify-pairs), the one the latest export used (the stored order is the order of use),
+    so the menu always shows the figure the export printed."""
+    found = [Verified.from_dict(value) for key, value in study.user_attrs.get(VERIFIED_ATTR, {}).items()
+             if key.split("/")[:2] == [str(record.number), str(baseline.number)]]
+    return found[-1] if found else None
 
 
 def menu_entries(study: optuna.Study, records: list[rec.TrialRecord], baseline: rec.TrialRecord | None,
@@ -128,8 +129,10 @@ def verified_speedup(
     """The trial's verified speed-up, re-timed once and kept on the study (a re-export reuses it)."""
     key = f"{chosen.number}/{baseline.number}/{pairs}"
     stored = dict(study.user_attrs.get(VERIFIED_ATTR, {}))
-    if key in stored:
-        return Verified.from_dict(stored[key])
+    if key in stored:  # reused: moved last, so the menu and the report show the figure this export uses
+        value = stored.pop(key)
+        study.set_user_attr(VERIFIED_ATTR, {**stored, key: value})
+        return Verified.from_dict(value)
     try:
         verified = verify_speedup(chosen, baseline, timer, pairs)
     except SttuneError as exc:  # the data or a plugin is not available here: export unverified, say why

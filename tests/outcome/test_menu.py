@@ -86,3 +86,22 @@ def test_the_menu_line_says_when_no_trial_is_within_and_no_baseline_means_no_men
     study = optuna.create_study(study_name="tpl:synthetic", directions=["minimize", "minimize"])
     _tell(study, "search", 2.0, 50.0)
     assert export_study(study, TEMPLATE, tmp_path, "fastest-within", 0.01).menu == ()
+
+
+def test_the_menu_shows_the_verification_the_latest_export_used():
+    from sttune.outcome.export import stored_verification, verified_speedup
+
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    base, chosen = rec(0, 100, 2.0, role="baseline"), rec(4, 60, 2.01)
+    figures = {3: Verified(1.40, 1.30, 1.50, 0.6, 1.67, 1.66, 0.05, False, pairs=({},) * 3),
+               5: Verified(1.55, 1.52, 1.58, 0.6, 1.67, 1.66, 0.02, False, pairs=({},) * 5)}
+
+    def never(job, batches):
+        raise AssertionError("a stored verification is reused, not re-timed")
+
+    for pairs in (3, 5):  # two exports: --verify-pairs 3, then 5
+        study.set_user_attr(VERIFIED_ATTR, {**study.user_attrs.get(VERIFIED_ATTR, {}),
+                                            f"4/0/{pairs}": figures[pairs].to_dict()})
+        assert stored_verification(study, chosen, base) == figures[pairs]
+    assert verified_speedup(study, chosen, base, never, 3) == figures[3]  # a third export, back to 3 pairs
+    assert stored_verification(study, chosen, base) == figures[3]
