@@ -23,8 +23,9 @@ from sttune.data.protocol import build_data  # noqa: E402
 from sttune.interop.strategy_loop import AdapterError  # noqa: E402
 from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
 from sttune.registry.build import make_strategies, model_factory  # noqa: E402
+from sttune.training.evaluation import evaluate  # noqa: E402
 from sttune.training.metrics import per_sample_masked_mae  # noqa: E402
-from sttune.training.trainer import Trainer, evaluate, seed_everything  # noqa: E402
+from sttune.training.trainer import Trainer, seed_everything  # noqa: E402
 
 CFG = TrainConfig(epochs=5, batch_size=32, lr=0.005, seed=3, device="cpu")
 STID = {"embed_dim": 8, "n_layers": 1}

@@ -18,7 +18,7 @@ from sttune.interop.sensors import export_sensors, node_ids, sensor_rows, with_i
 from sttune.recipe.settings import Protocol  # noqa: E402
 from sttune.recipe.spec import DatasetBlock  # noqa: E402
 from sttune.training.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape  # noqa: E402
-from sttune.training.trainer import evaluate  # noqa: E402
+from sttune.training.evaluation import evaluate  # noqa: E402
 
 
 class Recorder(nn.Module):

@@ -12,8 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "sttune"
 BUILTIN_PLUGINS = ("sttune.strategies", "sttune.models", "sttune.datasets")
 

@@ -15,8 +15,10 @@ from sttune.api import REAL_ZERO
 from sttune.data.protocol import PREPARED_COUNTS, build_data, data_key, placement
 from sttune.recipe.schema import SchemaError
 from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.training.device import on_device
+from sttune.training.evaluation import validates
 from sttune.training.timing import PeakMemory
-from sttune.training.trainer import Trainer, on_device, validates
+from sttune.training.trainer import Trainer
 
 
 def _old_layout(data, windows):

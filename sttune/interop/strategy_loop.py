@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from sttune.api import Batch, Graph, ModelSpec, Strategy, TensorWindows, TrainContext, WindowSource
 from sttune.errors import SttuneError
-from sttune.training.trainer import visit_order
+from sttune.training.epoch import visit_order
 
 StrategyLike = Strategy | tuple[str, dict[str, Any]]
 

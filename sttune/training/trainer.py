@@ -1,7 +1,9 @@
-"""The training loop: strategy hooks, device-time accounting, validation, best checkpoint.
+"""The trainer: seeds, preparation (the strategies' ``prepare`` hooks, timed apart), the epochs,
+validation and the best checkpoint, and the result with its device-time accounting.
 
 The hook order is documented once, in :mod:`sttune.api`. Only the training steps and the
-strategies' hooks are timed; validation and testing are not, preparation is timed apart.
+strategies' hooks are timed (:class:`sttune.training.epoch.Training`); validation and testing
+are not (:mod:`sttune.training.evaluation`), preparation is timed apart.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import copy
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +20,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sttune.api import Batch, PrepareContext, STModel, StopTraining, Strategy, TrainContext, WindowSource
-from sttune.data.protocol import DataModule, SeriesWindows, placement
+from sttune.api import PrepareContext, STModel, StopTraining, Strategy, TrainContext, WindowSource
+from sttune.data.protocol import DataModule
 from sttune.errors import TrainingError
 from sttune.recipe.settings import TrainConfig
+from sttune.training.device import on_device
+from sttune.training.epoch import Training
+from sttune.training.evaluation import evaluate, validates
 from sttune.training.listener import TrainListener, listens_to_prepare
-from sttune.training.metrics import MetricAccumulator, per_sample_masked_mae
 from sttune.training.plan import epochs_ahead
 from sttune.training.result import EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.training.timing import DeviceClock, PeakMemory, clock_name, device_name, resolve_device
 from sttune.training.work import WorkCounter, scaled_work
 
-__all__ = ["StopTraining", "TrainListener", "Trainer", "evaluate"]
+__all__ = ["StopTraining", "TrainListener", "Trainer"]
 
 
 def _check_not_replaced_after_others(
@@ -41,20 +45,6 @@ def _check_not_replaced_after_others(
         raise TrainingError(
             f"strategy '{name}' replaced the training windows after {', '.join(s.name for s in earlier)} "
             "prepared on them", f"list '{name}' first, or run it alone (search.combine leaves it out of combinations)")
-
-
-def visit_order(strategies: Sequence[Strategy], ctx: TrainContext, n_windows: int, shuffle: torch.Generator) -> Tensor:
-    """This epoch's window indices in visiting order: what every strategy's ``select`` keeps
-    (None = all ``n_windows``), shuffled by ``shuffle`` (the trainer's and StrategyLoop's rule)."""
-    chosen: Tensor | None = None
-    for strategy in strategies:  # several selections: visit what all of them keep
-        picked = strategy.select(ctx)
-        if picked is not None:
-            picked = picked.cpu()
-            chosen = picked if chosen is None else chosen[torch.isin(chosen, picked)]
-    if chosen is None:
-        return torch.randperm(n_windows, generator=shuffle)
-    return chosen[torch.randperm(len(chosen), generator=shuffle)]
 
 
 def _stop_reason(stop: StopTraining) -> str:
@@ -168,7 +158,7 @@ class Trainer:
         ctx = TrainContext(epoch=0, train_size=len(train), **shared)
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
-        run = _Training(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
+        run = Training(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
         return _Start(model, data, run, scheduler, memory, prepare_by_strategy, prepare_work.window_nodes,
                       overhead, stopped)
 
@@ -248,7 +238,7 @@ class Trainer:
         return optimizer, scheduler
 
     def _loop(
-        self, run: _Training, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
+        self, run: Training, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
     ) -> tuple[list[EpochRecord], dict[str, Tensor], int, str, dict | None]:
         """The epochs; returns the curve, the best-validation state, its epoch, the stop reason
         and that epoch's validation metrics (the weights fit() restores: no second pass)."""
@@ -293,109 +283,13 @@ class _Start:
 
     model: STModel
     data: DataModule
-    run: _Training
+    run: Training
     scheduler: torch.optim.lr_scheduler.LRScheduler
     memory: PeakMemory
     prepare_by_strategy: list[float]
     prepare_work: int  # window-nodes the preparation passed through models (ctx.add_work)
     overhead_seconds: float
     stopped: str | None  # the stop reason when a checkpoint ended the run in preparation
-
-
-@dataclass
-class _Training:
-    """The state of one training run; ``epoch()`` is the timed part of an epoch."""
-
-    model: STModel
-    data: DataModule
-    train: WindowSource
-    strategies: Sequence[Strategy]
-    ctx: TrainContext
-    optimizer: torch.optim.Optimizer
-    clock: DeviceClock
-    charged_prepare_seconds: float = 0.0
-    work: WorkCounter = field(default_factory=WorkCounter)  # the running epoch's
-
-    @property
-    def trainable(self) -> list[Tensor]:
-        """Every tensor the optimiser updates (model and strategy parameters), for clipping."""
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
-
-    def epoch(self, shuffle: torch.Generator, cfg: TrainConfig, max_batches: int | None = None) -> tuple[float, int]:
-        """One timed epoch (its first ``max_batches`` batches: a re-timing probe); returns (mean
-        training loss, windows visited)."""
-        self.model.train()
-        self.work = WorkCounter()
-        self.ctx.add_work = self.work.extra
-        with self.clock.timed():
-            order = self._order(shuffle)
-            loss_sum = torch.zeros((), device=self.ctx.device)
-            batches = torch.split(order, cfg.batch_size)
-            if max_batches is not None:
-                batches = batches[:max_batches]
-                order = order[: sum(len(b) for b in batches)]
-            for index in batches:
-                loss_sum += self._step(self.train.gather(index), cfg.grad_clip)
-            for strategy in self.strategies:
-                strategy.on_epoch_end(self.ctx)
-            mean_loss = float(loss_sum) / max(len(order), 1)
-        if not math.isfinite(mean_loss):
-            raise TrainingError(
-                f"the training loss became {mean_loss} at epoch {self.ctx.epoch}",
-                "lower train.lr or check the data for extreme values",
-            )
-        return mean_loss, len(order)
-
-    def _order(self, shuffle: torch.Generator) -> Tensor:
-        return visit_order(self.strategies, self.ctx, len(self.train), shuffle)
-
-    def _step(self, batch: Batch, grad_clip: float | None) -> Tensor:
-        for strategy in self.strategies:
-            batch = strategy.transform(batch, self.ctx)
-        self.work.batch(int(batch.x.shape[0]), batch.n_nodes)
-        pred = self.model(batch.x, batch.nodes, batch.node_inputs, batch.graph)
-        raw = pred * self.data.target_std + self.data.target_mean
-        per_sample = per_sample_masked_mae(raw, batch.y, batch.node_weight)
-        weighted = per_sample
-        for strategy in self.strategies:
-            weighted = strategy.weight(weighted, batch, self.ctx)
-        self.optimizer.zero_grad(set_to_none=True)
-        weighted.mean().backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.trainable, grad_clip)
-        self.optimizer.step()
-        detached = per_sample.detach()
-        for strategy in self.strategies:
-            strategy.on_batch_end(detached, batch, self.ctx)
-        return detached.sum()
-
-
-def validates(epoch: int, epochs: int, every: int) -> bool:
-    """Whether ``epoch`` (0-based) is validated: every ``every``-th epoch, and always the last
-    (so a run ends on a validated epoch whatever ``every`` is)."""
-    return (epoch + 1) % every == 0 or epoch == epochs - 1
-
-
-# the data moved to an accelerator by the last run of this process: the trials of a study share
-# it instead of copying the whole series to the device per trial (one entry: one dataset at a time)
-_ON_DEVICE: dict[tuple[str, str], DataModule] = {}
-
-
-def on_device(data: DataModule, device: torch.device) -> DataModule:
-    """``data`` ready for ``device``: itself on a CPU; on a GPU the series is copied once per
-    process and dataset and kept (see :data:`_ON_DEVICE`), on the device when it fits
-    (:func:`~sttune.data.protocol.placement`), else left in host memory with every batch
-    copied over (pinned, non-blocking)."""
-    if device.type == "cpu":
-        return data.to(device)
-    key = (data.key, str(device))
-    if key not in _ON_DEVICE:
-        _ON_DEVICE.clear()
-        free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 2**62
-        need = data.train.series_bytes() + data.node_inputs.numel() * data.node_inputs.element_size()
-        where = placement(need, free)
-        _ON_DEVICE[key] = data.to(device) if where == "device" else data.to("cpu", batch_device=device)
-    return _ON_DEVICE[key]
 
 
 def total_work(
@@ -410,17 +304,3 @@ def total_work(
         "charged_prepare_window_nodes": charged, "units": train_units + charged / max(n_nodes, 1),
         "n_nodes": n_nodes, "node_cost_exponent": exponent,
     }
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, windows: SeriesWindows, data: DataModule, batch_size: int) -> dict:
-    """Masked MAE/RMSE/MAPE over every real node of ``windows`` (raw units)."""
-    was_training = model.training
-    model.eval()
-    acc = MetricAccumulator(windows.out_len)
-    for index in torch.split(torch.arange(len(windows)), batch_size):
-        batch = windows.gather(index)
-        pred = model(batch.x, None, data.node_inputs, None)
-        acc.add(pred * data.target_std + data.target_mean, batch.y)
-    model.train(was_training)
-    return acc.result()

@@ -3,7 +3,7 @@
 The parent prepares every study first (metric names, recipe, baselines enqueued once, the
 ``sttune.ready`` mark), then starts the workers (``spawn`` context). Each worker runs
 :func:`sttune.tuning.study.search_study` with its own sampler seed (``search.seed + index``) and
-never enqueues baselines; the claim counting in study.py makes the workers run exactly
+never enqueues baselines; the claim counting in accounting.py makes the workers run exactly
 ``search.trials`` trials together. With several CUDA devices each worker sees one of them
 (``CUDA_VISIBLE_DEVICES``, round-robin). The parent prints finished trials as they appear in
 the storage and waits for the workers.
@@ -23,8 +23,8 @@ from sttune.tuning import records as rec
 from sttune.tuning.events import NullEvents, SearchEvents
 from sttune.tuning.storage import search_storage
 
-if TYPE_CHECKING:  # study.py loads torch: a worker sets CUDA_VISIBLE_DEVICES before it imports it
-    from sttune.tuning.study import StudyPlan
+if TYPE_CHECKING:  # the study modules load torch: a worker sets CUDA_VISIBLE_DEVICES before it imports them
+    from sttune.tuning.setup import StudyPlan
 
 
 class WorkerError(SttuneError):
@@ -85,7 +85,8 @@ def search_with_workers(plans: list[StudyPlan], run_dir: Path, events: SearchEve
 
     ``plans`` are the parent's (worker 0, preparing); ``run_dir`` is the run folder (where the
     default journal storage lives), from which each worker opens the storage again."""
-    from sttune.tuning.study import count_done, open_plan_study, queued_again, retried_numbers
+    from sttune.tuning.accounting import count_done, queued_again, retried_numbers
+    from sttune.tuning.setup import open_plan_study
 
     studies = [open_plan_study(plan) for plan in plans]  # prepares: baselines once
     earlier = [frozenset(t.number for t in s.get_trials(deepcopy=False) if t.state.is_finished()) for s in studies]
@@ -151,8 +152,9 @@ def search_with_workers(plans: list[StudyPlan], run_dir: Path, events: SearchEve
 def _after_the_pool(plans: list[StudyPlan], studies: list, earlier: list[frozenset[int]], events: SearchEvents) -> None:
     """What the workers (whose events display nothing) would have said: a failure streak, once,
     as the error; why a study stopped early (budget, an exhausted space), as notices."""
+    from sttune.tuning.accounting import decide
     from sttune.tuning.space import has_search_space
-    from sttune.tuning.study import FIX_HINT, FailureStreak, decide
+    from sttune.tuning.study import FIX_HINT, FailureStreak
 
     for plan, study, before in zip(plans, studies, earlier):
         decision = decide(study.get_trials(deepcopy=False), plan, has_search_space(plan.recipe), before)

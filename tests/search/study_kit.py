@@ -1,4 +1,4 @@
-"""Shared builders of the sttune.tuning.study tests: trials driven with ``study.ask()`` /
+"""Shared builders of the study tests (sttune.tuning.setup, accounting, tell, study): trials driven with ``study.ask()`` /
 ``study.tell()`` on in-memory storage, nothing trained.
 """
 
@@ -11,7 +11,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning import records as rec, setup  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -29,8 +29,8 @@ def recipe(trials=5, ladder=(0.25, 0.5), strategies=("st_prune",), limit=None, *
     )
 
 
-def plan(r: Recipe, tmp_path: Path, trials="same") -> st.StudyPlan:
-    return st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path,
+def plan(r: Recipe, tmp_path: Path, trials="same") -> setup.StudyPlan:
+    return setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path,
                         r.search.trials if trials == "same" else trials, None)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sttune.tuning.study import EXHAUSTED_AFTER, count_done
+from sttune.tuning.accounting import EXHAUSTED_AFTER, count_done
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cli_kit import (  # noqa: E402

@@ -12,10 +12,10 @@ import optuna
 from optuna.trial import TrialState
 
 from sttune.tuning import records as rec
+from sttune.tuning.accounting import count_done
 from sttune.tuning.heartbeat import HEARTBEAT, RETRY_OF, STALE, Heartbeat, recover_stale, retry_stale
 from sttune.tuning.space import BUDGET, ROLE
 from sttune.tuning.storage import rdb_storage
-from sttune.tuning.study import count_done
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DAY = 86400.0

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
 from sttune.outcome import report as rep
 from sttune.recipe.spec import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning import records as rec, tell  # noqa: E402
 from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -32,7 +32,7 @@ def study_with(*trials: tuple[str, float, float], reused_from: int | None = None
     for role, mae, seconds in trials:
         if role == "baseline":
             study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: 1.0})
-        st._tell_result(study, study.ask(), train_result(mae, seconds), RECIPE)
+        tell.tell_result(study, study.ask(), train_result(mae, seconds), RECIPE)
     if reused_from is not None:
         twin = study.trials[reused_from]
         trial = study.ask()

@@ -18,7 +18,7 @@ from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, S
 from sttune.registry import discovery as plugins  # noqa: E402
 from sttune.testing.core import ContractFailure  # noqa: E402
 from sttune.testing.strategy import StrategySubject, check_recommended  # noqa: E402
-from sttune.tuning import study as st  # noqa: E402
+from sttune.tuning import setup, study as st  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
 from sttune.tuning.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials  # noqa: E402
 
@@ -119,7 +119,7 @@ def test_the_search_runs_the_recommendations_right_after_the_baselines_once(tmp_
 
     monkeypatch.setattr(st, "train_job", fake_run_job)
     r = recipe(StrategyBlock("knobs"), trials=4)
-    p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 4, None)
+    p = setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 4, None)
     study = st.search_study(p, NullEvents())
     assert [t.user_attrs.get(ROLE) for t in study.trials] == ["baseline", "baseline", None, None]
     assert study.trials[2].user_attrs[RECOMMENDED] == "knobs#1" and RECOMMENDED not in study.trials[3].user_attrs
@@ -137,23 +137,23 @@ def test_skipped_recommendations_are_told_as_notices(tmp_path, monkeypatch, knob
             notes.append(text)
 
     r = recipe(StrategyBlock("knobs"))
-    p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
-    st.open_plan_study(p, Notes())
+    p = setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
+    setup.open_plan_study(p, Notes())
     assert notes == ["knobs's recommended configuration 1 skipped: ratio=0.9 is outside its range in this recipe"]
-    st.open_plan_study(p, Notes())  # resumed: said once
+    setup.open_plan_study(p, Notes())  # resumed: said once
     assert len(notes) == 1
 
 
 def test_a_study_that_searched_before_recommendations_keeps_its_course(tmp_path, knobs):
     r = recipe(StrategyBlock("knobs"))
-    p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
-    study = st.open_plan_study(p)
-    study.set_user_attr(st.RECOMMENDATIONS, False)  # as a study made before recommendations existed
+    p = setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
+    study = setup.open_plan_study(p)
+    study.set_user_attr(setup.RECOMMENDATIONS, False)  # as a study made before recommendations existed
     for _ in study.get_trials(states=[optuna.trial.TrialState.WAITING]):
         study.tell(study.ask(), [1.0, 1.0])
     study.tell(study.ask(), [1.0, 1.0])  # a sampler trial ran
     before = len(study.trials)
-    assert st.ensure_recommendations(study, r) == [] and len(study.trials) == before
+    assert setup.ensure_recommendations(study, r) == [] and len(study.trials) == before
 
 
 @pytest.mark.parametrize("name", ["dynst", "st_prune", "stemdist"])

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
 from sttune.cli import app  # noqa: E402
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, study as st  # noqa: E402
+from sttune.tuning import records as rec, setup, study as st  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -24,8 +24,8 @@ def recipe(budget: float | None) -> Recipe:
                   search=SearchConfig(trials=20, budget=budget, baseline_ladder=[0.5], reuse_results=False), name="unit")
 
 
-def plan(r: Recipe, storage, tmp_path, index: int) -> st.StudyPlan:
-    return st.StudyPlan(r, "unit", r.datasets[0], storage, tmp_path, r.search.trials, None,
+def plan(r: Recipe, storage, tmp_path, index: int) -> setup.StudyPlan:
+    return setup.StudyPlan(r, "unit", r.datasets[0], storage, tmp_path, r.search.trials, None,
                         worker_index=index, prepare=index == 0, budget=r.search.budget, poll_seconds=0.01)
 
 
@@ -44,10 +44,10 @@ def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_pa
 def test_with_study_budget_prefers_the_workers_own_and_else_the_studys():
     study = optuna.create_study(directions=["minimize", "minimize"])
     p = plan(recipe(None), None, Path("."), 1)
-    assert st.with_study_budget(p, study).budget is None  # none stored: none
+    assert setup.with_study_budget(p, study).budget is None  # none stored: none
     study.set_user_attr("sttune.recipe.spec", {"search": {"budget": 6}})
-    assert st.with_study_budget(p, study).budget == 6.0
-    assert st.with_study_budget(replace(p, budget=3.0), study).budget == 3.0
+    assert setup.with_study_budget(p, study).budget == 6.0
+    assert setup.with_study_budget(replace(p, budget=3.0), study).budget == 3.0
 
 
 def test_worker_budget_must_be_positive_one_line(tmp_path):
