@@ -37,8 +37,8 @@ from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.training.jobs import time_job_start
 from sttune.tuning import records as rec
 from sttune.tuning.events import NullEvents
+from sttune.tuning.keys import RECOMMENDED
 from sttune.tuning.runs import Run, load_studies, search_run
-from sttune.tuning.space import RECOMMENDED
 
 MODEL = {"embed_dim": 16, "n_layers": 2}  # the width the strategy benchmarks behind the recommendations used
 BAR = {"speedup": 1.3, "val_mae_change": 0.01}

@@ -20,6 +20,8 @@ from sttune.training.jobs import Job
 from sttune.training.result import EpochRecord
 from sttune.training.trainer import Trainer
 from sttune.training.work import scaled_work
+from sttune.tuning import keys
+from sttune.tuning.keys import BUDGET, ROLE
 from sttune.tuning.records import TrialRecord
 
 
@@ -201,12 +203,11 @@ def study_of(*records: TrialRecord):
     import optuna
 
     from sttune.tuning import records as rec
-    from sttune.tuning.space import BUDGET, ROLE
 
     study = optuna.create_study(directions=["minimize", "minimize"])
     study.set_user_attr("sttune.dataset", "synthetic")
     for r in records:
-        attrs = {rec.JOB: rec.job_to_attr(r.job), rec.RESULT: rec.result_to_attr(r.result), ROLE: r.role, BUDGET: r.budget}
+        attrs = {keys.JOB: rec.job_to_attr(r.job), keys.RESULT: rec.result_to_attr(r.result), ROLE: r.role, BUDGET: r.budget}
         study.add_trial(optuna.trial.create_trial(values=[r.val_mae, r.cost_seconds], user_attrs=attrs))
     return study
 

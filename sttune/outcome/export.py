@@ -17,9 +17,9 @@ from sttune.outcome.select import cost_noise, pareto_front, reliably_cheaper, se
 from sttune.outcome.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
+from sttune.tuning.keys import VERIFIED
 from sttune.tuning.runs import Run, load_studies
 
-VERIFIED_ATTR = "sttune.verified"  # study user attr: {"<trial>/<baseline>/<pairs>": Verified dict}
 TRADE_OFF_CANDIDATES = 2  # strategy trials re-timed at most when the chosen one is not faster
 
 
@@ -98,7 +98,7 @@ def trial_summary(
 
 def stored_verification(study: optuna.Study, record: rec.TrialRecord, baseline: rec.TrialRecord) -> Verified | None:
     """A speed-up of ``record`` that an export already verified (any number of pairs), else None."""
-    for key, value in study.user_attrs.get(VERIFIED_ATTR, {}).items():
+    for key, value in study.user_attrs.get(VERIFIED, {}).items():
         if key.split("/")[:2] == [str(record.number), str(baseline.number)]:
             return Verified.from_dict(value)
     return None
@@ -127,7 +127,7 @@ def verified_speedup(
 ) -> Verified | None:
     """The trial's verified speed-up, re-timed once and kept on the study (a re-export reuses it)."""
     key = f"{chosen.number}/{baseline.number}/{pairs}"
-    stored = dict(study.user_attrs.get(VERIFIED_ATTR, {}))
+    stored = dict(study.user_attrs.get(VERIFIED, {}))
     if key in stored:
         return Verified.from_dict(stored[key])
     try:
@@ -135,7 +135,7 @@ def verified_speedup(
     except SttuneError as exc:  # the data or a plugin is not available here: export unverified, say why
         raise CannotVerify(f"re-timing failed: {exc.one_line()}") from None
     stored[key] = verified.to_dict()
-    study.set_user_attr(VERIFIED_ATTR, stored)
+    study.set_user_attr(VERIFIED, stored)
     return verified
 
 

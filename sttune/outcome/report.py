@@ -16,6 +16,7 @@ from sttune.outcome.select import SelectionError, cost_noise, pareto_front, sele
 from sttune.outcome.verify import work_fraction
 from sttune.recipe.spec import Recipe
 from sttune.tuning import records as rec
+from sttune.tuning.keys import NAIVE, REASON
 from sttune.tuning.runs import Run
 
 
@@ -47,7 +48,7 @@ def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str,
 def naive_summary(study: optuna.Study) -> dict[str, Any] | None:
     """The dataset's naive forecasts stored on the study (``sttune.naive``), and a warning when
     the best finished trial on validation does not beat the best of them; None when not stored."""
-    stored = study.user_attrs.get("sttune.naive")
+    stored = study.user_attrs.get(NAIVE)
     if not stored:
         return None
     scores = stored.get("scores", {})
@@ -92,7 +93,7 @@ def frontier_path(frontier: Frontier, max_seconds: float) -> tuple[list[float], 
 
 def failed_trials(study: optuna.Study) -> list[tuple[int, str]]:
     fails = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-    return [(t.number, str(t.user_attrs.get(rec.REASON, "unknown"))) for t in fails]
+    return [(t.number, str(t.user_attrs.get(REASON, "unknown"))) for t in fails]
 
 
 def search_cost(study: optuna.Study) -> dict[str, float | None]:

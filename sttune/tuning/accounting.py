@@ -28,8 +28,8 @@ import optuna
 
 from sttune.tuning import records as rec
 from sttune.tuning.heartbeat import STALE
+from sttune.tuning.keys import BUDGET, REASON, RESULT, REUSED, ROLE
 from sttune.tuning.setup import StudyPlan
-from sttune.tuning.space import BUDGET, ROLE
 from sttune.tuning.tell import INTERRUPTED
 
 EXHAUSTED_AFTER = 20  # reused results in a row: the sampler has nothing new left to propose
@@ -53,13 +53,13 @@ def queued_again(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
     ``retried`` is :func:`retried_numbers` of the study's trials."""
     if trial.state != optuna.trial.TrialState.FAIL:
         return False
-    reason = str(trial.user_attrs.get(rec.REASON, ""))
+    reason = str(trial.user_attrs.get(REASON, ""))
     return reason == INTERRUPTED or reason.startswith(STALE) or trial.number in retried
 
 
 def reused(trial: optuna.trial.FrozenTrial) -> bool:
     """A trial that took a finished twin's result instead of training (no new work)."""
-    return trial.state == COMPLETE and rec.REUSED in trial.user_attrs
+    return trial.state == COMPLETE and REUSED in trial.user_attrs
 
 
 def _claims(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
@@ -96,7 +96,7 @@ def failure_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[i
     retried = retried_numbers(trials)
     seen = [t for t in _by_completion(trials, earlier) if not queued_again(t, retried) and not reused(t)]
     n = _trailing(seen, lambda t: t.state == FAIL)
-    return n, " ".join(str(seen[-1].user_attrs.get(rec.REASON, "unknown")).split()) if n else ""
+    return n, " ".join(str(seen[-1].user_attrs.get(REASON, "unknown")).split()) if n else ""
 
 
 def reuse_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[int] = ()) -> int:
@@ -124,7 +124,7 @@ def _budget_use(trials: list[optuna.trial.FrozenTrial], budget: float,
                 running: list[optuna.trial.FrozenTrial], next_attrs: dict[str, Any]) -> tuple[float, float, float] | None:
     """(committed, estimate, limit) in device seconds, where committed is the spent seconds plus
     the ``running`` trials' estimates; None until the full baseline has finished (no unit yet)."""
-    records = [rec.read_trial(t) for t in trials if t.state in (COMPLETE, PRUNED) and rec.RESULT in t.user_attrs]
+    records = [rec.read_trial(t) for t in trials if t.state in (COMPLETE, PRUNED) and RESULT in t.user_attrs]
     base = rec.full_baseline(records)
     if base is None or not base.cost_seconds > 0:
         return None
@@ -139,7 +139,7 @@ def _full_baseline_lost(trials: list[optuna.trial.FrozenTrial]) -> str | None:
     full = [t for t in trials if t.user_attrs.get(ROLE) == "baseline" and float(t.user_attrs.get(BUDGET, 1)) >= 1]
     if not full or any(t.state != FAIL for t in full):
         return None
-    return " ".join(str(full[-1].user_attrs.get(rec.REASON, "unknown")).split())
+    return " ".join(str(full[-1].user_attrs.get(REASON, "unknown")).split())
 
 
 @dataclass(frozen=True)

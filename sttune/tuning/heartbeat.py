@@ -23,11 +23,8 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from sttune.tuning import records as rec
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning.keys import BUDGET, HEARTBEAT, REASON, RETRY_OF, ROLE
 
-HEARTBEAT = "sttune.heartbeat"
-RETRY_OF = "sttune.retry_of"
 STALE = "stale"
 
 
@@ -61,7 +58,7 @@ def recover_stale(study: optuna.Study, stale_after: float) -> list[int]:
             continue
         try:
             storage.set_trial_user_attr(
-                trial._trial_id, rec.REASON,
+                trial._trial_id, REASON,
                 f"{STALE}: no heartbeat for {silent:.0f} s (its worker died or hung); queued again")
             if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue

@@ -15,15 +15,7 @@ import optuna
 from sttune.recipe.schema import parse_dataclass, to_plain
 from sttune.training.jobs import Job
 from sttune.training.result import TrainResult
-from sttune.tuning.space import BUDGET, ROLE
-
-JOB = "sttune.job"
-RESULT = "sttune.result"
-REASON = "sttune.fail_reason"
-TRACEBACK = "sttune.traceback"
-STOPPED_VALUES = "sttune.stopped_values"  # objective values when early stopping ended a trial
-REUSED = "sttune.reused_from"  # the trial whose result this one took (search.reuse_results)
-DATASET = "sttune.dataset"  # study user attr: the dataset label the study searches
+from sttune.tuning.keys import BUDGET, DATASET, JOB, REASON, RESULT, REUSED, ROLE
 
 
 def dataset_label(study: optuna.Study) -> str:

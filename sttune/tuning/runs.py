@@ -13,13 +13,13 @@ from sttune.recipe.schema import control_char, short
 from sttune.recipe.spec import LoadedRecipe, Recipe, dump_recipe, load_recipe
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.identity import check_resumable
+from sttune.tuning.keys import NAIVE
 from sttune.tuning.setup import StudyPlan
 from sttune.tuning.storage import open_study, search_storage, study_name
 from sttune.tuning.study import search_study
 from sttune.tuning.workers import search_with_workers
 
 RECIPE_SNAPSHOT = "recipe.yaml"
-NAIVE = "sttune.naive"  # study user attr: the dataset's naive forecasts (NaiveForecasts.to_dict())
 
 
 class RunError(SttuneError):

@@ -19,14 +19,12 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.recipe.schema import to_plain
 from sttune.recipe.spec import DatasetBlock, Recipe
-from sttune.tuning import records as rec
 from sttune.tuning.events import SearchEvents
-from sttune.tuning.identity import IDENTITY, recipe_identity
-from sttune.tuning.space import BUDGET, RECOMMENDED, ROLE, recommended_trials
+from sttune.tuning.identity import recipe_identity
+from sttune.tuning.keys import BUDGET, DATASET, IDENTITY, READY, RECIPE, RECOMMENDATIONS, RECOMMENDED, ROLE
+from sttune.tuning.space import recommended_trials
 from sttune.tuning.storage import make_sampler, open_study, study_name
 
-READY = "sttune.ready"  # study user attr: the baselines are enqueued, workers may start
-RECOMMENDATIONS = "sttune.recommendations"  # study user attr: the recommended trials were enqueued
 METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memory": "peak memory MiB"}
 
 
@@ -68,8 +66,8 @@ def prepare_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
     cfg = plan.recipe.search
     if study.metric_names is None:
         study.set_metric_names([METRICS[o] for o in cfg.objectives])
-        study.set_user_attr("sttune.recipe.spec", to_plain(plan.recipe))
-        study.set_user_attr(rec.DATASET, plan.dataset.label)
+        study.set_user_attr(RECIPE, to_plain(plan.recipe))
+        study.set_user_attr(DATASET, plan.dataset.label)
     if IDENTITY not in study.user_attrs:  # what a resume must not change (sttune.tuning.identity)
         study.set_user_attr(IDENTITY, recipe_identity(plan.recipe, plan.dataset.label))
     ensure_baselines(study, plan.recipe)
@@ -84,7 +82,7 @@ def with_study_budget(plan: StudyPlan, study: optuna.Study) -> StudyPlan:
     ``search.budget``): every worker stops starting trials at the same shared limit."""
     if plan.budget is not None:
         return plan
-    stored = (study.user_attrs.get("sttune.recipe.spec") or {}).get("search", {}).get("budget")
+    stored = (study.user_attrs.get(RECIPE) or {}).get("search", {}).get("budget")
     return plan if stored is None else replace(plan, budget=float(stored))
 
 

@@ -21,10 +21,7 @@ import optuna
 from sttune.recipe.spec import DatasetBlock, Recipe, StrategyBlock
 from sttune.registry import discovery as plugins
 from sttune.training.jobs import Job
-
-ROLE = "sttune.role"  # "baseline" or "search"
-BUDGET = "sttune.budget"  # fraction of train.epochs a baseline trial gets
-RECOMMENDED = "sttune.recommended"  # which recommendation a trial runs: "dynst#1" (its first), "dynst+st_prune"
+from sttune.tuning.keys import BUDGET, ROLE
 
 
 def strategy_choices(recipe: Recipe) -> list[str]:

@@ -31,13 +31,13 @@ from sttune.tuning import records as rec
 from sttune.tuning.accounting import WAITING, count_done, decide, fits_budget, within_budget
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.heartbeat import Heartbeat, recover_stale
+from sttune.tuning.keys import JOB, WORKER
 from sttune.tuning.monitor import rung_monitor
 from sttune.tuning.reuse import finished_twin, tell_reused
 from sttune.tuning.setup import StudyPlan, open_plan_study, with_study_budget
 from sttune.tuning.space import has_search_space, job_for_trial
 from sttune.tuning.tell import guarded, tell_failed, tell_interrupted, tell_oom, tell_result
 
-WORKER = "sttune.worker"  # trial user attr: which host, process and worker index ran it
 FIX_HINT = "fix the recipe and run the same command again"
 
 
@@ -99,7 +99,7 @@ def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents)
         with Heartbeat(study, trial._trial_id, plan.recipe.search.heartbeat_seconds):
             job = job_for_trial(trial, plan.recipe, plan.dataset)
             job_attr = rec.job_to_attr(job)
-            trial.set_user_attr(rec.JOB, job_attr)
+            trial.set_user_attr(JOB, job_attr)
             twin = finished_twin(study, job_attr, trial.number) if plan.recipe.search.reuse_results else None
             if twin is not None:  # the same job already finished: its result, not a second run
                 if guarded(tell_reused, study, trial, twin):

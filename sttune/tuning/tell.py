@@ -11,11 +11,19 @@ import optuna
 from sttune.recipe.spec import Recipe
 from sttune.tuning import records as rec
 from sttune.tuning.events import SearchEvents
-from sttune.tuning.rungs import STOPPED_CHECKPOINT_ATTR
-from sttune.tuning.space import BUDGET, RECOMMENDED, ROLE
+from sttune.tuning.keys import (
+    BUDGET,
+    OOM,
+    REASON,
+    RECOMMENDED,
+    RESULT,
+    ROLE,
+    STOPPED_CHECKPOINT,
+    STOPPED_VALUES,
+    TRACEBACK,
+)
 
 INTERRUPTED = "interrupted"  # the fail reason of a trial Ctrl-C stopped (queued again)
-OOM = "sttune.oom"  # trial user attr: the trial ran out of memory (told COMPLETE, infeasible)
 MEMORY_CONSTRAINT = "memory"
 
 
@@ -38,14 +46,14 @@ def _stopped_values(trial: optuna.Trial, result: Any, objectives: list[str]) -> 
     """A stopped trial's last values; stopped in preparation, its val MAE is the checkpoint's
     (the model never trained, so its own val MAE says nothing about the configuration)."""
     values = _objective_values(result, objectives)
-    point = trial.user_attrs.get(STOPPED_CHECKPOINT_ATTR)
+    point = trial.user_attrs.get(STOPPED_CHECKPOINT)
     if result.epochs_run == 0 and point is not None and "val_mae" in objectives:
         values[objectives.index("val_mae")] = float(point[0])
     return values
 
 
 def tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: Recipe) -> None:
-    trial.set_user_attr(rec.RESULT, rec.result_to_attr(result))
+    trial.set_user_attr(RESULT, rec.result_to_attr(result))
     limit = recipe.search.max_mae_increase
     is_full_baseline = trial.user_attrs.get(ROLE) == "baseline" and float(trial.user_attrs.get(BUDGET, 1)) >= 1
     base = rec.full_baseline(rec.finished_records(study)) if limit is not None else None
@@ -55,7 +63,7 @@ def tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: R
         trial.set_constraint("val_mae_increase", result.val_mae / reference - 1 - limit)
     if result.stop_reason.startswith("stopped"):
         # Optuna's tell() takes no values with PRUNED; the last values stay in the result attr
-        trial.set_user_attr(rec.STOPPED_VALUES, _stopped_values(trial, result, recipe.search.objectives))
+        trial.set_user_attr(STOPPED_VALUES, _stopped_values(trial, result, recipe.search.objectives))
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
     study.tell(trial, _objective_values(result, recipe.search.objectives))
@@ -80,10 +88,10 @@ def tell_oom(study: optuna.Study, trial: optuna.Trial, crash: Any, recipe: Recip
     if values is None:
         tell_failed(study, trial, crash.reason, crash.tb, events)
         return
-    trial.set_user_attr(rec.REASON, crash.reason)
+    trial.set_user_attr(REASON, crash.reason)
     trial.set_user_attr(OOM, True)
     if crash.tb:
-        trial.set_user_attr(rec.TRACEBACK, crash.tb[-4000:])
+        trial.set_user_attr(TRACEBACK, crash.tb[-4000:])
     trial.set_constraint(MEMORY_CONSTRAINT, 1.0)
     study.tell(trial, [float(values[o]) for o in recipe.search.objectives])
     record = rec.read_trial(study.trials[trial.number])
@@ -91,16 +99,16 @@ def tell_oom(study: optuna.Study, trial: optuna.Trial, crash: Any, recipe: Recip
 
 
 def tell_failed(study: optuna.Study, trial: optuna.Trial, reason: str, tb: str | None, events: SearchEvents) -> None:
-    trial.set_user_attr(rec.REASON, reason)
+    trial.set_user_attr(REASON, reason)
     if tb:
-        trial.set_user_attr(rec.TRACEBACK, tb[-4000:])
+        trial.set_user_attr(TRACEBACK, tb[-4000:])
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     events.trial_finished(rec.read_trial(study.trials[trial.number]))
 
 
 def tell_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
     """Leave the study consistent: fail the trial and queue the same config again."""
-    trial.set_user_attr(rec.REASON, INTERRUPTED)
+    trial.set_user_attr(REASON, INTERRUPTED)
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     attrs = {k: v for k, v in trial.user_attrs.items() if k in (ROLE, BUDGET, RECOMMENDED)}
     study.enqueue_trial(trial.params, user_attrs=attrs or None)

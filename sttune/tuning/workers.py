@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from sttune.errors import SttuneError
 from sttune.tuning import records as rec
 from sttune.tuning.events import NullEvents, SearchEvents
+from sttune.tuning.keys import RESULT
 from sttune.tuning.storage import search_storage
 
 if TYPE_CHECKING:  # the study modules load torch: a worker sets CUDA_VISIBLE_DEVICES before it imports them
@@ -119,7 +120,7 @@ def search_with_workers(plans: list[StudyPlan], run_dir: Path, events: SearchEve
                 if queued_again(t, retried):
                     continue  # its retry will report the result
                 record = rec.read_trial(t)
-                events.trial_finished(record if rec.RESULT in t.user_attrs else _as_failed(record))
+                events.trial_finished(record if RESULT in t.user_attrs else _as_failed(record))
 
     for study in studies:  # what earlier runs finished is not news
         seen.update((studies.index(study), t.number) for t in study.get_trials(deepcopy=False) if t.state.is_finished())

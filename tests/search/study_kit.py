@@ -11,7 +11,7 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, setup  # noqa: E402
+from sttune.tuning import keys, setup  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -41,7 +41,7 @@ def new_study() -> optuna.Study:
 def finish(study: optuna.Study, state=COMPLETE, reason: str | None = None) -> optuna.Trial:
     trial = study.ask()
     if reason is not None:
-        trial.set_user_attr(rec.REASON, reason)
+        trial.set_user_attr(keys.REASON, reason)
     study.tell(trial, [1.0, 1.0] if state == COMPLETE else None, state=None if state == COMPLETE else state)
     return trial
 
@@ -49,7 +49,7 @@ def finish(study: optuna.Study, state=COMPLETE, reason: str | None = None) -> op
 def reuse(study: optuna.Study, twin: int) -> optuna.Trial:
     """A trial that took trial ``twin``'s result (search.reuse_results)."""
     trial = study.ask()
-    trial.set_user_attr(rec.REUSED, twin)
+    trial.set_user_attr(keys.REUSED, twin)
     study.tell(trial, [1.0, 1.0])
     return trial
 

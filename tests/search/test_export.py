@@ -15,8 +15,8 @@ from sttune.outcome.export import export_study, fixed_recipe, mae_change, speedu
 from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe  # noqa: E402
 from sttune.training.jobs import Job  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning import keys, records as rec  # noqa: E402
+from sttune.tuning.keys import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -80,8 +80,8 @@ def _tell(study, role, budget, val, seconds, test=None, feasible=True):
     trial = study.ask()
     trial.set_user_attr(ROLE, role)
     trial.set_user_attr(BUDGET, budget)
-    trial.set_user_attr(rec.JOB, rec.job_to_attr(job))
-    trial.set_user_attr(rec.RESULT, rec.result_to_attr(train_result(val, seconds, test_mae=test)))
+    trial.set_user_attr(keys.JOB, rec.job_to_attr(job))
+    trial.set_user_attr(keys.RESULT, rec.result_to_attr(train_result(val, seconds, test_mae=test)))
     trial.set_constraint("val_mae_increase", -1.0 if feasible else 1.0)
     study.tell(trial, [val, seconds])
     return trial.number
@@ -97,7 +97,7 @@ def test_export_study_writes_a_replayable_recipe_and_a_summary(tmp_path):
     failed = study.ask()
     study.tell(failed, state=optuna.trial.TrialState.FAIL)  # 4
     pruned = study.ask()  # 5: stopped early, with a result: cheap, but never a candidate
-    pruned.set_user_attr(rec.RESULT, rec.result_to_attr(train_result(1.9, 2.0)))
+    pruned.set_user_attr(keys.RESULT, rec.result_to_attr(train_result(1.9, 2.0)))
     study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
     out = export_study(study, TEMPLATE, tmp_path / "best", "fastest-within", 0.01)
     assert out.chosen.number == 2 and out.baseline.number == 0 and not out.plain_shorter

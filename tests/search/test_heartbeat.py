@@ -11,10 +11,10 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from sttune.tuning import records as rec
+from sttune.tuning import keys
 from sttune.tuning.accounting import count_done
-from sttune.tuning.heartbeat import HEARTBEAT, RETRY_OF, STALE, Heartbeat, recover_stale, retry_stale
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning.heartbeat import STALE, Heartbeat, recover_stale, retry_stale
+from sttune.tuning.keys import BUDGET, HEARTBEAT, RETRY_OF, ROLE
 from sttune.tuning.storage import rdb_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -52,7 +52,7 @@ def test_recover_stale_fails_and_requeues_only_silent_running_trials():
     assert recover_stale(study, stale_after=3600) == [silent.number]  # unbeaten: started just now
     trials = study.trials
     assert trials[silent.number].state == TrialState.FAIL
-    assert trials[silent.number].user_attrs[rec.REASON].startswith(f"{STALE}: no heartbeat for ")
+    assert trials[silent.number].user_attrs[keys.REASON].startswith(f"{STALE}: no heartbeat for ")
     assert [t.state for t in trials[:4]] == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING, TrialState.COMPLETE]
     assert trials[4].state == TrialState.WAITING and trials[4].user_attrs[RETRY_OF] == silent.number
     assert count_done(trials) == 1  # the stale trial's retry holds its slot

@@ -13,14 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result, trial_record as rec  # noqa: E402
 from sttune.cli.export_cmd import menu_lines  # noqa: E402
-from sttune.outcome.export import VERIFIED_ATTR, export_study  # noqa: E402
+from sttune.outcome.export import export_study  # noqa: E402
 from sttune.outcome.select import MENU_TOLERANCES, cheapest_under, tolerance_menu  # noqa: E402
 from sttune.outcome.verify import Verified  # noqa: E402
 from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
 from sttune.training.jobs import Job  # noqa: E402
 from sttune.tuning import records as records_mod  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning.keys import BUDGET, ROLE, VERIFIED  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -68,7 +68,7 @@ def test_the_export_json_carries_the_menu_verified_where_verified_and_the_rule_s
     _tell(study, "search", 2.015, 50.0)  # 1: within 1% of the best (2.0), within 2% of the baseline
     _tell(study, "search", 2.08, 20.0)  # 2: within 5% only
     verified = Verified(1.8, 1.7, 1.9, 0.5, 2.0, 2.0, 0.05, False)
-    study.set_user_attr(VERIFIED_ATTR, {"1/0/3": verified.to_dict()})  # trial 1 was re-timed before
+    study.set_user_attr(VERIFIED, {"1/0/3": verified.to_dict()})  # trial 1 was re-timed before
     out = export_study(study, TEMPLATE, tmp_path, "fastest-within", 0.01)
     assert out.chosen.number == 1  # the rule decides best/<dataset>.yaml, not the menu
     menu = json.loads(out.summary_path.read_text())["menu"]

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
 from sttune.outcome import report as rep
 from sttune.recipe.spec import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, tell  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning import keys, tell  # noqa: E402
+from sttune.tuning.keys import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RECIPE = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"), strategies=[StrategyBlock("st_prune")],
@@ -28,7 +28,7 @@ RECIPE = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="sti
 def study_with(*trials: tuple[str, float, float], reused_from: int | None = None) -> optuna.Study:
     """(role, val MAE, seconds) per trial, the first the full baseline; the last may be a reuse."""
     study = optuna.create_study(study_name="unit:synthetic", directions=["minimize", "minimize"])
-    study.set_user_attr(rec.DATASET, "synthetic")
+    study.set_user_attr(keys.DATASET, "synthetic")
     for role, mae, seconds in trials:
         if role == "baseline":
             study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: 1.0})
@@ -36,8 +36,8 @@ def study_with(*trials: tuple[str, float, float], reused_from: int | None = None
     if reused_from is not None:
         twin = study.trials[reused_from]
         trial = study.ask()
-        trial.set_user_attr(rec.RESULT, twin.user_attrs[rec.RESULT])
-        trial.set_user_attr(rec.REUSED, reused_from)
+        trial.set_user_attr(keys.RESULT, twin.user_attrs[keys.RESULT])
+        trial.set_user_attr(keys.REUSED, reused_from)
         study.tell(trial, list(twin.values))
     return study
 

@@ -18,9 +18,10 @@ from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, S
 from sttune.registry import discovery as plugins  # noqa: E402
 from sttune.testing.core import ContractFailure  # noqa: E402
 from sttune.testing.strategy import StrategySubject, check_recommended  # noqa: E402
-from sttune.tuning import setup, study as st  # noqa: E402
+from sttune.tuning import keys, setup, study as st  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials  # noqa: E402
+from sttune.tuning.keys import RECOMMENDED, ROLE  # noqa: E402
+from sttune.tuning.space import OutsideSpace, recommendation_params, recommended_trials  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -148,7 +149,7 @@ def test_a_study_that_searched_before_recommendations_keeps_its_course(tmp_path,
     r = recipe(StrategyBlock("knobs"))
     p = setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
     study = setup.open_plan_study(p)
-    study.set_user_attr(setup.RECOMMENDATIONS, False)  # as a study made before recommendations existed
+    study.set_user_attr(keys.RECOMMENDATIONS, False)  # as a study made before recommendations existed
     for _ in study.get_trials(states=[optuna.trial.TrialState.WAITING]):
         study.tell(study.ask(), [1.0, 1.0])
     study.tell(study.ask(), [1.0, 1.0])  # a sampler trial ran

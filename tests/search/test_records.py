@@ -14,8 +14,8 @@ from helpers import finish_trial, train_result  # noqa: E402
 from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe.spec import DatasetBlock  # noqa: E402
 from sttune.training.jobs import Job  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning import keys, records as rec  # noqa: E402
+from sttune.tuning.keys import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -36,10 +36,10 @@ def test_job_round_trips_through_json_and_a_journal_file(tmp_path):
     assert rec.job_from_attr(json.loads(json.dumps(attr))) == JOB  # tuples come back as tuples
     study = journal_study(tmp_path)
     trial = study.ask()
-    trial.set_user_attr(rec.JOB, attr)
+    trial.set_user_attr(keys.JOB, attr)
     study.tell(trial, [1.0, 2.0])
     reread = journal_study(tmp_path).trials[0]  # a second storage object reads the file again
-    assert rec.job_from_attr(reread.user_attrs[rec.JOB]) == JOB
+    assert rec.job_from_attr(reread.user_attrs[keys.JOB]) == JOB
     assert rec.read_trial(reread).job == JOB
 
 
@@ -78,13 +78,13 @@ def test_read_trial_and_finished_records_on_a_study():
     study = optuna.create_study(directions=["minimize", "minimize"])
     result = rec.result_to_attr(train_result(2.0, 10.0))
     job = rec.job_to_attr(JOB)
-    finish_trial(study, "COMPLETE", {rec.JOB: job})  # 0: no result -> not a finished record
-    finish_trial(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, ROLE: "baseline", BUDGET: 0.5})  # 1
-    finish_trial(study, "PRUNED", {rec.JOB: job, rec.RESULT: result})  # 2
-    finish_trial(study, "FAIL", {rec.JOB: job, rec.RESULT: result, rec.REASON: "boom"})  # 3: failed
-    finish_trial(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, rec.REUSED: 1},
+    finish_trial(study, "COMPLETE", {keys.JOB: job})  # 0: no result -> not a finished record
+    finish_trial(study, "COMPLETE", {keys.JOB: job, keys.RESULT: result, ROLE: "baseline", BUDGET: 0.5})  # 1
+    finish_trial(study, "PRUNED", {keys.JOB: job, keys.RESULT: result})  # 2
+    finish_trial(study, "FAIL", {keys.JOB: job, keys.RESULT: result, keys.REASON: "boom"})  # 3: failed
+    finish_trial(study, "COMPLETE", {keys.JOB: job, keys.RESULT: result, keys.REUSED: 1},
             constraints={"val_mae_increase": 0.2})  # 4: infeasible, reused
-    finish_trial(study, "COMPLETE", {rec.RESULT: result}, constraints={"val_mae_increase": 0.0})  # 5: feasible at 0
+    finish_trial(study, "COMPLETE", {keys.RESULT: result}, constraints={"val_mae_increase": 0.0})  # 5: feasible at 0
     records = rec.finished_records(study)
     assert [r.number for r in records] == [1, 2, 4, 5]
     one, two, four, five = records
@@ -109,5 +109,5 @@ def test_full_baseline_is_the_first_complete_full_budget_baseline():
 def test_a_study_is_labelled_by_its_dataset_or_else_its_name():
     study = optuna.create_study(study_name="recipe:syn8")
     assert rec.dataset_label(study) == "recipe:syn8"
-    study.set_user_attr(rec.DATASET, "syn8")
+    study.set_user_attr(keys.DATASET, "syn8")
     assert rec.dataset_label(study) == "syn8"

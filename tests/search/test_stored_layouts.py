@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sttune.outcome.report import search_cost, trial_rows  # noqa: E402
 from sttune.outcome.select import cost_noise, select  # noqa: E402
 from sttune.training.result import TrainResult  # noqa: E402
-from sttune.tuning import records as rec  # noqa: E402
+from sttune.tuning import keys, records as rec  # noqa: E402
 from sttune.tuning.reuse import finished_twin  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -33,7 +33,7 @@ def study(tmp_path) -> optuna.Study:
 
 
 def test_the_fixture_is_in_layout_1(study):
-    job, result = study.trials[2].user_attrs[rec.JOB], study.trials[2].user_attrs[rec.RESULT]
+    job, result = study.trials[2].user_attrs[keys.JOB], study.trials[2].user_attrs[keys.RESULT]
     assert "model" in job and "model_name" not in job and "notes" not in job
     assert {len(row) for row in result["curve"]} == {7}
 
@@ -60,7 +60,7 @@ def test_trials_stored_in_layout_1_read_as_they_did(study):
 
 
 def test_a_layout_1_result_round_trips_in_todays_layout(study):
-    stored = study.trials[2].user_attrs[rec.RESULT]
+    stored = study.trials[2].user_attrs[keys.RESULT]
     result = rec.result_from_attr(stored)
     again = rec.result_to_attr(result)
     assert again["cost_seconds"] == stored["cost_seconds"]

@@ -15,8 +15,8 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import FAIL, finish, new_study, plan, recipe  # noqa: E402
 
-from sttune.tuning import records as rec, setup  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning import keys, setup  # noqa: E402
+from sttune.tuning.keys import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -47,7 +47,7 @@ def test_a_failed_baseline_is_queued_again_by_the_next_run():
     setup.ensure_baselines(study, recipe(ladder=[0.5]))
     for _ in range(2):
         trial = study.ask()
-        trial.set_user_attr(rec.REASON, "RuntimeError: bad model")
+        trial.set_user_attr(keys.REASON, "RuntimeError: bad model")
         study.tell(trial, state=FAIL)
     setup.ensure_baselines(study, recipe(ladder=[0.5]))  # the recipe was fixed: both run again
     assert [(t.user_attrs[BUDGET], t.state.name) for t in study.trials] == [
@@ -59,7 +59,7 @@ def test_prepare_study_names_metrics_stores_the_recipe_and_marks_ready(tmp_path)
     p = plan(r, tmp_path)
     study = setup.open_plan_study(p)
     assert study.metric_names == ["val MAE", "device seconds", "peak memory MiB"]
-    assert study.user_attrs[setup.READY] is True and study.user_attrs["sttune.dataset"] == "synthetic"
+    assert study.user_attrs[keys.READY] is True and study.user_attrs["sttune.dataset"] == "synthetic"
     assert study.user_attrs["sttune.recipe.spec"]["name"] == "unit"
     assert study.study_name == "unit:synthetic" and len(study.trials) == 3  # 2 baselines, st_prune's recommendation
     joining = setup.open_plan_study(replace(p, prepare=False, worker_index=1))  # ready: no wait, nothing added

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import FAIL, Notes, new_study, plan, recipe  # noqa: E402
 
 from helpers import train_result  # noqa: E402
-from sttune.tuning import accounting as acc, records as rec, setup, study as st, tell  # noqa: E402
+from sttune.tuning import accounting as acc, keys, setup, study as st, tell  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -36,7 +36,7 @@ def test_the_budget_stops_starting_trials_that_would_overrun_it(tmp_path, monkey
     study, notes = budget_run(tmp_path, monkeypatch, trials=None, budget=3)
     # limit 120 s: 40 + 20 spent, the first strategy trial estimated at the baseline's 40 s
     # (60 + 40 <= 120), then at the strategy trials' mean of 15 s: 75, 90, 105, 120; 135 > 120
-    costs = [t.user_attrs[rec.RESULT]["cost_seconds"] for t in study.trials]
+    costs = [t.user_attrs[keys.RESULT]["cost_seconds"] for t in study.trials]
     assert costs == [40.0, 20.0, 15.0, 15.0, 15.0, 15.0]
     assert notes == ["budget reached: 3.00 of 3 baselines spent and the next trial would take about 0.38 more; "
                      "stopping with 6 trials"]
@@ -70,7 +70,7 @@ def test_with_a_budget_a_failed_full_baseline_fails_the_search(tmp_path):
     study = new_study()
     setup.ensure_baselines(study, p.recipe)
     trial = study.ask()
-    trial.set_user_attr(rec.REASON, "RuntimeError: bad model")
+    trial.set_user_attr(keys.REASON, "RuntimeError: bad model")
     study.tell(trial, state=FAIL)
     assert acc.decide(study.trials, p, True) == acc.Decision(
         "fail", "the full baseline failed (last: RuntimeError: bad model); search.budget counts in its cost")

@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from study_kit import FAIL, Notes, finish, new_study, plan, recipe, reuse  # noqa: E402
 
 from helpers import train_result  # noqa: E402
-from sttune.tuning import accounting as acc, records as rec, study as st, tell  # noqa: E402
+from sttune.tuning import accounting as acc, keys, study as st, tell  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning.keys import BUDGET, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -107,7 +107,7 @@ def test_after_a_pool_the_parent_says_the_streak_once_and_the_stop_notes(tmp_pat
     monkeypatch.setattr(acc, "EXHAUSTED_AFTER", 2)
     p = plan(recipe(trials=10, ladder=[], max_consecutive_failures=2), tmp_path)
     exhausted, failing = new_study(), new_study()
-    exhausted.set_user_attr(rec.DATASET, "a")
+    exhausted.set_user_attr(keys.DATASET, "a")
     for study in (exhausted, failing):
         finish(study)
     reuse(exhausted, 0)

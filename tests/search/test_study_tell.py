@@ -17,10 +17,9 @@ from study_kit import COMPLETE, FAIL, PRUNED, new_study, recipe  # noqa: E402
 
 from helpers import train_result  # noqa: E402
 from sttune.training.result import EpochRecord  # noqa: E402
-from sttune.tuning import accounting as acc, records as rec, tell  # noqa: E402
+from sttune.tuning import accounting as acc, keys, records as rec, tell  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.rungs import STOPPED_CHECKPOINT_ATTR  # noqa: E402
-from sttune.tuning.space import BUDGET, ROLE  # noqa: E402
+from sttune.tuning.keys import BUDGET, ROLE, STOPPED_CHECKPOINT  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -46,7 +45,7 @@ def test_tell_result_constrains_val_mae_against_the_full_baseline():
     assert t[worse.number].constraints["val_mae_increase"] == pytest.approx(2.4 / 2.0 - 1 - 0.1)
     assert t[ok.number].constraints["val_mae_increase"] == pytest.approx(2.1 / 2.0 - 1 - 0.1)
     assert [r_.feasible for r_ in rec.finished_records(study)] == [True, True, False, True]
-    assert t[worse.number].values == [2.4, 10.0] and t[worse.number].user_attrs[rec.RESULT]["val"]["mae"] == 2.4
+    assert t[worse.number].values == [2.4, 10.0] and t[worse.number].user_attrs[keys.RESULT]["val"]["mae"] == 2.4
 
 
 def test_tell_result_uses_the_reference_of_a_reduced_baseline_only_once_the_full_one_exists():
@@ -77,15 +76,15 @@ def test_a_stopped_trial_is_pruned_with_its_last_values():
     trial = study.ask()
     tell.tell_result(study, trial, train_result(2.5, 30.0, stop_reason="stopped: dominated"), r)
     frozen = study.trials[0]
-    assert frozen.state == PRUNED and frozen.user_attrs[rec.STOPPED_VALUES] == [2.5, 30.0]
+    assert frozen.state == PRUNED and frozen.user_attrs[keys.STOPPED_VALUES] == [2.5, 30.0]
     before_training = study.ask()  # stopped at a preparation checkpoint: the checkpoint's val MAE
-    before_training.set_user_attr(STOPPED_CHECKPOINT_ATTR, [3.25, 12.0])
+    before_training.set_user_attr(STOPPED_CHECKPOINT, [3.25, 12.0])
     tell.tell_result(study, before_training, train_result(7.0, 5.0, stop_reason="stopped: dominated", epochs_run=0), r)
-    assert study.trials[1].user_attrs[rec.STOPPED_VALUES] == [3.25, 5.0]
+    assert study.trials[1].user_attrs[keys.STOPPED_VALUES] == [3.25, 5.0]
     trained = study.ask()  # stopped after an epoch: its own val MAE, the checkpoint's is old news
-    trained.set_user_attr(STOPPED_CHECKPOINT_ATTR, [3.25, 12.0])
+    trained.set_user_attr(STOPPED_CHECKPOINT, [3.25, 12.0])
     tell.tell_result(study, trained, train_result(2.75, 20.0, stop_reason="stopped: dominated", epochs_run=2), r)
-    assert study.trials[2].user_attrs[rec.STOPPED_VALUES] == [2.75, 20.0]
+    assert study.trials[2].user_attrs[keys.STOPPED_VALUES] == [2.75, 20.0]
 
 
 def test_interrupted_trial_fails_and_the_same_config_is_queued_again():
@@ -93,7 +92,7 @@ def test_interrupted_trial_fails_and_the_same_config_is_queued_again():
     trial = _baseline_trial(study, 0.5)
     tell.tell_interrupted(study, trial)
     t = study.trials
-    assert t[0].state == FAIL and t[0].user_attrs[rec.REASON] == tell.INTERRUPTED
+    assert t[0].state == FAIL and t[0].user_attrs[keys.REASON] == tell.INTERRUPTED
     assert t[1].state.name == "WAITING" and t[1].user_attrs == {ROLE: "baseline", BUDGET: 0.5}
     assert acc.count_done(t) == 0 and [c.number for c in acc._claims(t)] == [1]
     other = new_study()
@@ -111,7 +110,7 @@ def test_out_of_memory_is_an_infeasible_complete_trial_without_a_result():
     crash = SimpleNamespace(reason="out of memory", tb="Traceback...", partial=None)
     lonely = study.ask()  # no baseline and no epoch: nothing to tell, it fails
     tell.tell_oom(study, lonely, crash, r, events)
-    assert study.trials[0].state == FAIL and study.trials[0].user_attrs[rec.REASON] == "out of memory"
+    assert study.trials[0].state == FAIL and study.trials[0].user_attrs[keys.REASON] == "out of memory"
     base = _baseline_trial(study)
     tell.tell_result(study, base, train_result(2.0, 100.0, peak_mib=10.0), r)
     oom = study.ask()
@@ -121,8 +120,8 @@ def test_out_of_memory_is_an_infeasible_complete_trial_without_a_result():
     t = study.trials
     for n, values in ((oom.number, [2.0, 100.0]), (partial.number, [2.7, 40.0])):
         assert t[n].state == COMPLETE and t[n].values == values
-        assert t[n].constraints == {tell.MEMORY_CONSTRAINT: 1.0} and t[n].user_attrs[tell.OOM] is True
-        assert rec.RESULT not in t[n].user_attrs
+        assert t[n].constraints == {tell.MEMORY_CONSTRAINT: 1.0} and t[n].user_attrs[keys.OOM] is True
+        assert keys.RESULT not in t[n].user_attrs
     assert [r_.number for r_ in rec.finished_records(study)] == [base.number]
 
 

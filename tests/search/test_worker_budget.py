@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import train_result  # noqa: E402
 from sttune.cli import app  # noqa: E402
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
-from sttune.tuning import records as rec, setup, study as st  # noqa: E402
+from sttune.tuning import keys, setup, study as st  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -35,7 +35,7 @@ def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_pa
     storage = optuna.storages.InMemoryStorage()
     first = st.search_study(plan(recipe(2.5), storage, tmp_path, 0), NullEvents())  # worker 0: budget 2.5 = 500 s
     done = [t for t in first.trials if t.state.is_finished()]
-    spent = sum(t.user_attrs[rec.RESULT]["cost_seconds"] for t in done)
+    spent = sum(t.user_attrs[keys.RESULT]["cost_seconds"] for t in done)
     assert spent == 495 and len(done) == 15  # 200 + 100, then 13 strategy trials of 15 s; 510 > 500
     joined = st.search_study(plan(recipe(None), storage, tmp_path, 1), NullEvents())  # worker 1: no --budget
     assert sum(t.state.is_finished() for t in joined.trials) == 15  # the study's budget is spent: it starts nothing
