@@ -21,7 +21,7 @@ from sttune.training.result import EpochRecord
 from sttune.training.trainer import Trainer
 from sttune.training.work import scaled_work
 from sttune.tuning import keys
-from sttune.tuning.keys import BUDGET, ROLE
+from sttune.tuning.keys import FRACTION, ROLE
 from sttune.tuning.records import TrialRecord
 
 
@@ -105,7 +105,7 @@ def test_the_result_records_its_clock_and_threads(data):
 
 # ---------------------------------------------------------------------- verification
 
-def record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", budget=1.0, first_s=None):
+def record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", fraction=1.0, first_s=None):
     """A finished trial whose epochs each did ``window_nodes_epoch`` work on 10 nodes, 10 batches."""
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [("st_prune", {})],
               TrainConfig())
@@ -113,7 +113,7 @@ def record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", b
     curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, 10] for e in range(epochs)]
     result = train_result(mae, cost, test_mae=mae + 0.5, curve=[EpochRecord.from_row(row, 0.0) for row in curve],
                           work={"units": epochs * window_nodes_epoch / 10})
-    return TrialRecord(number, "COMPLETE", role, budget, job, result, None)
+    return TrialRecord(number, "COMPLETE", role, fraction, job, result, None)
 
 
 def rate_timer(rates):
@@ -192,7 +192,7 @@ def test_a_trial_cheaper_by_less_than_the_noise_does_not_win_over_a_more_accurat
 
 
 def test_the_study_noise_comes_from_the_baselines_equal_work():
-    ladder = [record(0, 40.0, 10_000, role="baseline"), record(1, 22.0, 10_000, epochs=2, role="baseline", budget=0.5)]
+    ladder = [record(0, 40.0, 10_000, role="baseline"), record(1, 22.0, 10_000, epochs=2, role="baseline", fraction=0.5)]
     assert cost_noise(ladder) == pytest.approx(22.0 / 20.0 - 1)  # 1.1 ms vs 1.0 ms per unit of work
     assert cost_noise([ladder[0]]) == pytest.approx(0.02)  # equal epochs: only the floor
 
@@ -207,7 +207,7 @@ def study_of(*records: TrialRecord):
     study = optuna.create_study(directions=["minimize", "minimize"])
     study.set_user_attr("sttune.dataset", "synthetic")
     for r in records:
-        attrs = {keys.JOB: rec.job_to_attr(r.job), keys.RESULT: rec.result_to_attr(r.result), ROLE: r.role, BUDGET: r.budget}
+        attrs = {keys.JOB: rec.job_to_attr(r.job), keys.RESULT: rec.result_to_attr(r.result), ROLE: r.role, FRACTION: r.fraction}
         study.add_trial(optuna.trial.create_trial(values=[r.val_mae, r.cost_seconds], user_attrs=attrs))
     return study
 
@@ -249,7 +249,7 @@ def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(t
 def test_the_report_flags_a_search_speed_up_the_work_cannot_explain():
     from sttune.outcome.report import trial_rows
 
-    ladder = record(1, 20.0, 10_000, epochs=2, role="baseline", budget=0.5)  # same rate as BASE: noise 2%
+    ladder = record(1, 20.0, 10_000, epochs=2, role="baseline", fraction=0.5)  # same rate as BASE: noise 2%
     lucky = record(2, 20.0, 9_000)  # 2x faster on 90% of the work: the load, not a saving
     honest = record(3, 20.0, 5_000)  # 2x faster on half the work
     rows = {r["trial"]: r for r in trial_rows(study_of(BASE, ladder, lucky, honest))}

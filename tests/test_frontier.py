@@ -13,11 +13,11 @@ from sttune.training.jobs import Job
 from sttune.tuning.records import TrialRecord
 
 
-def record(number, seconds, mae, role="search", budget=1.0, strategy="st_prune", state="COMPLETE", feasible=True):
+def record(number, seconds, mae, role="search", fraction=1.0, strategy="st_prune", state="COMPLETE", feasible=True):
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [(strategy, {})], TrainConfig())
     # test MAE ranks trials the opposite way to val MAE: selecting on test would change every answer
     result = train_result(mae, seconds, test_mae=10.0 - mae)
-    return TrialRecord(number, state, role, budget, job, result, None, feasible)
+    return TrialRecord(number, state, role, fraction, job, result, None, feasible)
 
 
 LADDER = [record(0, 100, 3.00, "baseline"), record(1, 50, 3.05, "baseline", 0.5), record(2, 25, 3.30, "baseline", 0.25)]

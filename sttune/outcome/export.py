@@ -12,7 +12,7 @@ import optuna
 
 from sttune.errors import SttuneError
 from sttune.interop.sensors import export_sensors
-from sttune.outcome.jsonout import SCHEMA_VERSION
+from sttune.outcome.jsonout import SCHEMA_VERSION, with_aliases
 from sttune.outcome.select import cost_noise, pareto_front, reliably_cheaper, select, tolerance_menu
 from sttune.outcome.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
@@ -81,11 +81,11 @@ def trial_summary(
     job = record.job
     raw = speedup(record, baseline)
     out = {
-        "trial": record.number, "label": record.label, "chosen": chosen, "role": record.role, "budget": record.budget,
+        "trial": record.number, "label": record.label, "chosen": chosen, "role": record.role, "budget": record.fraction,
         "model": job.model_name if job else None,
         "strategies": {n: p for n, p in job.strategies} if job else {},
         "epochs": job.train.epochs if job else None,
-        "val_mae": record.val_mae, "test_mae": record.test_mae, "device_seconds": record.cost_seconds,
+        "val_mae": record.val_mae, "test_mae": record.test_mae, "cost_seconds": record.cost_seconds,
         "speedup": verified.speedup if verified else raw, "speedup_verified": verified is not None,
         "speedup_measured_in_search": raw, "work_fraction": work_fraction(record, baseline),
         "val_mae_change": mae_change(record, baseline),
@@ -93,7 +93,7 @@ def trial_summary(
     if verified is not None:
         out["speedup_interval"] = [verified.low, verified.high]
         out["verification"] = {k: v for k, v in verified.to_dict().items() if k not in ("speedup", "low", "high")}
-    return out
+    return with_aliases(out)
 
 
 def stored_verification(study: optuna.Study, record: rec.TrialRecord, baseline: rec.TrialRecord) -> Verified | None:
@@ -185,7 +185,7 @@ def export_study(
     noise = cost_noise(records)
     chosen = select(records, rule, tolerance, noise)
     baseline = rec.full_baseline(records)
-    plain_shorter = chosen.role == "baseline" and chosen.budget < 1
+    plain_shorter = chosen.role == "baseline" and chosen.fraction < 1
     verified, note = None, None
     if baseline is not None and timer is not None and pairs > 0:
         try:

@@ -12,6 +12,7 @@ import optuna
 
 from sttune.outcome.export import speedup, trial_summary
 from sttune.outcome.frontier import Frontier, build_frontier, strategy_margins
+from sttune.outcome.jsonout import with_aliases
 from sttune.outcome.select import SelectionError, cost_noise, pareto_front, select
 from sttune.outcome.verify import work_fraction
 from sttune.recipe.spec import Recipe
@@ -77,7 +78,7 @@ def margins(study: optuna.Study) -> dict[str, dict]:
     (the frontier read at the trial's cost raised by the study's cost noise)."""
     records = rec.finished_records(study)
     noise = cost_noise([r for r in records if r.state == "COMPLETE"])
-    return strategy_margins(records, build_frontier(records), noise)
+    return {name: with_aliases(m) for name, m in strategy_margins(records, build_frontier(records), noise).items()}
 
 
 def frontier_path(frontier: Frontier, max_seconds: float) -> tuple[list[float], list[float]]:
@@ -107,9 +108,9 @@ def search_cost(study: optuna.Study) -> dict[str, float | None]:
     trained = [r for r in records if r.reused_from is None]
     total = rec.spent_seconds(records)
     base = rec.full_baseline(records)
-    return {"total_device_seconds": total, "reused_trials": len(records) - len(trained),
-            "baseline_device_seconds": base.cost_seconds if base else None,
-            "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None}
+    return with_aliases({"total_cost_seconds": total, "reused_trials": len(records) - len(trained),
+                         "baseline_cost_seconds": base.cost_seconds if base else None,
+                         "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None})
 
 
 def chosen_trial(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[int, float] | None:
@@ -129,8 +130,9 @@ def chosen_trial(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[i
         if isinstance(number, int) and base is not None and isinstance(chosen.get("speedup"), (int, float)) \
                 and chosen["speedup"] > 0:
             return number, base.cost_seconds / float(chosen["speedup"])
-        if isinstance(number, int) and isinstance(chosen.get("device_seconds"), (int, float)):
-            return number, float(chosen["device_seconds"])
+        cost = chosen.get("cost_seconds", chosen.get("device_seconds"))  # schema 1 files: device_seconds
+        if isinstance(number, int) and isinstance(cost, (int, float)):
+            return number, float(cost)
     complete = [r for r in records if r.state == "COMPLETE"]
     try:
         picked = select(complete, recipe.export.rule, recipe.export.tolerance, cost_noise(complete))
@@ -157,9 +159,9 @@ def break_even(search_seconds: float, baseline_seconds: float | None, chosen_sec
 def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, float | int | None]:
     """The search's cost in full baselines and its break-even point (``sttune report``)."""
     cost = search_cost(study)
-    base = cost["baseline_device_seconds"]
+    base = cost["baseline_cost_seconds"]
     return {"search_cost_baselines": cost["ratio"],
-            "break_even_retrainings": break_even(cost["total_device_seconds"] or 0.0, base,
+            "break_even_retrainings": break_even(cost["total_cost_seconds"] or 0.0, base,
                                                  chosen_cost(study, recipe, best_dir))}
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from sttune.recipe.schema import to_plain
 
+RAN_ALL_EPOCHS = "budget"  # the stop_reason of a run that trained every epoch (the stored value)
+
 # The stored curve: one row (a list) per epoch, in this column order; the charged preparation
 # is the result's own. Rows stored before a column existed are shorter (layout 1: the first 5
 # or 7 columns, no train loss): a column only ever goes on the end.
@@ -86,7 +88,7 @@ class TrainResult:
     device: str
     n_train_windows: int
     n_prepared_windows: int
-    stop_reason: str = "budget"
+    stop_reason: str = RAN_ALL_EPOCHS
     artifacts: dict[str, Any] = field(default_factory=dict)
     # device seconds of work done only because a search listened (a preparation checkpoint's
     # val MAE): part of the search's cost, not of the trial's objective (cost_seconds)

@@ -29,7 +29,7 @@ from sttune.training.epoch import Training
 from sttune.training.evaluation import evaluate, validates
 from sttune.training.listener import TrainListener, listens_to_prepare
 from sttune.training.plan import epochs_ahead
-from sttune.training.result import EpochRecord, PrepareCheckpoint, TrainResult
+from sttune.training.result import RAN_ALL_EPOCHS, EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.training.timing import DeviceClock, PeakMemory, clock_name, device_name, resolve_device
 from sttune.training.work import WorkCounter, scaled_work
 
@@ -82,23 +82,23 @@ class Trainer:
         :class:`TrainListener`) and may end it (StopTraining) at an epoch or a checkpoint."""
         cfg = self.config
         start = self._start(new_model, data, strategies, listener)
-        model, data, run, stopped = start.model, start.data, start.run, start.stopped
+        model, data, training, stopped = start.model, start.data, start.training, start.stopped
         best_val: dict | None = None  # the best epoch's validation metrics: not computed twice
         if stopped is None:
-            curve, best_state, best_epoch, stop_reason, best_val = self._loop(run, start.scheduler, listener)
+            curve, best_state, best_epoch, stop_reason, best_val = self._loop(training, start.scheduler, listener)
             model.load_state_dict(best_state)
         else:  # stopped at a preparation checkpoint: nothing trained, the untrained model is evaluated
             curve, best_epoch, stop_reason = [], -1, stopped
-        prepare_by_strategy, charged = start.prepare_by_strategy, run.charged_prepare_seconds
+        prepare_by_strategy, charged = start.prepare_by_strategy, training.charged_prepare_seconds
         prepared_s = sum(prepare_by_strategy)
-        if listener is not None and stop_reason != "budget":
+        if listener is not None and stop_reason != RAN_ALL_EPOCHS:
             listener.on_stop(stop_reason)
         work = total_work(curve, start.prepare_work, charged / prepared_s if prepared_s > 0 else 1.0,
                         data.spec.n_nodes, float(getattr(model, "node_cost_exponent", 1.0)))
         return TrainResult(
             val=best_val if best_val is not None else evaluate(model, data.val, data, cfg.eval_batch_size),
             test=evaluate(model, data.test, data, cfg.eval_batch_size),
-            device_seconds=run.clock.seconds,
+            device_seconds=training.clock.seconds,
             prepare_seconds=prepared_s,
             charged_prepare_seconds=charged,
             peak_memory_bytes=start.memory.peak_bytes(),
@@ -109,7 +109,7 @@ class Trainer:
             curve=curve,
             device=device_name(self.device),
             n_train_windows=len(data.train),
-            n_prepared_windows=len(run.train),
+            n_prepared_windows=len(training.train),
             stop_reason=stop_reason,
             artifacts={s.name: s.artifacts() for s in strategies if s.artifacts()},
             overhead_seconds=start.overhead_seconds,
@@ -132,10 +132,10 @@ class Trainer:
         start = self._start(new_model, data, strategies, None)
         if start.stopped is not None:
             raise TrainingError("the run stopped in preparation, there is no epoch to time", "check the strategy params")
-        run = start.run
-        run.ctx.epoch = 0
-        run.epoch(torch.Generator().manual_seed(self.config.seed), self.config, max_batches)
-        return run.clock.seconds, run.work.window_nodes
+        training = start.training
+        training.ctx.epoch = 0
+        training.epoch(torch.Generator().manual_seed(self.config.seed), self.config, max_batches)
+        return training.clock.seconds, training.work.window_nodes
 
     def _start(
         self, new_model: Callable[[], STModel], data: DataModule, strategies: Sequence[Strategy],
@@ -158,8 +158,8 @@ class Trainer:
         ctx = TrainContext(epoch=0, train_size=len(train), **shared)
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
-        run = Training(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
-        return _Start(model, data, run, scheduler, memory, prepare_by_strategy, prepare_work.window_nodes,
+        training = Training(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
+        return _Start(model, data, training, scheduler, memory, prepare_by_strategy, prepare_work.window_nodes,
                       overhead, stopped)
 
     def _shared(self, model: STModel, data: DataModule, new_model: Callable[[], STModel]) -> dict[str, Any]:
@@ -238,7 +238,7 @@ class Trainer:
         return optimizer, scheduler
 
     def _loop(
-        self, run: Training, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
+        self, training: Training, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
     ) -> tuple[list[EpochRecord], dict[str, Tensor], int, str, dict | None]:
         """The epochs; returns the curve, the best-validation state, its epoch, the stop reason
         and that epoch's validation metrics (the weights fit() restores: no second pass)."""
@@ -246,25 +246,25 @@ class Trainer:
         shuffle = torch.Generator().manual_seed(cfg.seed)
         curve: list[EpochRecord] = []
         best_mae, best_epoch = math.inf, 0
-        best_state = copy.deepcopy(run.model.state_dict())
+        best_state = copy.deepcopy(training.model.state_dict())
         best_val: dict | None = None
-        stop_reason = "budget"
+        stop_reason = RAN_ALL_EPOCHS
         val_mae = math.inf  # the last validated MAE (what an epoch without validation records)
         for epoch in range(cfg.epochs):
-            run.ctx.epoch = epoch
-            train_loss, windows = run.epoch(shuffle, cfg)
+            training.ctx.epoch = epoch
+            train_loss, windows = training.epoch(shuffle, cfg)
             scheduler.step()
             validated = validates(epoch, cfg.epochs, cfg.val_every)
             if validated:
-                val = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)
+                val = evaluate(training.model, training.data.val, training.data, cfg.eval_batch_size)
                 val_mae = val["mae"]
-            record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows, run.charged_prepare_seconds,
-                                 epochs_ahead(run.strategies, epoch, cfg.epochs), run.work.window_nodes,
-                                 run.work.batches, run.work.extra_window_nodes)
+            record = EpochRecord(epoch, train_loss, val_mae, training.clock.seconds, windows, training.charged_prepare_seconds,
+                                 epochs_ahead(training.strategies, epoch, cfg.epochs), training.work.window_nodes,
+                                 training.work.batches, training.work.extra_window_nodes)
             curve.append(record)
             if validated and val_mae < best_mae:
                 best_mae, best_epoch, best_val = val_mae, epoch, val
-                best_state = copy.deepcopy(run.model.state_dict())
+                best_state = copy.deepcopy(training.model.state_dict())
             try:
                 if listener is not None:
                     listener.on_epoch(record)
@@ -283,7 +283,7 @@ class _Start:
 
     model: STModel
     data: DataModule
-    run: Training
+    training: Training
     scheduler: torch.optim.lr_scheduler.LRScheduler
     memory: PeakMemory
     prepare_by_strategy: list[float]

@@ -13,7 +13,7 @@ has finished and the spent seconds plus the next trial's estimate would pass it.
 
 Several workers share the trial count exactly: trials are *claims* (WAITING, RUNNING, or
 finished as new work), ordered by creation; a worker asks only while the claims leave room, and
-after asking checks its trial's rank among the claims (:func:`within_budget`,
+after asking checks its trial's rank among the claims (:func:`within_trial_count`,
 :func:`fits_budget`). See docs/scaling.md.
 """
 
@@ -28,7 +28,7 @@ import optuna
 
 from sttune.tuning import records as rec
 from sttune.tuning.heartbeat import STALE
-from sttune.tuning.keys import BUDGET, REASON, RESULT, REUSED, ROLE
+from sttune.tuning.keys import FRACTION, REASON, RESULT, REUSED, ROLE
 from sttune.tuning.setup import StudyPlan
 from sttune.tuning.tell import INTERRUPTED
 
@@ -106,7 +106,7 @@ def reuse_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[int
 
 def _estimator(records: list[rec.TrialRecord], base: rec.TrialRecord) -> Callable[[dict[str, Any]], float]:
     """A trial's expected search seconds from its user attrs: a baseline rung, the full
-    baseline's cost times its budget; a strategy trial, the mean of the strategy trials that
+    baseline's cost times its fraction of train.epochs; a strategy trial, the mean of the strategy trials that
     trained so far, else the full baseline's cost."""
     seconds = [r.search_seconds for r in records
                if r.role != "baseline" and r.reused_from is None and math.isfinite(r.search_seconds)]
@@ -114,7 +114,7 @@ def _estimator(records: list[rec.TrialRecord], base: rec.TrialRecord) -> Callabl
 
     def estimate(attrs: dict[str, Any]) -> float:
         if attrs.get(ROLE) == "baseline":
-            return base.cost_seconds * float(attrs.get(BUDGET, 1.0))
+            return base.cost_seconds * float(attrs.get(FRACTION, 1.0))
         return strategy
 
     return estimate
@@ -136,7 +136,7 @@ def _budget_use(trials: list[optuna.trial.FrozenTrial], budget: float,
 def _full_baseline_lost(trials: list[optuna.trial.FrozenTrial]) -> str | None:
     """The last failure reason when the full baseline failed and no run of it is queued,
     running or finished; else None."""
-    full = [t for t in trials if t.user_attrs.get(ROLE) == "baseline" and float(t.user_attrs.get(BUDGET, 1)) >= 1]
+    full = [t for t in trials if t.user_attrs.get(ROLE) == "baseline" and float(t.user_attrs.get(FRACTION, 1)) >= 1]
     if not full or any(t.state != FAIL for t in full):
         return None
     return " ".join(str(full[-1].user_attrs.get(REASON, "unknown")).split())
@@ -164,8 +164,8 @@ def decide(trials: list[optuna.trial.FrozenTrial], plan: StudyPlan, searchable: 
     if reuse_streak(trials, earlier) >= EXHAUSTED_AFTER:
         return Decision("stop", f"the search space looks exhausted: the last {EXHAUSTED_AFTER} trials repeated "
                                 f"finished jobs (results reused); stopping with {done} new trials")
-    in_budget = claims if target is None else claims[:target]
-    waiting = [t for t in in_budget if t.state == WAITING]
+    in_count = claims if target is None else claims[:target]
+    waiting = [t for t in in_count if t.state == WAITING]
     running = [t for t in claims if t.state == RUNNING]
     room = searchable and (target is None or len(claims) < target)
     if plan.budget is not None and (waiting or room):
@@ -187,7 +187,8 @@ def decide(trials: list[optuna.trial.FrozenTrial], plan: StudyPlan, searchable: 
     return Decision("stop")  # nothing left to vary (no search space): the baselines are the whole search
 
 
-def within_budget(study: optuna.Study, trial_id: int, target: int | None) -> bool:
+def within_trial_count(study: optuna.Study, trial_id: int, target: int | None) -> bool:
+    """Whether the trial ranks among the first ``target`` claims (``search.trials``; None: no count)."""
     if target is None:
         return True
     ids = [t._trial_id for t in _claims(study.get_trials(deepcopy=False))]
@@ -200,7 +201,7 @@ def _next_move(study: optuna.Study, plan: StudyPlan, searchable: bool, earlier: 
 
 
 def fits_budget(study: optuna.Study, trial: optuna.Trial, budget: float | None) -> bool:
-    """Whether the asked trial fits the budget after the running trials created before it
+    """Whether the asked trial fits ``search.budget`` after the running trials created before it
     (two workers asked for the last room at once: the later one gives its trial back)."""
     if budget is None:
         return True

@@ -8,7 +8,7 @@ so a running trial's worker writes the user attr ``sttune.heartbeat`` (a Unix ti
 (or start) is older than ``search.stale_after_seconds``, with the reason recorded.
 
 Either way the failed trial is queued again by :func:`retry_stale` (same params, same
-baseline role and budget; ``retry_history`` in its system attrs, as Optuna's
+baseline role and fraction; ``retry_history`` in its system attrs, as Optuna's
 RetryHeartbeatStaleTrialCallback writes it), and a stale or interrupted trial does not count
 towards ``search.trials``.
 """
@@ -23,15 +23,15 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from sttune.tuning.keys import BUDGET, HEARTBEAT, REASON, RETRY_OF, ROLE
+from sttune.tuning.keys import FRACTION, HEARTBEAT, REASON, RETRY_OF, ROLE
 
 STALE = "stale"
 
 
 def retry_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queue a failed trial again: its params, its baseline role and budget, its retry history."""
+    """Queue a failed trial again: its params, its baseline role and fraction, its retry history."""
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    attrs = {k: trial.user_attrs[k] for k in (ROLE, BUDGET) if k in trial.user_attrs}
+    attrs = {k: trial.user_attrs[k] for k in (ROLE, FRACTION) if k in trial.user_attrs}
     attrs[RETRY_OF] = trial.number
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,

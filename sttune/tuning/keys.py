@@ -17,7 +17,7 @@ VERIFIED = "sttune.verified"  # speed-ups an export re-timed: {"<trial>/<baselin
 
 # --- trial user attrs ---
 ROLE = "sttune.role"  # "baseline", or "search" (absent on a searched trial)
-BUDGET = "sttune.budget"  # a baseline trial's fraction of train.epochs (1.0: the full baseline)
+FRACTION = "sttune.budget"  # a baseline trial's fraction of train.epochs (1.0: the full baseline)
 RECOMMENDED = "sttune.recommended"  # which recommendation a trial runs: "dynst#1" (its first), "dynst+st_prune"
 JOB = "sttune.job"  # the trial's whole fixed job (Job in plain form)
 RESULT = "sttune.result"  # the trial's TrainResult (TrainResult.to_plain)

@@ -8,7 +8,7 @@ from sttune.training.listener import TrainListener
 from sttune.training.result import EpochRecord, PrepareCheckpoint
 from sttune.training.trainer import StopTraining
 from sttune.tuning.events import SearchEvents
-from sttune.tuning.keys import BUDGET, PREPARE_RUNG_PREFIX, ROLE, RUNG_PREFIX, STOPPED_CHECKPOINT
+from sttune.tuning.keys import FRACTION, PREPARE_RUNG_PREFIX, ROLE, RUNG_PREFIX, STOPPED_CHECKPOINT
 from sttune.tuning.rungs import RungPolicy, projected_cost, should_stop
 
 
@@ -16,7 +16,7 @@ class RungMonitor(TrainListener):
     """A trial's listener: progress events, and successive halving at the rungs.
 
     The full baseline records its rung points (others are compared with it) but never
-    stops; reduced-budget baselines have another LR schedule, so they neither record nor stop.
+    stops; the ladder's shorter baselines have another LR schedule, so they neither record nor stop.
     A strategy's preparation checkpoints (e.g. STemDist before it distills) are rungs too,
     compared only with the same strategy's same checkpoint in other trials: (val MAE of what
     is prepared so far, the trial's projected charged seconds as the strategy estimates them).
@@ -24,8 +24,8 @@ class RungMonitor(TrainListener):
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, policy: RungPolicy, epochs: int,
                  events: SearchEvents) -> None:
-        role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
-        active = policy.enabled and budget >= 1
+        role, fraction = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(FRACTION, 1.0))
+        active = policy.enabled and fraction >= 1
         self.study, self.trial, self.policy, self.events = study, trial, policy, events
         self.stops = active and role != "baseline"
         self.rungs = set(policy.rungs(epochs)) if active else set()

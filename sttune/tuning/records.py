@@ -15,11 +15,11 @@ import optuna
 from sttune.recipe.schema import parse_dataclass, to_plain
 from sttune.training.jobs import Job
 from sttune.training.result import TrainResult
-from sttune.tuning.keys import BUDGET, DATASET, JOB, REASON, RESULT, REUSED, ROLE
+from sttune.tuning.keys import DATASET, FRACTION, JOB, REASON, RESULT, REUSED, ROLE
 
 
 def dataset_label(study: optuna.Study) -> str:
-    """The dataset label a study was prepared for; the study's name when it has none."""
+    """The dataset label a study was set up for; the study's name when it has none."""
     return str(study.user_attrs.get(DATASET, study.study_name))
 
 
@@ -60,7 +60,7 @@ class TrialRecord:
     number: int
     state: str
     role: str
-    budget: float
+    fraction: float  # a baseline's fraction of train.epochs (stored as sttune.budget)
     job: Job | None
     result: TrainResult | None
     reason: str | None
@@ -94,7 +94,7 @@ class TrialRecord:
     def label(self) -> str:
         """A short name: 'baseline 50%', or the strategies with the model."""
         if self.role == "baseline":
-            return "baseline" if self.budget >= 1 else f"baseline {self.budget:.0%}"
+            return "baseline" if self.fraction >= 1 else f"baseline {self.fraction:.0%}"
         if self.job is None:
             return "?"
         names = "+".join(n for n, _ in self.job.strategies) or "plain"
@@ -106,7 +106,7 @@ def read_trial(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     job = job_from_attr(attrs[JOB]) if JOB in attrs else None
     return TrialRecord(
         number=trial.number, state=trial.state.name, role=attrs.get(ROLE, "search"),
-        budget=float(attrs.get(BUDGET, 1.0)), job=job,
+        fraction=float(attrs.get(FRACTION, 1.0)), job=job,
         result=result_from_attr(attrs[RESULT]) if RESULT in attrs else None,
         reason=attrs.get(REASON), feasible=all(c <= 0 for c in (trial.constraints or {}).values()),
         reused_from=attrs.get(REUSED),
@@ -120,9 +120,9 @@ def finished_records(study: optuna.Study) -> list[TrialRecord]:
 
 
 def full_baseline(records: list[TrialRecord]) -> TrialRecord | None:
-    """The completed no-strategy trial at the full budget (the reference of speed-ups)."""
+    """The completed no-strategy trial trained for all of train.epochs (the reference of speed-ups)."""
     for record in records:
-        if record.role == "baseline" and record.budget >= 1 and record.state == "COMPLETE":
+        if record.role == "baseline" and record.fraction >= 1 and record.state == "COMPLETE":
             return record
     return None
 

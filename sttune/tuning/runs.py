@@ -114,15 +114,15 @@ def plans(run: Run, cache_dir: Path, trials: int | None, timeout: float | None, 
 
 
 def search_run(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None,
-           workers: int = 1, worker_index: int = 0, prepare: bool = True, joining: bool = False) -> None:
+           workers: int = 1, worker_index: int = 0, sets_up: bool = True, joining: bool = False) -> None:
     """One study per dataset, in this process (``workers`` = 1) or in a pool of worker processes."""
     isolation = resolve_isolation(run.recipe, workers, joining)
-    if prepare:
+    if sets_up:
         store_naive(run)
     if workers > 1:
         search_with_workers(plans(run, cache_dir, trials, timeout), run.run_dir, events, workers, isolation)
         return
-    for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, prepare=prepare, isolation=isolation):
+    for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, sets_up=sets_up, isolation=isolation):
         search_study(plan, events)
 
 

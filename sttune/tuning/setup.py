@@ -1,9 +1,9 @@
 """Set a study up: name its metrics, store the recipe, enqueue the baselines and the recommendations.
 
-The plain baseline (full budget) is enqueued first, then the baseline ladder (reduced
-budgets), then each searched strategy's recommended configurations (``Strategy.recommended``;
+The plain baseline (all of train.epochs) is enqueued first, then the baseline ladder (fractions
+of train.epochs), then each searched strategy's recommended configurations (``Strategy.recommended``;
 with ``search.combine`` also their combination); all are enqueued once per study (by the
-preparing process only) and never repeated on resume. A joining worker waits for the
+process that sets the study up) and never repeated on resume. A joining worker waits for the
 ``sttune.ready`` mark instead (:func:`open_plan_study`).
 """
 
@@ -21,7 +21,7 @@ from sttune.recipe.schema import to_plain
 from sttune.recipe.spec import DatasetBlock, Recipe
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.identity import recipe_identity
-from sttune.tuning.keys import BUDGET, DATASET, IDENTITY, READY, RECIPE, RECOMMENDATIONS, RECOMMENDED, ROLE
+from sttune.tuning.keys import DATASET, FRACTION, IDENTITY, READY, RECIPE, RECOMMENDATIONS, RECOMMENDED, ROLE
 from sttune.tuning.space import recommended_trials
 from sttune.tuning.storage import make_sampler, open_study, study_name
 
@@ -40,7 +40,7 @@ class StudyPlan:
     trials: int | None
     timeout_minutes: float | None
     worker_index: int = 0  # sampler seed = search.seed + worker_index
-    prepare: bool = True  # this process sets the study up and enqueues the baselines
+    sets_up: bool = True  # this process sets the study up and enqueues the baselines
     isolation: str = "inline"  # resolved: "inline" or "subprocess"
     poll_seconds: float = 0.5  # how often a worker with nothing to ask looks again
     budget: float | None = None  # search.budget: device time in full baselines
@@ -51,8 +51,8 @@ def open_plan_study(plan: StudyPlan, events: SearchEvents | None = None) -> optu
     cfg = plan.recipe.search
     sampler = make_sampler(cfg.sampler, cfg.seed + plan.worker_index, len(cfg.objectives))
     study = open_study(plan.storage, study_name(plan.recipe_name, plan.dataset.label), len(cfg.objectives), sampler)
-    if plan.prepare:
-        for note in prepare_study(study, plan):
+    if plan.sets_up:
+        for note in set_up_study(study, plan):
             if events is not None:
                 events.notice(note)
     else:
@@ -60,7 +60,7 @@ def open_plan_study(plan: StudyPlan, events: SearchEvents | None = None) -> optu
     return study
 
 
-def prepare_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
+def set_up_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
     """Name the metrics, store the recipe, enqueue the baselines and the recommendations, and
     mark the study ready; returns the notices of recommendations skipped."""
     cfg = plan.recipe.search
@@ -78,7 +78,7 @@ def prepare_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
 
 
 def with_study_budget(plan: StudyPlan, study: optuna.Study) -> StudyPlan:
-    """A worker given no budget keeps to the one stored with the study (worker 0's
+    """A worker given no ``search.budget`` keeps to the one stored with the study (worker 0's
     ``search.budget``): every worker stops starting trials at the same shared limit."""
     if plan.budget is not None:
         return plan
@@ -91,7 +91,7 @@ def _wait_until_ready(study: optuna.Study, plan: StudyPlan) -> None:
     while not (study.user_attrs.get(READY) or any(ROLE in t.user_attrs for t in study.get_trials(deepcopy=False))):
         if time.monotonic() >= give_up:
             raise SttuneError(
-                f"study '{study.study_name}' was not prepared within {plan.ready_timeout_seconds:.0f} s",
+                f"study '{study.study_name}' was not set up within {plan.ready_timeout_seconds:.0f} s",
                 "start worker 0 (sttune worker ... --worker-index 0) or `sttune search`, which enqueue the baselines",
             )
         time.sleep(plan.poll_seconds)
@@ -100,11 +100,11 @@ def _wait_until_ready(study: optuna.Study, plan: StudyPlan) -> None:
 def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
     """Enqueue the full baseline, then the ladder, unless the study already has them (a baseline
     whose every run failed is queued again: the recipe may have been fixed since)."""
-    have = {(t.user_attrs.get(ROLE), t.user_attrs.get(BUDGET)) for t in study.get_trials(deepcopy=False)
+    have = {(t.user_attrs.get(ROLE), t.user_attrs.get(FRACTION)) for t in study.get_trials(deepcopy=False)
             if t.state != optuna.trial.TrialState.FAIL}
-    for budget in [1.0, *sorted(recipe.search.baseline_ladder, reverse=True)]:
-        if ("baseline", budget) not in have:
-            study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: budget})
+    for fraction in [1.0, *sorted(recipe.search.baseline_ladder, reverse=True)]:
+        if ("baseline", fraction) not in have:
+            study.enqueue_trial({}, user_attrs={ROLE: "baseline", FRACTION: fraction})
 
 
 def ensure_recommendations(study: optuna.Study, recipe: Recipe) -> list[str]:

@@ -28,7 +28,7 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.training.jobs import train_job
 from sttune.tuning import records as rec
-from sttune.tuning.accounting import WAITING, count_done, decide, fits_budget, within_budget
+from sttune.tuning.accounting import WAITING, count_done, decide, fits_budget, within_trial_count
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.heartbeat import Heartbeat, recover_stale
 from sttune.tuning.keys import JOB, WORKER
@@ -46,7 +46,7 @@ class FailureStreak(SttuneError):
 
 
 def _give_back(study: optuna.Study, trial: optuna.Trial) -> None:
-    """A trial asked past the budget (a race for the last slot) goes back to WAITING untouched."""
+    """A trial asked past the trial count or the budget (a race for the last slot) goes back to WAITING untouched."""
     try:
         study._storage.set_trial_state_values(trial._trial_id, WAITING)
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -89,7 +89,7 @@ def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents)
     Returns False when the asked trial fell outside the trial count or the budget and was given back.
     """
     trial = study.ask()
-    if not within_budget(study, trial._trial_id, plan.trials) or not fits_budget(study, trial, plan.budget):
+    if not within_trial_count(study, trial._trial_id, plan.trials) or not fits_budget(study, trial, plan.budget):
         _give_back(study, trial)
         return False
     trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "index": plan.worker_index,

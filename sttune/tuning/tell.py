@@ -12,7 +12,7 @@ from sttune.recipe.spec import Recipe
 from sttune.tuning import records as rec
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.keys import (
-    BUDGET,
+    FRACTION,
     OOM,
     REASON,
     RECOMMENDED,
@@ -37,6 +37,7 @@ def guarded(tell: Any, study: optuna.Study, trial: optuna.Trial, *args: Any) -> 
 
 
 def _objective_values(result: Any, objectives: list[str]) -> list[float]:
+    """The told values; the objective ``device_seconds`` (the recipes' name) is the charged cost."""
     values = {"val_mae": result.val_mae, "device_seconds": result.cost_seconds,
               "peak_memory": result.peak_memory_bytes / 2**20}
     return [float(values[o]) for o in objectives]
@@ -55,7 +56,7 @@ def _stopped_values(trial: optuna.Trial, result: Any, objectives: list[str]) -> 
 def tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: Recipe) -> None:
     trial.set_user_attr(RESULT, rec.result_to_attr(result))
     limit = recipe.search.max_mae_increase
-    is_full_baseline = trial.user_attrs.get(ROLE) == "baseline" and float(trial.user_attrs.get(BUDGET, 1)) >= 1
+    is_full_baseline = trial.user_attrs.get(ROLE) == "baseline" and float(trial.user_attrs.get(FRACTION, 1)) >= 1
     base = rec.full_baseline(rec.finished_records(study)) if limit is not None else None
     if limit is not None and (base is not None or is_full_baseline):
         # trials finished before the full baseline (after a resume) carry no constraint yet
@@ -73,7 +74,7 @@ def tell_oom(study: optuna.Study, trial: optuna.Trial, crash: Any, recipe: Recip
     """Out of memory: an infeasible COMPLETE trial, so the sampler learns to avoid the region.
 
     Optuna samplers ignore FAIL trials but read constraints of COMPLETE ones (a positive
-    value = infeasible). The values told are the last epoch's (best val MAE so far, device
+    value = infeasible). The values told are the last epoch's (best val MAE so far, cost
     seconds so far) when an epoch finished, else the full baseline's; with neither, the
     trial fails. The trial has no ``sttune.result``, so selection and export never pick it.
     """
@@ -110,5 +111,5 @@ def tell_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
     """Leave the study consistent: fail the trial and queue the same config again."""
     trial.set_user_attr(REASON, INTERRUPTED)
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    attrs = {k: v for k, v in trial.user_attrs.items() if k in (ROLE, BUDGET, RECOMMENDED)}
+    attrs = {k: v for k, v in trial.user_attrs.items() if k in (ROLE, FRACTION, RECOMMENDED)}
     study.enqueue_trial(trial.params, user_attrs=attrs or None)

@@ -1,6 +1,6 @@
 """``sttune search --workers N``: N worker processes on one host sharing one study storage.
 
-The parent prepares every study first (metric names, recipe, baselines enqueued once, the
+The parent sets every study up first (metric names, recipe, baselines enqueued once, the
 ``sttune.ready`` mark), then starts the workers (``spawn`` context). Each worker runs
 :func:`sttune.tuning.study.search_study` with its own sampler seed (``search.seed + index``) and
 never enqueues baselines; the claim counting in accounting.py makes the workers run exactly
@@ -70,7 +70,7 @@ def worker_main(spec: WorkerSpec) -> None:
     try:
         storage = search_storage(spec.plans[0].recipe.search, spec.run_dir) if spec.plans else None
         for plan in spec.plans:
-            search_study(replace(plan, storage=storage, worker_index=spec.index, prepare=False, isolation=spec.isolation),
+            search_study(replace(plan, storage=storage, worker_index=spec.index, sets_up=False, isolation=spec.isolation),
                       NullEvents())  # the parent reports trials from the storage
     except KeyboardInterrupt:
         sys.exit(130)
@@ -82,14 +82,14 @@ def worker_main(spec: WorkerSpec) -> None:
 
 
 def search_with_workers(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, workers: int, isolation: str) -> None:
-    """Prepare every plan's study (baselines once), then run ``workers`` processes on them all.
+    """Set up every plan's study (baselines once), then run ``workers`` processes on them all.
 
-    ``plans`` are the parent's (worker 0, preparing); ``run_dir`` is the run folder (where the
+    ``plans`` are the parent's (worker 0, setting up); ``run_dir`` is the run folder (where the
     default journal storage lives), from which each worker opens the storage again."""
     from sttune.tuning.accounting import count_done, queued_again, retried_numbers
     from sttune.tuning.setup import open_plan_study
 
-    studies = [open_plan_study(plan) for plan in plans]  # prepares: baselines once
+    studies = [open_plan_study(plan) for plan in plans]  # sets them up: baselines once
     earlier = [frozenset(t.number for t in s.get_trials(deepcopy=False) if t.state.is_finished()) for s in studies]
     total = plans[0].trials if plans else None
     envs = device_envs(workers, cuda_device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))

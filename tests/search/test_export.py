@@ -16,7 +16,7 @@ from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe  # noqa: E402
 from sttune.training.jobs import Job  # noqa: E402
 from sttune.tuning import keys, records as rec  # noqa: E402
-from sttune.tuning.keys import BUDGET, ROLE  # noqa: E402
+from sttune.tuning.keys import FRACTION, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -45,7 +45,8 @@ def test_trial_summary_fields():
     assert trial_summary(record, BASE) == {
         "trial": 4, "label": "st_prune (stid)", "chosen": False, "role": "search", "budget": 1.0, "model": "stid",
         "strategies": {"st_prune": {"keep": 0.3}}, "epochs": 7, "val_mae": 2.2, "test_mae": 2.4,
-        "device_seconds": 50.0, "speedup": pytest.approx(2.0), "val_mae_change": pytest.approx(0.1),
+        "cost_seconds": 50.0, "device_seconds": 50.0,  # the schema-1 name, an alias in schema 2
+        "speedup": pytest.approx(2.0), "val_mae_change": pytest.approx(0.1),
         "speedup_verified": False, "speedup_measured_in_search": pytest.approx(2.0), "work_fraction": None,
     }
     assert trial_summary(record, BASE, chosen=True)["chosen"] is True
@@ -79,7 +80,7 @@ def _tell(study, role, budget, val, seconds, test=None, feasible=True):
               TrainConfig(epochs=max(1, round(4 * budget))))
     trial = study.ask()
     trial.set_user_attr(ROLE, role)
-    trial.set_user_attr(BUDGET, budget)
+    trial.set_user_attr(FRACTION, budget)
     trial.set_user_attr(keys.JOB, rec.job_to_attr(job))
     trial.set_user_attr(keys.RESULT, rec.result_to_attr(train_result(val, seconds, test_mae=test)))
     trial.set_constraint("val_mae_increase", -1.0 if feasible else 1.0)

@@ -20,7 +20,7 @@ from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock  # noqa: E402
 from sttune.training.jobs import Job  # noqa: E402
 from sttune.tuning import records as records_mod  # noqa: E402
-from sttune.tuning.keys import BUDGET, ROLE, VERIFIED  # noqa: E402
+from sttune.tuning.keys import FRACTION, ROLE, VERIFIED  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -46,12 +46,12 @@ def test_a_tolerance_nothing_meets_has_no_trial_and_noise_ties_go_to_accuracy():
     assert cheapest_under(tied, 2.02, noise=0.0).number == 1
 
 
-def _tell(study, role, val, seconds, budget=1.0):
+def _tell(study, role, val, seconds, fraction=1.0):
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [("dynst", {})],
               TrainConfig(epochs=4))
     trial = study.ask()
     trial.set_user_attr(ROLE, role) if role == "baseline" else None
-    trial.set_user_attr(BUDGET, budget)
+    trial.set_user_attr(FRACTION, fraction)
     trial.set_user_attr(records_mod.JOB, records_mod.job_to_attr(job))
     trial.set_user_attr(records_mod.RESULT, records_mod.result_to_attr(train_result(val, seconds)))
     study.tell(trial, [val, seconds])

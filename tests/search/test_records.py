@@ -15,7 +15,7 @@ from sttune.recipe.settings import Protocol, TrainConfig  # noqa: E402
 from sttune.recipe.spec import DatasetBlock  # noqa: E402
 from sttune.training.jobs import Job  # noqa: E402
 from sttune.tuning import keys, records as rec  # noqa: E402
-from sttune.tuning.keys import BUDGET, ROLE  # noqa: E402
+from sttune.tuning.keys import FRACTION, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -79,7 +79,7 @@ def test_read_trial_and_finished_records_on_a_study():
     result = rec.result_to_attr(train_result(2.0, 10.0))
     job = rec.job_to_attr(JOB)
     finish_trial(study, "COMPLETE", {keys.JOB: job})  # 0: no result -> not a finished record
-    finish_trial(study, "COMPLETE", {keys.JOB: job, keys.RESULT: result, ROLE: "baseline", BUDGET: 0.5})  # 1
+    finish_trial(study, "COMPLETE", {keys.JOB: job, keys.RESULT: result, ROLE: "baseline", FRACTION: 0.5})  # 1
     finish_trial(study, "PRUNED", {keys.JOB: job, keys.RESULT: result})  # 2
     finish_trial(study, "FAIL", {keys.JOB: job, keys.RESULT: result, keys.REASON: "boom"})  # 3: failed
     finish_trial(study, "COMPLETE", {keys.JOB: job, keys.RESULT: result, keys.REUSED: 1},
@@ -88,8 +88,8 @@ def test_read_trial_and_finished_records_on_a_study():
     records = rec.finished_records(study)
     assert [r.number for r in records] == [1, 2, 4, 5]
     one, two, four, five = records
-    assert (one.role, one.budget, one.state, one.feasible) == ("baseline", 0.5, "COMPLETE", True)
-    assert (two.role, two.budget, two.state) == ("search", 1.0, "PRUNED")
+    assert (one.role, one.fraction, one.state, one.feasible) == ("baseline", 0.5, "COMPLETE", True)
+    assert (two.role, two.fraction, two.state) == ("search", 1.0, "PRUNED")
     assert four.feasible is False and four.reused_from == 1 and four.job == JOB
     assert five.feasible is True and five.job is None
     failed = rec.read_trial(study.trials[3])
@@ -97,8 +97,8 @@ def test_read_trial_and_finished_records_on_a_study():
 
 
 def test_full_baseline_is_the_first_complete_full_budget_baseline():
-    def r(n, role, budget, state="COMPLETE"):
-        return rec.TrialRecord(n, state, role, budget, JOB, train_result(1.0, 1.0), None)
+    def r(n, role, fraction, state="COMPLETE"):
+        return rec.TrialRecord(n, state, role, fraction, JOB, train_result(1.0, 1.0), None)
 
     assert rec.full_baseline([]) is None
     assert rec.full_baseline([r(0, "baseline", 0.5), r(1, "search", 1.0)]) is None

@@ -19,7 +19,7 @@ from study_kit import FAIL, Notes, finish, new_study, plan, recipe, reuse  # noq
 from helpers import train_result  # noqa: E402
 from sttune.tuning import accounting as acc, keys, study as st, tell  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.keys import BUDGET, ROLE  # noqa: E402
+from sttune.tuning.keys import FRACTION, ROLE  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -36,7 +36,7 @@ def test_run_study_runs_exactly_the_trial_count_baselines_first(tmp_path, monkey
     r = replace(recipe(trials=5, ladder=[0.5], limit=0.5, reuse_results=False), train=replace(recipe().train, epochs=4))
     study = st.search_study(plan(r, tmp_path), NullEvents())
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5 and len(jobs) == 5
-    assert [(t.user_attrs.get(ROLE), t.user_attrs.get(BUDGET)) for t in study.trials[:2]] == [
+    assert [(t.user_attrs.get(ROLE), t.user_attrs.get(FRACTION)) for t in study.trials[:2]] == [
         ("baseline", 1.0), ("baseline", 0.5)]
     assert [j.train.epochs for j in jobs[:2]] == [4, 2] and not jobs[0].strategies and not jobs[1].strategies
     assert all(j.strategies and j.strategies[0][0] == "st_prune" for j in jobs[2:])

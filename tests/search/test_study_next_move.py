@@ -86,12 +86,12 @@ def test_next_move_without_a_trial_count_asks_until_told_otherwise(tmp_path):
     assert acc._next_move(study, p, searchable=False) == "stop"
 
 
-def test_a_trial_asked_past_the_budget_goes_back_to_waiting_untouched():
+def test_a_trial_asked_past_the_trial_count_goes_back_to_waiting_untouched():
     study = new_study()
     finish(study)
     first, second = study.ask(), study.ask()  # two workers ask for the last slot at once
-    assert acc.within_budget(study, first._trial_id, 2) and not acc.within_budget(study, second._trial_id, 2)
-    assert acc.within_budget(study, second._trial_id, None)
+    assert acc.within_trial_count(study, first._trial_id, 2) and not acc.within_trial_count(study, second._trial_id, 2)
+    assert acc.within_trial_count(study, second._trial_id, None)
     st._give_back(study, second)
     assert study.trials[second.number].state.name == "WAITING"
     study.tell(first, [1.0, 1.0])

@@ -19,13 +19,13 @@ from helpers import train_result  # noqa: E402
 from sttune.training.result import EpochRecord  # noqa: E402
 from sttune.tuning import accounting as acc, keys, records as rec, tell  # noqa: E402
 from sttune.tuning.events import NullEvents  # noqa: E402
-from sttune.tuning.keys import BUDGET, ROLE, STOPPED_CHECKPOINT  # noqa: E402
+from sttune.tuning.keys import FRACTION, ROLE, STOPPED_CHECKPOINT  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _baseline_trial(study, budget=1.0):
-    study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: budget})
+def _baseline_trial(study, fraction=1.0):
+    study.enqueue_trial({}, user_attrs={ROLE: "baseline", FRACTION: fraction})
     return study.ask()
 
 
@@ -93,7 +93,7 @@ def test_interrupted_trial_fails_and_the_same_config_is_queued_again():
     tell.tell_interrupted(study, trial)
     t = study.trials
     assert t[0].state == FAIL and t[0].user_attrs[keys.REASON] == tell.INTERRUPTED
-    assert t[1].state.name == "WAITING" and t[1].user_attrs == {ROLE: "baseline", BUDGET: 0.5}
+    assert t[1].state.name == "WAITING" and t[1].user_attrs == {ROLE: "baseline", FRACTION: 0.5}
     assert acc.count_done(t) == 0 and [c.number for c in acc._claims(t)] == [1]
     other = new_study()
     search = other.ask()

@@ -26,7 +26,7 @@ def recipe(budget: float | None) -> Recipe:
 
 def plan(r: Recipe, storage, tmp_path, index: int) -> setup.StudyPlan:
     return setup.StudyPlan(r, "unit", r.datasets[0], storage, tmp_path, r.search.trials, None,
-                        worker_index=index, prepare=index == 0, budget=r.search.budget, poll_seconds=0.01)
+                        worker_index=index, sets_up=index == 0, budget=r.search.budget, poll_seconds=0.01)
 
 
 def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_path, monkeypatch):
