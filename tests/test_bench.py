@@ -14,10 +14,11 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 from harness import interleave, rotated, summarise  # noqa: E402
+from sttune.training.work import WorkSummary  # noqa: E402
 
 
 def fake(seconds: float, units: float, mae: float = 3.0):
-    return SimpleNamespace(cost_seconds=seconds, work={"units": units}, test_mae=mae, val_mae=mae,
+    return SimpleNamespace(cost_seconds=seconds, work=WorkSummary(units=units), test_mae=mae, val_mae=mae,
                            peak_memory_bytes=0, clock="injected", device="cpu")
 
 

@@ -19,7 +19,7 @@ from sttune.recipe.spec import DatasetBlock
 from sttune.training.jobs import Job
 from sttune.training.result import EpochRecord
 from sttune.training.trainer import Trainer
-from sttune.training.work import scaled_work
+from sttune.training.work import WorkSummary, scaled_work
 from sttune.tuning import keys
 from sttune.tuning.keys import FRACTION, ROLE
 from sttune.tuning.records import TrialRecord
@@ -74,21 +74,21 @@ def test_every_batch_is_counted_in_windows_times_nodes(data):
     plain = fit(data)
     assert [r.window_nodes for r in plain.curve] == [windows * n] * 2
     assert [r.batches for r in plain.curve] == [-(-windows // 32)] * 2
-    assert plain.work["units"] == pytest.approx(2 * windows)  # full-graph windows
+    assert plain.work.units == pytest.approx(2 * windows)  # full-graph windows
     half = fit(data, [KeepHalf()])
     assert [r.window_nodes for r in half.curve] == [len(range(0, windows, 2)) * n] * 2
     nodes = fit(data, [FirstNodes(2)])
     assert [r.window_nodes for r in nodes.curve] == [windows * 2] * 2
-    assert nodes.work["units"] == pytest.approx(2 * windows * 2 / n)
+    assert nodes.work.units == pytest.approx(2 * windows * 2 / n)
 
 
 def test_a_strategy_s_own_passes_are_counted_where_they_happen(data):
     result = fit(data, [ExtraPasses()])
     windows, n = len(data.train), data.spec.n_nodes
-    assert result.work["prepare_window_nodes"] == 30
+    assert result.work.prepare_window_nodes == 30
     assert [r.extra_window_nodes for r in result.curve] == [24, 24]
     assert [r.window_nodes for r in result.curve] == [windows * n + 24] * 2
-    assert result.work["units"] == pytest.approx(2 * (windows + 24 / n) + 30 / n)
+    assert result.work.units == pytest.approx(2 * (windows + 24 / n) + 30 / n)
 
 
 def test_a_superlinear_model_s_work_scales_with_the_node_share_squared():
@@ -112,7 +112,7 @@ def record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", f
     per_epoch = cost / epochs if first_s is None else first_s
     curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, 10] for e in range(epochs)]
     result = train_result(mae, cost, test_mae=mae + 0.5, curve=[EpochRecord.from_row(row, 0.0) for row in curve],
-                          work={"units": epochs * window_nodes_epoch / 10})
+                          work=WorkSummary(units=epochs * window_nodes_epoch / 10))
     return TrialRecord(number, "COMPLETE", role, fraction, job, result, None)
 
 

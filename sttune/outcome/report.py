@@ -38,7 +38,7 @@ def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str,
             "work_ceiling": 1 / fraction if fraction else None,
             # a search-time speed-up the work cannot explain: the machine's noise, not a saving
             "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + noise),
-            "work": (r.result.work if r.result else None) or None,
+            "work": r.result.work.to_dict() if r.result and r.result.work else None,
             "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r, noise),
             "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r, noise),
             "reused_from": r.reused_from, "stopped_at": stopped_at(r),

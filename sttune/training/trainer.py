@@ -31,7 +31,7 @@ from sttune.training.listener import TrainListener, listens_to_prepare
 from sttune.training.plan import epochs_ahead
 from sttune.training.result import RAN_ALL_EPOCHS, EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.training.timing import DeviceClock, PeakMemory, clock_name, device_name, resolve_device
-from sttune.training.work import WorkCounter, scaled_work
+from sttune.training.work import WorkCounter, WorkSummary, scaled_work
 
 __all__ = ["StopTraining", "TrainListener", "Trainer"]
 
@@ -294,13 +294,13 @@ class _Start:
 
 def total_work(
     curve: Sequence[EpochRecord], prepare_window_nodes: int, charged_share: float, n_nodes: int, exponent: float
-) -> dict:
-    """A run's work summary (see TrainResult.work): the training epochs scaled by the model's node
+) -> WorkSummary:
+    """A run's work summary (TrainResult.work): the training epochs scaled by the model's node
     cost exponent, plus the charged share of the preparation's passes, in full-graph windows."""
     train_units = sum(scaled_work(r.window_nodes, r.windows, n_nodes, exponent) for r in curve)
     charged = prepare_window_nodes * charged_share
-    return {
-        "window_nodes": sum(r.window_nodes for r in curve), "prepare_window_nodes": prepare_window_nodes,
-        "charged_prepare_window_nodes": charged, "units": train_units + charged / max(n_nodes, 1),
-        "n_nodes": n_nodes, "node_cost_exponent": exponent,
-    }
+    return WorkSummary(
+        window_nodes=sum(r.window_nodes for r in curve), prepare_window_nodes=prepare_window_nodes,
+        charged_prepare_window_nodes=charged, units=train_units + charged / max(n_nodes, 1),
+        n_nodes=n_nodes, node_cost_exponent=exponent,
+    )

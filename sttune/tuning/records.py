@@ -87,8 +87,8 @@ class TrialRecord:
     @property
     def work_units(self) -> float | None:
         """The trial's charged load-free work in full-graph windows (None: stored before work existed)."""
-        units = self.result.work.get("units") if self.result else None
-        return None if units is None else float(units)
+        work = self.result.work if self.result else None
+        return None if work is None else float(work.units)
 
     @property
     def label(self) -> str:

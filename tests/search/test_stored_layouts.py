@@ -65,7 +65,17 @@ def test_a_layout_1_result_round_trips_in_todays_layout(study):
     again = rec.result_to_attr(result)
     assert again["cost_seconds"] == stored["cost_seconds"]
     assert [row[:7] for row in again["curve"]] == stored["curve"]  # today's rows extend layout 1's
+    assert again["work"] == stored["work"]  # the work dict, as stored
+    assert result.work is not None and result.work.units == stored["work"]["units"]
     assert rec.result_from_attr(json.loads(json.dumps(again))).val == result.val
+
+
+def test_a_result_stored_before_work_was_counted_reads_and_stores_no_work(study):
+    stored = {k: v for k, v in study.trials[2].user_attrs[keys.RESULT].items() if k != "work"}
+    result = rec.result_from_attr(stored)
+    assert result.work is None and rec.read_trial(study.trials[2]).work_units is not None
+    assert rec.result_from_attr({**stored, "work": {}}).work is None
+    assert rec.result_to_attr(result)["work"] == {}
 
 
 def test_selection_and_the_report_run_on_a_layout_1_study(study):
