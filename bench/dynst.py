@@ -81,7 +81,7 @@ def run_block(dataset: str, model: str, seeds: list[int], train: TrainConfig, ar
             strategies = []
         elif label == "time_matched":  # plain training for the work dynst did (load-free)
             dyn = earlier["dynst"]
-            epochs = max(1, round(train.epochs * dyn.work["units"] / (train.epochs * dyn.n_train_windows)))
+            epochs = max(1, round(train.epochs * dyn.work.units / (train.epochs * dyn.n_train_windows)))
             tm_epochs.append(epochs)
             strategies = []
         else:

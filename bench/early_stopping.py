@@ -142,9 +142,9 @@ def main() -> None:
         rows[label] = {
             "stopped": sum(r.state == "PRUNED" for r in records),
             # reused trials (search.reuse_results) trained nothing and add 0, as in `sttune report`
-            "total_device_seconds": outcomes[label][1]["total_device_seconds"],
+            "total_device_seconds": outcomes[label][1]["total_cost_seconds"],
             "reused": outcomes[label][1]["reused_trials"],
-            "baseline_device_seconds": outcomes[label][1]["baseline_device_seconds"],
+            "baseline_device_seconds": outcomes[label][1]["baseline_cost_seconds"],
             "hypervolume": hypervolume(points[label], ref),
             "front": [(r.number, r.label, r.val_mae, r.cost_seconds) for r in pareto_front(
                 [r for r in records if r.state == "COMPLETE"])],

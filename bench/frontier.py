@@ -73,7 +73,7 @@ def main() -> None:
         print(f"  cost noise {noise:.1%} (the baselines' seconds per unit of work)", flush=True)
         print(f"  frontier {frontier.points}", flush=True)
         for strategy, m in margins.items():
-            print(f"  {strategy}: best trial {m['trial']} margin {100 * m['margin']:+.1f}% at {m['device_seconds']:.1f} s", flush=True)
+            print(f"  {strategy}: best trial {m['trial']} margin {100 * m['margin']:+.1f}% at {m['cost_seconds']:.1f} s", flush=True)
         payload = {"model": args.model, "model_params": MODELS[args.model], "epochs": args.epochs,
                    "trials": args.trials, "cpu_clock": "process", "datasets": out}
         print(f"wrote {save(results_name, payload)}", flush=True)  # after each dataset: a cut-off run keeps it

@@ -44,7 +44,7 @@ def interleave(groups: Sequence[Sequence[str]], repeats: int, run: RunArm,
             result = run(arm, repeat, earlier)
             earlier[arm] = result
             results[arm].append(result)
-            work = (getattr(result, "work", None) or {}).get("units")
+            work = getattr(getattr(result, "work", None), "units", None)
             log(f"  repeat {repeat} {arm}: test MAE {result.test_mae:.4f} device {result.cost_seconds:.1f}s "
                 f"({getattr(result, 'clock', '?')}) work {work if work is None else round(work)}")
     return results
@@ -62,7 +62,7 @@ def summarise(results: dict[str, list[Any]], reference: str = "full") -> dict[st
     out: dict[str, dict[str, Any]] = {}
     for arm, runs in results.items():
         speedups = [b.cost_seconds / a.cost_seconds for a, b in zip(runs, ref) if a.cost_seconds > 0]
-        works = [a.work["units"] / b.work["units"] for a, b in zip(runs, ref) if a.work and b.work]
+        works = [a.work.units / b.work.units for a, b in zip(runs, ref) if a.work and b.work]
         maes = [r.test_mae for r in runs]
         s = _spread(speedups)
         noise = max(NOISE_FLOOR, (s["high"] - s["low"]) / (2 * s["median"]))

@@ -37,8 +37,8 @@ from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.training.jobs import time_job_start
 from sttune.tuning import records as rec
 from sttune.tuning.events import NullEvents
+from sttune.tuning.keys import RECOMMENDED
 from sttune.tuning.runs import Run, load_studies, search_run
-from sttune.tuning.space import RECOMMENDED
 
 MODEL = {"embed_dim": 16, "n_layers": 2}  # the width the strategy benchmarks behind the recommendations used
 BAR = {"speedup": 1.3, "val_mae_change": 0.01}
@@ -100,7 +100,7 @@ def one(dataset: str, seed: int, budget: float, epochs: int | None, folder: Path
     base = rec.full_baseline(records)
     assert base is not None, "the full baseline did not finish"
     cost = search_cost(study)
-    default = arm_row(export.chosen, base, export.verified, cost["total_device_seconds"] or 0.0)
+    default = arm_row(export.chosen, base, export.verified, cost["total_cost_seconds"] or 0.0)
     default["report"] = payback(study, recipe, run.best_dir)
     default["note"] = export.note
     # the plain frontier: the same rule over the plain-model trials (training shorter) alone
@@ -147,7 +147,7 @@ def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int |
     return {"dataset": dataset, "seed": seed, "epochs": recipe.train.epochs, "cut_off": True,
             "baseline_seconds": base.cost_seconds, "baseline_val_mae": base.val_mae,
             "baseline_test_mae": base.test_mae, "cost_noise": noise,
-            "default": arm_row(chosen, base, verified.get(chosen.number), search_cost(study)["total_device_seconds"] or 0.0),
+            "default": arm_row(chosen, base, verified.get(chosen.number), search_cost(study)["total_cost_seconds"] or 0.0),
             "plain": arm_row(plain, base, verified.get(plain.number), plain_seconds), "trials": trials,
             "device": base.result.device if base.result else None}
 

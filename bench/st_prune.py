@@ -91,7 +91,7 @@ GROUPS = (("full",), ("named", "random", "time-matched"), ("default",), ("infoba
 def work_matched_epochs(epochs: int, named) -> int:
     """Plain-training epochs doing the work ``named`` did (load-free, unlike its seconds)."""
     full_units = epochs * named.n_train_windows  # a full epoch is every window on every node
-    return max(1, round(epochs * named.work["units"] / full_units))
+    return max(1, round(epochs * named.work.units / full_units))
 
 
 def run_block(dataset: str, model: str, seeds: list[int], train: TrainConfig, log: list, r0: bool,
@@ -147,7 +147,7 @@ def compact(res) -> dict:
     """The numbers of one run worth keeping (the full curve is long)."""
     art = res.artifacts.get("st_prune", {})
     return {"test_mae": res.test_mae, "val_mae": res.val_mae, "cost_seconds": res.cost_seconds,
-            "epochs_run": res.epochs_run, "best_epoch": res.best_epoch, "work_units": res.work.get("units"),
+            "epochs_run": res.epochs_run, "best_epoch": res.best_epoch, "work_units": res.work.units if res.work else None,
             "clock": res.clock,
             "visited_per_epoch": [e["visited_fraction"] for e in art.get("per_epoch", [])],
             "val_curve": [round(r.val_mae, 4) for r in res.curve]}

@@ -194,7 +194,7 @@ def plan_worker(
     recipe: RecipeLike, storage: str | None = None, worker_index: int = 0, run_dir: str | Path | None = None,
     trials: int | None = None, budget: float | None = None, timeout_minutes: float | None = None,
 ) -> SearchPlan:
-    """``sttune worker``: join a shared study; worker 0 prepares it (snapshot, naive forecasts)."""
+    """``sttune worker``: join a shared study; worker 0 sets it up (snapshot, naive forecasts)."""
     from sttune.tuning.identity import check_resumable
     from sttune.tuning.options import check_worker_index
     from sttune.tuning.runs import Run, check_writable, start_run
@@ -219,10 +219,10 @@ def plan_worker(
 
 
 def _preflight(loaded: LoadedRecipe, trials: int | None) -> None:
-    from sttune.tuning.preflight import check_trial_budget, preflight
+    from sttune.tuning.preflight import check_trials_leave_room, preflight
 
     preflight(loaded.recipe)  # loads every dataset once (cached)
-    check_trial_budget(loaded.recipe, trials or loaded.recipe.search.trials)
+    check_trials_leave_room(loaded.recipe, trials or loaded.recipe.search.trials)
 
 
 def _search_plan(run: Run, loaded: LoadedRecipe, trials: int | None, timeout: float | None, workers: int) -> SearchPlan:
@@ -269,7 +269,7 @@ def run_search(plan: SearchPlan, progress: SearchEvents | Callable[[TrialRecord]
     from sttune.tuning.runs import search_run
 
     search_run(plan.run, plan.loaded.cache_dir(), _events(progress), plan.trials, plan.timeout_minutes,
-               workers=plan.workers, worker_index=plan.worker_index, prepare=plan.worker_index == 0,
+               workers=plan.workers, worker_index=plan.worker_index, sets_up=plan.worker_index == 0,
                joining=plan.joining)
 
 

@@ -79,7 +79,7 @@ class ManualClock:
         return self.now_s
 
 
-def trial_record(number, seconds, val_mae, test_mae=None, role="search", budget=1.0, strategy="st_prune",
+def trial_record(number, seconds, val_mae, test_mae=None, role="search", fraction=1.0, strategy="st_prune",
                  state="COMPLETE", feasible=True, model="stid", job=None, **fields):
     """A :class:`~sttune.tuning.records.TrialRecord` built directly (no study, no training).
 
@@ -97,7 +97,7 @@ def trial_record(number, seconds, val_mae, test_mae=None, role="search", budget=
         job = Job(DatasetBlock("synthetic"), Protocol(), model, {}, strategies, TrainConfig())
     test = 100.0 - val_mae if test_mae is None else test_mae
     result = train_result(val_mae, seconds, test_mae=test, **fields)
-    return TrialRecord(number, state, role, budget, job, result, None, feasible)
+    return TrialRecord(number, state, role, fraction, job, result, None, feasible)
 
 
 def train_result(val_mae, seconds, test_mae=None, stop_reason="budget", epochs_run=1, peak_mib=1.0, **fields):

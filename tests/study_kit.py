@@ -1,4 +1,4 @@
-"""Shared builders of the sttune.tuning.study tests: trials driven with ``study.ask()`` /
+"""Shared builders of the study tests (sttune.tuning.setup, accounting, tell, study): trials driven with ``study.ask()`` /
 ``study.tell()`` on in-memory storage, nothing trained.
 """
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
-from sttune.tuning import records as rec, study as st
+from sttune.tuning import keys, setup
 from sttune.tuning.events import NullEvents
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -27,8 +27,8 @@ def recipe(trials=5, ladder=(0.25, 0.5), strategies=("st_prune",), limit=None, *
     )
 
 
-def plan(r: Recipe, tmp_path: Path, trials="same") -> st.StudyPlan:
-    return st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path,
+def plan(r: Recipe, tmp_path: Path, trials="same") -> setup.StudyPlan:
+    return setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path,
                         r.search.trials if trials == "same" else trials, None)
 
 
@@ -39,7 +39,7 @@ def new_study() -> optuna.Study:
 def finish(study: optuna.Study, state=COMPLETE, reason: str | None = None) -> optuna.Trial:
     trial = study.ask()
     if reason is not None:
-        trial.set_user_attr(rec.REASON, reason)
+        trial.set_user_attr(keys.REASON, reason)
     study.tell(trial, [1.0, 1.0] if state == COMPLETE else None, state=None if state == COMPLETE else state)
     return trial
 
@@ -47,7 +47,7 @@ def finish(study: optuna.Study, state=COMPLETE, reason: str | None = None) -> op
 def reuse(study: optuna.Study, twin: int) -> optuna.Trial:
     """A trial that took trial ``twin``'s result (search.reuse_results)."""
     trial = study.ask()
-    trial.set_user_attr(rec.REUSED, twin)
+    trial.set_user_attr(keys.REUSED, twin)
     study.tell(trial, [1.0, 1.0])
     return trial
 

@@ -22,8 +22,9 @@ from sttune.data.protocol import build_data
 from sttune.interop.strategy_loop import AdapterError
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.registry.build import make_strategies, model_factory
+from sttune.training.evaluation import evaluate
 from sttune.training.metrics import per_sample_masked_mae
-from sttune.training.trainer import Trainer, evaluate, seed_everything
+from sttune.training.trainer import Trainer, seed_everything
 
 CFG = TrainConfig(epochs=5, batch_size=32, lr=0.005, seed=3, device="cpu")
 STID = {"embed_dim": 8, "n_layers": 1}

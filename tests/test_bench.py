@@ -12,12 +12,13 @@ from types import SimpleNamespace
 import pytest
 
 from harness import interleave, rotated, summarise
+from sttune.training.work import WorkSummary
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def fake(seconds: float, units: float, mae: float = 3.0):
-    return SimpleNamespace(cost_seconds=seconds, work={"units": units}, test_mae=mae, val_mae=mae,
+    return SimpleNamespace(cost_seconds=seconds, work=WorkSummary(units=units), test_mae=mae, val_mae=mae,
                            peak_memory_bytes=0, clock="injected", device="cpu")
 
 

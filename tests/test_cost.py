@@ -15,7 +15,9 @@ from sttune.outcome.select import cost_noise, fastest_within, select
 from sttune.outcome.verify import CannotVerify, verify_speedup
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.result import EpochRecord
-from sttune.training.work import scaled_work
+from sttune.training.work import WorkSummary, scaled_work
+from sttune.tuning import keys
+from sttune.tuning.keys import FRACTION, ROLE
 from sttune.tuning.records import TrialRecord
 
 
@@ -58,21 +60,21 @@ def test_every_batch_is_counted_in_windows_times_nodes(data):
     plain = fit(data)
     assert [r.window_nodes for r in plain.curve] == [windows * n] * 2
     assert [r.batches for r in plain.curve] == [-(-windows // 32)] * 2
-    assert plain.work["units"] == pytest.approx(2 * windows)  # full-graph windows
+    assert plain.work.units == pytest.approx(2 * windows)  # full-graph windows
     half = fit(data, [KeepHalf()])
     assert [r.window_nodes for r in half.curve] == [len(range(0, windows, 2)) * n] * 2
     nodes = fit(data, [FirstNodes(2)])
     assert [r.window_nodes for r in nodes.curve] == [windows * 2] * 2
-    assert nodes.work["units"] == pytest.approx(2 * windows * 2 / n)
+    assert nodes.work.units == pytest.approx(2 * windows * 2 / n)
 
 
 def test_a_strategy_s_own_passes_are_counted_where_they_happen(data):
     result = fit(data, [ExtraPasses()])
     windows, n = len(data.train), data.spec.n_nodes
-    assert result.work["prepare_window_nodes"] == 30
+    assert result.work.prepare_window_nodes == 30
     assert [r.extra_window_nodes for r in result.curve] == [24, 24]
     assert [r.window_nodes for r in result.curve] == [windows * n + 24] * 2
-    assert result.work["units"] == pytest.approx(2 * (windows + 24 / n) + 30 / n)
+    assert result.work.units == pytest.approx(2 * (windows + 24 / n) + 30 / n)
 
 
 def test_a_superlinear_model_s_work_scales_with_the_node_share_squared():
@@ -89,13 +91,13 @@ def test_the_result_records_its_clock_and_threads(data):
 
 # ---------------------------------------------------------------------- verification
 
-def worked_record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", budget=1.0, first_s=None):
+def worked_record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", fraction=1.0, first_s=None):
     """A finished trial whose epochs each did ``window_nodes_epoch`` work on 10 nodes, 10 batches."""
     per_epoch = cost / epochs if first_s is None else first_s
     curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, 10] for e in range(epochs)]
-    return trial_record(number, cost, mae, test_mae=mae + 0.5, role=role, budget=budget,
+    return trial_record(number, cost, mae, test_mae=mae + 0.5, role=role, fraction=fraction,
                         curve=[EpochRecord.from_row(row, 0.0) for row in curve],
-                        work={"units": epochs * window_nodes_epoch / 10})
+                        work=WorkSummary(units=epochs * window_nodes_epoch / 10))
 
 
 def rate_timer(rates):
@@ -174,7 +176,7 @@ def test_a_trial_cheaper_by_less_than_the_noise_does_not_win_over_a_more_accurat
 
 
 def test_the_study_noise_comes_from_the_baselines_equal_work():
-    ladder = [worked_record(0, 40.0, 10_000, role="baseline"), worked_record(1, 22.0, 10_000, epochs=2, role="baseline", budget=0.5)]
+    ladder = [worked_record(0, 40.0, 10_000, role="baseline"), worked_record(1, 22.0, 10_000, epochs=2, role="baseline", fraction=0.5)]
     assert cost_noise(ladder) == pytest.approx(22.0 / 20.0 - 1)  # 1.1 ms vs 1.0 ms per unit of work
     assert cost_noise([ladder[0]]) == pytest.approx(0.02)  # equal epochs: only the floor
 
@@ -185,12 +187,11 @@ def study_of(*records: TrialRecord):
     import optuna
 
     from sttune.tuning import records as rec
-    from sttune.tuning.space import BUDGET, ROLE
 
     study = optuna.create_study(directions=["minimize", "minimize"])
     study.set_user_attr("sttune.dataset", "synthetic")
     for r in records:
-        attrs = {rec.JOB: rec.job_to_attr(r.job), rec.RESULT: rec.result_to_attr(r.result), ROLE: r.role, BUDGET: r.budget}
+        attrs = {keys.JOB: rec.job_to_attr(r.job), keys.RESULT: rec.result_to_attr(r.result), ROLE: r.role, FRACTION: r.fraction}
         study.add_trial(optuna.trial.create_trial(values=[r.val_mae, r.cost_seconds], user_attrs=attrs))
     return study
 
@@ -232,7 +233,7 @@ def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(t
 def test_the_report_flags_a_search_speed_up_the_work_cannot_explain():
     from sttune.outcome.report import trial_rows
 
-    ladder = worked_record(1, 20.0, 10_000, epochs=2, role="baseline", budget=0.5)  # same rate as BASE: noise 2%
+    ladder = worked_record(1, 20.0, 10_000, epochs=2, role="baseline", fraction=0.5)  # same rate as BASE: noise 2%
     lucky = worked_record(2, 20.0, 9_000)  # 2x faster on 90% of the work: the load, not a saving
     honest = worked_record(3, 20.0, 5_000)  # 2x faster on half the work
     rows = {r["trial"]: r for r in trial_rows(study_of(BASE, ladder, lucky, honest))}

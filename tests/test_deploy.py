@@ -15,7 +15,7 @@ from sttune.interop.sensors import export_sensors, node_ids, sensor_rows, with_i
 from sttune.recipe.settings import Protocol
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.deploy import deployment_metrics, kept_sensors, masked_inputs, without_mape
-from sttune.training.trainer import evaluate
+from sttune.training.evaluation import evaluate
 
 
 class Recorder(nn.Module):

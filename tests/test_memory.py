@@ -1,4 +1,4 @@
-"""Memory of the prepared data: float32 throughout, the calendar once per step, a copy-free
+"""Memory of the built data: float32 throughout, the calendar once per step, a copy-free
 hash, the disk cache, the device placement, the split peak, and validation every k epochs."""
 
 import hashlib
@@ -12,11 +12,12 @@ import sttune.data.protocol as protocol_mod
 import sttune.training.trainer as trainer_mod
 from helpers import fit, ring_series
 from sttune.api import REAL_ZERO
-from sttune.data.protocol import PREPARED_COUNTS, build_data, data_key, placement
+from sttune.data.protocol import ARRAYS_COUNTS, build_data, data_key, placement
 from sttune.recipe.schema import SchemaError
 from sttune.recipe.settings import Protocol, TrainConfig
+from sttune.training.device import on_device
+from sttune.training.evaluation import validates
 from sttune.training.timing import PeakMemory
-from sttune.training.trainer import on_device, validates
 
 
 def _old_layout(data, windows):
@@ -26,7 +27,7 @@ def _old_layout(data, windows):
     return torch.cat([windows.features, calendar], dim=-1)
 
 
-def test_prepared_arrays_are_float32_even_from_a_float64_series():
+def test_data_arrays_are_float32_even_from_a_float64_series():
     series = ring_series(300, n_channels=2)
     series.values = series.values.astype(np.float64)
     data = build_data(series, Protocol(missing="nan"))
@@ -57,7 +58,7 @@ def _old_zscore(values, train_steps):
     return np.where(observed, (values - mean) / std, 0.0).astype(np.float32), mean, std
 
 
-def test_chunked_preparation_equals_the_one_pass_float64_computation(monkeypatch):
+def test_chunked_arrays_equal_the_one_pass_float64_computation(monkeypatch):
     series = ring_series(500, n_nodes=7)
     reference, mean, std = _old_zscore(series.values, 300)
     monkeypatch.setattr(protocol_mod, "CHUNK_VALUES", 50)  # many chunks, of odd lengths
@@ -100,22 +101,22 @@ def test_encode_missing_returns_the_series_own_array_when_nothing_changes():
     np.testing.assert_array_equal(series.values, before)  # the caller's series is not written
 
 
-def test_the_disk_cache_is_reused_by_a_second_preparation(tmp_path):
+def test_the_disk_cache_is_reused_by_a_second_build(tmp_path):
     series = ring_series(300)
     first = build_data(series, Protocol(), cache_dir=tmp_path)
-    counts = dict(PREPARED_COUNTS)
+    counts = dict(ARRAYS_COUNTS)
     second = build_data(series, Protocol(), cache_dir=tmp_path)
-    assert PREPARED_COUNTS["prepared"] == counts["prepared"]  # not prepared again
-    assert PREPARED_COUNTS["loaded"] == counts["loaded"] + 1
+    assert ARRAYS_COUNTS["computed"] == counts["computed"]  # not computed again
+    assert ARRAYS_COUNTS["loaded"] == counts["loaded"] + 1
     assert first.key == second.key and first.notes == second.notes
     assert (first.target_mean, first.target_std) == (second.target_mean, second.target_std)
     for name in ("features", "calendar", "target"):
         assert torch.equal(getattr(first.train, name), getattr(second.train, name))
     assert torch.equal(first.node_inputs, second.node_inputs)
-    loaded = protocol_mod.load_prepared(tmp_path, first.key)
+    loaded = protocol_mod.load_arrays(tmp_path, first.key)
     assert loaded is not None and isinstance(loaded.features, np.memmap)
     other = build_data(ring_series(300, seed=1), Protocol(), cache_dir=tmp_path)  # other data: its own entry
-    assert PREPARED_COUNTS["prepared"] == counts["prepared"] + 1 and other.key != first.key
+    assert ARRAYS_COUNTS["computed"] == counts["computed"] + 1 and other.key != first.key
 
 
 def test_a_device_copy_is_one_series_shared_by_train_val_and_test():
@@ -187,7 +188,7 @@ def test_val_every_must_be_positive():
         TrainConfig(val_every=0).validate()
 
 
-def test_an_isolated_trial_writes_the_prepared_arrays_for_the_next_one(tmp_path):
+def test_an_isolated_trial_writes_the_data_arrays_for_the_next_one(tmp_path):
     from sttune.recipe.spec import DatasetBlock
     from sttune.training.jobs import Job, load_data_cached
     from sttune.tuning.isolation import train_isolated
@@ -195,10 +196,10 @@ def test_an_isolated_trial_writes_the_prepared_arrays_for_the_next_one(tmp_path)
     block = DatasetBlock("synthetic", {"n_nodes": 8, "n_days": 4})
     job = Job(block, Protocol(), "stid", {}, [], TrainConfig(epochs=1, device="cpu"))
     key = load_data_cached(block, Protocol()).key  # the parent's own copy: not cached on disk
-    assert protocol_mod.load_prepared(tmp_path, key) is None
+    assert protocol_mod.load_arrays(tmp_path, key) is None
     result = train_isolated(job, tmp_path, None, None)
     assert result.epochs_run == 1
-    assert protocol_mod.load_prepared(tmp_path, key) is not None  # the next trial process maps these
+    assert protocol_mod.load_arrays(tmp_path, key) is not None  # the next trial process maps these
 
 
 def _old_descriptors(target_norm, observed, tod, bins):
@@ -218,7 +219,7 @@ def _old_descriptors(target_norm, observed, tod, bins):
 
 @pytest.mark.parametrize("order", ["C", "F"])  # F: as pandas hands a CSV over
 @pytest.mark.parametrize("nan", [False, True])  # with a NaN the encoding copies the series
-def test_preparation_is_bit_identical_to_the_one_pass_computation_in_either_layout(monkeypatch, order, nan):
+def test_the_arrays_are_bit_identical_to_the_one_pass_computation_in_either_layout(monkeypatch, order, nan):
     series = ring_series(3000, n_nodes=60)
     series.values = np.asarray(series.values, order=order)
     if nan:

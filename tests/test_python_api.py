@@ -125,6 +125,15 @@ def test_search_export_load_best_train_gives_the_cli_val_mae(tmp_path):
         sttune.load_best(run, "nope")
 
 
+def test_a_recipe_may_name_the_cost_objective_cost_seconds(tmp_path):
+    from sttune.tuning.identity import recipe_identity
+
+    plain = sttune.load_recipe(write(tmp_path, search={"trials": 3, "objectives": ["val_mae", "device_seconds"]}))
+    aliased = sttune.load_recipe(write(tmp_path, search={"trials": 3, "objectives": ["val_mae", "cost_seconds"]}))
+    assert aliased.recipe.search.objectives == ["val_mae", "device_seconds"]  # the study and its identity stay the same
+    assert recipe_identity(aliased.recipe, "synthetic") == recipe_identity(plain.recipe, "synthetic")
+
+
 def test_a_saved_model_reloads_and_predicts_identically(tmp_path):
     from sttune.interop.saved import save_fitted
     from sttune.training.jobs import fit_job, fixed_job

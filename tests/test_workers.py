@@ -26,10 +26,10 @@ from plugin_kit import install_plugins, uninstall
 from sttune.cli import app
 from sttune.outcome.export import export_study
 from sttune.tuning import workers as workers_mod
+from sttune.tuning.accounting import count_done
 from sttune.tuning.events import NullEvents
 from sttune.tuning.runs import open_run
 from sttune.tuning.storage import make_sampler, storage_for
-from sttune.tuning.study import count_done
 from sttune.tuning.workers import device_envs
 
 runner = CliRunner()

@@ -50,7 +50,7 @@ def report(
             name = escape(r["label"] + (" [exported]" if r["chosen"] else "")  # brackets are rich markup
                           + (f" [stopped at {r['stopped_at']}]" if r["stopped_at"] else ""))
             table.add_row(str(r["trial"]), name, f"{r['val_mae']:.4f}", f"{r['test_mae']:.4f}",
-                          f"{r['device_seconds']:.2f}", _fmt(r["work_fraction"], "{:.0%}"),
+                          f"{r['cost_seconds']:.2f}", _fmt(r["work_fraction"], "{:.0%}"),
                           _fmt(r["speedup"], "{:.2f}x") + (" !" if r["above_work_ceiling"] else ""),
                           _fmt(r["val_mae_change"] and 100 * r["val_mae_change"], "{:+.1f}%"),
                           _fmt(r["margin_vs_plain"] and 100 * r["margin_vs_plain"], "{:+.1f}%"),
@@ -65,7 +65,7 @@ def report(
             verdict = "beats" if g["margin"] > 0 else "does not beat"
             out.print(f"{name}: best trial {g['trial']} {verdict} plain training at equal device time "
                       f"({100 * g['margin']:+.1f}%)", highlight=False)
-        out.print(f"search cost: {cost['total_device_seconds']:.1f} device s in total"
+        out.print(f"search cost: {cost['total_cost_seconds']:.1f} device s in total"
                   + (f" = {cost['ratio']:.1f} full baselines" if cost["ratio"] else "")
                   + (f" ({cost['reused_trials']} trials reused an identical trial's result)" if cost["reused_trials"] else ""),
                   highlight=False)

@@ -24,7 +24,7 @@ def default_index() -> int:
 def worker(
     recipe: Annotated[Path, typer.Argument(help="The same recipe on every machine.")],
     storage: Annotated[Optional[str], typer.Option(help="Shared storage URL, e.g. postgresql://user:pass@host/db (default: search.storage).")] = None,
-    worker_index: Annotated[Optional[int], typer.Option(help="This worker's index: seed offset; 0 prepares the studies (default: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX, else 0).")] = None,
+    worker_index: Annotated[Optional[int], typer.Option(help="This worker's index: seed offset; 0 sets up the studies (default: $SLURM_ARRAY_TASK_ID, $JOB_COMPLETION_INDEX, else 0).")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(help="Run folder for the recipe snapshot (worker 0) and the journal default.")] = None,
     trials: Annotated[Optional[int], typer.Option(help="Override search.trials (per dataset, all workers together).")] = None,
     timeout_minutes: Annotated[Optional[float], typer.Option(help="Override search.timeout_minutes (this worker).")] = None,

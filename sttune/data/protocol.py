@@ -200,14 +200,14 @@ def _has_a_reading(series: STSeries, chunk: int = 4096) -> bool:
     return False
 
 
-CHUNK_VALUES = 1 << 20  # values per chunk of the preparation passes: bounds their temporaries
+CHUNK_VALUES = 1 << 20  # values per chunk of the passes that compute the arrays: bounds their temporaries
 
 
 def _chunks(n_steps: int, per_step: int, array: np.ndarray | None = None) -> list[slice]:
     """Time slices of about CHUNK_VALUES values each; one slice for an ``array`` whose time axis
     is not the outermost in memory (a CSV read by pandas, a transposed file): its reductions sum
     in the order of its memory layout, and slicing it along time would change their last bits
-    (the model input stays bit-identical to the one-pass preparation this replaced)."""
+    (the model input stays bit-identical to the one-pass computation this replaced)."""
     if array is not None and array.ndim and array.strides[0] < max(array.strides):
         return [slice(0, n_steps)]
     step = max(1, CHUNK_VALUES // max(per_step, 1))
@@ -374,7 +374,7 @@ def data_key(series: STSeries, protocol: Protocol) -> str:
 
 
 @dataclass
-class Prepared:
+class DataArrays:
     """The arrays a protocol makes of a series (what the disk cache holds)."""
 
     features: np.ndarray  # [time, nodes, channels] float32, normalised
@@ -386,12 +386,12 @@ class Prepared:
     notes: tuple[str, ...]
 
 
-PREPARED_VERSION = 1  # bump when what prepare() computes changes: old cache entries are ignored
-PREPARED_COUNTS = {"prepared": 0, "loaded": 0}  # preparations computed / read from the disk cache
+ARRAYS_VERSION = 1  # bump when what compute_arrays() computes changes: old cache entries are ignored
+ARRAYS_COUNTS = {"computed": 0, "loaded": 0}  # arrays computed / read from the disk cache
 _ARRAYS = ("features", "calendar", "target", "descriptors")
 
 
-def prepare(series: STSeries, protocol: Protocol, train_steps: int) -> Prepared:
+def compute_arrays(series: STSeries, protocol: Protocol, train_steps: int) -> DataArrays:
     """Missing values, z-score, calendar, target and node descriptors, in float32 and chunks.
 
     The peak is the series, the normalised features and the target (about 12 bytes per value
@@ -404,17 +404,17 @@ def prepare(series: STSeries, protocol: Protocol, train_steps: int) -> Prepared:
     target = values[..., tc] if owned_single else np.ascontiguousarray(values[..., tc]).copy()
     bins = min(PROFILE_BINS, series.steps_per_day)
     descriptors = node_descriptors(normalised[:train_steps, :, tc], values[:train_steps, :, tc], tod[:train_steps], bins)
-    PREPARED_COUNTS["prepared"] += 1
-    return Prepared(normalised, np.stack([tod, dow], -1), target, descriptors, float(mean[tc]), float(std[tc]),
+    ARRAYS_COUNTS["computed"] += 1
+    return DataArrays(normalised, np.stack([tod, dow], -1), target, descriptors, float(mean[tc]), float(std[tc]),
                     missing_note)
 
 
 def _cache_path(cache_dir: Path, key: str) -> Path:
-    return cache_dir / "prepared" / f"v{PREPARED_VERSION}" / key
+    return cache_dir / "prepared" / f"v{ARRAYS_VERSION}" / key  # "prepared": the folder's name since v1
 
 
-def load_prepared(cache_dir: Path, key: str) -> Prepared | None:
-    """The cached preparation of ``key``, its arrays memory-mapped (copy-on-write: the pages
+def load_arrays(cache_dir: Path, key: str) -> DataArrays | None:
+    """The cached arrays of ``key``, its arrays memory-mapped (copy-on-write: the pages
     are the file's, shared by every process that maps it); None when not cached."""
     folder = _cache_path(cache_dir, key)
     try:
@@ -422,12 +422,12 @@ def load_prepared(cache_dir: Path, key: str) -> Prepared | None:
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="c") for name in _ARRAYS}
     except (OSError, ValueError):
         return None
-    PREPARED_COUNTS["loaded"] += 1
-    return Prepared(**arrays, mean=meta["mean"], std=meta["std"], notes=tuple(meta["notes"]))
+    ARRAYS_COUNTS["loaded"] += 1
+    return DataArrays(**arrays, mean=meta["mean"], std=meta["std"], notes=tuple(meta["notes"]))
 
 
-def save_prepared(cache_dir: Path, key: str, prepared: Prepared) -> None:
-    """Write a preparation under the cache; written to a temporary folder and renamed into
+def save_arrays(cache_dir: Path, key: str, arrays: DataArrays) -> None:
+    """Write the arrays under the cache; written to a temporary folder and renamed into
     place, so a concurrent reader sees all of it or nothing. A failure to write is not an error."""
     folder = _cache_path(cache_dir, key)
     if folder.exists():
@@ -436,8 +436,8 @@ def save_prepared(cache_dir: Path, key: str, prepared: Prepared) -> None:
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
         for name in _ARRAYS:
-            np.save(tmp / f"{name}.npy", getattr(prepared, name))
-        meta = {"mean": prepared.mean, "std": prepared.std, "notes": list(prepared.notes)}
+            np.save(tmp / f"{name}.npy", getattr(arrays, name))
+        meta = {"mean": arrays.mean, "std": arrays.std, "notes": list(arrays.notes)}
         (tmp / "meta.json").write_text(json.dumps(meta))
         try:
             os.replace(tmp, folder)
@@ -450,21 +450,21 @@ def save_prepared(cache_dir: Path, key: str, prepared: Prepared) -> None:
 def build_data(series: STSeries, protocol: Protocol = Protocol(), cache_dir: Path | None = None) -> DataModule:
     """Apply the protocol to a raw series (windows, split, scaling, time features).
 
-    With ``cache_dir`` the prepared arrays are read from (memory-mapped) or written to
-    ``<cache_dir>/prepared/v<N>/<data_key>/``, so other processes and later runs skip the
-    preparation."""
+    With ``cache_dir`` the computed arrays are read from (memory-mapped) or written to
+    ``<cache_dir>/prepared/v<N>/<data_key>/``, so other processes and later runs skip
+    computing them."""
     _check_series(series, protocol.missing)
     n_train, n_val, n_test = _check(series, protocol)
     in_len, out_len = protocol.in_len, protocol.out_len
     train_steps = n_train + in_len - 1  # steps seen as inputs by training windows
     key = data_key(series, protocol)
-    prepared = load_prepared(cache_dir, key) if cache_dir is not None else None
-    if prepared is None:
-        prepared = prepare(series, protocol, train_steps)
+    arrays = load_arrays(cache_dir, key) if cache_dir is not None else None
+    if arrays is None:
+        arrays = compute_arrays(series, protocol, train_steps)
         if cache_dir is not None:
-            save_prepared(cache_dir, key, prepared)
-    features, calendar = torch.from_numpy(prepared.features), torch.from_numpy(prepared.calendar)
-    target, descriptors = torch.from_numpy(prepared.target), torch.from_numpy(prepared.descriptors)
+            save_arrays(cache_dir, key, arrays)
+    features, calendar = torch.from_numpy(arrays.features), torch.from_numpy(arrays.calendar)
+    target, descriptors = torch.from_numpy(arrays.target), torch.from_numpy(arrays.descriptors)
     starts = torch.arange(n_train + n_val + n_test)
     parts = torch.split(starts, [n_train, n_val, n_test])
     train, val, test = (SeriesWindows(features, target, p, in_len, out_len, descriptors, calendar) for p in parts)
@@ -474,6 +474,6 @@ def build_data(series: STSeries, protocol: Protocol = Protocol(), cache_dir: Pat
         node_input_dim=int(descriptors.shape[1]),
     )
     return DataModule(
-        series.name, key, train, val, test, prepared.mean, prepared.std, spec, descriptors,
-        series.notes + prepared.notes, protocol.missing, int(series.steps_per_day),
+        series.name, key, train, val, test, arrays.mean, arrays.std, spec, descriptors,
+        series.notes + arrays.notes, protocol.missing, int(series.steps_per_day),
     )

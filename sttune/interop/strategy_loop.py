@@ -31,7 +31,8 @@ from torch import Tensor, nn
 
 from sttune.api import Batch, Graph, ModelSpec, PrepareContext, Strategy, TensorWindows, TrainContext, WindowSource
 from sttune.errors import SttuneError
-from sttune.training.trainer import context_fields, visit_order
+from sttune.training.epoch import visit_order
+from sttune.training.trainer import context_fields
 
 StrategyLike = Strategy | tuple[str, dict[str, Any]]
 

@@ -12,14 +12,14 @@ import optuna
 
 from sttune.errors import SttuneError
 from sttune.interop.sensors import export_sensors
-from sttune.outcome.jsonout import SCHEMA_VERSION
+from sttune.outcome.jsonout import SCHEMA_VERSION, with_aliases
 from sttune.outcome.select import cost_noise, pareto_front, reliably_cheaper, select, tolerance_menu
 from sttune.outcome.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
+from sttune.tuning.keys import VERIFIED
 from sttune.tuning.runs import Run, load_studies
 
-VERIFIED_ATTR = "sttune.verified"  # study user attr: {"<trial>/<baseline>/<pairs>": Verified dict}
 TRADE_OFF_CANDIDATES = 2  # strategy trials re-timed at most when the chosen one is not faster
 
 
@@ -81,11 +81,11 @@ def trial_summary(
     job = record.job
     raw = speedup(record, baseline)
     out = {
-        "trial": record.number, "label": record.label, "chosen": chosen, "role": record.role, "budget": record.budget,
+        "trial": record.number, "label": record.label, "chosen": chosen, "role": record.role, "budget": record.fraction,
         "model": job.model_name if job else None,
         "strategies": {n: p for n, p in job.strategies} if job else {},
         "epochs": job.train.epochs if job else None,
-        "val_mae": record.val_mae, "test_mae": record.test_mae, "device_seconds": record.cost_seconds,
+        "val_mae": record.val_mae, "test_mae": record.test_mae, "cost_seconds": record.cost_seconds,
         "speedup": verified.speedup if verified else raw, "speedup_verified": verified is not None,
         "speedup_measured_in_search": raw, "work_fraction": work_fraction(record, baseline),
         "val_mae_change": mae_change(record, baseline),
@@ -93,14 +93,14 @@ def trial_summary(
     if verified is not None:
         out["speedup_interval"] = [verified.low, verified.high]
         out["verification"] = {k: v for k, v in verified.to_dict().items() if k not in ("speedup", "low", "high")}
-    return out
+    return with_aliases(out)
 
 
 def stored_verification(study: optuna.Study, record: rec.TrialRecord, baseline: rec.TrialRecord) -> Verified | None:
     """The speed-up of ``record`` that an export verified, else None: of several (exports with
     other --verify-pairs), the one the latest export used (the stored order is the order of use),
     so the menu always shows the figure the export printed."""
-    found = [Verified.from_dict(value) for key, value in study.user_attrs.get(VERIFIED_ATTR, {}).items()
+    found = [Verified.from_dict(value) for key, value in study.user_attrs.get(VERIFIED, {}).items()
              if key.split("/")[:2] == [str(record.number), str(baseline.number)]]
     return found[-1] if found else None
 
@@ -128,17 +128,17 @@ def verified_speedup(
 ) -> Verified | None:
     """The trial's verified speed-up, re-timed once and kept on the study (a re-export reuses it)."""
     key = f"{chosen.number}/{baseline.number}/{pairs}"
-    stored = dict(study.user_attrs.get(VERIFIED_ATTR, {}))
+    stored = dict(study.user_attrs.get(VERIFIED, {}))
     if key in stored:  # reused: moved last, so the menu and the report show the figure this export uses
         value = stored.pop(key)
-        study.set_user_attr(VERIFIED_ATTR, {**stored, key: value})
+        study.set_user_attr(VERIFIED, {**stored, key: value})
         return Verified.from_dict(value)
     try:
         verified = verify_speedup(chosen, baseline, timer, pairs)
     except SttuneError as exc:  # the data or a plugin is not available here: export unverified, say why
         raise CannotVerify(f"re-timing failed: {exc.one_line()}") from None
     stored[key] = verified.to_dict()
-    study.set_user_attr(VERIFIED_ATTR, stored)
+    study.set_user_attr(VERIFIED, stored)
     return verified
 
 
@@ -188,7 +188,7 @@ def export_study(
     noise = cost_noise(records)
     chosen = select(records, rule, tolerance, noise)
     baseline = rec.full_baseline(records)
-    plain_shorter = chosen.role == "baseline" and chosen.budget < 1
+    plain_shorter = chosen.role == "baseline" and chosen.fraction < 1
     verified, note = None, None
     if baseline is not None and timer is not None and pairs > 0:
         try:

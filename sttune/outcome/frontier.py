@@ -1,6 +1,6 @@
 """The no-strategy frontier: what plain training achieves for each device-time budget.
 
-Built from the baseline trials alone (the full budget and the reduced-budget ladder): the
+Built from the baseline trials alone (the full baseline and the ladder's shorter ones): the
 points where more device time bought a lower val MAE, joined by straight lines (training a
 little longer than a ladder step buys a little of the next step's gain). A strategy trial is
 a real gain only when it lies below that line at its own cost raised by the measurement noise:
@@ -71,5 +71,5 @@ def strategy_margins(records: Sequence[TrialRecord], frontier: Frontier, noise: 
             continue
         name = "+".join(n for n, _ in r.job.strategies) or "plain"
         if name not in best or margin > best[name]["margin"]:
-            best[name] = {"margin": margin, "trial": r.number, "device_seconds": r.cost_seconds, "val_mae": r.val_mae}
+            best[name] = {"margin": margin, "trial": r.number, "cost_seconds": r.cost_seconds, "val_mae": r.val_mae}
     return best

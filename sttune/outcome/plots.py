@@ -36,7 +36,7 @@ class Series:
     line: bool = False
     dash: bool = False
     hover: list[str] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)  # text beside each point (the ladder's budgets)
+    labels: list[str] = field(default_factory=list)  # text beside each point (the ladder's fractions)
 
 
 @dataclass
@@ -100,7 +100,7 @@ def device_of(records: list[rec.TrialRecord]) -> str:
 def pareto_chart(records: list[rec.TrialRecord], dataset: str, rule: str, tolerance: float,
                  chosen: dict[str, Any] | None) -> Chart:
     """Every completed trial, one colour and marker per strategy (and combination); the baseline
-    ladder as the no-strategy line labelled by budget; the full baseline and the exported trial
+    ladder as the no-strategy line labelled by fraction of train.epochs; the full baseline and the exported trial
     (``chosen``: its trial summary, docs/json.md) called out."""
     done = [r for r in records if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
     base = rec.full_baseline(done)
@@ -109,7 +109,7 @@ def pareto_chart(records: list[rec.TrialRecord], dataset: str, rule: str, tolera
     if ladder:
         series.append(Series(LADDER, [r.cost_seconds for r in ladder], [r.val_mae for r in ladder], BASELINE_COLOR,
                              "o", line=True, dash=True, hover=[hover(r, base) for r in ladder],
-                             labels=[f"{r.budget:.0%} epochs" for r in ladder]))
+                             labels=[f"{r.fraction:.0%} epochs" for r in ladder]))
     names = sorted({group(r) for r in done if r.role != "baseline"})
     for i, name in enumerate(names):
         members = [r for r in done if r.role != "baseline" and group(r) == name]

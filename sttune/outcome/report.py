@@ -12,10 +12,12 @@ import optuna
 
 from sttune.outcome.export import speedup, trial_summary
 from sttune.outcome.frontier import Frontier, build_frontier, strategy_margins
+from sttune.outcome.jsonout import with_aliases
 from sttune.outcome.select import SelectionError, cost_noise, pareto_front, select
 from sttune.outcome.verify import work_fraction
 from sttune.recipe.spec import Recipe
 from sttune.tuning import records as rec
+from sttune.tuning.keys import NAIVE, REASON
 from sttune.tuning.runs import Run
 
 
@@ -36,7 +38,7 @@ def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str,
             "work_ceiling": 1 / fraction if fraction else None,
             # a search-time speed-up the work cannot explain: the machine's noise, not a saving
             "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + noise),
-            "work": (r.result.work if r.result else None) or None,
+            "work": r.result.work.to_dict() if r.result and r.result.work else None,
             "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r, noise),
             "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r, noise),
             "reused_from": r.reused_from, "stopped_at": stopped_at(r),
@@ -47,7 +49,7 @@ def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str,
 def naive_summary(study: optuna.Study) -> dict[str, Any] | None:
     """The dataset's naive forecasts stored on the study (``sttune.naive``), and a warning when
     the best finished trial on validation does not beat the best of them; None when not stored."""
-    stored = study.user_attrs.get("sttune.naive")
+    stored = study.user_attrs.get(NAIVE)
     if not stored:
         return None
     scores = stored.get("scores", {})
@@ -76,7 +78,7 @@ def margins(study: optuna.Study) -> dict[str, dict]:
     (the frontier read at the trial's cost raised by the study's cost noise)."""
     records = rec.finished_records(study)
     noise = cost_noise([r for r in records if r.state == "COMPLETE"])
-    return strategy_margins(records, build_frontier(records), noise)
+    return {name: with_aliases(m) for name, m in strategy_margins(records, build_frontier(records), noise).items()}
 
 
 def frontier_path(frontier: Frontier, max_seconds: float) -> tuple[list[float], list[float]]:
@@ -92,7 +94,7 @@ def frontier_path(frontier: Frontier, max_seconds: float) -> tuple[list[float], 
 
 def failed_trials(study: optuna.Study) -> list[tuple[int, str]]:
     fails = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
-    return [(t.number, str(t.user_attrs.get(rec.REASON, "unknown"))) for t in fails]
+    return [(t.number, str(t.user_attrs.get(REASON, "unknown"))) for t in fails]
 
 
 def search_cost(study: optuna.Study) -> dict[str, float | None]:
@@ -106,9 +108,9 @@ def search_cost(study: optuna.Study) -> dict[str, float | None]:
     trained = [r for r in records if r.reused_from is None]
     total = rec.spent_seconds(records)
     base = rec.full_baseline(records)
-    return {"total_device_seconds": total, "reused_trials": len(records) - len(trained),
-            "baseline_device_seconds": base.cost_seconds if base else None,
-            "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None}
+    return with_aliases({"total_cost_seconds": total, "reused_trials": len(records) - len(trained),
+                         "baseline_cost_seconds": base.cost_seconds if base else None,
+                         "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None})
 
 
 def chosen_trial(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[int, float] | None:
@@ -128,8 +130,9 @@ def chosen_trial(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[i
         if isinstance(number, int) and base is not None and isinstance(chosen.get("speedup"), (int, float)) \
                 and chosen["speedup"] > 0:
             return number, base.cost_seconds / float(chosen["speedup"])
-        if isinstance(number, int) and isinstance(chosen.get("device_seconds"), (int, float)):
-            return number, float(chosen["device_seconds"])
+        cost = chosen.get("cost_seconds", chosen.get("device_seconds"))  # schema 1 files: device_seconds
+        if isinstance(number, int) and isinstance(cost, (int, float)):
+            return number, float(cost)
     complete = [r for r in records if r.state == "COMPLETE"]
     try:
         picked = select(complete, recipe.export.rule, recipe.export.tolerance, cost_noise(complete))
@@ -156,9 +159,9 @@ def break_even(search_seconds: float, baseline_seconds: float | None, chosen_sec
 def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, float | int | None]:
     """The search's cost in full baselines and its break-even point (``sttune report``)."""
     cost = search_cost(study)
-    base = cost["baseline_device_seconds"]
+    base = cost["baseline_cost_seconds"]
     return {"search_cost_baselines": cost["ratio"],
-            "break_even_retrainings": break_even(cost["total_device_seconds"] or 0.0, base,
+            "break_even_retrainings": break_even(cost["total_cost_seconds"] or 0.0, base,
                                                  chosen_cost(study, recipe, best_dir))}
 
 

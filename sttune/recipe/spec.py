@@ -21,7 +21,11 @@ from sttune.recipe.settings import Protocol, RungPolicy, TrainConfig
 
 # dataset params that name files: resolved against the recipe's folder when relative
 PATH_KEYS = frozenset({"path", "graph", "adjacency", "edges", "ids"})
+# ``device_seconds`` is the trial's charged cost (cost_seconds: training plus the charged
+# preparation); recipes may also write it ``cost_seconds`` (read as device_seconds, so the study
+# and its stored identity stay the same)
 Objective = Literal["val_mae", "device_seconds", "peak_memory"]
+OBJECTIVE_ALIASES = {"cost_seconds": "device_seconds"}
 
 
 @dataclass(frozen=True)
@@ -302,6 +306,9 @@ def load_recipe(path: str | Path, search: dict[str, Any] | None = None) -> Loade
         if block.get("budget") is not None and "trials" not in block:
             block["trials"] = None
         raw = {**raw, "search": block}
+    if isinstance(block, dict) and isinstance(block.get("objectives"), list):
+        named = [OBJECTIVE_ALIASES.get(o, o) if isinstance(o, str) else o for o in block["objectives"]]
+        raw = {**raw, "search": {**block, "objectives": named}}
     if "dataset" in raw:
         if "datasets" in raw:
             raise RecipeError(f"{path}: give `dataset` or `datasets`, not both")

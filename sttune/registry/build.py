@@ -63,7 +63,7 @@ def load_series(block: DatasetBlock) -> STSeries:
 
 
 def load_data(block: DatasetBlock, protocol: Protocol, cache_dir: Path | None = None) -> DataModule:
-    """Load a dataset block and apply the windowing protocol (prepared arrays cached under
+    """Load a dataset block and apply the windowing protocol (the computed arrays cached under
     ``cache_dir`` when given: see :func:`~sttune.data.protocol.build_data`)."""
     series = load_series(block)
     if block.id:

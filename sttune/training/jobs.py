@@ -66,7 +66,7 @@ def _pick_dataset(loaded: LoadedRecipe, label: str | None) -> DatasetBlock:
 
 def load_data_cached(block: DatasetBlock, protocol: Protocol, cache_dir: Path | None = None):  # -> DataModule
     """Load and window a dataset once per process (trials of a study share it); with
-    ``cache_dir`` the prepared arrays are also cached on disk, memory-mapped by other processes
+    ``cache_dir`` the computed data arrays are also cached on disk, memory-mapped by other processes
     (isolated trials, workers) and later runs (see :func:`sttune.data.protocol.build_data`)."""
     from sttune.registry.build import load_data
 

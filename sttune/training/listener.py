@@ -19,7 +19,7 @@ from sttune.training.result import EpochRecord, PrepareCheckpoint
 class TrainListener:
     """Hears a run's events, in this order: ``on_prepare_start`` once per strategy (before its
     ``prepare`` hook), ``on_checkpoint`` for each preparation checkpoint the hook reports,
-    ``on_epoch`` after every epoch, and ``on_stop`` when the run ends before its budget."""
+    ``on_epoch`` after every epoch, and ``on_stop`` when the run ends before its last epoch."""
 
     @property
     def wants_prepare_checkpoints(self) -> bool:
@@ -36,7 +36,7 @@ class TrainListener:
         """An epoch finished and was validated; may raise StopTraining."""
 
     def on_stop(self, reason: str) -> None:
-        """The run ended before its budget: ``reason`` is the result's ``stop_reason``."""
+        """The run ended before its last epoch: ``reason`` is the result's ``stop_reason``."""
 
 
 def listens_to_prepare(listener: TrainListener | None) -> bool:

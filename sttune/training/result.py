@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sttune.recipe.schema import to_plain
+from sttune.training.work import WorkSummary
+
+RAN_ALL_EPOCHS = "budget"  # the stop_reason of a run that trained every epoch (the stored value)
 
 # The stored curve: one row (a list) per epoch, in this column order; the charged preparation
 # is the result's own. Rows stored before a column existed are shorter (layout 1: the first 5
@@ -86,15 +89,14 @@ class TrainResult:
     device: str
     n_train_windows: int
     n_prepared_windows: int
-    stop_reason: str = "budget"
+    stop_reason: str = RAN_ALL_EPOCHS
     artifacts: dict[str, Any] = field(default_factory=dict)
     # device seconds of work done only because a search listened (a preparation checkpoint's
     # val MAE): part of the search's cost, not of the trial's objective (cost_seconds)
     overhead_seconds: float = 0.0
-    # load-free work (sttune.training.work): window_nodes (training passes), prepare_window_nodes,
-    # charged_prepare_window_nodes, units (charged work in full-graph windows, the model's node
-    # cost exponent applied), n_nodes, node_cost_exponent; {} in results stored before it existed
-    work: dict[str, Any] = field(default_factory=dict)
+    # load-free work (sttune.training.work.WorkSummary); None in results stored before it existed
+    # (stored as {})
+    work: WorkSummary | None = None
     clock: str = ""  # what device_seconds were read from: "process", "wall" or "cuda-sync"
     cpu_threads: int | None = None  # torch's intra-op threads during the run (CPU device)
     missing: str = ""  # the dataset's missing-value policy (protocol.missing); "" in older results
@@ -130,8 +132,9 @@ class TrainResult:
     def to_plain(self) -> dict[str, Any]:
         """The stored and sent form: every field (the curve as short rows, see CURVE_COLUMNS)
         plus ``cost_seconds`` for readers of the raw attr; :meth:`from_plain` recomputes it."""
-        out = to_plain(dataclasses.replace(self, curve=[]))
+        out = to_plain(dataclasses.replace(self, curve=[], work=None))
         out["curve"] = [r.row() for r in self.curve]
+        out["work"] = self.work.to_dict() if self.work is not None else {}
         out["cost_seconds"] = self.cost_seconds
         return out
 
@@ -139,9 +142,11 @@ class TrainResult:
     def from_plain(cls, data: Mapping[str, Any]) -> TrainResult:
         """A result from :meth:`to_plain`'s form, or from any layout stored earlier: keys it
         does not know (the derived ``cost_seconds``) are left out, fields added since take their
-        defaults, and curve rows of any length (or dicts) are read by EpochRecord.from_row."""
+        defaults, curve rows of any length (or dicts) are read by EpochRecord.from_row, and the
+        work dict by WorkSummary.from_dict."""
         names = {f.name for f in dataclasses.fields(cls)}
         kept = {k: v for k, v in data.items() if k in names}
         charged = float(kept.get("charged_prepare_seconds", 0.0))
         kept["curve"] = [EpochRecord.from_row(r, charged) for r in kept.get("curve", [])]
+        kept["work"] = WorkSummary.from_dict(kept.get("work"))
         return cls(**kept)

@@ -1,7 +1,9 @@
-"""The training loop: strategy hooks, device-time accounting, validation, best checkpoint.
+"""The trainer: seeds, preparation (the strategies' ``prepare`` hooks, timed apart), the epochs,
+validation and the best checkpoint, and the result with its device-time accounting.
 
 The hook order is documented once, in :mod:`sttune.api`. Only the training steps and the
-strategies' hooks are timed; validation and testing are not, preparation is timed apart.
+strategies' hooks are timed (:class:`sttune.training.epoch.Training`); validation and testing
+are not (:mod:`sttune.training.evaluation`), preparation is timed apart.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import copy
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +20,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sttune.api import Batch, ModelSpec, PrepareContext, STModel, StopTraining, Strategy, TrainContext, WindowSource
-from sttune.data.protocol import DataModule, SeriesWindows, placement
+from sttune.api import ModelSpec, PrepareContext, STModel, StopTraining, Strategy, TrainContext, WindowSource
+from sttune.data.protocol import DataModule
 from sttune.errors import TrainingError
 from sttune.recipe.settings import TrainConfig
+from sttune.training.device import on_device
+from sttune.training.epoch import Training
+from sttune.training.evaluation import evaluate, validates
 from sttune.training.listener import TrainListener, listens_to_prepare
-from sttune.training.metrics import MetricAccumulator, per_sample_masked_mae
 from sttune.training.plan import epochs_ahead
-from sttune.training.result import EpochRecord, PrepareCheckpoint, TrainResult
+from sttune.training.result import RAN_ALL_EPOCHS, EpochRecord, PrepareCheckpoint, TrainResult
 from sttune.training.timing import DeviceClock, PeakMemory, clock_name, device_name, resolve_device
-from sttune.training.work import WorkCounter, scaled_work
+from sttune.training.work import WorkCounter, WorkSummary, scaled_work
 
-__all__ = ["StopTraining", "TrainListener", "Trainer", "evaluate"]
+__all__ = ["StopTraining", "TrainListener", "Trainer"]
 
 
 def _check_not_replaced_after_others(
@@ -57,20 +61,6 @@ def context_fields(
         spec=spec, cache_dir=cache_dir, dataset_key=dataset_key, new_model=new_model, evaluate=evaluate,
         batch_size=batch_size, target_mean=target_mean, target_std=target_std,
     )
-
-
-def visit_order(strategies: Sequence[Strategy], ctx: TrainContext, n_windows: int, shuffle: torch.Generator) -> Tensor:
-    """This epoch's window indices in visiting order: what every strategy's ``select`` keeps
-    (None = all ``n_windows``), shuffled by ``shuffle`` (the trainer's and StrategyLoop's rule)."""
-    chosen: Tensor | None = None
-    for strategy in strategies:  # several selections: visit what all of them keep
-        picked = strategy.select(ctx)
-        if picked is not None:
-            picked = picked.cpu()
-            chosen = picked if chosen is None else chosen[torch.isin(chosen, picked)]
-    if chosen is None:
-        return torch.randperm(n_windows, generator=shuffle)
-    return chosen[torch.randperm(len(chosen), generator=shuffle)]
 
 
 def _stop_reason(stop: StopTraining) -> str:
@@ -108,23 +98,23 @@ class Trainer:
         :class:`TrainListener`) and may end it (StopTraining) at an epoch or a checkpoint."""
         cfg = self.config
         start = self._start(new_model, data, strategies, listener)
-        model, data, run, stopped = start.model, start.data, start.run, start.stopped
+        model, data, training, stopped = start.model, start.data, start.training, start.stopped
         best_val: dict | None = None  # the best epoch's validation metrics: not computed twice
         if stopped is None:
-            curve, best_state, best_epoch, stop_reason, best_val = self._loop(run, start.scheduler, listener)
+            curve, best_state, best_epoch, stop_reason, best_val = self._loop(training, start.scheduler, listener)
             model.load_state_dict(best_state)
         else:  # stopped at a preparation checkpoint: nothing trained, the untrained model is evaluated
             curve, best_epoch, stop_reason = [], -1, stopped
-        prepare_by_strategy, charged = start.prepare_by_strategy, run.charged_prepare_seconds
+        prepare_by_strategy, charged = start.prepare_by_strategy, training.charged_prepare_seconds
         prepared_s = sum(prepare_by_strategy)
-        if listener is not None and stop_reason != "budget":
+        if listener is not None and stop_reason != RAN_ALL_EPOCHS:
             listener.on_stop(stop_reason)
         work = total_work(curve, start.prepare_work, charged / prepared_s if prepared_s > 0 else 1.0,
                         data.spec.n_nodes, float(getattr(model, "node_cost_exponent", 1.0)))
         return TrainResult(
             val=best_val if best_val is not None else evaluate(model, data.val, data, cfg.eval_batch_size),
             test=evaluate(model, data.test, data, cfg.eval_batch_size),
-            device_seconds=run.clock.seconds,
+            device_seconds=training.clock.seconds,
             prepare_seconds=prepared_s,
             charged_prepare_seconds=charged,
             peak_memory_bytes=start.memory.peak_bytes(),
@@ -135,7 +125,7 @@ class Trainer:
             curve=curve,
             device=device_name(self.device),
             n_train_windows=len(data.train),
-            n_prepared_windows=len(run.train),
+            n_prepared_windows=len(training.train),
             stop_reason=stop_reason,
             artifacts={s.name: s.artifacts() for s in strategies if s.artifacts()},
             overhead_seconds=start.overhead_seconds,
@@ -158,10 +148,10 @@ class Trainer:
         start = self._start(new_model, data, strategies, None)
         if start.stopped is not None:
             raise TrainingError("the run stopped in preparation, there is no epoch to time", "check the strategy params")
-        run = start.run
-        run.ctx.epoch = 0
-        run.epoch(torch.Generator().manual_seed(self.config.seed), self.config, max_batches)
-        return run.clock.seconds, run.work.window_nodes
+        training = start.training
+        training.ctx.epoch = 0
+        training.epoch(torch.Generator().manual_seed(self.config.seed), self.config, max_batches)
+        return training.clock.seconds, training.work.window_nodes
 
     def _start(
         self, new_model: Callable[[], STModel], data: DataModule, strategies: Sequence[Strategy],
@@ -184,8 +174,8 @@ class Trainer:
         ctx = TrainContext(epoch=0, train_size=len(train), **shared)
         optimizer, scheduler = self._optimiser(model, strategies)
         charged = sum(s.prepare_charge_seconds(t) for s, t in zip(strategies, prepare_by_strategy))
-        run = _Training(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
-        return _Start(model, data, run, scheduler, memory, prepare_by_strategy, prepare_work.window_nodes,
+        training = Training(model, data, train, strategies, ctx, optimizer, self._clock(), charged)
+        return _Start(model, data, training, scheduler, memory, prepare_by_strategy, prepare_work.window_nodes,
                       overhead, stopped)
 
     def _shared(self, model: STModel, data: DataModule, new_model: Callable[[], STModel]) -> dict[str, Any]:
@@ -262,7 +252,7 @@ class Trainer:
         return optimizer, scheduler
 
     def _loop(
-        self, run: _Training, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
+        self, training: Training, scheduler: torch.optim.lr_scheduler.LRScheduler, listener: TrainListener | None
     ) -> tuple[list[EpochRecord], dict[str, Tensor], int, str, dict | None]:
         """The epochs; returns the curve, the best-validation state, its epoch, the stop reason
         and that epoch's validation metrics (the weights fit() restores: no second pass)."""
@@ -270,25 +260,25 @@ class Trainer:
         shuffle = torch.Generator().manual_seed(cfg.seed)
         curve: list[EpochRecord] = []
         best_mae, best_epoch = math.inf, 0
-        best_state = copy.deepcopy(run.model.state_dict())
+        best_state = copy.deepcopy(training.model.state_dict())
         best_val: dict | None = None
-        stop_reason = "budget"
+        stop_reason = RAN_ALL_EPOCHS
         val_mae = math.inf  # the last validated MAE (what an epoch without validation records)
         for epoch in range(cfg.epochs):
-            run.ctx.epoch = epoch
-            train_loss, windows = run.epoch(shuffle, cfg)
+            training.ctx.epoch = epoch
+            train_loss, windows = training.epoch(shuffle, cfg)
             scheduler.step()
             validated = validates(epoch, cfg.epochs, cfg.val_every)
             if validated:
-                val = evaluate(run.model, run.data.val, run.data, cfg.eval_batch_size)
+                val = evaluate(training.model, training.data.val, training.data, cfg.eval_batch_size)
                 val_mae = val["mae"]
-            record = EpochRecord(epoch, train_loss, val_mae, run.clock.seconds, windows, run.charged_prepare_seconds,
-                                 epochs_ahead(run.strategies, epoch, cfg.epochs), run.work.window_nodes,
-                                 run.work.batches, run.work.extra_window_nodes)
+            record = EpochRecord(epoch, train_loss, val_mae, training.clock.seconds, windows, training.charged_prepare_seconds,
+                                 epochs_ahead(training.strategies, epoch, cfg.epochs), training.work.window_nodes,
+                                 training.work.batches, training.work.extra_window_nodes)
             curve.append(record)
             if validated and val_mae < best_mae:
                 best_mae, best_epoch, best_val = val_mae, epoch, val
-                best_state = copy.deepcopy(run.model.state_dict())
+                best_state = copy.deepcopy(training.model.state_dict())
             try:
                 if listener is not None:
                     listener.on_epoch(record)
@@ -307,7 +297,7 @@ class _Start:
 
     model: STModel
     data: DataModule
-    run: _Training
+    training: Training
     scheduler: torch.optim.lr_scheduler.LRScheduler
     memory: PeakMemory
     prepare_by_strategy: list[float]
@@ -316,125 +306,15 @@ class _Start:
     stopped: str | None  # the stop reason when a checkpoint ended the run in preparation
 
 
-@dataclass
-class _Training:
-    """The state of one training run; ``epoch()`` is the timed part of an epoch."""
-
-    model: STModel
-    data: DataModule
-    train: WindowSource
-    strategies: Sequence[Strategy]
-    ctx: TrainContext
-    optimizer: torch.optim.Optimizer
-    clock: DeviceClock
-    charged_prepare_seconds: float = 0.0
-    work: WorkCounter = field(default_factory=WorkCounter)  # the running epoch's
-
-    @property
-    def trainable(self) -> list[Tensor]:
-        """Every tensor the optimiser updates (model and strategy parameters), for clipping."""
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
-
-    def epoch(self, shuffle: torch.Generator, cfg: TrainConfig, max_batches: int | None = None) -> tuple[float, int]:
-        """One timed epoch (its first ``max_batches`` batches: a re-timing probe); returns (mean
-        training loss, windows visited)."""
-        self.model.train()
-        self.work = WorkCounter()
-        self.ctx.add_work = self.work.extra
-        with self.clock.timed():
-            order = self._order(shuffle)
-            loss_sum = torch.zeros((), device=self.ctx.device)
-            batches = torch.split(order, cfg.batch_size)
-            if max_batches is not None:
-                batches = batches[:max_batches]
-                order = order[: sum(len(b) for b in batches)]
-            for index in batches:
-                loss_sum += self._step(self.train.gather(index), cfg.grad_clip)
-            for strategy in self.strategies:
-                strategy.on_epoch_end(self.ctx)
-            mean_loss = float(loss_sum) / max(len(order), 1)
-        if not math.isfinite(mean_loss):
-            raise TrainingError(
-                f"the training loss became {mean_loss} at epoch {self.ctx.epoch}",
-                "lower train.lr or check the data for extreme values",
-            )
-        return mean_loss, len(order)
-
-    def _order(self, shuffle: torch.Generator) -> Tensor:
-        return visit_order(self.strategies, self.ctx, len(self.train), shuffle)
-
-    def _step(self, batch: Batch, grad_clip: float | None) -> Tensor:
-        for strategy in self.strategies:
-            batch = strategy.transform(batch, self.ctx)
-        self.work.batch(int(batch.x.shape[0]), batch.n_nodes)
-        pred = self.model(batch.x, batch.nodes, batch.node_inputs, batch.graph)
-        raw = pred * self.data.target_std + self.data.target_mean
-        per_sample = per_sample_masked_mae(raw, batch.y, batch.node_weight)
-        weighted = per_sample
-        for strategy in self.strategies:
-            weighted = strategy.weight(weighted, batch, self.ctx)
-        self.optimizer.zero_grad(set_to_none=True)
-        weighted.mean().backward()
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.trainable, grad_clip)
-        self.optimizer.step()
-        detached = per_sample.detach()
-        for strategy in self.strategies:
-            strategy.on_batch_end(detached, batch, self.ctx)
-        return detached.sum()
-
-
-def validates(epoch: int, epochs: int, every: int) -> bool:
-    """Whether ``epoch`` (0-based) is validated: every ``every``-th epoch, and always the last
-    (so a run ends on a validated epoch whatever ``every`` is)."""
-    return (epoch + 1) % every == 0 or epoch == epochs - 1
-
-
-# the data moved to an accelerator by the last run of this process: the trials of a study share
-# it instead of copying the whole series to the device per trial (one entry: one dataset at a time)
-_ON_DEVICE: dict[tuple[str, str], DataModule] = {}
-
-
-def on_device(data: DataModule, device: torch.device) -> DataModule:
-    """``data`` ready for ``device``: itself on a CPU; on a GPU the series is copied once per
-    process and dataset and kept (see :data:`_ON_DEVICE`), on the device when it fits
-    (:func:`~sttune.data.protocol.placement`), else left in host memory with every batch
-    copied over (pinned, non-blocking)."""
-    if device.type == "cpu":
-        return data.to(device)
-    key = (data.key, str(device))
-    if key not in _ON_DEVICE:
-        _ON_DEVICE.clear()
-        free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 2**62
-        need = data.train.series_bytes() + data.node_inputs.numel() * data.node_inputs.element_size()
-        where = placement(need, free)
-        _ON_DEVICE[key] = data.to(device) if where == "device" else data.to("cpu", batch_device=device)
-    return _ON_DEVICE[key]
-
-
 def total_work(
     curve: Sequence[EpochRecord], prepare_window_nodes: int, charged_share: float, n_nodes: int, exponent: float
-) -> dict:
-    """A run's work summary (see TrainResult.work): the training epochs scaled by the model's node
+) -> WorkSummary:
+    """A run's work summary (TrainResult.work): the training epochs scaled by the model's node
     cost exponent, plus the charged share of the preparation's passes, in full-graph windows."""
     train_units = sum(scaled_work(r.window_nodes, r.windows, n_nodes, exponent) for r in curve)
     charged = prepare_window_nodes * charged_share
-    return {
-        "window_nodes": sum(r.window_nodes for r in curve), "prepare_window_nodes": prepare_window_nodes,
-        "charged_prepare_window_nodes": charged, "units": train_units + charged / max(n_nodes, 1),
-        "n_nodes": n_nodes, "node_cost_exponent": exponent,
-    }
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, windows: SeriesWindows, data: DataModule, batch_size: int) -> dict:
-    """Masked MAE/RMSE/MAPE over every real node of ``windows`` (raw units)."""
-    was_training = model.training
-    model.eval()
-    acc = MetricAccumulator(windows.out_len)
-    for index in torch.split(torch.arange(len(windows)), batch_size):
-        batch = windows.gather(index)
-        pred = model(batch.x, None, data.node_inputs, None)
-        acc.add(pred * data.target_std + data.target_mean, batch.y)
-    model.train(was_training)
-    return acc.result()
+    return WorkSummary(
+        window_nodes=sum(r.window_nodes for r in curve), prepare_window_nodes=prepare_window_nodes,
+        charged_prepare_window_nodes=charged, units=train_units + charged / max(n_nodes, 1),
+        n_nodes=n_nodes, node_cost_exponent=exponent,
+    )

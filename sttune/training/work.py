@@ -10,7 +10,9 @@ speed-up against it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 
 @dataclass
@@ -33,6 +35,31 @@ class WorkCounter:
             raise ValueError(f"add_work takes non-negative counts, got windows={windows}, nodes={nodes}")
         self.window_nodes += int(windows) * int(nodes)
         self.extra_window_nodes += int(windows) * int(nodes)
+
+
+@dataclass(frozen=True)
+class WorkSummary:
+    """A run's load-free work (``TrainResult.work``); stored as a dict of these fields."""
+
+    window_nodes: int = 0  # the training epochs' passes (batches and the strategies' extra passes)
+    prepare_window_nodes: int = 0  # the passes the preparation reported (ctx.add_work in prepare)
+    charged_prepare_window_nodes: float = 0.0  # their share the run is charged (as its preparation seconds)
+    units: float = 0.0  # charged work in full-graph windows, the model's node cost exponent applied
+    n_nodes: int = 0
+    node_cost_exponent: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form: a dict of every field."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> WorkSummary | None:
+        """A summary from its stored dict; None for ``{}`` (a result stored before work was counted).
+        Keys it does not know are left out, fields missing from the dict take their defaults."""
+        if not data:
+            return None
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def scaled_work(window_nodes: int, windows: int, n_nodes: int, exponent: float) -> float:

@@ -8,7 +8,7 @@ so a running trial's worker writes the user attr ``sttune.heartbeat`` (a Unix ti
 (or start) is older than ``search.stale_after_seconds``, with the reason recorded.
 
 Either way the failed trial is queued again by :func:`retry_stale` (same params, same
-baseline role and budget; ``retry_history`` in its system attrs, as Optuna's
+baseline role and fraction; ``retry_history`` in its system attrs, as Optuna's
 RetryHeartbeatStaleTrialCallback writes it), and a stale or interrupted trial does not count
 towards ``search.trials``.
 """
@@ -23,18 +23,15 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from sttune.tuning import records as rec
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning.keys import FRACTION, HEARTBEAT, REASON, RETRY_OF, ROLE
 
-HEARTBEAT = "sttune.heartbeat"
-RETRY_OF = "sttune.retry_of"
 STALE = "stale"
 
 
 def retry_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queue a failed trial again: its params, its baseline role and budget, its retry history."""
+    """Queue a failed trial again: its params, its baseline role and fraction, its retry history."""
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    attrs = {k: trial.user_attrs[k] for k in (ROLE, BUDGET) if k in trial.user_attrs}
+    attrs = {k: trial.user_attrs[k] for k in (ROLE, FRACTION) if k in trial.user_attrs}
     attrs[RETRY_OF] = trial.number
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
@@ -61,7 +58,7 @@ def recover_stale(study: optuna.Study, stale_after: float) -> list[int]:
             continue
         try:
             storage.set_trial_user_attr(
-                trial._trial_id, rec.REASON,
+                trial._trial_id, REASON,
                 f"{STALE}: no heartbeat for {silent:.0f} s (its worker died or hung); queued again")
             if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue

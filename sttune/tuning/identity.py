@@ -21,11 +21,9 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.recipe.schema import clip, to_plain
 from sttune.recipe.spec import Recipe
-from sttune.tuning.records import DATASET, JOB
+from sttune.tuning.keys import DATASET, IDENTITY, JOB, RECIPE
 from sttune.tuning.storage import study_name
 
-IDENTITY = "sttune.identity"  # study user attr: identity() of the recipe that created the study
-RECIPE = "sttune.recipe.spec"  # study user attr: the whole recipe at creation (older studies have only this)
 DEFAULT_OBJECTIVES = ["val_mae", "device_seconds"]
 
 

@@ -117,7 +117,7 @@ def _child(conn: Any, job_attr: dict[str, Any], cache_dir: str, ppid: int, liste
             load("model", job.model_name)
             for name, _ in job.strategies:
                 load("strategy", name)
-            # the prepared arrays come memory-mapped from the cache when an earlier trial wrote them
+            # the data's arrays come memory-mapped from the cache when an earlier trial wrote them
             load_data_cached(job.dataset, job.protocol, Path(cache_dir))
             conn.send(("ready",))
 

@@ -8,22 +8,15 @@ from sttune.training.listener import TrainListener
 from sttune.training.result import EpochRecord, PrepareCheckpoint
 from sttune.training.trainer import StopTraining
 from sttune.tuning.events import SearchEvents
-from sttune.tuning.rungs import (
-    PREPARE_RUNG_ATTR,
-    RUNG_ATTR,
-    STOPPED_CHECKPOINT_ATTR,
-    RungPolicy,
-    projected_cost,
-    should_stop,
-)
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning.keys import FRACTION, PREPARE_RUNG_PREFIX, ROLE, RUNG_PREFIX, STOPPED_CHECKPOINT
+from sttune.tuning.rungs import RungPolicy, projected_cost, should_stop
 
 
 class RungMonitor(TrainListener):
     """A trial's listener: progress events, and successive halving at the rungs.
 
     The full baseline records its rung points (others are compared with it) but never
-    stops; reduced-budget baselines have another LR schedule, so they neither record nor stop.
+    stops; the ladder's shorter baselines have another LR schedule, so they neither record nor stop.
     A strategy's preparation checkpoints (e.g. STemDist before it distills) are rungs too,
     compared only with the same strategy's same checkpoint in other trials: (val MAE of what
     is prepared so far, the trial's projected charged seconds as the strategy estimates them).
@@ -31,8 +24,8 @@ class RungMonitor(TrainListener):
 
     def __init__(self, study: optuna.Study, trial: optuna.Trial, policy: RungPolicy, epochs: int,
                  events: SearchEvents) -> None:
-        role, budget = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(BUDGET, 1.0))
-        active = policy.enabled and budget >= 1
+        role, fraction = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(FRACTION, 1.0))
+        active = policy.enabled and fraction >= 1
         self.study, self.trial, self.policy, self.events = study, trial, policy, events
         self.stops = active and role != "baseline"
         self.rungs = set(policy.rungs(epochs)) if active else set()
@@ -49,8 +42,8 @@ class RungMonitor(TrainListener):
         if not self.stops:
             return
         point = [record.val_mae, record.projected_seconds]
-        if self._dominated(f"{PREPARE_RUNG_ATTR}{record.strategy}.{record.index}", point):
-            self.trial.set_user_attr(STOPPED_CHECKPOINT_ATTR, point)
+        if self._dominated(f"{PREPARE_RUNG_PREFIX}{record.strategy}.{record.index}", point):
+            self.trial.set_user_attr(STOPPED_CHECKPOINT, point)
             raise StopTraining(f"dominated at {record.strategy}'s preparation checkpoint {record.index} "
                                "by the trials that reached it")
 
@@ -60,7 +53,7 @@ class RungMonitor(TrainListener):
         last_epoch_s, self.seconds_before = record.device_seconds - self.seconds_before, record.device_seconds
         done = record.epoch + 1
         # preparation counts, as in the final objective; time is where the trial will end
-        if done in self.rungs and self._dominated(f"{RUNG_ATTR}{done}", [self.best_mae, projected_cost(
+        if done in self.rungs and self._dominated(f"{RUNG_PREFIX}{done}", [self.best_mae, projected_cost(
                 record.cost_seconds, last_epoch_s, record.epochs_ahead)]):
             raise StopTraining(f"dominated at the {done}-epoch rung by the trials that reached it")
 

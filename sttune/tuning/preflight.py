@@ -28,10 +28,10 @@ def preflight(recipe: Recipe) -> None:
         data = load_data_cached(block, recipe.protocol)
         if recipe.model.name is not None:  # choices: each model's own params are searched
             check_model_params(recipe.model.name, dict(recipe.model.params), data)
-    check_trial_budget(recipe, recipe.search.trials)
+    check_trials_leave_room(recipe, recipe.search.trials)
 
 
-def check_trial_budget(recipe: Recipe, trials: int | None) -> None:
+def check_trials_leave_room(recipe: Recipe, trials: int | None) -> None:
     """Baseline trials count towards search.trials: leave room for the strategies."""
     from sttune.tuning.space import has_search_space
 

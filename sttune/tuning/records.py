@@ -15,19 +15,11 @@ import optuna
 from sttune.recipe.schema import parse_dataclass, to_plain
 from sttune.training.jobs import Job
 from sttune.training.result import TrainResult
-from sttune.tuning.space import BUDGET, ROLE
-
-JOB = "sttune.job"
-RESULT = "sttune.result"
-REASON = "sttune.fail_reason"
-TRACEBACK = "sttune.traceback"
-STOPPED_VALUES = "sttune.stopped_values"  # objective values when early stopping ended a trial
-REUSED = "sttune.reused_from"  # the trial whose result this one took (search.reuse_results)
-DATASET = "sttune.dataset"  # study user attr: the dataset label the study searches
+from sttune.tuning.keys import DATASET, FRACTION, JOB, REASON, RESULT, REUSED, ROLE
 
 
 def dataset_label(study: optuna.Study) -> str:
-    """The dataset label a study was prepared for; the study's name when it has none."""
+    """The dataset label a study was set up for; the study's name when it has none."""
     return str(study.user_attrs.get(DATASET, study.study_name))
 
 
@@ -68,7 +60,7 @@ class TrialRecord:
     number: int
     state: str
     role: str
-    budget: float
+    fraction: float  # a baseline's fraction of train.epochs (stored as sttune.budget)
     job: Job | None
     result: TrainResult | None
     reason: str | None
@@ -95,14 +87,14 @@ class TrialRecord:
     @property
     def work_units(self) -> float | None:
         """The trial's charged load-free work in full-graph windows (None: stored before work existed)."""
-        units = self.result.work.get("units") if self.result else None
-        return None if units is None else float(units)
+        work = self.result.work if self.result else None
+        return None if work is None else float(work.units)
 
     @property
     def label(self) -> str:
         """A short name: 'baseline 50%', or the strategies with the model."""
         if self.role == "baseline":
-            return "baseline" if self.budget >= 1 else f"baseline {self.budget:.0%}"
+            return "baseline" if self.fraction >= 1 else f"baseline {self.fraction:.0%}"
         if self.job is None:
             return "?"
         names = "+".join(n for n, _ in self.job.strategies) or "plain"
@@ -114,7 +106,7 @@ def read_trial(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     job = job_from_attr(attrs[JOB]) if JOB in attrs else None
     return TrialRecord(
         number=trial.number, state=trial.state.name, role=attrs.get(ROLE, "search"),
-        budget=float(attrs.get(BUDGET, 1.0)), job=job,
+        fraction=float(attrs.get(FRACTION, 1.0)), job=job,
         result=result_from_attr(attrs[RESULT]) if RESULT in attrs else None,
         reason=attrs.get(REASON), feasible=all(c <= 0 for c in (trial.constraints or {}).values()),
         reused_from=attrs.get(REUSED),
@@ -128,9 +120,9 @@ def finished_records(study: optuna.Study) -> list[TrialRecord]:
 
 
 def full_baseline(records: list[TrialRecord]) -> TrialRecord | None:
-    """The completed no-strategy trial at the full budget (the reference of speed-ups)."""
+    """The completed no-strategy trial trained for all of train.epochs (the reference of speed-ups)."""
     for record in records:
-        if record.role == "baseline" and record.budget >= 1 and record.state == "COMPLETE":
+        if record.role == "baseline" and record.fraction >= 1 and record.state == "COMPLETE":
             return record
     return None
 

@@ -20,6 +20,7 @@ import optuna
 
 from sttune.errors import SttuneError
 from sttune.tuning import records as rec
+from sttune.tuning.keys import JOB, RESULT, REUSED
 
 
 def _canonical(job_attr: dict[str, Any]) -> str | None:
@@ -48,17 +49,17 @@ def finished_twin(study: optuna.Study, job_attr: dict[str, Any], number: int) ->
     key = _canonical(job_attr)
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         attrs = t.user_attrs
-        if t.number == number or rec.RESULT not in attrs:
+        if t.number == number or RESULT not in attrs:
             continue
-        if key is not None and rec.JOB in attrs and _canonical(attrs[rec.JOB]) == key:
+        if key is not None and JOB in attrs and _canonical(attrs[JOB]) == key:
             return t
     return None
 
 
 def tell_reused(study: optuna.Study, trial: optuna.Trial, twin: optuna.trial.FrozenTrial) -> None:
     """Finish ``trial`` with ``twin``'s result, values and constraints."""
-    trial.set_user_attr(rec.RESULT, twin.user_attrs[rec.RESULT])
-    trial.set_user_attr(rec.REUSED, twin.user_attrs.get(rec.REUSED, twin.number))
+    trial.set_user_attr(RESULT, twin.user_attrs[RESULT])
+    trial.set_user_attr(REUSED, twin.user_attrs.get(REUSED, twin.number))
     for name, value in (twin.constraints or {}).items():
         trial.set_constraint(name, value)
     study.tell(trial, list(twin.values))

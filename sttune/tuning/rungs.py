@@ -21,11 +21,6 @@ from collections.abc import Sequence
 # layer (recipes never import the search machinery) and are re-exported here under their old home
 from sttune.recipe.settings import RungPolicy as RungPolicy
 
-RUNG_ATTR = "sttune.rung."  # + epoch count → [best val MAE, projected device seconds]
-# + "<strategy>.<index>" → [val MAE at a preparation checkpoint, projected charged seconds]
-PREPARE_RUNG_ATTR = "sttune.rung.prepare."
-STOPPED_CHECKPOINT_ATTR = "sttune.stopped_checkpoint"  # the preparation checkpoint point a trial stopped at
-
 
 def projected_cost(cost_so_far: float, last_epoch_seconds: float, epochs_ahead: float) -> float:
     """Device seconds at the end of training: the last epoch's seconds extended by the plan.

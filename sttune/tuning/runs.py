@@ -13,12 +13,13 @@ from sttune.recipe.schema import control_char, short
 from sttune.recipe.spec import LoadedRecipe, Recipe, dump_recipe, load_recipe
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.identity import check_resumable
+from sttune.tuning.keys import NAIVE
+from sttune.tuning.setup import StudyPlan
 from sttune.tuning.storage import open_study, search_storage, study_name
-from sttune.tuning.study import StudyPlan, search_study
+from sttune.tuning.study import search_study
 from sttune.tuning.workers import search_with_workers
 
 RECIPE_SNAPSHOT = "recipe.yaml"
-NAIVE = "sttune.naive"  # study user attr: the dataset's naive forecasts (NaiveForecasts.to_dict())
 
 
 class RunError(SttuneError):
@@ -113,15 +114,15 @@ def plans(run: Run, cache_dir: Path, trials: int | None, timeout: float | None, 
 
 
 def search_run(run: Run, cache_dir: Path, events: SearchEvents, trials: int | None, timeout: float | None,
-           workers: int = 1, worker_index: int = 0, prepare: bool = True, joining: bool = False) -> None:
+           workers: int = 1, worker_index: int = 0, sets_up: bool = True, joining: bool = False) -> None:
     """One study per dataset, in this process (``workers`` = 1) or in a pool of worker processes."""
     isolation = resolve_isolation(run.recipe, workers, joining)
-    if prepare:
+    if sets_up:
         store_naive(run)
     if workers > 1:
         search_with_workers(plans(run, cache_dir, trials, timeout), run.run_dir, events, workers, isolation)
         return
-    for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, prepare=prepare, isolation=isolation):
+    for plan in plans(run, cache_dir, trials, timeout, worker_index=worker_index, sets_up=sets_up, isolation=isolation):
         search_study(plan, events)
 
 

@@ -1,6 +1,6 @@
 """From an Optuna trial to a fixed :class:`~sttune.training.jobs.Job`.
 
-Baseline trials (the plain model at full or reduced budgets) suggest nothing; their role
+Baseline trials (the plain model for all of train.epochs or a fraction of them) suggest nothing; their role
 comes from user attrs set when they were enqueued. Other trials suggest the model (when
 the recipe gives choices), the strategy or combination, and every searched parameter.
 
@@ -21,10 +21,7 @@ import optuna
 from sttune.recipe.spec import DatasetBlock, Recipe, StrategyBlock
 from sttune.registry import discovery as plugins
 from sttune.training.jobs import Job
-
-ROLE = "sttune.role"  # "baseline" or "search"
-BUDGET = "sttune.budget"  # fraction of train.epochs a baseline trial gets
-RECOMMENDED = "sttune.recommended"  # which recommendation a trial runs: "dynst#1" (its first), "dynst+st_prune"
+from sttune.tuning.keys import FRACTION, ROLE
 
 
 def strategy_choices(recipe: Recipe) -> list[str]:
@@ -45,22 +42,22 @@ def has_search_space(recipe: Recipe) -> bool:
     return bool(recipe.strategies) or bool(model.choices and len(model.choices) > 1) or model.search_params
 
 
-def epochs_for_budget(epochs: int, budget: float) -> int:
-    return max(1, round(epochs * budget))
+def epochs_for_fraction(epochs: int, fraction: float) -> int:
+    return max(1, round(epochs * fraction))
 
 
-def baseline_job(recipe: Recipe, dataset: DatasetBlock, budget: float) -> Job:
-    """The plain model, no strategy, trained for ``budget`` × train.epochs."""
+def baseline_job(recipe: Recipe, dataset: DatasetBlock, fraction: float) -> Job:
+    """The plain model, no strategy, trained for ``fraction`` × train.epochs."""
     model = recipe.model.name or recipe.model.choices[0]  # type: ignore[index]
     params = dict(recipe.model.params) if recipe.model.name else {}
-    train = replace(recipe.train, epochs=epochs_for_budget(recipe.train.epochs, budget))
+    train = replace(recipe.train, epochs=epochs_for_fraction(recipe.train.epochs, fraction))
     return Job(dataset, recipe.protocol, model, params, [], train)
 
 
 def job_for_trial(trial: optuna.Trial, recipe: Recipe, dataset: DatasetBlock) -> Job:
     """Suggest (or read back) everything a trial varies and return its fixed job."""
     if trial.user_attrs.get(ROLE) == "baseline":
-        return baseline_job(recipe, dataset, float(trial.user_attrs.get(BUDGET, 1.0)))
+        return baseline_job(recipe, dataset, float(trial.user_attrs.get(FRACTION, 1.0)))
     model_name, model_params = _suggest_model(trial, recipe)
     chosen = _suggest_strategies(trial, recipe)
     return Job(dataset, recipe.protocol, model_name, model_params, chosen, recipe.train)

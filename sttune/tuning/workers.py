@@ -1,9 +1,9 @@
 """``sttune search --workers N``: N worker processes on one host sharing one study storage.
 
-The parent prepares every study first (metric names, recipe, baselines enqueued once, the
+The parent sets every study up first (metric names, recipe, baselines enqueued once, the
 ``sttune.ready`` mark), then starts the workers (``spawn`` context). Each worker runs
 :func:`sttune.tuning.study.search_study` with its own sampler seed (``search.seed + index``) and
-never enqueues baselines; the claim counting in study.py makes the workers run exactly
+never enqueues baselines; the claim counting in accounting.py makes the workers run exactly
 ``search.trials`` trials together. With several CUDA devices each worker sees one of them
 (``CUDA_VISIBLE_DEVICES``, round-robin). The parent prints finished trials as they appear in
 the storage and waits for the workers.
@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 from sttune.errors import SttuneError
 from sttune.tuning import records as rec
 from sttune.tuning.events import NullEvents, SearchEvents
+from sttune.tuning.keys import RESULT
 from sttune.tuning.storage import search_storage
 
-if TYPE_CHECKING:  # study.py loads torch: a worker sets CUDA_VISIBLE_DEVICES before it imports it
-    from sttune.tuning.study import StudyPlan
+if TYPE_CHECKING:  # the study modules load torch: a worker sets CUDA_VISIBLE_DEVICES before it imports them
+    from sttune.tuning.setup import StudyPlan
 
 
 class WorkerError(SttuneError):
@@ -69,7 +70,7 @@ def worker_main(spec: WorkerSpec) -> None:
     try:
         storage = search_storage(spec.plans[0].recipe.search, spec.run_dir) if spec.plans else None
         for plan in spec.plans:
-            search_study(replace(plan, storage=storage, worker_index=spec.index, prepare=False, isolation=spec.isolation),
+            search_study(replace(plan, storage=storage, worker_index=spec.index, sets_up=False, isolation=spec.isolation),
                       NullEvents())  # the parent reports trials from the storage
     except KeyboardInterrupt:
         sys.exit(130)
@@ -81,13 +82,14 @@ def worker_main(spec: WorkerSpec) -> None:
 
 
 def search_with_workers(plans: list[StudyPlan], run_dir: Path, events: SearchEvents, workers: int, isolation: str) -> None:
-    """Prepare every plan's study (baselines once), then run ``workers`` processes on them all.
+    """Set up every plan's study (baselines once), then run ``workers`` processes on them all.
 
-    ``plans`` are the parent's (worker 0, preparing); ``run_dir`` is the run folder (where the
+    ``plans`` are the parent's (worker 0, setting up); ``run_dir`` is the run folder (where the
     default journal storage lives), from which each worker opens the storage again."""
-    from sttune.tuning.study import count_done, open_plan_study, queued_again, retried_numbers
+    from sttune.tuning.accounting import count_done, queued_again, retried_numbers
+    from sttune.tuning.setup import open_plan_study
 
-    studies = [open_plan_study(plan) for plan in plans]  # prepares: baselines once
+    studies = [open_plan_study(plan) for plan in plans]  # sets them up: baselines once
     earlier = [frozenset(t.number for t in s.get_trials(deepcopy=False) if t.state.is_finished()) for s in studies]
     total = plans[0].trials if plans else None
     envs = device_envs(workers, cuda_device_count(), os.environ.get("CUDA_VISIBLE_DEVICES"))
@@ -118,7 +120,7 @@ def search_with_workers(plans: list[StudyPlan], run_dir: Path, events: SearchEve
                 if queued_again(t, retried):
                     continue  # its retry will report the result
                 record = rec.read_trial(t)
-                events.trial_finished(record if rec.RESULT in t.user_attrs else _as_failed(record))
+                events.trial_finished(record if RESULT in t.user_attrs else _as_failed(record))
 
     for study in studies:  # what earlier runs finished is not news
         seen.update((studies.index(study), t.number) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
@@ -151,8 +153,9 @@ def search_with_workers(plans: list[StudyPlan], run_dir: Path, events: SearchEve
 def _after_the_pool(plans: list[StudyPlan], studies: list, earlier: list[frozenset[int]], events: SearchEvents) -> None:
     """What the workers (whose events display nothing) would have said: a failure streak, once,
     as the error; why a study stopped early (budget, an exhausted space), as notices."""
+    from sttune.tuning.accounting import decide
     from sttune.tuning.space import has_search_space
-    from sttune.tuning.study import FIX_HINT, FailureStreak, decide
+    from sttune.tuning.study import FIX_HINT, FailureStreak
 
     for plan, study, before in zip(plans, studies, earlier):
         decision = decide(study.get_trials(deepcopy=False), plan, has_search_space(plan.recipe), before)

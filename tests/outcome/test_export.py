@@ -12,8 +12,8 @@ from sttune.outcome.export import export_study, fixed_recipe, mae_change, speedu
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock, load_recipe
 from sttune.training.jobs import Job
-from sttune.tuning import records as rec
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning import keys, records as rec
+from sttune.tuning.keys import FRACTION, ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -42,7 +42,8 @@ def test_trial_summary_fields():
     assert trial_summary(record, BASE) == {
         "trial": 4, "label": "st_prune (stid)", "chosen": False, "role": "search", "budget": 1.0, "model": "stid",
         "strategies": {"st_prune": {"keep": 0.3}}, "epochs": 7, "val_mae": 2.2, "test_mae": 2.4,
-        "device_seconds": 50.0, "speedup": pytest.approx(2.0), "val_mae_change": pytest.approx(0.1),
+        "cost_seconds": 50.0, "device_seconds": 50.0,  # the schema-1 name, an alias in schema 2
+        "speedup": pytest.approx(2.0), "val_mae_change": pytest.approx(0.1),
         "speedup_verified": False, "speedup_measured_in_search": pytest.approx(2.0), "work_fraction": None,
     }
     assert trial_summary(record, BASE, chosen=True)["chosen"] is True
@@ -76,9 +77,9 @@ def _tell(study, role, budget, val, seconds, test=None, feasible=True):
               TrainConfig(epochs=max(1, round(4 * budget))))
     trial = study.ask()
     trial.set_user_attr(ROLE, role)
-    trial.set_user_attr(BUDGET, budget)
-    trial.set_user_attr(rec.JOB, rec.job_to_attr(job))
-    trial.set_user_attr(rec.RESULT, rec.result_to_attr(train_result(val, seconds, test_mae=test)))
+    trial.set_user_attr(FRACTION, budget)
+    trial.set_user_attr(keys.JOB, rec.job_to_attr(job))
+    trial.set_user_attr(keys.RESULT, rec.result_to_attr(train_result(val, seconds, test_mae=test)))
     trial.set_constraint("val_mae_increase", -1.0 if feasible else 1.0)
     study.tell(trial, [val, seconds])
     return trial.number
@@ -94,7 +95,7 @@ def test_export_study_writes_a_replayable_recipe_and_a_summary(tmp_path):
     failed = study.ask()
     study.tell(failed, state=optuna.trial.TrialState.FAIL)  # 4
     pruned = study.ask()  # 5: stopped early, with a result: cheap, but never a candidate
-    pruned.set_user_attr(rec.RESULT, rec.result_to_attr(train_result(1.9, 2.0)))
+    pruned.set_user_attr(keys.RESULT, rec.result_to_attr(train_result(1.9, 2.0)))
     study.tell(pruned, state=optuna.trial.TrialState.PRUNED)
     out = export_study(study, TEMPLATE, tmp_path / "best", "fastest-within", 0.01)
     assert out.chosen.number == 2 and out.baseline.number == 0 and not out.plain_shorter

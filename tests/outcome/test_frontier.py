@@ -8,8 +8,8 @@ from helpers import trial_record
 from sttune.outcome.frontier import build_frontier, strategy_margins
 from sttune.outcome.select import fastest_within, knee, pareto_front, select
 
-LADDER = [trial_record(0, 100, 3.00, role="baseline"), trial_record(1, 50, 3.05, role="baseline", budget=0.5),
-          trial_record(2, 25, 3.30, role="baseline", budget=0.25)]
+LADDER = [trial_record(0, 100, 3.00, role="baseline"), trial_record(1, 50, 3.05, role="baseline", fraction=0.5),
+          trial_record(2, 25, 3.30, role="baseline", fraction=0.25)]
 
 
 def test_frontier_uses_baseline_trials_alone():

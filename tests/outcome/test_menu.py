@@ -10,14 +10,14 @@ import pytest
 
 from helpers import train_result, trial_record as rec
 from sttune.cli.export_cmd import menu_lines
-from sttune.outcome.export import VERIFIED_ATTR, export_study
+from sttune.outcome.export import export_study
 from sttune.outcome.select import MENU_TOLERANCES, cheapest_under, tolerance_menu
 from sttune.outcome.verify import Verified
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.training.jobs import Job
 from sttune.tuning import records as records_mod
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning.keys import FRACTION, ROLE, VERIFIED
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -43,12 +43,12 @@ def test_a_tolerance_nothing_meets_has_no_trial_and_noise_ties_go_to_accuracy():
     assert cheapest_under(tied, 2.02, noise=0.0).number == 1
 
 
-def _tell(study, role, val, seconds, budget=1.0):
+def _tell(study, role, val, seconds, fraction=1.0):
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [] if role == "baseline" else [("dynst", {})],
               TrainConfig(epochs=4))
     trial = study.ask()
     trial.set_user_attr(ROLE, role) if role == "baseline" else None
-    trial.set_user_attr(BUDGET, budget)
+    trial.set_user_attr(FRACTION, fraction)
     trial.set_user_attr(records_mod.JOB, records_mod.job_to_attr(job))
     trial.set_user_attr(records_mod.RESULT, records_mod.result_to_attr(train_result(val, seconds)))
     study.tell(trial, [val, seconds])
@@ -65,7 +65,7 @@ def test_the_export_json_carries_the_menu_verified_where_verified_and_the_rule_s
     _tell(study, "search", 2.015, 50.0)  # 1: within 1% of the best (2.0), within 2% of the baseline
     _tell(study, "search", 2.08, 20.0)  # 2: within 5% only
     verified = Verified(1.8, 1.7, 1.9, 0.5, 2.0, 2.0, 0.05, False)
-    study.set_user_attr(VERIFIED_ATTR, {"1/0/3": verified.to_dict()})  # trial 1 was re-timed before
+    study.set_user_attr(VERIFIED, {"1/0/3": verified.to_dict()})  # trial 1 was re-timed before
     out = export_study(study, TEMPLATE, tmp_path, "fastest-within", 0.01)
     assert out.chosen.number == 1  # the rule decides best/<dataset>.yaml, not the menu
     menu = json.loads(out.summary_path.read_text())["menu"]
@@ -100,7 +100,7 @@ def test_the_menu_shows_the_verification_the_latest_export_used():
         raise AssertionError("a stored verification is reused, not re-timed")
 
     for pairs in (3, 5):  # two exports: --verify-pairs 3, then 5
-        study.set_user_attr(VERIFIED_ATTR, {**study.user_attrs.get(VERIFIED_ATTR, {}),
+        study.set_user_attr(VERIFIED, {**study.user_attrs.get(VERIFIED, {}),
                                             f"4/0/{pairs}": figures[pairs].to_dict()})
         assert stored_verification(study, chosen, base) == figures[pairs]
     assert verified_speedup(study, chosen, base, never, 3) == figures[3]  # a third export, back to 3 pairs

@@ -14,8 +14,8 @@ import pytest
 from helpers import train_result
 from sttune.outcome import report as rep
 from sttune.recipe.spec import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock
-from sttune.tuning import records as rec, study as st
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning import keys, tell
+from sttune.tuning.keys import FRACTION, ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RECIPE = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"), strategies=[StrategyBlock("st_prune")],
@@ -25,16 +25,16 @@ RECIPE = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="sti
 def study_with(*trials: tuple[str, float, float], reused_from: int | None = None) -> optuna.Study:
     """(role, val MAE, seconds) per trial, the first the full baseline; the last may be a reuse."""
     study = optuna.create_study(study_name="unit:synthetic", directions=["minimize", "minimize"])
-    study.set_user_attr(rec.DATASET, "synthetic")
+    study.set_user_attr(keys.DATASET, "synthetic")
     for role, mae, seconds in trials:
         if role == "baseline":
-            study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: 1.0})
-        st._tell_result(study, study.ask(), train_result(mae, seconds), RECIPE)
+            study.enqueue_trial({}, user_attrs={ROLE: "baseline", FRACTION: 1.0})
+        tell.tell_result(study, study.ask(), train_result(mae, seconds), RECIPE)
     if reused_from is not None:
         twin = study.trials[reused_from]
         trial = study.ask()
-        trial.set_user_attr(rec.RESULT, twin.user_attrs[rec.RESULT])
-        trial.set_user_attr(rec.REUSED, reused_from)
+        trial.set_user_attr(keys.RESULT, twin.user_attrs[keys.RESULT])
+        trial.set_user_attr(keys.REUSED, reused_from)
         study.tell(trial, list(twin.values))
     return study
 
@@ -66,9 +66,12 @@ def test_the_exported_verified_speed_up_prices_the_chosen_config(tmp_path):
     summary["chosen"]["speedup"] = 0.9  # verified as not faster after all
     (tmp_path / "synthetic.json").write_text(json.dumps(summary))
     assert rep.payback(study, RECIPE, tmp_path)["break_even_retrainings"] is None
-    summary["chosen"]["speedup"] = None  # no figure: the chosen trial's own cost
+    summary["chosen"]["speedup"] = None  # no figure: the chosen trial's own cost (a schema-1 file: device_seconds)
     (tmp_path / "synthetic.json").write_text(json.dumps(summary))
     assert rep.chosen_cost(study, RECIPE, tmp_path) == pytest.approx(40.0)
+    summary["chosen"] = {"trial": 1, "cost_seconds": 30.0, "device_seconds": 30.0, "speedup": None}  # schema 2
+    (tmp_path / "synthetic.json").write_text(json.dumps(summary))
+    assert rep.chosen_cost(study, RECIPE, tmp_path) == pytest.approx(30.0)
     summary.update(study="other:synthetic", chosen={"speedup": 4.0})  # another study's export is not this one's
     (tmp_path / "synthetic.json").write_text(json.dumps(summary))
     assert rep.chosen_cost(study, RECIPE, tmp_path) == pytest.approx(40.0)

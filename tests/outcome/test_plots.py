@@ -13,7 +13,7 @@ from helpers import trial_record
 from sttune.outcome import plots
 from sttune.training.result import EpochRecord
 
-LADDER = [trial_record(1, 1.0, 5.0, role="baseline", budget=0.25), trial_record(2, 2.0, 4.2, role="baseline", budget=0.5),
+LADDER = [trial_record(1, 1.0, 5.0, role="baseline", fraction=0.25), trial_record(2, 2.0, 4.2, role="baseline", fraction=0.5),
           trial_record(0, 4.0, 4.0, role="baseline")]
 STRATEGIES = [trial_record(3, 2.5, 4.05, strategy="st_prune"), trial_record(4, 3.0, 3.98, strategy="st_prune"),
               trial_record(5, 1.5, 4.6, strategy="dynst"), trial_record(6, 3.5, 4.1, strategy="dynst+stemdist"),

@@ -10,8 +10,8 @@ from sttune.outcome.report import MIN_IMPORTANCE_TRIALS, importances
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.jobs import Job
-from sttune.tuning import records as rec
-from sttune.tuning.space import ROLE
+from sttune.tuning import keys, records as rec
+from sttune.tuning.keys import ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -22,8 +22,8 @@ def add(study, strategy: str | None, params: dict[str, float], val_mae: float) -
     trial = study.ask({name: FloatDistribution(0.0, 1.0) for name in params})
     assert trial.params == params
     job = Job(DatasetBlock("synthetic"), Protocol(), "stid", {}, [(strategy, params)] if strategy else [], TrainConfig())
-    trial.set_user_attr(rec.JOB, rec.job_to_attr(job))
-    trial.set_user_attr(rec.RESULT, rec.result_to_attr(train_result(val_mae, 1.0, test_mae=val_mae)))
+    trial.set_user_attr(keys.JOB, rec.job_to_attr(job))
+    trial.set_user_attr(keys.RESULT, rec.result_to_attr(train_result(val_mae, 1.0, test_mae=val_mae)))
     if strategy is None:
         trial.set_user_attr(ROLE, "baseline")
     study.tell(trial, [val_mae, 1.0])

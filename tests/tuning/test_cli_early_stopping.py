@@ -34,7 +34,7 @@ def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path)
     assert len(pruned.user_attrs["sttune.result"]["curve"]) == 1
     assert pruned.user_attrs["sttune.stopped_values"][0] == pytest.approx(pruned.user_attrs["sttune.result"]["val"]["mae"])
     report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["datasets"]["synthetic"]
-    assert report["search_cost"]["total_device_seconds"] == pytest.approx(
+    assert report["search_cost"]["total_cost_seconds"] == pytest.approx(
         sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trials))
 
 
@@ -85,7 +85,7 @@ def test_early_stopping_stops_a_trial_at_a_preparation_checkpoint(tmp_path, isol
     results = [t.user_attrs["sttune.result"] for t in trials]
     assert all(r["overhead_seconds"] > 0 for r in results[1:]) and results[0]["overhead_seconds"] == 0
     # the search pays for its listening; the trials' objectives do not
-    assert report["search_cost"]["total_device_seconds"] == pytest.approx(
+    assert report["search_cost"]["total_cost_seconds"] == pytest.approx(
         sum(r["cost_seconds"] + r["overhead_seconds"] for r in results))
     rows = report["trials"]
     assert {r["trial"]: r["stopped_at"] for r in rows} == {

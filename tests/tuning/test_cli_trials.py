@@ -15,7 +15,7 @@ from cli_kit import (
     toy_plugins,  # noqa: F401  (an autouse fixture: the toy strategies)
     write_recipe,
 )
-from sttune.tuning.study import EXHAUSTED_AFTER, count_done
+from sttune.tuning.accounting import EXHAUSTED_AFTER, count_done
 
 
 def test_constraint_excludes_trials_above_the_baseline_mae(tmp_path):
@@ -113,5 +113,5 @@ def test_a_repeated_job_reuses_the_finished_result_and_costs_nothing(tmp_path, r
     report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["datasets"]["synthetic"]
     trained = [t for t in trials if "sttune.reused_from" not in t.user_attrs]
     assert report["search_cost"]["reused_trials"] == (len(trials) - len(first_of) - 1 if reuse else 0)
-    assert report["search_cost"]["total_device_seconds"] == pytest.approx(
+    assert report["search_cost"]["total_cost_seconds"] == pytest.approx(
         sum(t.user_attrs["sttune.result"]["cost_seconds"] for t in trained))

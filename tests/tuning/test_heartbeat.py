@@ -11,11 +11,11 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from sttune.tuning import records as rec
-from sttune.tuning.heartbeat import HEARTBEAT, RETRY_OF, STALE, Heartbeat, recover_stale, retry_stale
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning import keys
+from sttune.tuning.accounting import count_done
+from sttune.tuning.heartbeat import STALE, Heartbeat, recover_stale, retry_stale
+from sttune.tuning.keys import FRACTION, HEARTBEAT, RETRY_OF, ROLE
 from sttune.tuning.storage import rdb_storage
-from sttune.tuning.study import count_done
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 DAY = 86400.0
@@ -23,7 +23,7 @@ DAY = 86400.0
 
 def test_retry_stale_queues_the_same_params_role_and_budget_with_its_history():
     study = optuna.create_study()
-    study.enqueue_trial({}, user_attrs={ROLE: "baseline", BUDGET: 0.5})
+    study.enqueue_trial({}, user_attrs={ROLE: "baseline", FRACTION: 0.5})
     first = study.ask()
     first.suggest_float("x", 0, 1)
     first.set_user_attr("other", 1)
@@ -31,7 +31,7 @@ def test_retry_stale_queues_the_same_params_role_and_budget_with_its_history():
     retry_stale(study, study.trials[0])
     queued = study.trials[1]
     assert queued.state == TrialState.WAITING and queued.params == study.trials[0].params
-    assert queued.user_attrs == {ROLE: "baseline", BUDGET: 0.5, RETRY_OF: 0}
+    assert queued.user_attrs == {ROLE: "baseline", FRACTION: 0.5, RETRY_OF: 0}
     assert queued.system_attrs["retry_history"] == [0] and queued.system_attrs["failed_trial"] == 0
     again = study.ask()  # the retry runs and fails too
     study.tell(again, state=TrialState.FAIL)
@@ -52,7 +52,7 @@ def test_recover_stale_fails_and_requeues_only_silent_running_trials():
     assert recover_stale(study, stale_after=3600) == [silent.number]  # unbeaten: started just now
     trials = study.trials
     assert trials[silent.number].state == TrialState.FAIL
-    assert trials[silent.number].user_attrs[rec.REASON].startswith(f"{STALE}: no heartbeat for ")
+    assert trials[silent.number].user_attrs[keys.REASON].startswith(f"{STALE}: no heartbeat for ")
     assert [t.state for t in trials[:4]] == [TrialState.FAIL, TrialState.RUNNING, TrialState.RUNNING, TrialState.COMPLETE]
     assert trials[4].state == TrialState.WAITING and trials[4].user_attrs[RETRY_OF] == silent.number
     assert count_done(trials) == 1  # the stale trial's retry holds its slot

@@ -15,9 +15,10 @@ from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, S
 from sttune.registry import discovery as plugins
 from sttune.testing.core import ContractFailure
 from sttune.testing.strategy import StrategySubject, check_recommended
-from sttune.tuning import study as st
+from sttune.tuning import keys, setup, study as st
 from sttune.tuning.events import NullEvents
-from sttune.tuning.space import RECOMMENDED, ROLE, OutsideSpace, recommendation_params, recommended_trials
+from sttune.tuning.keys import RECOMMENDED, ROLE
+from sttune.tuning.space import OutsideSpace, recommendation_params, recommended_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -110,7 +111,7 @@ def test_several_strategies_name_theirs_and_combine_adds_the_first_ones_together
 def test_the_search_runs_the_recommendations_right_after_the_baselines_once(tmp_path, fake_training, knobs):
     jobs = fake_training(lambda job, listener: train_result(2.0, 10.0))
     r = recipe(StrategyBlock("knobs"), trials=4)
-    p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 4, None)
+    p = setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 4, None)
     study = st.search_study(p, NullEvents())
     assert [t.user_attrs.get(ROLE) for t in study.trials] == ["baseline", "baseline", None, None]
     assert study.trials[2].user_attrs[RECOMMENDED] == "knobs#1" and RECOMMENDED not in study.trials[3].user_attrs
@@ -128,23 +129,23 @@ def test_skipped_recommendations_are_told_as_notices(tmp_path, monkeypatch, knob
             notes.append(text)
 
     r = recipe(StrategyBlock("knobs"))
-    p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
-    st.open_plan_study(p, Notes())
+    p = setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
+    setup.open_plan_study(p, Notes())
     assert notes == ["knobs's recommended configuration 1 skipped: ratio=0.9 is outside its range in this recipe"]
-    st.open_plan_study(p, Notes())  # resumed: said once
+    setup.open_plan_study(p, Notes())  # resumed: said once
     assert len(notes) == 1
 
 
 def test_a_study_that_searched_before_recommendations_keeps_its_course(tmp_path, knobs):
     r = recipe(StrategyBlock("knobs"))
-    p = st.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
-    study = st.open_plan_study(p)
-    study.set_user_attr(st.RECOMMENDATIONS, False)  # as a study made before recommendations existed
+    p = setup.StudyPlan(r, "unit", r.datasets[0], optuna.storages.InMemoryStorage(), tmp_path, 6, None)
+    study = setup.open_plan_study(p)
+    study.set_user_attr(keys.RECOMMENDATIONS, False)  # as a study made before recommendations existed
     for _ in study.get_trials(states=[optuna.trial.TrialState.WAITING]):
         study.tell(study.ask(), [1.0, 1.0])
     study.tell(study.ask(), [1.0, 1.0])  # a sampler trial ran
     before = len(study.trials)
-    assert st.ensure_recommendations(study, r) == [] and len(study.trials) == before
+    assert setup.ensure_recommendations(study, r) == [] and len(study.trials) == before
 
 
 @pytest.mark.parametrize("name", ["dynst", "st_prune", "stemdist"])

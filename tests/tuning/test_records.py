@@ -12,8 +12,8 @@ from helpers import finish_trial, train_result, trial_record
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.jobs import Job
-from sttune.tuning import records as rec
-from sttune.tuning.space import BUDGET, ROLE
+from sttune.tuning import keys, records as rec
+from sttune.tuning.keys import FRACTION, ROLE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -34,10 +34,10 @@ def test_job_round_trips_through_json_and_a_journal_file(tmp_path):
     assert rec.job_from_attr(json.loads(json.dumps(attr))) == JOB  # tuples come back as tuples
     study = journal_study(tmp_path)
     trial = study.ask()
-    trial.set_user_attr(rec.JOB, attr)
+    trial.set_user_attr(keys.JOB, attr)
     study.tell(trial, [1.0, 2.0])
     reread = journal_study(tmp_path).trials[0]  # a second storage object reads the file again
-    assert rec.job_from_attr(reread.user_attrs[rec.JOB]) == JOB
+    assert rec.job_from_attr(reread.user_attrs[keys.JOB]) == JOB
     assert rec.read_trial(reread).job == JOB
 
 
@@ -76,18 +76,18 @@ def test_read_trial_and_finished_records_on_a_study():
     study = optuna.create_study(directions=["minimize", "minimize"])
     result = rec.result_to_attr(train_result(2.0, 10.0))
     job = rec.job_to_attr(JOB)
-    finish_trial(study, "COMPLETE", {rec.JOB: job})  # 0: no result -> not a finished record
-    finish_trial(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, ROLE: "baseline", BUDGET: 0.5})  # 1
-    finish_trial(study, "PRUNED", {rec.JOB: job, rec.RESULT: result})  # 2
-    finish_trial(study, "FAIL", {rec.JOB: job, rec.RESULT: result, rec.REASON: "boom"})  # 3: failed
-    finish_trial(study, "COMPLETE", {rec.JOB: job, rec.RESULT: result, rec.REUSED: 1},
+    finish_trial(study, "COMPLETE", {keys.JOB: job})  # 0: no result -> not a finished record
+    finish_trial(study, "COMPLETE", {keys.JOB: job, keys.RESULT: result, ROLE: "baseline", FRACTION: 0.5})  # 1
+    finish_trial(study, "PRUNED", {keys.JOB: job, keys.RESULT: result})  # 2
+    finish_trial(study, "FAIL", {keys.JOB: job, keys.RESULT: result, keys.REASON: "boom"})  # 3: failed
+    finish_trial(study, "COMPLETE", {keys.JOB: job, keys.RESULT: result, keys.REUSED: 1},
             constraints={"val_mae_increase": 0.2})  # 4: infeasible, reused
-    finish_trial(study, "COMPLETE", {rec.RESULT: result}, constraints={"val_mae_increase": 0.0})  # 5: feasible at 0
+    finish_trial(study, "COMPLETE", {keys.RESULT: result}, constraints={"val_mae_increase": 0.0})  # 5: feasible at 0
     records = rec.finished_records(study)
     assert [r.number for r in records] == [1, 2, 4, 5]
     one, two, four, five = records
-    assert (one.role, one.budget, one.state, one.feasible) == ("baseline", 0.5, "COMPLETE", True)
-    assert (two.role, two.budget, two.state) == ("search", 1.0, "PRUNED")
+    assert (one.role, one.fraction, one.state, one.feasible) == ("baseline", 0.5, "COMPLETE", True)
+    assert (two.role, two.fraction, two.state) == ("search", 1.0, "PRUNED")
     assert four.feasible is False and four.reused_from == 1 and four.job == JOB
     assert five.feasible is True and five.job is None
     failed = rec.read_trial(study.trials[3])
@@ -95,8 +95,8 @@ def test_read_trial_and_finished_records_on_a_study():
 
 
 def test_full_baseline_is_the_first_complete_full_budget_baseline():
-    def r(n, role, budget, state="COMPLETE"):
-        return trial_record(n, 1.0, 1.0, test_mae=2.0, role=role, budget=budget, state=state, job=JOB)
+    def r(n, role, fraction, state="COMPLETE"):
+        return trial_record(n, 1.0, 1.0, test_mae=2.0, role=role, fraction=fraction, state=state, job=JOB)
 
     assert rec.full_baseline([]) is None
     assert rec.full_baseline([r(0, "baseline", 0.5), r(1, "search", 1.0)]) is None
@@ -107,5 +107,5 @@ def test_full_baseline_is_the_first_complete_full_budget_baseline():
 def test_a_study_is_labelled_by_its_dataset_or_else_its_name():
     study = optuna.create_study(study_name="recipe:syn8")
     assert rec.dataset_label(study) == "recipe:syn8"
-    study.set_user_attr(rec.DATASET, "syn8")
+    study.set_user_attr(keys.DATASET, "syn8")
     assert rec.dataset_label(study) == "syn8"

@@ -8,7 +8,7 @@ from helpers import finish_trial, train_result
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.jobs import Job
-from sttune.tuning import records as rec
+from sttune.tuning import keys, records as rec
 from sttune.tuning.reuse import finished_twin, tell_reused
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -24,8 +24,8 @@ RESULT = rec.result_to_attr(train_result(2.0, 10.0, test_mae=2.5))
 
 
 def add(study, state="COMPLETE", job=JOB, result=RESULT, values=(2.0, 10.0), constraints=None, reused=None):
-    attrs = {rec.JOB: job, **({rec.RESULT: result} if result is not None else {}),
-             **({rec.REUSED: reused} if reused is not None else {})}
+    attrs = {keys.JOB: job, **({keys.RESULT: result} if result is not None else {}),
+             **({keys.REUSED: reused} if reused is not None else {})}
     return finish_trial(study, state, attrs, values, constraints)
 
 
@@ -47,7 +47,7 @@ def test_the_earliest_complete_trial_with_a_result_for_the_same_job_is_the_twin(
     assert finished_twin(study, job_attr(model="stgcn"), number=99) is None
     assert finished_twin(study, {"model": "stid"}, number=99) is None  # not a job: matches nothing
     running = study.ask()
-    running.set_user_attr(rec.JOB, OTHER)
+    running.set_user_attr(keys.JOB, OTHER)
     assert finished_twin(study, OTHER, number=running.number).number == 3
 
 
@@ -59,9 +59,9 @@ def test_tell_reused_copies_values_constraints_and_result_and_names_the_original
     frozen = study.trials[copy.number]
     assert frozen.state.name == "COMPLETE" and frozen.values == [2.0, 10.0]
     assert frozen.constraints == {"val_mae_increase": 0.05}
-    assert frozen.user_attrs[rec.RESULT] == RESULT and frozen.user_attrs[rec.REUSED] == original
+    assert frozen.user_attrs[keys.RESULT] == RESULT and frozen.user_attrs[keys.REUSED] == original
     record = rec.read_trial(frozen)
     assert record.reused_from == original and record.feasible is False
     copy_of_copy = study.ask()  # a copy of a copy names the trial that trained
     tell_reused(study, copy_of_copy, frozen)
-    assert study.trials[copy_of_copy.number].user_attrs[rec.REUSED] == original
+    assert study.trials[copy_of_copy.number].user_attrs[keys.REUSED] == original

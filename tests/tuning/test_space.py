@@ -10,11 +10,11 @@ import pytest
 from sttune.recipe.settings import TrainConfig
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.tuning.space import (
-    BUDGET,
+    FRACTION,
     ROLE,
     HoldingTrial,
     baseline_job,
-    epochs_for_budget,
+    epochs_for_fraction,
     has_search_space,
     job_for_trial,
     strategy_choices,
@@ -53,9 +53,9 @@ def test_has_search_space():
     assert has_search_space(recipe(model=ModelBlock(name="stid", search_params=True)))
 
 
-@pytest.mark.parametrize(("budget", "epochs"), [(1.0, 8), (0.5, 4), (0.3, 2), (0.7, 6), (0.125, 1), (0.01, 1)])
-def test_epochs_for_budget_rounds_and_is_at_least_one(budget, epochs):
-    assert epochs_for_budget(8, budget) == epochs
+@pytest.mark.parametrize(("fraction", "epochs"), [(1.0, 8), (0.5, 4), (0.3, 2), (0.7, 6), (0.125, 1), (0.01, 1)])
+def test_epochs_for_fraction_rounds_and_is_at_least_one(fraction, epochs):
+    assert epochs_for_fraction(8, fraction) == epochs
 
 
 def test_baseline_job_is_the_plain_model_for_a_share_of_the_epochs():
@@ -69,7 +69,7 @@ def test_baseline_job_is_the_plain_model_for_a_share_of_the_epochs():
 def test_a_baseline_trial_suggests_nothing():
     t = trial()
     t.set_user_attr(ROLE, "baseline")
-    t.set_user_attr(BUDGET, 0.25)
+    t.set_user_attr(FRACTION, 0.25)
     job = job_for_trial(t, recipe([StrategyBlock("st_prune")], model=ModelBlock(choices=["stid", "stgcn"])), DATA)
     assert t.params == {} and job.strategies == [] and job.train.epochs == 2 and job.model_name == "stid"
 

@@ -15,7 +15,7 @@ import pytest
 from sttune.outcome.report import search_cost, trial_rows
 from sttune.outcome.select import cost_noise, select
 from sttune.training.result import TrainResult
-from sttune.tuning import records as rec
+from sttune.tuning import keys, records as rec
 from sttune.tuning.reuse import finished_twin
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -31,7 +31,7 @@ def study(tmp_path) -> optuna.Study:
 
 
 def test_the_fixture_is_in_layout_1(study):
-    job, result = study.trials[2].user_attrs[rec.JOB], study.trials[2].user_attrs[rec.RESULT]
+    job, result = study.trials[2].user_attrs[keys.JOB], study.trials[2].user_attrs[keys.RESULT]
     assert "model" in job and "model_name" not in job and "notes" not in job
     assert {len(row) for row in result["curve"]} == {7}
 
@@ -42,7 +42,7 @@ def test_trials_stored_in_layout_1_read_as_they_did(study):
     assert set(records) == {int(n) for n in EXPECTED["trials"]}
     for number, want in EXPECTED["trials"].items():
         r = records[int(number)]
-        assert (r.state, r.role, r.budget, r.label) == (want["state"], want["role"], want["budget"], want["label"])
+        assert (r.state, r.role, r.fraction, r.label) == (want["state"], want["role"], want["budget"], want["label"])
         # the same floats, not merely close ones: the result is read, not recomputed differently
         assert (r.val_mae, r.test_mae, r.cost_seconds, r.search_seconds, r.work_units) == (
             want["val_mae"], want["test_mae"], want["cost_seconds"], want["search_seconds"], want["work_units"])
@@ -58,12 +58,22 @@ def test_trials_stored_in_layout_1_read_as_they_did(study):
 
 
 def test_a_layout_1_result_round_trips_in_todays_layout(study):
-    stored = study.trials[2].user_attrs[rec.RESULT]
+    stored = study.trials[2].user_attrs[keys.RESULT]
     result = rec.result_from_attr(stored)
     again = rec.result_to_attr(result)
     assert again["cost_seconds"] == stored["cost_seconds"]
     assert [row[:7] for row in again["curve"]] == stored["curve"]  # today's rows extend layout 1's
+    assert again["work"] == stored["work"]  # the work dict, as stored
+    assert result.work is not None and result.work.units == stored["work"]["units"]
     assert rec.result_from_attr(json.loads(json.dumps(again))).val == result.val
+
+
+def test_a_result_stored_before_work_was_counted_reads_and_stores_no_work(study):
+    stored = {k: v for k, v in study.trials[2].user_attrs[keys.RESULT].items() if k != "work"}
+    result = rec.result_from_attr(stored)
+    assert result.work is None and rec.read_trial(study.trials[2]).work_units is not None
+    assert rec.result_from_attr({**stored, "work": {}}).work is None
+    assert rec.result_to_attr(result)["work"] == {}
 
 
 def test_selection_and_the_report_run_on_a_layout_1_study(study):
@@ -72,8 +82,9 @@ def test_selection_and_the_report_run_on_a_layout_1_study(study):
     assert select(records, "min-mae", noise=cost_noise(records)).number == int(best)
     rows = trial_rows(study)
     assert sorted(row["trial"] for row in rows) == EXPECTED["finished"]  # the report orders by cost
-    assert search_cost(study)["total_device_seconds"] == pytest.approx(
-        sum(t["search_seconds"] for t in EXPECTED["trials"].values()))
+    cost = search_cost(study)
+    assert cost["total_cost_seconds"] == pytest.approx(sum(t["search_seconds"] for t in EXPECTED["trials"].values()))
+    assert cost["total_device_seconds"] == cost["total_cost_seconds"]  # the schema-1 name, an alias in schema 2
 
 
 def test_a_job_stored_in_layout_1_is_the_twin_of_the_same_job_asked_now(study):

@@ -1,4 +1,4 @@
-"""sttune.tuning.study: search.budget stops starting trials that would overrun it.
+"""sttune.tuning.accounting and the loop: search.budget stops starting trials that would overrun it.
 
 Trials are driven with ``study.ask()`` / ``study.tell()`` on in-memory storage; nothing trains.
 """
@@ -10,7 +10,7 @@ from dataclasses import replace
 import optuna
 
 from helpers import train_result
-from sttune.tuning import records as rec, study as st
+from sttune.tuning import accounting as acc, keys, setup, study as st, tell
 from study_kit import FAIL, Notes, new_study, plan, recipe
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -29,7 +29,7 @@ def test_the_budget_stops_starting_trials_that_would_overrun_it(tmp_path, fake_t
     study, notes = budget_run(tmp_path, fake_training, trials=None, budget=3)
     # limit 120 s: 40 + 20 spent, the first strategy trial estimated at the baseline's 40 s
     # (60 + 40 <= 120), then at the strategy trials' mean of 15 s: 75, 90, 105, 120; 135 > 120
-    costs = [t.user_attrs[rec.RESULT]["cost_seconds"] for t in study.trials]
+    costs = [t.user_attrs[keys.RESULT]["cost_seconds"] for t in study.trials]
     assert costs == [40.0, 20.0, 15.0, 15.0, 15.0, 15.0]
     assert notes == ["budget reached: 3.00 of 3 baselines spent and the next trial would take about 0.38 more; "
                      "stopping with 6 trials"]
@@ -43,28 +43,28 @@ def test_the_trial_count_stops_the_search_when_it_comes_before_the_budget(tmp_pa
 def test_the_budget_counts_the_running_trials_and_waits_for_the_unit(tmp_path):
     p = replace(plan(recipe(trials=None, ladder=[0.5]), tmp_path), budget=2.2)  # 88 s once the unit is known
     study = new_study()
-    st.ensure_baselines(study, p.recipe)
+    setup.ensure_baselines(study, p.recipe)
     full = study.ask()
-    assert st.decide(study.trials, p, True).move == "ask"  # no unit yet: the rung may start
-    st._tell_result(study, full, train_result(2.0, 40.0), p.recipe)
+    assert acc.decide(study.trials, p, True).move == "ask"  # no unit yet: the rung may start
+    tell.tell_result(study, full, train_result(2.0, 40.0), p.recipe)
     rung = study.ask()  # 40 spent + the running rung's 20 + the next strategy trial's 40 > 88
-    assert st.decide(study.trials, p, True).move == "wait"
-    st._tell_result(study, rung, train_result(2.0, 5.0), p.recipe)  # it cost less than estimated: 45 + 40
-    assert st.decide(study.trials, p, True).move == "ask"
+    assert acc.decide(study.trials, p, True).move == "wait"
+    tell.tell_result(study, rung, train_result(2.0, 5.0), p.recipe)  # it cost less than estimated: 45 + 40
+    assert acc.decide(study.trials, p, True).move == "ask"
     first, second = study.ask(), study.ask()  # two workers asked for the last room at once
-    assert st._fits_budget(study, first, p.budget) and not st._fits_budget(study, second, p.budget)
-    assert st._fits_budget(study, second, None)
+    assert acc.fits_budget(study, first, p.budget) and not acc.fits_budget(study, second, p.budget)
+    assert acc.fits_budget(study, second, None)
     study.tell(first, state=FAIL)  # a failure costs nothing here (it has no result)
-    assert st._fits_budget(study, second, p.budget)
+    assert acc.fits_budget(study, second, p.budget)
 
 
 def test_with_a_budget_a_failed_full_baseline_fails_the_search(tmp_path):
     p = replace(plan(recipe(trials=None, ladder=[]), tmp_path), budget=3)
     study = new_study()
-    st.ensure_baselines(study, p.recipe)
+    setup.ensure_baselines(study, p.recipe)
     trial = study.ask()
-    trial.set_user_attr(rec.REASON, "RuntimeError: bad model")
+    trial.set_user_attr(keys.REASON, "RuntimeError: bad model")
     study.tell(trial, state=FAIL)
-    assert st.decide(study.trials, p, True) == st.Decision(
+    assert acc.decide(study.trials, p, True) == acc.Decision(
         "fail", "the full baseline failed (last: RuntimeError: bad model); search.budget counts in its cost")
-    assert st.decide(study.trials, replace(p, budget=None), True).move == "ask"
+    assert acc.decide(study.trials, replace(p, budget=None), True).move == "ask"

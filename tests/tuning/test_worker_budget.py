@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from helpers import train_result
 from sttune.cli import app
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
-from sttune.tuning import records as rec, study as st
+from sttune.tuning import keys, setup, study as st
 from sttune.tuning.events import NullEvents
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -22,9 +22,9 @@ def recipe(budget: float | None) -> Recipe:
                   search=SearchConfig(trials=20, budget=budget, baseline_ladder=[0.5], reuse_results=False), name="unit")
 
 
-def plan(r: Recipe, storage, tmp_path, index: int) -> st.StudyPlan:
-    return st.StudyPlan(r, "unit", r.datasets[0], storage, tmp_path, r.search.trials, None,
-                        worker_index=index, prepare=index == 0, budget=r.search.budget, poll_seconds=0.01)
+def plan(r: Recipe, storage, tmp_path, index: int) -> setup.StudyPlan:
+    return setup.StudyPlan(r, "unit", r.datasets[0], storage, tmp_path, r.search.trials, None,
+                        worker_index=index, sets_up=index == 0, budget=r.search.budget, poll_seconds=0.01)
 
 
 def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_path, fake_training):
@@ -33,7 +33,7 @@ def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_pa
     storage = optuna.storages.InMemoryStorage()
     first = st.search_study(plan(recipe(2.5), storage, tmp_path, 0), NullEvents())  # worker 0: budget 2.5 = 500 s
     done = [t for t in first.trials if t.state.is_finished()]
-    spent = sum(t.user_attrs[rec.RESULT]["cost_seconds"] for t in done)
+    spent = sum(t.user_attrs[keys.RESULT]["cost_seconds"] for t in done)
     assert spent == 495 and len(done) == 15  # 200 + 100, then 13 strategy trials of 15 s; 510 > 500
     joined = st.search_study(plan(recipe(None), storage, tmp_path, 1), NullEvents())  # worker 1: no --budget
     assert sum(t.state.is_finished() for t in joined.trials) == 15  # the study's budget is spent: it starts nothing
@@ -42,10 +42,10 @@ def test_a_worker_without_a_budget_keeps_to_the_one_stored_with_the_study(tmp_pa
 def test_with_study_budget_prefers_the_workers_own_and_else_the_studys():
     study = optuna.create_study(directions=["minimize", "minimize"])
     p = plan(recipe(None), None, Path("."), 1)
-    assert st.with_study_budget(p, study).budget is None  # none stored: none
+    assert setup.with_study_budget(p, study).budget is None  # none stored: none
     study.set_user_attr("sttune.recipe.spec", {"search": {"budget": 6}})
-    assert st.with_study_budget(p, study).budget == 6.0
-    assert st.with_study_budget(replace(p, budget=3.0), study).budget == 3.0
+    assert setup.with_study_budget(p, study).budget == 6.0
+    assert setup.with_study_budget(replace(p, budget=3.0), study).budget == 3.0
 
 
 def test_worker_budget_must_be_positive_one_line(tmp_path):

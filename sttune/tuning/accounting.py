@@ -1,0 +1,211 @@
+"""Trial accounting: which trials hold a ``search.trials`` slot, the streaks that end a search,
+what ``search.budget`` has left, and the loop's next move (:func:`decide`).
+
+Only new work counts towards ``search.trials`` and ``search.budget``: a failed trial and one
+that reused a finished twin's result (``search.reuse_results``) are recorded but hold no slot,
+so the sampler is asked again. Two streaks end the loop instead: ``search.max_consecutive_failures``
+failures in a row (exit 2: the recipe is broken, not unlucky) and :data:`EXHAUSTED_AFTER` reused
+results in a row (the space looks exhausted, a notice). Both count only trials finished in this
+run, so the same command resumes after a fix.
+
+``search.budget`` (device time in full baselines) stops *starting* trials once the full baseline
+has finished and the spent seconds plus the next trial's estimate would pass it.
+
+Several workers share the trial count exactly: trials are *claims* (WAITING, RUNNING, or
+finished as new work), ordered by creation; a worker asks only while the claims leave room, and
+after asking checks its trial's rank among the claims (:func:`within_trial_count`,
+:func:`fits_budget`). See docs/scaling.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from sttune.tuning import records as rec
+from sttune.tuning.heartbeat import STALE
+from sttune.tuning.keys import FRACTION, REASON, RESULT, REUSED, ROLE
+from sttune.tuning.setup import StudyPlan
+from sttune.tuning.tell import INTERRUPTED
+
+EXHAUSTED_AFTER = 20  # reused results in a row: the sampler has nothing new left to propose
+
+WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
+COMPLETE, PRUNED, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
+
+
+def retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+    """Numbers of the trials that a later trial retries (their ``retry_history``)."""
+    out: set[int] = set()
+    for t in trials:
+        out.update(t.system_attrs.get("retry_history", ()))
+    return out
+
+
+def queued_again(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
+    """A failed trial whose config was queued again (interrupted, failed as stale, or retried):
+    its retry holds its ``search.trials`` slot, and it is no result of its own.
+
+    ``retried`` is :func:`retried_numbers` of the study's trials."""
+    if trial.state != optuna.trial.TrialState.FAIL:
+        return False
+    reason = str(trial.user_attrs.get(REASON, ""))
+    return reason == INTERRUPTED or reason.startswith(STALE) or trial.number in retried
+
+
+def reused(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial that took a finished twin's result instead of training (no new work)."""
+    return trial.state == COMPLETE and REUSED in trial.user_attrs
+
+
+def _claims(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The trials that hold the study's ``search.trials`` slots, in creation order: queued,
+    running, or finished as new work (a failed trial and a reused result hold none)."""
+    return sorted((t for t in trials if t.state != FAIL and not reused(t)), key=lambda t: t._trial_id)
+
+
+def count_done(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Finished trials that count towards ``search.trials``: new results (not failed, not reused)."""
+    return sum(t.state.is_finished() for t in _claims(trials))
+
+
+def _by_completion(trials: list[optuna.trial.FrozenTrial], earlier: Collection[int]) -> list[optuna.trial.FrozenTrial]:
+    """Trials finished in this run (not in ``earlier``) in the order they finished."""
+    done = [t for t in trials if t.state.is_finished() and t.number not in earlier]
+    return sorted(done, key=lambda t: (t.datetime_complete is None, t.datetime_complete or 0, t.number))
+
+
+def _trailing(trials: list[optuna.trial.FrozenTrial], hit: Callable[[optuna.trial.FrozenTrial], bool]) -> int:
+    n = 0
+    for t in reversed(trials):
+        if not hit(t):
+            break
+        n += 1
+    return n
+
+
+def failure_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[int] = ()) -> tuple[int, str]:
+    """How many trials finished in this run failed in a row at the end, and the last reason.
+
+    Interrupted, stale and retried trials (queued again) and reused results are neither
+    failures nor successes here."""
+    retried = retried_numbers(trials)
+    seen = [t for t in _by_completion(trials, earlier) if not queued_again(t, retried) and not reused(t)]
+    n = _trailing(seen, lambda t: t.state == FAIL)
+    return n, " ".join(str(seen[-1].user_attrs.get(REASON, "unknown")).split()) if n else ""
+
+
+def reuse_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[int] = ()) -> int:
+    """How many trials finished in this run took a twin's result in a row at the end (failures skipped)."""
+    return _trailing([t for t in _by_completion(trials, earlier) if t.state != FAIL], reused)
+
+
+def _estimator(records: list[rec.TrialRecord], base: rec.TrialRecord) -> Callable[[dict[str, Any]], float]:
+    """A trial's expected search seconds from its user attrs: a baseline rung, the full
+    baseline's cost times its fraction of train.epochs; a strategy trial, the mean of the strategy trials that
+    trained so far, else the full baseline's cost."""
+    seconds = [r.search_seconds for r in records
+               if r.role != "baseline" and r.reused_from is None and math.isfinite(r.search_seconds)]
+    strategy = sum(seconds) / len(seconds) if seconds else base.cost_seconds
+
+    def estimate(attrs: dict[str, Any]) -> float:
+        if attrs.get(ROLE) == "baseline":
+            return base.cost_seconds * float(attrs.get(FRACTION, 1.0))
+        return strategy
+
+    return estimate
+
+
+def _budget_use(trials: list[optuna.trial.FrozenTrial], budget: float,
+                running: list[optuna.trial.FrozenTrial], next_attrs: dict[str, Any]) -> tuple[float, float, float] | None:
+    """(committed, estimate, limit) in device seconds, where committed is the spent seconds plus
+    the ``running`` trials' estimates; None until the full baseline has finished (no unit yet)."""
+    records = [rec.read_trial(t) for t in trials if t.state in (COMPLETE, PRUNED) and RESULT in t.user_attrs]
+    base = rec.full_baseline(records)
+    if base is None or not base.cost_seconds > 0:
+        return None
+    estimate = _estimator(records, base)
+    committed = rec.spent_seconds(records) + sum(estimate(t.user_attrs) for t in running)
+    return committed, estimate(next_attrs), budget * base.cost_seconds
+
+
+def _full_baseline_lost(trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """The last failure reason when the full baseline failed and no run of it is queued,
+    running or finished; else None."""
+    full = [t for t in trials if t.user_attrs.get(ROLE) == "baseline" and float(t.user_attrs.get(FRACTION, 1)) >= 1]
+    if not full or any(t.state != FAIL for t in full):
+        return None
+    return " ".join(str(full[-1].user_attrs.get(REASON, "unknown")).split())
+
+
+@dataclass(frozen=True)
+class Decision:
+    move: str  # 'ask', 'wait' (others hold the remaining slots), 'stop', or 'fail' (a failure streak)
+    note: str | None = None  # why the search stops, one line (None: it ran its course)
+
+
+def decide(trials: list[optuna.trial.FrozenTrial], plan: StudyPlan, searchable: bool,
+           earlier: Collection[int] = ()) -> Decision:
+    """The next move of a study's loop; ``earlier`` are the numbers of the trials that had
+    finished when this run started (the streaks count only this run's trials)."""
+    cap = plan.recipe.search.max_consecutive_failures
+    failed, reason = failure_streak(trials, earlier)
+    if failed >= cap:
+        return Decision("fail", f"the last {failed} trials failed (last: {reason})")
+    claims = _claims(trials)
+    target = plan.trials
+    done = sum(t.state.is_finished() for t in claims)
+    if target is not None and done >= target:
+        return Decision("stop")
+    if reuse_streak(trials, earlier) >= EXHAUSTED_AFTER:
+        return Decision("stop", f"the search space looks exhausted: the last {EXHAUSTED_AFTER} trials repeated "
+                                f"finished jobs (results reused); stopping with {done} new trials")
+    in_count = claims if target is None else claims[:target]
+    waiting = [t for t in in_count if t.state == WAITING]
+    running = [t for t in claims if t.state == RUNNING]
+    room = searchable and (target is None or len(claims) < target)
+    if plan.budget is not None and (waiting or room):
+        lost = _full_baseline_lost(trials)
+        if lost is not None:
+            return Decision("fail", f"the full baseline failed (last: {lost}); search.budget counts in its cost")
+        use = _budget_use(trials, plan.budget, running, waiting[0].user_attrs if waiting else {})
+        if use is not None and use[0] + use[1] > use[2]:
+            if running:
+                return Decision("wait")  # the running trials may cost less than estimated
+            spent, estimate, limit = use
+            unit = limit / plan.budget
+            return Decision("stop", f"budget reached: {spent / unit:.2f} of {plan.budget:g} baselines spent and the "
+                                    f"next trial would take about {estimate / unit:.2f} more; stopping with {done} trials")
+    if waiting or room:
+        return Decision("ask")
+    if running:
+        return Decision("wait")  # another worker's trial may still fail stale and need a retry
+    return Decision("stop")  # nothing left to vary (no search space): the baselines are the whole search
+
+
+def within_trial_count(study: optuna.Study, trial_id: int, target: int | None) -> bool:
+    """Whether the trial ranks among the first ``target`` claims (``search.trials``; None: no count)."""
+    if target is None:
+        return True
+    ids = [t._trial_id for t in _claims(study.get_trials(deepcopy=False))]
+    return trial_id in ids and ids.index(trial_id) < target
+
+
+def _next_move(study: optuna.Study, plan: StudyPlan, searchable: bool, earlier: Collection[int] = ()) -> str:
+    """'ask', 'wait' (others hold the remaining slots), 'stop' or 'fail' (see :func:`decide`)."""
+    return decide(study.get_trials(deepcopy=False), plan, searchable, earlier).move
+
+
+def fits_budget(study: optuna.Study, trial: optuna.Trial, budget: float | None) -> bool:
+    """Whether the asked trial fits ``search.budget`` after the running trials created before it
+    (two workers asked for the last room at once: the later one gives its trial back)."""
+    if budget is None:
+        return True
+    trials = study.get_trials(deepcopy=False)
+    before = [t for t in _claims(trials) if t.state == RUNNING and t._trial_id < trial._trial_id]
+    use = _budget_use(trials, budget, before, trial.user_attrs)
+    return use is None or use[0] + use[1] <= use[2]

@@ -1,0 +1,121 @@
+"""Set a study up: name its metrics, store the recipe, enqueue the baselines and the recommendations.
+
+The plain baseline (all of train.epochs) is enqueued first, then the baseline ladder (fractions
+of train.epochs), then each searched strategy's recommended configurations (``Strategy.recommended``;
+with ``search.combine`` also their combination); all are enqueued once per study (by the
+process that sets the study up) and never repeated on resume. A joining worker waits for the
+``sttune.ready`` mark instead (:func:`open_plan_study`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from sttune.errors import SttuneError
+from sttune.recipe.schema import to_plain
+from sttune.recipe.spec import DatasetBlock, Recipe
+from sttune.tuning.events import SearchEvents
+from sttune.tuning.identity import recipe_identity
+from sttune.tuning.keys import DATASET, FRACTION, IDENTITY, READY, RECIPE, RECOMMENDATIONS, RECOMMENDED, ROLE
+from sttune.tuning.space import recommended_trials
+from sttune.tuning.storage import make_sampler, open_study, study_name
+
+METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memory": "peak memory MiB"}
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """One dataset's study: where it lives and how many trials it gets."""
+
+    recipe: Recipe
+    recipe_name: str
+    dataset: DatasetBlock
+    storage: Any  # optuna storage or URL
+    cache_dir: Path
+    trials: int | None
+    timeout_minutes: float | None
+    worker_index: int = 0  # sampler seed = search.seed + worker_index
+    sets_up: bool = True  # this process sets the study up and enqueues the baselines
+    isolation: str = "inline"  # resolved: "inline" or "subprocess"
+    poll_seconds: float = 0.5  # how often a worker with nothing to ask looks again
+    budget: float | None = None  # search.budget: device time in full baselines
+    ready_timeout_seconds: float = 600.0  # how long a joining worker waits for the baselines
+
+
+def open_plan_study(plan: StudyPlan, events: SearchEvents | None = None) -> optuna.Study:
+    cfg = plan.recipe.search
+    sampler = make_sampler(cfg.sampler, cfg.seed + plan.worker_index, len(cfg.objectives))
+    study = open_study(plan.storage, study_name(plan.recipe_name, plan.dataset.label), len(cfg.objectives), sampler)
+    if plan.sets_up:
+        for note in set_up_study(study, plan):
+            if events is not None:
+                events.notice(note)
+    else:
+        _wait_until_ready(study, plan)
+    return study
+
+
+def set_up_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
+    """Name the metrics, store the recipe, enqueue the baselines and the recommendations, and
+    mark the study ready; returns the notices of recommendations skipped."""
+    cfg = plan.recipe.search
+    if study.metric_names is None:
+        study.set_metric_names([METRICS[o] for o in cfg.objectives])
+        study.set_user_attr(RECIPE, to_plain(plan.recipe))
+        study.set_user_attr(DATASET, plan.dataset.label)
+    if IDENTITY not in study.user_attrs:  # what a resume must not change (sttune.tuning.identity)
+        study.set_user_attr(IDENTITY, recipe_identity(plan.recipe, plan.dataset.label))
+    ensure_baselines(study, plan.recipe)
+    notes = ensure_recommendations(study, plan.recipe)
+    if not study.user_attrs.get(READY):
+        study.set_user_attr(READY, True)
+    return notes
+
+
+def with_study_budget(plan: StudyPlan, study: optuna.Study) -> StudyPlan:
+    """A worker given no ``search.budget`` keeps to the one stored with the study (worker 0's
+    ``search.budget``): every worker stops starting trials at the same shared limit."""
+    if plan.budget is not None:
+        return plan
+    stored = (study.user_attrs.get(RECIPE) or {}).get("search", {}).get("budget")
+    return plan if stored is None else replace(plan, budget=float(stored))
+
+
+def _wait_until_ready(study: optuna.Study, plan: StudyPlan) -> None:
+    give_up = time.monotonic() + plan.ready_timeout_seconds
+    while not (study.user_attrs.get(READY) or any(ROLE in t.user_attrs for t in study.get_trials(deepcopy=False))):
+        if time.monotonic() >= give_up:
+            raise SttuneError(
+                f"study '{study.study_name}' was not set up within {plan.ready_timeout_seconds:.0f} s",
+                "start worker 0 (sttune worker ... --worker-index 0) or `sttune search`, which enqueue the baselines",
+            )
+        time.sleep(plan.poll_seconds)
+
+
+def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
+    """Enqueue the full baseline, then the ladder, unless the study already has them (a baseline
+    whose every run failed is queued again: the recipe may have been fixed since)."""
+    have = {(t.user_attrs.get(ROLE), t.user_attrs.get(FRACTION)) for t in study.get_trials(deepcopy=False)
+            if t.state != optuna.trial.TrialState.FAIL}
+    for fraction in [1.0, *sorted(recipe.search.baseline_ladder, reverse=True)]:
+        if ("baseline", fraction) not in have:
+            study.enqueue_trial({}, user_attrs={ROLE: "baseline", FRACTION: fraction})
+
+
+def ensure_recommendations(study: optuna.Study, recipe: Recipe) -> list[str]:
+    """Enqueue the recommended trials once, into a study that has no strategy trial yet (a
+    study resumed from before recommendations keeps its course); returns the skip notices."""
+    if study.user_attrs.get(RECOMMENDATIONS):
+        return []
+    notes: list[str] = []
+    if not any(ROLE not in t.user_attrs for t in study.get_trials(deepcopy=False)):
+        trials, notes = recommended_trials(recipe)
+        for tag, params in trials:
+            study.enqueue_trial(params, user_attrs={RECOMMENDED: tag})
+    study.set_user_attr(RECOMMENDATIONS, True)
+    return notes
