@@ -27,7 +27,7 @@ def test_frontier_is_the_plain_mae_interpolated_between_budgets():
 
 
 def test_a_slower_worse_baseline_does_not_raise_the_frontier():
-    frontier = build_frontier(LADDER + [trial_record(4, 75, 3.10, role="baseline", budget=0.75)])
+    frontier = build_frontier(LADDER + [trial_record(4, 75, 3.10, role="baseline", fraction=0.75)])
     assert frontier.mae_at(80) == pytest.approx(3.05 - 0.05 * 30 / 50)
 
 
