@@ -34,7 +34,7 @@ from sttune.outcome.report import break_even, payback, search_cost
 from sttune.outcome.select import cost_noise, select
 from sttune.recipe.settings import RungPolicy, TrainConfig
 from sttune.recipe.spec import ModelBlock, Recipe, SearchConfig, StrategyBlock
-from sttune.training.jobs import time_job_start
+from sttune.training.jobs import probe_job
 from sttune.tuning import records as rec
 from sttune.tuning.events import NullEvents
 from sttune.tuning.keys import RECOMMENDED
@@ -106,8 +106,8 @@ def one(dataset: str, seed: int, budget: float, epochs: int | None, folder: Path
     # the plain frontier: the same rule over the plain-model trials (training shorter) alone
     plain_records = [r for r in complete if r.role == "baseline"]
     plain = select(plain_records, recipe.export.rule, recipe.export.tolerance, cost_noise(complete))
-    timer = lambda job, n: time_job_start(job, cache, n)  # noqa: E731 (export_run's timer)
-    plain_verified = verified_speedup(study, plain, base, timer, recipe.export.verify_pairs)
+    prober = lambda job, batches_at: probe_job(job, cache, batches_at)  # noqa: E731 (export_run's prober)
+    plain_verified = verified_speedup(study, plain, base, prober, recipe.export.verify_pairs)
     plain_seconds = sum(r.search_seconds for r in plain_records if r.reused_from is None)
     trials = [{"number": r.number, "state": r.state, "role": r.role, "label": r.label,
                "recommended": study.trials[r.number].user_attrs.get(RECOMMENDED),
@@ -138,8 +138,8 @@ def snapshot(folder: Path, dataset: str, seed: int, budget: float, epochs: int |
     plain_records = [r for r in complete if r.role == "baseline"]
     plain = select(plain_records, recipe.export.rule, recipe.export.tolerance, noise)
     plain_seconds = sum(r.search_seconds for r in plain_records if r.reused_from is None)
-    timer = lambda job, n: time_job_start(job, folder / "cache", n)  # noqa: E731 (export_run's timer)
-    verified = {r.number: verified_speedup(study, r, base, timer, pairs) for r in (chosen, plain)} if pairs else {}
+    prober = lambda job, batches_at: probe_job(job, folder / "cache", batches_at)  # noqa: E731 (export_run's prober)
+    verified = {r.number: verified_speedup(study, r, base, prober, pairs) for r in (chosen, plain)} if pairs else {}
     trials = [{"number": r.number, "state": r.state, "role": r.role, "label": r.label,
                "recommended": study.trials[r.number].user_attrs.get(RECOMMENDED), "val_mae": r.val_mae,
                "test_mae": r.test_mae, "device_seconds": r.cost_seconds,

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import interleave, rotated, summarise
+from harness import interleave, rotated, summarise, table
 from sttune.training.work import WorkSummary
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -45,6 +45,21 @@ def test_a_time_saving_above_the_work_saving_is_flagged_not_reported():
     assert summary["honest"]["speedup"]["median"] == pytest.approx(2.0) and not summary["honest"]["above_work_ceiling"]
     assert summary["honest"]["speedup"]["low"] == pytest.approx(10 / 5.2)
     assert summary["inflated"]["above_work_ceiling"] and summary["inflated"]["work_fraction"] == pytest.approx(0.9)
+    assert summary["honest"]["repeats_above_ceiling"] == 0 and summary["inflated"]["repeats_above_ceiling"] == 3
+
+
+def test_the_ceiling_flag_reads_the_median_at_the_noise_and_every_repeat():
+    full = [fake(10, 100)] * 3
+    spread = {"full": full, "arm": [fake(10, 90), fake(10 / 1.5, 90), fake(10 / 1.6, 90)]}  # ceiling 1.11x
+    row = summarise(spread, "full")["arm"]
+    # median 1.5x, noise 20%: above 1.11 x 1.2 although the low repeat (1.0x) is not
+    assert row["speedup"]["low"] == pytest.approx(1.0) and row["above_work_ceiling"]
+    assert row["repeats_above_ceiling"] == 2
+    tight = summarise({"full": full, "arm": [fake(10 / 1.2, 90)] * 3}, "full")["arm"]  # 1.2x, 8% over, noise 2%
+    assert tight["noise"] == pytest.approx(0.02) and tight["above_work_ceiling"]
+    within = summarise({"full": full, "arm": [fake(10 / 1.125, 90)] * 3}, "full")["arm"]  # 1.25% over: noise
+    assert not within["above_work_ceiling"] and within["repeats_above_ceiling"] == 0
+    assert "2 of 3 repeats above their ceiling" not in table({"arm": row}, "t") and "not a result" in table({"arm": row}, "t")
 
 
 def test_the_gpu_headline_script_runs_dry_on_the_cpu(tmp_path):

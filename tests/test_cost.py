@@ -1,7 +1,7 @@
 """Trustworthy cost: load-free work accounting, the verified speed-up, noise-aware selection.
 
 No test here reads a real clock: runs use an injected ManualClock, and the verification's
-re-timing is an injected timer, so every figure is exact and no busy machine can fail a test.
+re-timing is an injected prober, so every figure is exact and no busy machine can fail a test.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sttune.api import Strategy
 from sttune.outcome.select import cost_noise, fastest_within, select
 from sttune.outcome.verify import CannotVerify, verify_speedup
 from sttune.recipe.spec import DatasetBlock
+from sttune.training.epoch import ProbeEvent
 from sttune.training.result import EpochRecord
 from sttune.training.work import WorkSummary, scaled_work
 from sttune.tuning import keys
@@ -92,77 +93,139 @@ def test_the_result_records_its_clock_and_threads(data):
 # ---------------------------------------------------------------------- verification
 
 def worked_record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", fraction=1.0, first_s=None):
-    """A finished trial whose epochs each did ``window_nodes_epoch`` work on 10 nodes, 10 batches."""
+    """A finished trial whose epochs each did ``window_nodes_epoch`` work on 10 nodes, in batches
+    of 1000 window-nodes (10_000: 10 batches an epoch)."""
     per_epoch = cost / epochs if first_s is None else first_s
-    curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, 10] for e in range(epochs)]
+    batches = max(1, window_nodes_epoch // 1000)
+    curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, batches] for e in range(epochs)]
     return trial_record(number, cost, mae, test_mae=mae + 0.5, role=role, fraction=fraction,
                         curve=[EpochRecord.from_row(row, 0.0) for row in curve],
                         work=WorkSummary(units=epochs * window_nodes_epoch / 10))
 
 
-def rate_timer(rates):
-    """A re-timer: each arm's probe runs at a fixed seconds-per-window-node now; ``rates`` maps
-    whether the job is the baseline (no strategy) to that rate, and each call pops the next."""
-    def timer(job, batches):
-        window_nodes = batches * 1000
-        rate = rates[not job.strategies]
-        return (rate.pop(0) if isinstance(rate, list) else rate) * window_nodes, window_nodes
-    return timer
+def rate_prober(per_batch, epochs=4, hooks=0.0, load=lambda tick: 1.0, log=None):
+    """A stand-in for re-running a job's schedule: each batch of the arm (baseline: a job without
+    strategies) at ``per_batch(is_baseline, epoch)`` seconds, each step on one shared clock whose
+    load at the n-th step is ``load(n)`` (a machine getting busier); ``log`` collects the steps."""
+    ticks = iter(range(10**9))
+
+    def prober(job, batches_at):
+        baseline = not job.strategies
+        for epoch in range(epochs):
+            yield ProbeEvent("select", epoch, hooks / 2 * load(next(ticks)), full_batches=10)
+            for _ in range(batches_at(epoch)):
+                if log is not None:
+                    log.append(("baseline" if baseline else "chosen", epoch))
+                yield ProbeEvent("batch", epoch, per_batch(baseline, epoch) * load(next(ticks)))
+            yield ProbeEvent("end", epoch, hooks / 2 * load(next(ticks)))
+
+    return prober
+
+
+def flat(chosen_s, baseline_s=0.001):
+    return rate_prober(lambda baseline, epoch: baseline_s if baseline else chosen_s)
 
 
 BASE = worked_record(0, 40.0, 10_000, role="baseline")  # 1 ms per window-node in the search
 
 
 def test_an_honest_saving_is_confirmed_within_its_interval():
-    half = worked_record(5, 20.0, 5_000)  # half the work, half the time
-    v = verify_speedup(half, BASE, rate_timer({True: 0.002, False: 0.002}), pairs=3)  # machine 2x slower now: both arms
+    half = worked_record(5, 20.0, 5_000)  # half the batches each epoch, each as dear as the baseline's
+    v = verify_speedup(half, BASE, flat(0.002, 0.002), pairs=8)  # the machine 2x slower now: both arms
     assert v.speedup == pytest.approx(2.0) and v.interval == pytest.approx((2.0, 2.0))
     assert v.work_fraction == pytest.approx(0.5) and v.ceiling == pytest.approx(2.0)
     assert v.reliably_faster and not v.bounded and v.measured_in_search == pytest.approx(2.0)
-    assert [p["order"] for p in v.pairs] == [["baseline", "chosen"], ["chosen", "baseline"], ["baseline", "chosen"]]
+    assert v.method == "schedule" and v.epochs == (0, 1, 2, 3) and len(v.pairs) == 8
+
+
+def test_the_pairs_span_the_whole_schedule_and_alternate_who_goes_first():
+    log: list = []
+    half = worked_record(5, 20.0, 5_000, epochs=8)
+    v = verify_speedup(half, worked_record(0, 40.0, 10_000, epochs=8, role="baseline"),
+                       rate_prober(lambda b, e: 0.001, epochs=8, log=log), pairs=8)
+    assert v.epochs == (0, 2, 5, 7)  # first to last, not epoch 0 alone
+    assert {p["epoch"] for p in v.pairs} == {0, 2, 5, 7}
+    orders = [tuple(p["order"]) for p in v.pairs]
+    assert orders.count(("chosen", "baseline")) == orders.count(("baseline", "chosen")) == 4
+    assert all(orders[i] != orders[i + 1] for i in range(0, 8, 2))  # within each epoch, one of each
+    assert log[:4] == [("baseline", 0), ("chosen", 0), ("chosen", 0), ("baseline", 0)]  # batch by batch
+
+
+def test_a_machine_getting_busier_does_not_bias_the_figure():
+    # the same work in both arms, the load rising 3% a step: with the order rotating each
+    # epoch the pairs' biases cancel; a fixed order would charge the later arm 3% a pair
+    same = worked_record(5, 40.0, 10_000, epochs=8)
+    base = worked_record(0, 40.0, 10_000, epochs=8, role="baseline")
+    v = verify_speedup(same, base, rate_prober(lambda b, e: 0.001, epochs=8, load=lambda n: 1.03**n), pairs=16)
+    assert v.speedup == pytest.approx(1.0, abs=0.005)
+    assert not v.reliably_faster
+
+
+def test_overhead_that_starts_after_epoch_0_is_in_the_figure():
+    # idle in epoch 0, then 30% more per batch: the work is the baseline's, the time is not
+    slow = worked_record(5, 40.0, 10_000)
+    v = verify_speedup(slow, BASE, rate_prober(lambda b, e: 0.001 if b or e == 0 else 0.0013), pairs=8)
+    assert v.speedup == pytest.approx(4 / (1 + 3 * 1.3))
+    assert not v.reliably_faster and v.speedup <= v.ceiling
 
 
 def test_a_quiet_machine_during_the_chosen_trial_is_corrected_by_the_pairs():
     # the trial did 90% of the work; the search timed it on a quiet machine (0.6 ms per
     # window-node) and the baseline on a busy one (1 ms): the raw ratio says 1.85x
     lucky = worked_record(5, 36.0 * 0.6, 9_000)
-    v = verify_speedup(lucky, BASE, rate_timer({True: 0.001, False: 0.001}), pairs=3)
+    v = verify_speedup(lucky, BASE, flat(0.001), pairs=8)
     assert v.measured_in_search == pytest.approx(40 / 21.6)
-    assert v.speedup == pytest.approx(1 / 0.9) and v.interval == pytest.approx((1 / 0.9, 1 / 0.9))
+    assert v.speedup == pytest.approx(10 / 9) and v.interval == pytest.approx((10 / 9, 10 / 9))
     assert v.speedup <= v.ceiling
 
 
 def test_a_faked_saving_cannot_be_verified_beyond_the_work_it_saved():
-    # a strategy that saves no work but whose clock runs at half speed, in the search and in
-    # every probe: the pairs agree on 2x, the work says 1x; the ceiling wins and says so
+    # a strategy that saves no work but whose clock runs at half speed in every probe: the
+    # pairs agree on 2x, the work says 1x; the ceiling wins and says so
     fake = worked_record(5, 20.0, 10_000)
-    v = verify_speedup(fake, BASE, rate_timer({True: 0.001, False: 0.0005}), pairs=3)
+    v = verify_speedup(fake, BASE, flat(0.0005), pairs=8)
     assert v.bounded and v.speedup == pytest.approx(1.0) and v.ceiling == pytest.approx(1.0)
-    assert v.high <= v.ceiling * (1 + v.noise) and not v.reliably_faster
+    assert v.high <= v.ceiling and not v.reliably_faster
+
+
+def test_a_figure_just_above_the_ceiling_is_not_called_a_measurement_error():
+    near = worked_record(5, 20.0, 10_000)
+    v = verify_speedup(near, BASE, flat(0.001 / 1.015), pairs=8)  # 1.5% above: inside the noise floor
+    assert not v.bounded and v.speedup == pytest.approx(1.0)
 
 
 def test_a_hook_that_slept_in_the_baseline_s_place_is_re_timed_away():
     # the baseline's search run was slowed (a sleeping hook, a busy machine): 2 ms per window-node
     slow_base = worked_record(0, 80.0, 10_000, role="baseline")
     same = worked_record(5, 40.0, 10_000)  # the same work at the normal rate
-    v = verify_speedup(same, slow_base, rate_timer({True: 0.001, False: 0.001}), pairs=3)
+    v = verify_speedup(same, slow_base, flat(0.001), pairs=8)
     assert v.measured_in_search == pytest.approx(2.0) and v.speedup == pytest.approx(1.0)
     assert not v.reliably_faster
 
 
-def test_the_interval_is_the_spread_of_the_pairs():
+def test_the_interval_is_a_bootstrap_over_the_pairs():
     half = worked_record(5, 20.0, 5_000)
-    timer = rate_timer({True: [0.001, 0.0011, 0.001], False: [0.001, 0.001, 0.0012]})
-    v = verify_speedup(half, BASE, timer, pairs=3)
-    speedups = sorted(p["speedup"] for p in v.pairs)
-    assert v.speedup == pytest.approx(speedups[1]) and (v.low, v.high) == pytest.approx((speedups[0], min(speedups[2], 2.0 * (1 + v.noise))))
+    times = iter([0.001, 0.0013, 0.0009, 0.0012, 0.001, 0.0011, 0.0008, 0.0012] * 4)
+    v = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(times)), pairs=8)
+    assert v.low < v.speedup < v.high <= v.ceiling
+    assert v.noise > 0.02  # the relative half-width of the bootstrap interval, before the ceiling cuts it
+    again = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(iter([0.0011]))), pairs=8)
+    assert again.interval == pytest.approx((2 / 1.1, 2 / 1.1))
+
+
+def test_reliably_faster_needs_the_whole_interval_above_one():
+    from sttune.outcome.verify import Verified
+
+    straddling = Verified(1.10, 0.98, 1.14, 0.8, 1.25, 1.2, 0.07, False)
+    assert straddling.speedup > 1 and not straddling.reliably_faster
+    assert Verified(1.30, 1.25, 1.32, 0.7, 1.43, 1.3, 0.03, False).reliably_faster
 
 
 def test_trials_stored_before_work_accounting_cannot_be_verified():
     old = worked_record(5, 20.0, 5_000)
     old.result.curve = [EpochRecord.from_row(r.row()[:5], 0.0) for r in old.result.curve]  # as layout 1 stored it
     with pytest.raises(CannotVerify):
-        verify_speedup(old, BASE, rate_timer({True: 0.001, False: 0.001}))
+        verify_speedup(old, BASE, flat(0.001))
 
 
 # ---------------------------------------------------------------------- noise-aware selection
@@ -204,15 +267,31 @@ def test_export_writes_the_verified_figure_and_keeps_it_on_the_study(tmp_path):
     template = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"))
     calls = []
 
-    def timer(job, batches):
-        calls.append(batches)
-        return rate_timer({True: 0.001, False: 0.001})(job, batches)
+    def prober(job, batches_at):
+        calls.append(job)
+        return flat(0.001)(job, batches_at)
 
-    first = export_study(study, template, tmp_path, "fastest-within", 0.01, timer, pairs=3)
-    assert first.chosen.number == 1 and first.verified.speedup == pytest.approx(2.0) and len(calls) == 6
-    again = export_study(study, template, tmp_path, "fastest-within", 0.01, timer, pairs=3)
-    assert again.verified == first.verified and len(calls) == 6  # re-export: not re-timed
+    first = export_study(study, template, tmp_path, "fastest-within", 0.01, prober, pairs=4)
+    assert first.chosen.number == 1 and first.verified.speedup == pytest.approx(2.0) and len(calls) == 2
+    again = export_study(study, template, tmp_path, "fastest-within", 0.01, prober, pairs=4)
+    assert again.verified == first.verified and len(calls) == 2  # re-export: not re-timed
     assert "speed-up 2.00x [2.00, 2.00]" in (tmp_path / "synthetic.yaml").read_text()
+    assert first.note is None
+
+
+def test_an_export_that_is_not_reliably_faster_says_so_in_every_output(tmp_path):
+    import json
+
+    from sttune.outcome.export import export_study
+    from sttune.recipe.spec import ModelBlock, Recipe
+
+    study = study_of(BASE, worked_record(1, 30.0, 10_000, mae=2.99))  # the search saw 1.33x on the same work
+    template = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"))
+    export = export_study(study, template, tmp_path, "fastest-within", 0.01, flat(0.001), pairs=4)
+    assert export.chosen.number == 1 and not export.verified.reliably_faster
+    assert export.note.startswith("no configuration is reliably faster than the full baseline")
+    assert json.loads((tmp_path / "synthetic.json").read_text())["note"] == export.note
+    assert "no configuration is reliably faster" in (tmp_path / "synthetic.yaml").read_text()
 
 
 def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(tmp_path):
@@ -220,7 +299,7 @@ def test_an_export_whose_re_timing_fails_is_written_unverified_with_the_reason(t
     from sttune.outcome.export import export_study
     from sttune.recipe.spec import ModelBlock, Recipe
 
-    def missing_data(job, batches):
+    def missing_data(job, batches_at):
         raise DataError("data/x.npz: no such file", "check the dataset path")
 
     template = Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"))

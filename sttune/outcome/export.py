@@ -14,7 +14,7 @@ from sttune.errors import SttuneError
 from sttune.interop.sensors import export_sensors
 from sttune.outcome.jsonout import SCHEMA_VERSION, with_aliases
 from sttune.outcome.select import cost_noise, pareto_front, reliably_cheaper, select, tolerance_menu
-from sttune.outcome.verify import CannotVerify, Timer, Verified, verify_speedup, work_fraction
+from sttune.outcome.verify import METHOD, CannotVerify, Prober, Verified, default_pairs, verify_speedup, work_fraction
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
 from sttune.tuning.keys import VERIFIED
@@ -102,6 +102,7 @@ def stored_verification(study: optuna.Study, record: rec.TrialRecord, baseline: 
     so the menu always shows the figure the export printed."""
     found = [Verified.from_dict(value) for key, value in study.user_attrs.get(VERIFIED, {}).items()
              if key.split("/")[:2] == [str(record.number), str(baseline.number)]]
+    found = [v for v in found if v.method == METHOD]  # one measured by the old first-batches probe is no figure
     return found[-1] if found else None
 
 
@@ -124,26 +125,32 @@ def menu_entries(study: optuna.Study, records: list[rec.TrialRecord], baseline: 
 
 
 def verified_speedup(
-    study: optuna.Study, chosen: rec.TrialRecord, baseline: rec.TrialRecord, timer: Timer, pairs: int,
+    study: optuna.Study, chosen: rec.TrialRecord, baseline: rec.TrialRecord, prober: Prober, pairs: int | None,
 ) -> Verified | None:
-    """The trial's verified speed-up, re-timed once and kept on the study (a re-export reuses it)."""
-    key = f"{chosen.number}/{baseline.number}/{pairs}"
+    """The trial's verified speed-up, re-timed once and kept on the study (a re-export with the
+    same pairs reuses it; one measured by an older method is re-timed)."""
+    pairs = default_pairs(baseline) if pairs is None else pairs
+    key = f"{chosen.number}/{baseline.number}/{pairs}/{METHOD}"
     stored = dict(study.user_attrs.get(VERIFIED, {}))
     if key in stored:  # reused: moved last, so the menu and the report show the figure this export uses
         value = stored.pop(key)
         study.set_user_attr(VERIFIED, {**stored, key: value})
         return Verified.from_dict(value)
     try:
-        verified = verify_speedup(chosen, baseline, timer, pairs)
+        verified = verify_speedup(chosen, baseline, prober, pairs)
     except SttuneError as exc:  # the data or a plugin is not available here: export unverified, say why
         raise CannotVerify(f"re-timing failed: {exc.one_line()}") from None
+    except CannotVerify:
+        raise
+    except Exception as exc:  # a plugin hook raising while re-timed: the export goes on, unverified
+        raise CannotVerify(f"re-timing failed: {type(exc).__name__}: {exc}") from None
     stored[key] = verified.to_dict()
     study.set_user_attr(VERIFIED, stored)
     return verified
 
 
 def best_trade_off(
-    study: optuna.Study, records: list[rec.TrialRecord], baseline: rec.TrialRecord, timer: Timer, pairs: int,
+    study: optuna.Study, records: list[rec.TrialRecord], baseline: rec.TrialRecord, prober: Prober, pairs: int | None,
     noise: float,
 ) -> tuple[rec.TrialRecord, Verified] | None:
     """When the chosen trial is not reliably faster: the most accurate strategy trial whose
@@ -155,7 +162,7 @@ def best_trade_off(
         key=lambda r: (r.val_mae, r.cost_seconds))
     for record in candidates[:TRADE_OFF_CANDIDATES]:
         try:
-            verified = verified_speedup(study, record, baseline, timer, pairs)
+            verified = verified_speedup(study, record, baseline, prober, pairs)
         except CannotVerify:
             continue
         if verified is not None and verified.reliably_faster:
@@ -178,9 +185,10 @@ def _not_faster_note(
 
 def export_study(
     study: optuna.Study, template: Recipe, out_dir: Path, rule: str, tolerance: float,
-    timer: Timer | None = None, pairs: int = 3,
+    prober: Prober | None = None, pairs: int | None = None,
 ) -> Export:
-    """Select a trial (noise-aware), verify its speed-up (``timer`` re-times jobs; None or
+    """Select a trial (noise-aware), verify its speed-up (``prober`` re-runs jobs' schedules;
+    ``pairs`` interleaved batch pairs, None: sttune.outcome.verify.default_pairs; no prober or
     ``pairs`` 0: the search's raw figure, marked unverified) and write ``best/<dataset>.yaml``
     and ``best/<dataset>.json``."""
     label = rec.dataset_label(study)
@@ -190,13 +198,13 @@ def export_study(
     baseline = rec.full_baseline(records)
     plain_shorter = chosen.role == "baseline" and chosen.fraction < 1
     verified, note = None, None
-    if baseline is not None and timer is not None and pairs > 0:
+    if baseline is not None and prober is not None and pairs != 0:
         try:
-            verified = verified_speedup(study, chosen, baseline, timer, pairs)
+            verified = verified_speedup(study, chosen, baseline, prober, pairs)
         except CannotVerify as exc:
             note = f"the speed-up is the search's, not verified: {exc}"
         if verified is not None and not verified.reliably_faster:
-            trade = best_trade_off(study, records, baseline, timer, pairs, noise)
+            trade = best_trade_off(study, records, baseline, prober, pairs, noise)
             note = _not_faster_note(chosen, baseline, trade, tolerance)
     export = Export(label, chosen, baseline, out_dir / f"{label}.yaml", out_dir / f"{label}.json", plain_shorter,
                     verified, noise, note, menu_entries(study, records, baseline, noise))
@@ -238,15 +246,15 @@ def export_run(
     pairs: int | None = None,
 ) -> list[Export]:
     """Export every dataset's study; the chosen speed-ups are re-timed in this process
-    (``pairs`` interleaved pairs, default ``export.verify_pairs``; 0 = off)."""
-    from sttune.training.jobs import time_job_start
+    (``pairs`` interleaved batch pairs, default ``export.verify_pairs``; 0 = off)."""
+    from sttune.training.jobs import probe_job
 
     rule = rule or run.recipe.export.rule
     tol = run.recipe.export.tolerance if tolerance is None else tolerance
     pairs = run.recipe.export.verify_pairs if pairs is None else pairs
     cache = cache_dir or Path(run.recipe.cache_dir or os.environ.get("STTUNE_CACHE", ".sttune-cache"))
 
-    def timer(job, max_batches: int) -> tuple[float, int]:
-        return time_job_start(job, cache, max_batches)
+    def prober(job, batches_at):  # (Job, epoch -> batches) -> the job's schedule, one step at a time
+        return probe_job(job, cache, batches_at)
 
-    return [export_study(study, run.recipe, run.best_dir, rule, tol, timer, pairs) for study in load_studies(run)]
+    return [export_study(study, run.recipe, run.best_dir, rule, tol, prober, pairs) for study in load_studies(run)]

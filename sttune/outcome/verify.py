@@ -1,42 +1,59 @@
-"""The verified speed-up: a chosen trial's speed-up, re-measured so that load cannot inflate it.
+"""The verified speed-up: the chosen configuration's saving, re-timed so that load cannot inflate it.
 
-A search times each trial once, at whatever load the machine had then: a trial that ran while
-the machine was quiet looks faster than the baseline that ran while it was busy. Before a
-speed-up is printed, export re-times the start of both runs, interleaved in a rotating order
-(baseline, chosen | chosen, baseline | ...), so that each pair sees one load:
+A search times each trial once, at whatever load the machine had then, so its seconds compare
+loads as much as configurations. Before a speed-up is printed, export re-times the chosen trial
+*while its strategies act* against the full baseline, both re-run side by side in this process
+(:func:`sttune.training.jobs.probe_job`, :meth:`sttune.training.trainer.Trainer.probe_schedule`):
 
-1. Each probe runs the first batches of epoch 0 of a job exactly as the trial ran them
-   (:meth:`sttune.training.trainer.Trainer.time_first_batches`) and measures device seconds per
-   window-node. The search recorded the same epoch's seconds and window-nodes, so
-   ``load = search rate / probe rate`` says how much slower (or faster) the machine was when
-   the trial ran than it is now.
-2. Each arm's search cost divided by its load is its cost at the pair's load; their ratio is
-   the pair's speed-up. The verified speed-up is the median over the pairs, the interval their
-   range. (A trial's epochs keep their recorded shape: the profile within one trial is timed
-   at one load, the comparison between trials is what the pairs re-measure.)
-3. The work ceiling: a speed-up cannot exceed the work saved, ``1 / work_fraction``
-   (sttune.training.work). A median above the ceiling by more than the pairs' noise is a
-   measurement error: the ceiling is reported instead and ``bounded`` says so.
+1. **Lockstep over the whole schedule.** Both runs go through every epoch of their schedules:
+   each epoch's selection and epoch-end hooks run in full (ST-Prune's scoring and annealing,
+   DynST's mask updates, drops and regrowth at their own epochs), and on a few *sampled* epochs,
+   spread from the first to the last, each run trains a few batches. The two runs advance in
+   rounds of one timed step each (select, select | batch, batch | ... | end, end), and who goes
+   first alternates every round: each chosen batch is timed next to a baseline batch, at the same
+   load, half the pairs one way round and half the other. That is a *pair*.
+2. **A load-free estimate.** Within a pair the load cancels: chosen / baseline is what one of the
+   chosen trial's batches costs in baseline batches at that point of its schedule. Each arm's
+   whole training is priced in baseline batches: the batches it ran in the search (recorded per
+   epoch) × its per-batch ratio at that epoch (interpolated between the sampled epochs), plus its
+   selection and epoch-end hooks (timed every epoch), plus its charged preparation (converted at
+   the load its own search batches ran at). The speed-up is the baseline's total over the chosen's.
+3. **An uncertainty estimate.** A bootstrap over the pairs (resampled within each sampled epoch,
+   BOOTSTRAP draws, fixed seed) gives a 95% interval; "reliably faster" means its *low end* is
+   above 1.
+4. **The work ceiling.** A speed-up cannot exceed the work saved, 1 / work fraction (its passes
+   over the baseline's, sttune.training.work). An interval whose low end lies above the ceiling by
+   more than the noise floor is a measurement error, not a saving: the ceiling is reported and
+   ``bounded`` says so.
+
+The cost: 2 × pairs training batches, both runs' selections and epoch-end hooks every epoch, and
+both preparations (a cache hit for a distilled set). The default number of pairs is 10% of the
+baseline's batches (at least MIN_PAIRS, at most MAX_PAIRS), so the batches re-timed are about
+20% of one baseline training; ``Verified.seconds`` says what the re-timing took.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from sttune.outcome.select import NOISE_FLOOR
+from sttune.training.epoch import ProbeEvent
 from sttune.training.jobs import Job
 from sttune.tuning.records import TrialRecord, curve_rows
 
-PROBE_FRACTION = 0.25  # of epoch 0's batches, per probe, at most
-BUDGET_SHARE = 0.2  # all probes together re-time at most this share of the baseline's training batches
-MIN_PROBE_BATCHES = 2  # the first batch carries one-off costs: never time it alone
+MIN_PAIRS, MAX_PAIRS = 4, 50
+PAIRS_SHARE = 0.1  # default pairs: this share of the baseline's training batches (2 × pairs re-timed)
+PAIRS_PER_EPOCH = 2  # at least this many pairs on each sampled epoch: a bootstrap needs two to resample
+BOOTSTRAP = 2000
+METHOD = "schedule"  # what a stored verification was measured by ("first-batches": before the schedule probe)
 
-# (job, max batches) -> (device seconds, window-nodes) of the first batches of its epoch 0
-Timer = Callable[[Job, int], tuple[float, int]]
+# (job, batches to run at each epoch) -> the job's schedule, one timed step at a time
+Prober = Callable[[Job, Callable[[int], int]], Iterator[ProbeEvent]]
 
 
 class CannotVerify(Exception):
@@ -48,16 +65,18 @@ class CannotVerify(Exception):
 class Verified:
     """A checked speed-up of one trial against the full baseline."""
 
-    speedup: float  # the verified figure: median over pairs, at most the work ceiling
-    low: float
+    speedup: float  # the verified figure: the load-free estimate, at most the work ceiling
+    low: float  # the 95% interval (bootstrap over the pairs)
     high: float
     work_fraction: float | None  # chosen work / baseline work (None: no work recorded)
     ceiling: float | None  # 1 / work_fraction
     measured_in_search: float  # the raw ratio of the two search costs
-    noise: float  # relative half-range of the pairs' speed-ups (at least NOISE_FLOOR)
-    bounded: bool  # the re-timed median exceeded the ceiling by more than the noise
+    noise: float  # relative half-width of the interval (at least NOISE_FLOOR)
+    bounded: bool  # the whole interval lay above the ceiling: a measurement error, the ceiling reported
     pairs: tuple[dict[str, Any], ...] = ()
-    seconds: float = 0.0  # device seconds the probes themselves took
+    seconds: float = 0.0  # device seconds the re-timing itself took (both runs, hooks included)
+    method: str = "first-batches"  # METHOD for this module's; older exports stored "first-batches"
+    epochs: tuple[int, ...] = ()  # the sampled epochs
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -65,18 +84,20 @@ class Verified:
 
     @property
     def reliably_faster(self) -> bool:
-        """Faster than the full baseline by more than the measurement's spread."""
+        """Faster than the full baseline beyond the measurement's uncertainty: the interval's
+        low end is above 1 (the point estimate alone is not enough)."""
         return self.low > 1.0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["pairs"] = list(self.pairs)
+        out["pairs"], out["epochs"] = list(self.pairs), list(self.epochs)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Verified:
         kept = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         kept["pairs"] = tuple(kept.get("pairs", ()))
+        kept["epochs"] = tuple(kept.get("epochs", ()))
         return cls(**kept)
 
     def text(self) -> str:
@@ -93,70 +114,162 @@ def work_fraction(trial: TrialRecord, baseline: TrialRecord | None) -> float | N
     return mine / theirs
 
 
-def probe_batches(batches_in_epoch: int, baseline_batches: int, pairs: int, fraction: float = PROBE_FRACTION) -> int:
-    """How many of epoch 0's batches one probe re-times: a ``fraction`` of the epoch, so long as
-    the ``2 × pairs`` probes stay within BUDGET_SHARE of the baseline's training batches."""
-    affordable = math.floor(BUDGET_SHARE * baseline_batches / (2 * pairs))
-    wanted = max(MIN_PROBE_BATCHES, min(math.ceil(fraction * batches_in_epoch), affordable))
-    return max(1, min(batches_in_epoch, wanted))
-
-
-def _first_epoch(record: TrialRecord) -> tuple[float, int, int]:
-    """(seconds, window-nodes, batches) of the trial's recorded epoch 0."""
-    rows = curve_rows(record.result)
-    if not rows or not rows[0].get("window_nodes") or not rows[0].get("batches") or record.job is None:
-        raise CannotVerify(f"trial {record.number} has no recorded work (stored before work accounting)")
-    return float(rows[0]["device_seconds"]), int(rows[0]["window_nodes"]), int(rows[0]["batches"])
-
-
 def trivial(record: TrialRecord) -> Verified:
     """The full baseline against itself."""
-    return Verified(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, False)
+    return Verified(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, False, method=METHOD)
 
 
-def verify_speedup(
-    chosen: TrialRecord, baseline: TrialRecord, timer: Timer, pairs: int = 3, fraction: float = PROBE_FRACTION,
-) -> Verified:
-    """Re-time ``chosen`` against ``baseline`` in ``pairs`` interleaved pairs (see the module doc)."""
+def default_pairs(baseline: TrialRecord) -> int:
+    """PAIRS_SHARE of the baseline's training batches, within [MIN_PAIRS, MAX_PAIRS]."""
+    batches = sum(_recorded_batches(baseline))
+    return max(MIN_PAIRS, min(MAX_PAIRS, math.floor(PAIRS_SHARE * batches)))
+
+
+def _recorded_batches(record: TrialRecord) -> list[int]:
+    """The batches each epoch of the trial ran in the search."""
+    rows = curve_rows(record.result)
+    if not rows or record.job is None or not all(row.get("batches") for row in rows):
+        raise CannotVerify(f"trial {record.number} has no recorded batches (stored before work accounting)")
+    return [int(row["batches"]) for row in rows]
+
+
+def sampled_epochs(epochs: int, pairs: int) -> dict[int, int]:
+    """Epoch -> pairs re-timed there: at most pairs / PAIRS_PER_EPOCH epochs, spread evenly from
+    the first to the last, the pairs shared out (earlier epochs take the remainder)."""
+    count = max(1, min(epochs, pairs // PAIRS_PER_EPOCH))
+    picked = sorted({round(i * (epochs - 1) / max(count - 1, 1)) for i in range(count)}) if count > 1 else [0]
+    share, extra = divmod(pairs, len(picked))
+    return {epoch: share + (1 if i < extra else 0) for i, epoch in enumerate(picked)}
+
+
+@dataclass
+class _Arm:
+    """One re-timed run: its steps as they come, and what it recorded in the search."""
+
+    name: str
+    record: TrialRecord
+    steps: Iterator[ProbeEvent]
+    recorded: list[int]  # batches per epoch in the search
+    hooks: dict[int, float]  # epoch -> seconds of its select + end hooks
+    batches: dict[int, list[float]]  # epoch -> seconds of each re-timed batch
+    seconds: float = 0.0
+    done: bool = False
+
+    def step(self) -> ProbeEvent | None:
+        try:
+            event = next(self.steps)
+        except StopIteration:
+            self.done = True
+            return None
+        self.seconds += event.seconds
+        if event.kind == "batch":
+            self.batches.setdefault(event.epoch, []).append(event.seconds)
+        else:
+            self.hooks[event.epoch] = self.hooks.get(event.epoch, 0.0) + event.seconds
+        return event
+
+
+def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, pairs: int | None = None) -> Verified:
+    """Re-time ``chosen`` against ``baseline`` over their schedules (see the module doc)."""
     if chosen.number == baseline.number:
         return trivial(chosen)
+    pairs = default_pairs(baseline) if pairs is None else pairs
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
-    arms = {"baseline": baseline, "chosen": chosen}
-    first = {name: _first_epoch(r) for name, r in arms.items()}
-    baseline_batches = first["baseline"][2] * len(curve_rows(baseline.result))
-    size = {name: probe_batches(first[name][2], baseline_batches, pairs, fraction) for name in arms}
-    speedups: list[float] = []
+    recorded = {"chosen": _recorded_batches(chosen), "baseline": _recorded_batches(baseline)}
+    plan = sampled_epochs(len(recorded["chosen"]), pairs)
+    arms = [_Arm(name, record, prober(record.job, lambda epoch: plan.get(epoch, 0)), recorded[name], {}, {})  # type: ignore[arg-type]
+            for name, record in (("chosen", chosen), ("baseline", baseline))]
+    rows = _lockstep(arms[0], arms[1])
+    return _summarise(chosen, baseline, arms[0], arms[1], rows, tuple(plan))
+
+
+def _lockstep(chosen: _Arm, baseline: _Arm) -> tuple[dict[str, Any], ...]:
+    """Advance both runs in rounds of one timed step each, epoch by epoch; who goes first
+    alternates every round, so within an epoch the pairs alternate too and a load that drifts
+    between the two steps of a pair biases half the pairs one way and half the other. Returns
+    the pairs: a chosen batch and a baseline batch timed in the same round."""
     rows: list[dict[str, Any]] = []
-    spent = 0.0
-    for i in range(pairs):
-        order = ("baseline", "chosen") if i % 2 == 0 else ("chosen", "baseline")  # rotate who goes first
-        row: dict[str, Any] = {"order": list(order)}
-        cost_now = {}
-        for name in order:
-            seconds, window_nodes = timer(arms[name].job, size[name])  # type: ignore[arg-type]
-            spent += seconds
-            search_s, search_wn, _ = first[name]
-            load = (search_s / search_wn) / (seconds / window_nodes) if seconds > 0 and window_nodes > 0 else 1.0
-            cost_now[name] = arms[name].cost_seconds / load
-            row[name] = {"probe_seconds": seconds, "probe_window_nodes": window_nodes, "load": load}
-        row["speedup"] = cost_now["baseline"] / cost_now["chosen"]
-        speedups.append(row["speedup"])
-        rows.append(row)
-    return _summarise(chosen, baseline, speedups, tuple(rows), spent)
+    epoch, rounds = 0, 0
+    while not (chosen.done and baseline.done):
+        ended = {"chosen": chosen.done, "baseline": baseline.done}
+        while not all(ended.values()):
+            order = (chosen, baseline) if rounds % 2 == 0 else (baseline, chosen)
+            rounds += 1
+            stepped: dict[str, ProbeEvent] = {}
+            for arm in order:
+                if ended[arm.name]:
+                    continue
+                event = arm.step()
+                if event is None or (event.kind == "end" and event.epoch == epoch):
+                    ended[arm.name] = True
+                if event is not None:
+                    stepped[arm.name] = event
+            if all(name in stepped and stepped[name].kind == "batch" for name in ("chosen", "baseline")):
+                rows.append({"epoch": epoch, "order": [order[0].name, order[1].name],
+                             "chosen": stepped["chosen"].seconds, "baseline": stepped["baseline"].seconds})
+        epoch += 1
+    return tuple(rows)
 
 
-def _summarise(
-    chosen: TrialRecord, baseline: TrialRecord, speedups: list[float], rows: tuple[dict[str, Any], ...], spent: float,
-) -> Verified:
-    median, low, high = statistics.median(speedups), min(speedups), max(speedups)
-    noise = max(NOISE_FLOOR, (high - low) / (2 * median))
-    fraction = work_fraction(chosen, baseline)
+def _interpolate(points: dict[int, float], epoch: int) -> float:
+    """Piecewise linear through the sampled epochs, constant beyond the first and the last."""
+    keys = sorted(points)
+    if epoch <= keys[0]:
+        return points[keys[0]]
+    if epoch >= keys[-1]:
+        return points[keys[-1]]
+    right = next(k for k in keys if k >= epoch)
+    left = max(k for k in keys if k <= epoch)
+    if left == right:
+        return points[left]
+    share = (epoch - left) / (right - left)
+    return points[left] + share * (points[right] - points[left])
+
+
+def _search_batch_seconds(record: TrialRecord) -> float:
+    """Mean device seconds per batch the trial ran at in the search (hooks included)."""
+    rows = curve_rows(record.result)
+    return float(rows[-1]["device_seconds"]) / max(sum(int(r["batches"]) for r in rows), 1)
+
+
+def _estimate(chosen: _Arm, baseline: _Arm, pairs: dict[int, list[tuple[float, float]]]) -> float:
+    """The baseline's whole training over the chosen's, both priced in baseline batches."""
+    ratio = {e: sum(c for c, _ in p) / sum(b for _, b in p) for e, p in pairs.items()}
+    unit = {e: statistics.fmean(b for _, b in p) for e, p in pairs.items()}  # a baseline batch's seconds there
+
+    def price(arm: _Arm, per_batch: Callable[[int], float]) -> float:
+        total = sum(n * per_batch(e) + arm.hooks.get(e, 0.0) / _interpolate(unit, e) for e, n in enumerate(arm.recorded))
+        prepare = arm.record.result.charged_prepare_seconds if arm.record.result else 0.0
+        if prepare > 0:  # timed in the search: at the load its own batches ran at there
+            probed = [s for times in arm.batches.values() for s in times]
+            load = _search_batch_seconds(arm.record) / statistics.fmean(probed) if probed else 1.0
+            total += prepare / max(load, 1e-12) / statistics.fmean(unit.values())
+        return total
+
+    return price(baseline, lambda e: 1.0) / price(chosen, lambda e: _interpolate(ratio, e))
+
+
+def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
+               rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> Verified:
+    pairs: dict[int, list[tuple[float, float]]] = {}
+    for row in rows:
+        pairs.setdefault(row["epoch"], []).append((row["chosen"], row["baseline"]))
+    pairs = {e: p for e, p in pairs.items() if sum(b for _, b in p) > 0}
+    if not pairs:
+        raise CannotVerify("no batch could be re-timed in both runs")
+    estimate = _estimate(chosen, baseline, pairs)
+    rng = random.Random(0)
+    draws = sorted(_estimate(chosen, baseline, {e: rng.choices(p, k=len(p)) for e, p in pairs.items()})
+                   for _ in range(BOOTSTRAP))
+    low, high = draws[int(0.025 * BOOTSTRAP)], draws[int(0.975 * BOOTSTRAP) - 1]
+    noise = max(NOISE_FLOOR, (high - low) / (2 * estimate))
+    fraction = work_fraction(chosen_record, baseline_record)
     ceiling = None if not fraction else 1.0 / fraction
-    bounded = ceiling is not None and median > ceiling * (1 + noise)
-    speedup = median if ceiling is None else min(median, ceiling)
-    if ceiling is not None:
-        high = min(high, ceiling * (1 + noise))
-    low = min(low, speedup)
-    raw = baseline.cost_seconds / chosen.cost_seconds if chosen.cost_seconds > 0 else math.inf
-    return Verified(speedup, low, max(high, speedup), fraction, ceiling, raw, noise, bounded, rows, spent)
+    bounded = ceiling is not None and low > ceiling * (1 + NOISE_FLOOR)
+    speedup = estimate if ceiling is None else min(estimate, ceiling)
+    if ceiling is not None:  # above the ceiling is the measurement's error, never the saving's
+        high, low = min(high, ceiling), min(low, ceiling)
+    raw = baseline_record.cost_seconds / chosen_record.cost_seconds if chosen_record.cost_seconds > 0 else math.inf
+    return Verified(speedup, min(low, speedup), max(high, speedup), fraction, ceiling, raw, noise, bounded, rows,
+                    chosen.seconds + baseline.seconds, METHOD, epochs)

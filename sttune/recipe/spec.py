@@ -146,15 +146,17 @@ class ExportConfig:
 
     rule: SelectionRule = "fastest-within"
     tolerance: float = 0.01  # fastest-within: val MAE at most (1 + tolerance) × the best
-    # interleaved re-timing pairs behind the exported speed-up (sttune.outcome.verify); 0 = off
-    verify_pairs: int = 3
+    # interleaved batch pairs behind the exported speed-up (sttune.outcome.verify); 0 = off; None
+    # (the default): 10% of the full baseline's training batches, 4 to 50
+    verify_pairs: int | None = None
 
     def validate(self, path: str) -> None:
         if self.tolerance < 0:
             raise SchemaError(f"{path}.tolerance", "must be 0 or more (0.01 = 1%)")
-        if not isinstance(self.verify_pairs, int) or isinstance(self.verify_pairs, bool) or not 0 <= self.verify_pairs <= 50:
-            raise SchemaError(f"{path}.verify_pairs", f"must be an integer from 0 to 50, got {self.verify_pairs!r}",
-                              "3 pairs is the default; 0 turns the re-timing off")
+        pairs = self.verify_pairs
+        if pairs is not None and (not isinstance(pairs, int) or isinstance(pairs, bool) or not 0 <= pairs <= 50):
+            raise SchemaError(f"{path}.verify_pairs", f"must be an integer from 0 to 50, got {pairs!r}",
+                              "leave it out for the default (10% of the baseline's batches); 0 turns the re-timing off")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ the strategies' per-batch and per-epoch hooks (the part of a run the device cloc
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -31,6 +31,19 @@ def visit_order(strategies: Sequence[Strategy], ctx: TrainContext, n_windows: in
     if chosen is None:
         return torch.randperm(n_windows, generator=shuffle)
     return chosen[torch.randperm(len(chosen), generator=shuffle)]
+
+
+@dataclass(frozen=True)
+class ProbeEvent:
+    """One timed step of a schedule probe (the verified speed-up, sttune.outcome.verify): an
+    epoch's ``select`` (``full_batches``: the batches the whole epoch would run), one training
+    batch (``window_nodes``: its work), or the epoch-end hooks (``end``)."""
+
+    kind: str  # "select" | "batch" | "end"
+    epoch: int
+    seconds: float
+    full_batches: int = 0
+    window_nodes: int = 0
 
 
 @dataclass
@@ -76,6 +89,30 @@ class Training:
                 "lower train.lr or check the data for extreme values",
             )
         return mean_loss, len(order)
+
+    def probe_epoch(self, shuffle: torch.Generator, cfg: TrainConfig, max_batches: int) -> Iterator[ProbeEvent]:
+        """The epoch as :meth:`epoch` runs it, with its first ``max_batches`` batches only, each
+        step timed apart and yielded as it ends, so that a caller can interleave two runs step
+        by step: the selection, each batch (with the strategies' per-batch hooks), the epoch-end
+        hooks. The strategies act as they would in training (their schedules follow the epoch)."""
+        self.model.train()
+        self.work = WorkCounter()
+        self.ctx.add_work = self.work.extra
+        epoch, before = self.ctx.epoch, self.clock.seconds
+        with self.clock.timed():
+            order = self._order(shuffle)
+        batches = torch.split(order, cfg.batch_size)
+        yield ProbeEvent("select", epoch, self.clock.seconds - before, full_batches=len(batches))
+        for index in batches[:max_batches]:
+            before, work_before = self.clock.seconds, self.work.window_nodes
+            with self.clock.timed():
+                self._step(self.train.gather(index), cfg.grad_clip)
+            yield ProbeEvent("batch", epoch, self.clock.seconds - before, window_nodes=self.work.window_nodes - work_before)
+        before = self.clock.seconds
+        with self.clock.timed():
+            for strategy in self.strategies:
+                strategy.on_epoch_end(self.ctx)
+        yield ProbeEvent("end", epoch, self.clock.seconds - before)
 
     def _order(self, shuffle: torch.Generator) -> Tensor:
         return visit_order(self.strategies, self.ctx, len(self.train), shuffle)

@@ -6,13 +6,17 @@ Both ``sttune train`` and every search trial go through :func:`train_job`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sttune.errors import RecipeError
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock, LoadedRecipe
+
+if TYPE_CHECKING:
+    from sttune.training.epoch import ProbeEvent
 
 _DATA_CACHE: dict[str, Any] = {}
 
@@ -134,13 +138,14 @@ def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
     return Fitted(result, model, strategies, moved)
 
 
-def time_job_start(job: Job, cache_dir: Path, max_batches: int | None) -> tuple[float, int]:
-    """Re-time the first ``max_batches`` training batches of the job's first epoch:
-    (device seconds, window-nodes); see Trainer.time_first_batches."""
+def probe_job(job: Job, cache_dir: Path, batches_at: Callable[[int], int], now: Callable[[], float] | None = None,
+              ) -> Iterator[ProbeEvent]:
+    """Re-run the job's schedule for timing (Trainer.probe_schedule): each epoch's selection,
+    its first ``batches_at(epoch)`` batches and its epoch-end hooks, one timed step at a time."""
     from sttune.registry.build import make_strategies, model_factory
     from sttune.training.trainer import Trainer
 
     data = load_data_cached(job.dataset, job.protocol)
     strategies = make_strategies(job.strategies)
     new_model = model_factory(job.model_name, job.model_params, data, strategies)
-    return Trainer(job.train, cache_dir).time_first_batches(new_model, data, strategies, max_batches)
+    return Trainer(job.train, cache_dir, now).probe_schedule(new_model, data, strategies, batches_at)

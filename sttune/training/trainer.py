@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from sttune.data.protocol import DataModule
 from sttune.errors import TrainingError
 from sttune.recipe.settings import TrainConfig
 from sttune.training.device import on_device
-from sttune.training.epoch import Training
+from sttune.training.epoch import ProbeEvent, Training
 from sttune.training.evaluation import evaluate, validates
 from sttune.training.listener import TrainListener, listens_to_prepare
 from sttune.training.plan import epochs_ahead
@@ -134,24 +134,24 @@ class Trainer:
             cpu_threads=torch.get_num_threads() if self.device.type == "cpu" else None,
         )
 
-    def time_first_batches(
+    def probe_schedule(
         self, new_model: Callable[[], STModel], data: DataModule, strategies: Sequence[Strategy],
-        max_batches: int | None = None,
-    ) -> tuple[float, int]:
-        """Re-time the start of a run: (device seconds, window-nodes) of the first
-        ``max_batches`` training batches of epoch 0 (all: None), run exactly as :meth:`fit`
-        runs them, after the same untimed preparation; the epoch-end hooks run and are timed.
-
-        The verified speed-up (sttune.outcome.verify) compares this with what the search
-        recorded for the same epoch, to learn how loaded the machine was when it ran.
-        """
+        batches_at: Callable[[int], int],
+    ) -> Iterator[ProbeEvent]:
+        """Re-run the schedule for timing: every epoch of :meth:`fit`, after the same untimed
+        preparation, with the strategies acting as in training (DynST's mask at that epoch's
+        sparsity, ST-Prune past its warm-up), but only ``batches_at(epoch)`` batches of each
+        epoch, each step yielded as it ends (:meth:`Training.probe_epoch`). No validation, no
+        result: this is what the verified speed-up re-times, interleaved with the baseline's."""
         start = self._start(new_model, data, strategies, None)
         if start.stopped is not None:
             raise TrainingError("the run stopped in preparation, there is no epoch to time", "check the strategy params")
-        training = start.training
-        training.ctx.epoch = 0
-        training.epoch(torch.Generator().manual_seed(self.config.seed), self.config, max_batches)
-        return training.clock.seconds, training.work.window_nodes
+        training, cfg = start.training, self.config
+        shuffle = torch.Generator().manual_seed(cfg.seed)
+        for epoch in range(cfg.epochs):
+            training.ctx.epoch = epoch
+            yield from training.probe_epoch(shuffle, cfg, batches_at(epoch))
+            start.scheduler.step()
 
     def _start(
         self, new_model: Callable[[], STModel], data: DataModule, strategies: Sequence[Strategy],

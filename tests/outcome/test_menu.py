@@ -64,8 +64,8 @@ def test_the_export_json_carries_the_menu_verified_where_verified_and_the_rule_s
     _tell(study, "baseline", 2.0, 100.0)  # 0
     _tell(study, "search", 2.015, 50.0)  # 1: within 1% of the best (2.0), within 2% of the baseline
     _tell(study, "search", 2.08, 20.0)  # 2: within 5% only
-    verified = Verified(1.8, 1.7, 1.9, 0.5, 2.0, 2.0, 0.05, False)
-    study.set_user_attr(VERIFIED, {"1/0/3": verified.to_dict()})  # trial 1 was re-timed before
+    verified = Verified(1.8, 1.7, 1.9, 0.5, 2.0, 2.0, 0.05, False, method="schedule")
+    study.set_user_attr(VERIFIED, {"1/0/3/schedule": verified.to_dict()})  # trial 1 was re-timed before
     out = export_study(study, TEMPLATE, tmp_path, "fastest-within", 0.01)
     assert out.chosen.number == 1  # the rule decides best/<dataset>.yaml, not the menu
     menu = json.loads(out.summary_path.read_text())["menu"]
@@ -93,15 +93,18 @@ def test_the_menu_shows_the_verification_the_latest_export_used():
 
     study = optuna.create_study(directions=["minimize", "minimize"])
     base, chosen = rec(0, 100, 2.0, role="baseline"), rec(4, 60, 2.01)
-    figures = {3: Verified(1.40, 1.30, 1.50, 0.6, 1.67, 1.66, 0.05, False, pairs=({},) * 3),
-               5: Verified(1.55, 1.52, 1.58, 0.6, 1.67, 1.66, 0.02, False, pairs=({},) * 5)}
+    figures = {3: Verified(1.40, 1.30, 1.50, 0.6, 1.67, 1.66, 0.05, False, pairs=({},) * 3, method="schedule"),
+               5: Verified(1.55, 1.52, 1.58, 0.6, 1.67, 1.66, 0.02, False, pairs=({},) * 5, method="schedule")}
 
     def never(job, batches):
         raise AssertionError("a stored verification is reused, not re-timed")
 
     for pairs in (3, 5):  # two exports: --verify-pairs 3, then 5
         study.set_user_attr(VERIFIED, {**study.user_attrs.get(VERIFIED, {}),
-                                            f"4/0/{pairs}": figures[pairs].to_dict()})
+                                            f"4/0/{pairs}/schedule": figures[pairs].to_dict()})
         assert stored_verification(study, chosen, base) == figures[pairs]
     assert verified_speedup(study, chosen, base, never, 3) == figures[3]  # a third export, back to 3 pairs
     assert stored_verification(study, chosen, base) == figures[3]
+    old = Verified(1.9, 1.8, 2.0, 0.6, 1.67, 1.66, 0.05, False, pairs=({},) * 3)  # the first-batches probe
+    study.set_user_attr(VERIFIED, {**study.user_attrs[VERIFIED], "4/0/3": old.to_dict()})
+    assert stored_verification(study, chosen, base) == figures[3]  # an old method's figure is not shown
