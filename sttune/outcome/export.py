@@ -13,7 +13,8 @@ import optuna
 from sttune.errors import SttuneError
 from sttune.interop.sensors import export_sensors
 from sttune.outcome.jsonout import SCHEMA_VERSION, with_aliases
-from sttune.outcome.select import cost_noise, pareto_front, reliably_cheaper, select, tolerance_menu
+from sttune.outcome.pricing import comparison_noise, priced_records
+from sttune.outcome.select import pareto_front, reliably_cheaper, select, tolerance_menu
 from sttune.outcome.verify import METHOD, CannotVerify, Prober, Verified, default_pairs, verify_speedup, work_fraction
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
@@ -86,6 +87,7 @@ def trial_summary(
         "strategies": {n: p for n, p in job.strategies} if job else {},
         "epochs": job.train.epochs if job else None,
         "val_mae": record.val_mae, "test_mae": record.test_mae, "cost_seconds": record.cost_seconds,
+        "priced_cost_seconds": record.priced_seconds,
         "speedup": verified.speedup if verified else raw, "speedup_verified": verified is not None,
         "speedup_measured_in_search": raw, "work_fraction": work_fraction(record, baseline),
         "val_mae_change": mae_change(record, baseline),
@@ -192,8 +194,8 @@ def export_study(
     ``pairs`` 0: the search's raw figure, marked unverified) and write ``best/<dataset>.yaml``
     and ``best/<dataset>.json``."""
     label = rec.dataset_label(study)
-    records = [r for r in rec.finished_records(study) if r.state == "COMPLETE"]
-    noise = cost_noise(records)
+    records = [r for r in priced_records(study) if r.state == "COMPLETE"]  # compared on priced work
+    noise = comparison_noise(records)
     chosen = select(records, rule, tolerance, noise)
     baseline = rec.full_baseline(records)
     plain_shorter = chosen.role == "baseline" and chosen.fraction < 1

@@ -37,7 +37,7 @@ class Frontier:
         the frontier read at the trial's cost × (1 + noise) (the benefit of the doubt goes to
         plain training). Positive = below the frontier (a real gain). None when no baseline is
         as cheap."""
-        reference = self.mae_at(record.cost_seconds * (1 + noise))
+        reference = self.mae_at(record.compared_seconds * (1 + noise))
         return None if math.isinf(reference) else reference / record.val_mae - 1
 
     def verdict(self, record: TrialRecord, noise: float = 0.0) -> str:
@@ -50,7 +50,7 @@ class Frontier:
 def build_frontier(records: Sequence[TrialRecord]) -> Frontier:
     """The frontier of the completed baseline trials (strategy trials are ignored)."""
     baselines = sorted(
-        (r.cost_seconds, r.val_mae) for r in records
+        (r.compared_seconds, r.val_mae) for r in records
         if r.role == "baseline" and r.state == "COMPLETE" and math.isfinite(r.val_mae)
     )
     points: list[tuple[float, float]] = []

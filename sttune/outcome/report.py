@@ -13,6 +13,7 @@ import optuna
 from sttune.outcome.export import speedup, trial_summary
 from sttune.outcome.frontier import Frontier, build_frontier, strategy_margins
 from sttune.outcome.jsonout import with_aliases
+from sttune.outcome.pricing import comparison_noise, priced_records
 from sttune.outcome.select import SelectionError, cost_noise, pareto_front, select
 from sttune.outcome.verify import work_fraction
 from sttune.recipe.spec import Recipe
@@ -25,11 +26,12 @@ def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str,
     """One row per finished trial, cheapest first: the trial as every JSON output lists it
     (:func:`sttune.outcome.export.trial_summary`; ``chosen``: the exported trial's number), and
     what the report adds (state, Pareto membership, work ceiling, margin against plain training)."""
-    records = rec.finished_records(study)
+    records = priced_records(study)
     base = rec.full_baseline(records)
     front = {r.number for r in pareto_front([r for r in records if r.state == "COMPLETE" and r.feasible])}
     frontier = build_frontier(records)
-    noise = cost_noise([r for r in records if r.state == "COMPLETE"])
+    noise = comparison_noise(records)  # what decides "equally cheap" on the compared (priced) costs
+    timed_noise = cost_noise([r for r in records if r.state == "COMPLETE"])  # the clock's own spread
     rows = []
     for r in sorted(records, key=lambda r: r.cost_seconds):
         fraction = work_fraction(r, base)
@@ -37,7 +39,7 @@ def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str,
             **trial_summary(r, base, chosen=r.number == chosen), "state": r.state, "pareto": r.number in front,
             "work_ceiling": 1 / fraction if fraction else None,
             # a search-time speed-up the work cannot explain: the machine's noise, not a saving
-            "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + noise),
+            "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + timed_noise),
             "work": r.result.work.to_dict() if r.result and r.result.work else None,
             "role": r.role, "vs_plain": None if r.role == "baseline" else frontier.verdict(r, noise),
             "margin_vs_plain": None if r.role == "baseline" else frontier.margin(r, noise),
@@ -76,8 +78,8 @@ def stopped_at(record: rec.TrialRecord) -> str | None:
 def margins(study: optuna.Study) -> dict[str, dict]:
     """Per strategy, its best margin against the plain-training frontier at equal device time
     (the frontier read at the trial's cost raised by the study's cost noise)."""
-    records = rec.finished_records(study)
-    noise = cost_noise([r for r in records if r.state == "COMPLETE"])
+    records = priced_records(study)
+    noise = comparison_noise(records)
     return {name: with_aliases(m) for name, m in strategy_margins(records, build_frontier(records), noise).items()}
 
 
@@ -117,7 +119,7 @@ def chosen_trial(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[i
     """The chosen trial's number and the device seconds of one training with it: the exported
     choice (``best/<label>.json``; its verified speed-up when it has one, as the full baseline's
     cost over it), else the trial the export's selection picks; None without a choice."""
-    records = rec.finished_records(study)
+    records = priced_records(study)
     base = rec.full_baseline(records)
     summary = best_dir / f"{rec.dataset_label(study)}.json"
     try:
@@ -135,7 +137,7 @@ def chosen_trial(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[i
             return number, float(cost)
     complete = [r for r in records if r.state == "COMPLETE"]
     try:
-        picked = select(complete, recipe.export.rule, recipe.export.tolerance, cost_noise(complete))
+        picked = select(complete, recipe.export.rule, recipe.export.tolerance, comparison_noise(complete))
     except SelectionError:
         return None
     return picked.number, picked.cost_seconds
@@ -169,7 +171,7 @@ def write_plots(study: optuna.Study, out_dir: Path, label: str, recipe: Recipe, 
     """The Pareto plot and the learning curves, each as PNG and self-contained HTML."""
     from sttune.outcome import plots
 
-    records = rec.finished_records(study)
+    records = priced_records(study)
     if not any(r.state == "COMPLETE" for r in records):
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -198,7 +200,7 @@ def exported_rule(study: optuna.Study, recipe: Recipe, best_dir: Path) -> tuple[
     if isinstance(data, dict) and data.get("study") == study.study_name and isinstance(data.get("chosen"), dict):
         return str(data.get("rule")), float(data.get("tolerance") or 0.0), data["chosen"]
     picked = chosen_trial(study, recipe, best_dir)
-    records = rec.finished_records(study)
+    records = priced_records(study)
     record = next((r for r in records if picked and r.number == picked[0]), None)
     summary_of = trial_summary(record, rec.full_baseline(records), chosen=True) if record else None
     return recipe.export.rule, recipe.export.tolerance, summary_of

@@ -21,8 +21,8 @@ class SelectionError(SttuneError):
 
 
 def pareto_front(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """Trials not dominated in (val MAE, device seconds), sorted by device seconds."""
-    ordered = sorted(records, key=lambda r: (r.cost_seconds, r.val_mae))
+    """Trials not dominated in (val MAE, compared cost), sorted by that cost."""
+    ordered = sorted(records, key=lambda r: (r.compared_seconds, r.val_mae))
     front: list[TrialRecord] = []
     best_mae = math.inf
     for record in ordered:  # sweep by cost: a trial joins when it beats every cheaper one
@@ -55,7 +55,7 @@ def cost_noise(records: Sequence[TrialRecord]) -> float:
 
 def reliably_cheaper(a: TrialRecord, b: TrialRecord, noise: float) -> bool:
     """``a`` costs less than ``b`` by more than the measurement's noise."""
-    return a.cost_seconds * (1 + noise) < b.cost_seconds
+    return a.compared_seconds * (1 + noise) < b.compared_seconds
 
 
 def cheapest_under(records: Sequence[TrialRecord], max_val_mae: float, noise: float = 0.0) -> TrialRecord | None:
@@ -65,9 +65,9 @@ def cheapest_under(records: Sequence[TrialRecord], max_val_mae: float, noise: fl
     eligible = [r for r in records if r.val_mae <= max_val_mae]
     if not eligible:
         return None
-    cheapest = min(eligible, key=lambda r: (r.cost_seconds, r.val_mae))
+    cheapest = min(eligible, key=lambda r: (r.compared_seconds, r.val_mae))
     tied = [r for r in eligible if not reliably_cheaper(cheapest, r, noise)]
-    return min(tied, key=lambda r: (r.val_mae, r.cost_seconds))
+    return min(tied, key=lambda r: (r.val_mae, r.compared_seconds))
 
 
 def fastest_within(records: Sequence[TrialRecord], tolerance: float, noise: float = 0.0) -> TrialRecord:
@@ -89,13 +89,13 @@ def knee(records: Sequence[TrialRecord]) -> TrialRecord:
     """The front trial closest to the ideal point after scaling both objectives to [0, 1]."""
     front = pareto_front(records)
     maes = [r.val_mae for r in front]
-    costs = [r.cost_seconds for r in front]
+    costs = [r.compared_seconds for r in front]
 
     def scaled(value: float, values: list[float]) -> float:
         span = max(values) - min(values)
         return 0.0 if span == 0 else (value - min(values)) / span
 
-    return min(front, key=lambda r: math.hypot(scaled(r.val_mae, maes), scaled(r.cost_seconds, costs)))
+    return min(front, key=lambda r: math.hypot(scaled(r.val_mae, maes), scaled(r.compared_seconds, costs)))
 
 
 def select(records: Sequence[TrialRecord], rule: str, tolerance: float = 0.01, noise: float = 0.0) -> TrialRecord:
@@ -112,7 +112,7 @@ def select(records: Sequence[TrialRecord], rule: str, tolerance: float = 0.01, n
 
 
 def _min_mae(records: Sequence[TrialRecord], tolerance: float, noise: float) -> TrialRecord:
-    return min(records, key=lambda r: (r.val_mae, r.cost_seconds))
+    return min(records, key=lambda r: (r.val_mae, r.compared_seconds))
 
 
 # rule name -> (feasible trials, tolerance, cost noise) -> the chosen trial; a test ties its keys to RULES

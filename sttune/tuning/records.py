@@ -66,6 +66,8 @@ class TrialRecord:
     reason: str | None
     feasible: bool = True  # every constraint (e.g. search.max_mae_increase) holds
     reused_from: int | None = None  # took this trial's result instead of training (cost nothing)
+    # the trial's work priced at the study's unit cost (sttune.outcome.pricing); None: not priced
+    priced_seconds: float | None = None
 
     @property
     def val_mae(self) -> float:
@@ -77,7 +79,14 @@ class TrialRecord:
 
     @property
     def cost_seconds(self) -> float:
+        """The timed cost: training plus charged preparation, as the search's clock read it."""
         return self.result.cost_seconds if self.result else math.nan
+
+    @property
+    def compared_seconds(self) -> float:
+        """The cost trials are compared on: the priced work where the study was priced (load
+        cannot move it), else the timed cost."""
+        return self.cost_seconds if self.priced_seconds is None else self.priced_seconds
 
     @property
     def search_seconds(self) -> float:

@@ -43,6 +43,7 @@ def test_trial_summary_fields():
         "trial": 4, "label": "st_prune (stid)", "chosen": False, "role": "search", "budget": 1.0, "model": "stid",
         "strategies": {"st_prune": {"keep": 0.3}}, "epochs": 7, "val_mae": 2.2, "test_mae": 2.4,
         "cost_seconds": 50.0, "device_seconds": 50.0,  # the schema-1 name, an alias in schema 2
+        "priced_cost_seconds": None,  # not priced here (sttune.outcome.pricing prices a study's records)
         "speedup": pytest.approx(2.0), "val_mae_change": pytest.approx(0.1),
         "speedup_verified": False, "speedup_measured_in_search": pytest.approx(2.0), "work_fraction": None,
     }
