@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sttune.api import Strategy
     from sttune.interop.saved import SavedModel
     from sttune.outcome.export import Export
+    from sttune.outcome.verify import VerifyListener
     from sttune.recipe.spec import ModelBlock
     from sttune.training.jobs import Job
     from sttune.training.listener import TrainListener
@@ -304,7 +305,7 @@ def open_run(run: str | Path, run_dir: str | Path | None = None) -> Run:
 
 def export_run_dir(
     run: Run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
-    verify_pairs: int | None = None,
+    verify_pairs: int | None = None, listener: VerifyListener | None = None,
 ) -> list[Export]:
     """Export an open run: check the options, then select, verify and write ``best/``."""
     from sttune.outcome.export import export_run
@@ -320,7 +321,7 @@ def export_run_dir(
         from sttune.tuning.options import check_verify_pairs
 
         check_verify_pairs(verify_pairs)
-    return export_run(run, rule, tolerance, cache_dir, pairs=verify_pairs)
+    return export_run(run, rule, tolerance, cache_dir, pairs=verify_pairs, listener=listener)
 
 
 def export(

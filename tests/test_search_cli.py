@@ -41,12 +41,16 @@ def test_the_exported_speed_up_is_verified_and_never_above_its_work_ceiling(tmp_
     assert 0 < chosen["work_fraction"] <= 1 and chosen["speedup_measured_in_search"] > 0
     assert chosen["speedup"] <= 1 / chosen["work_fraction"] + 1e-9  # no saving above the work it saved
     if chosen["role"] != "baseline" or chosen["budget"] < 1:  # re-timed in interleaved pairs
-        assert len(chosen["verification"]["pairs"]) == 2
+        assert len(chosen["verification"]["pairs"]) == 2 and chosen["verification"]["method"] == "schedule"
     assert f"[{low:.2f}, {high:.2f}]" in result.output
     header = (tmp_path / "run" / "best" / "synthetic.yaml").read_text()
     assert f"speed-up {chosen['speedup']:.2f}x [{low:.2f}, {high:.2f}]" in header
     again = invoke("export", str(recipe))  # the verification is kept on the study, not re-timed
     assert json.loads((tmp_path / "run" / "best" / "synthetic.json").read_text())["chosen"] == chosen, again.output
+    rows = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["datasets"]["synthetic"]["trials"]
+    row = next(r for r in rows if r["chosen"])  # one figure everywhere: the report shows the export's
+    assert (row["trial"], row["speedup"], row["speedup_interval"]) == (chosen["trial"], chosen["speedup"], [low, high])
+    assert row["speedup_verified"] is chosen["speedup_verified"]
 
 
 def test_baseline_ladder_comes_first_and_every_trial_stores_its_job(tmp_path):

@@ -35,9 +35,10 @@ def export_and_print(
     table = Table(title=f"best configurations · {run.run_dir}")
     for col in ("dataset", "trial", "label", "val MAE", "test MAE", "device s", "work", "speed-up [interval]"):
         table.add_column(col, no_wrap=col != "label")
-    err.print("verifying the chosen speed-ups (interleaved re-timing against the full baseline)...",
-              style="dim", highlight=False)
-    exports = export_run_dir(run, rule, tolerance, cache_dir, pairs)
+    from sttune.cli.progress import VerifyProgress
+
+    with VerifyProgress(err) as listener:
+        exports = export_run_dir(run, rule, tolerance, cache_dir, pairs, listener)
     if quiet:
         return exports
     for e in exports:
@@ -52,9 +53,10 @@ def export_and_print(
         v = e.verified
         if v is not None and v.pairs:
             out.print(f"  speed-up measured in the search {v.measured_in_search:.2f}x; verified over {len(v.pairs)} "
-                      f"interleaved pairs ({v.seconds:.1f} device s"
+                      f"interleaved batch pairs on epochs {', '.join(map(str, v.epochs)) or '-'} ({v.seconds:.1f} device s"
                       + (f" = {v.seconds / e.baseline.cost_seconds:.0%} of one baseline training)" if e.baseline else ")")
-                      + (f"; above its work ceiling {v.ceiling:.2f}x, the ceiling is reported" if v.bounded else ""),
+                      + (f"; its whole interval above its work ceiling {v.ceiling:.2f}x: a measurement error, the ceiling is reported"
+                         if v.bounded else ""),
                       highlight=False)
         if e.plain_shorter:
             out.print(f"{e.dataset}: the chosen configuration is the plain model trained for fewer "

@@ -54,6 +54,35 @@ class EpochProgress(TrainListener):
         self.progress.update(self.task, advance=1, status=status)
 
 
+class VerifyProgress:
+    """What an export shows while it verifies: a line per re-timing (or reuse) and a transient
+    bar over the lockstep's epochs (nothing of the bar is left in a piped log)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(TextColumn("re-timing"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"),
+                                 TimeElapsedColumn(), console=console, transient=True)
+        self.task: Any = None
+
+    def __enter__(self) -> VerifyProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.progress.__exit__(kind, exc, tb)
+
+    def notice(self, message: str) -> None:
+        self.console.print(message, style="dim", highlight=False, markup=False, soft_wrap=True)
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+
+    def epoch_done(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.progress.add_task("verify", total=total)
+        self.progress.update(self.task, completed=done)
+
+
 def duration(seconds: float) -> str:
     """``1h02m``, ``4m05s`` or ``12s``."""
     seconds = max(0, round(seconds))

@@ -71,7 +71,7 @@ def report(
                   highlight=False)
         n = pays["break_even_retrainings"]
         out.print(f"pays for itself after {n} retraining{'s' if n != 1 else ''} with the chosen config" if n is not None
-                  else "never pays for itself in retrainings: the chosen config is not faster than the full baseline",
+                  else f"never pays for itself in retrainings: {pays['break_even_note'] or 'the chosen config saves nothing'}",
                   highlight=False)
         if naive is not None:
             out.print(f"{label} naive forecasts (val / test MAE): " + ", ".join(

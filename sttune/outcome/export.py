@@ -15,7 +15,16 @@ from sttune.interop.sensors import export_sensors
 from sttune.outcome.jsonout import SCHEMA_VERSION, with_aliases
 from sttune.outcome.pricing import comparison_noise, priced_records
 from sttune.outcome.select import pareto_front, reliably_cheaper, select, tolerance_menu
-from sttune.outcome.verify import METHOD, CannotVerify, Prober, Verified, default_pairs, verify_speedup, work_fraction
+from sttune.outcome.verify import (
+    METHOD,
+    CannotVerify,
+    Prober,
+    Verified,
+    VerifyListener,
+    default_pairs,
+    verify_speedup,
+    work_fraction,
+)
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
 from sttune.tuning.keys import VERIFIED
@@ -128,18 +137,27 @@ def menu_entries(study: optuna.Study, records: list[rec.TrialRecord], baseline: 
 
 def verified_speedup(
     study: optuna.Study, chosen: rec.TrialRecord, baseline: rec.TrialRecord, prober: Prober, pairs: int | None,
+    listener: VerifyListener | None = None,
 ) -> Verified | None:
     """The trial's verified speed-up, re-timed once and kept on the study (a re-export with the
-    same pairs reuses it; one measured by an older method is re-timed)."""
+    same pairs reuses it; one measured by an older method is re-timed). ``listener`` hears
+    whether it re-times or reuses, and the re-timing's progress."""
     pairs = default_pairs(baseline) if pairs is None else pairs
     key = f"{chosen.number}/{baseline.number}/{pairs}/{METHOD}"
+    label = rec.dataset_label(study)
     stored = dict(study.user_attrs.get(VERIFIED, {}))
     if key in stored:  # reused: moved last, so the menu and the report show the figure this export uses
         value = stored.pop(key)
         study.set_user_attr(VERIFIED, {**stored, key: value})
+        if listener is not None:
+            listener.notice(f"{label}: trial {chosen.number}'s speed-up was verified by an earlier export "
+                            f"({pairs} pairs): reused, not re-timed")
         return Verified.from_dict(value)
+    if listener is not None:
+        listener.notice(f"{label}: re-timing trial {chosen.number} against the full baseline "
+                        f"({pairs} interleaved batch pairs over the whole schedule)...")
     try:
-        verified = verify_speedup(chosen, baseline, prober, pairs)
+        verified = verify_speedup(chosen, baseline, prober, pairs, listener)
     except SttuneError as exc:  # the data or a plugin is not available here: export unverified, say why
         raise CannotVerify(f"re-timing failed: {exc.one_line()}") from None
     except CannotVerify:
@@ -153,7 +171,7 @@ def verified_speedup(
 
 def best_trade_off(
     study: optuna.Study, records: list[rec.TrialRecord], baseline: rec.TrialRecord, prober: Prober, pairs: int | None,
-    noise: float,
+    noise: float, listener: VerifyListener | None = None,
 ) -> tuple[rec.TrialRecord, Verified] | None:
     """When the chosen trial is not reliably faster: the most accurate strategy trial whose
     search speed-up clears the noise and whose re-timing confirms it (at most
@@ -164,7 +182,7 @@ def best_trade_off(
         key=lambda r: (r.val_mae, r.cost_seconds))
     for record in candidates[:TRADE_OFF_CANDIDATES]:
         try:
-            verified = verified_speedup(study, record, baseline, prober, pairs)
+            verified = verified_speedup(study, record, baseline, prober, pairs, listener)
         except CannotVerify:
             continue
         if verified is not None and verified.reliably_faster:
@@ -187,7 +205,7 @@ def _not_faster_note(
 
 def export_study(
     study: optuna.Study, template: Recipe, out_dir: Path, rule: str, tolerance: float,
-    prober: Prober | None = None, pairs: int | None = None,
+    prober: Prober | None = None, pairs: int | None = None, listener: VerifyListener | None = None,
 ) -> Export:
     """Select a trial (noise-aware), verify its speed-up (``prober`` re-runs jobs' schedules;
     ``pairs`` interleaved batch pairs, None: sttune.outcome.verify.default_pairs; no prober or
@@ -202,11 +220,11 @@ def export_study(
     verified, note = None, None
     if baseline is not None and prober is not None and pairs != 0:
         try:
-            verified = verified_speedup(study, chosen, baseline, prober, pairs)
+            verified = verified_speedup(study, chosen, baseline, prober, pairs, listener)
         except CannotVerify as exc:
             note = f"the speed-up is the search's, not verified: {exc}"
         if verified is not None and not verified.reliably_faster:
-            trade = best_trade_off(study, records, baseline, prober, pairs, noise)
+            trade = best_trade_off(study, records, baseline, prober, pairs, noise, listener)
             note = _not_faster_note(chosen, baseline, trade, tolerance)
     export = Export(label, chosen, baseline, out_dir / f"{label}.yaml", out_dir / f"{label}.json", plain_shorter,
                     verified, noise, note, menu_entries(study, records, baseline, noise))
@@ -245,7 +263,7 @@ def _write(export: Export, study: optuna.Study, template: Recipe, rule: str, tol
 
 def export_run(
     run: Run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
-    pairs: int | None = None,
+    pairs: int | None = None, listener: VerifyListener | None = None,
 ) -> list[Export]:
     """Export every dataset's study; the chosen speed-ups are re-timed in this process
     (``pairs`` interleaved batch pairs, default ``export.verify_pairs``; 0 = off)."""
@@ -259,4 +277,4 @@ def export_run(
     def prober(job, batches_at):  # (Job, epoch -> batches) -> the job's schedule, one step at a time
         return probe_job(job, cache, batches_at)
 
-    return [export_study(study, run.recipe, run.best_dir, rule, tol, prober, pairs) for study in load_studies(run)]
+    return [export_study(study, run.recipe, run.best_dir, rule, tol, prober, pairs, listener) for study in load_studies(run)]

@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 
-from sttune.outcome.export import speedup, trial_summary
+from sttune.outcome.export import speedup, stored_verification, trial_summary
 from sttune.outcome.frontier import Frontier, build_frontier, strategy_margins
 from sttune.outcome.jsonout import with_aliases
 from sttune.outcome.pricing import comparison_noise, priced_records
@@ -36,7 +36,9 @@ def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str,
     for r in sorted(records, key=lambda r: r.cost_seconds):
         fraction = work_fraction(r, base)
         rows.append({
-            **trial_summary(r, base, chosen=r.number == chosen), "state": r.state, "pareto": r.number in front,
+            # a trial an export verified shows that figure, as best/<label>.json and the menu do
+            **trial_summary(r, base, stored_verification(study, r, base) if base else None, chosen=r.number == chosen),
+            "state": r.state, "pareto": r.number in front,
             "work_ceiling": 1 / fraction if fraction else None,
             # a search-time speed-up the work cannot explain: the machine's noise, not a saving
             "above_work_ceiling": bool(fraction and (speedup(r, base) or 0) * fraction > 1 + timed_noise),
@@ -158,13 +160,39 @@ def break_even(search_seconds: float, baseline_seconds: float | None, chosen_sec
     return math.ceil(round(search_seconds / (baseline_seconds - chosen_seconds), 9))
 
 
-def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, float | int | None]:
-    """The search's cost in full baselines and its break-even point (``sttune report``)."""
+def exported_choice(study: optuna.Study, best_dir: Path) -> dict[str, Any] | None:
+    """The chosen trial as this study's export wrote it (``best/<label>.json``), or None."""
+    summary = best_dir / f"{rec.dataset_label(study)}.json"
+    try:
+        data = json.loads(summary.read_text()) if summary.is_file() else None
+    except (OSError, ValueError):
+        return None
+    if isinstance(data, dict) and data.get("study", study.study_name) == study.study_name \
+            and isinstance(data.get("chosen"), dict):
+        return data["chosen"]
+    return None
+
+
+def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, float | int | str | None]:
+    """The search's cost in full baselines and its break-even point (``sttune report``).
+
+    Break-even is computed only from a verified speed-up whose interval lies above 1: a figure the
+    export calls not reliably faster (or did not verify) never pays for the search, and
+    ``break_even_note`` says why."""
     cost = search_cost(study)
-    base = cost["baseline_cost_seconds"]
-    return {"search_cost_baselines": cost["ratio"],
-            "break_even_retrainings": break_even(cost["total_cost_seconds"] or 0.0, base,
-                                                 chosen_cost(study, recipe, best_dir))}
+    base, total = cost["baseline_cost_seconds"], cost["total_cost_seconds"] or 0.0
+    chosen = exported_choice(study, best_dir)
+    retrainings, note = None, None
+    interval = chosen.get("speedup_interval") if chosen else None
+    if chosen is None:
+        note = "no export yet: run `sttune export` (break-even needs the verified speed-up)"
+    elif not chosen.get("speedup_verified") or not isinstance(chosen.get("speedup"), (int, float)):
+        note = "the exported speed-up is not verified"
+    elif not (isinstance(interval, list) and interval and interval[0] > 1.0):
+        note = "the exported configuration is not reliably faster than the full baseline"
+    else:
+        retrainings = break_even(total, base, None if base is None else base / float(chosen["speedup"]))
+    return {"search_cost_baselines": cost["ratio"], "break_even_retrainings": retrainings, "break_even_note": note}
 
 
 def write_plots(study: optuna.Study, out_dir: Path, label: str, recipe: Recipe, best_dir: Path) -> list[Path]:

@@ -39,7 +39,7 @@ import random
 import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sttune.outcome.select import NOISE_FLOOR
 from sttune.training.epoch import ProbeEvent
@@ -54,6 +54,14 @@ METHOD = "schedule"  # what a stored verification was measured by ("first-batche
 
 # (job, batches to run at each epoch) -> the job's schedule, one timed step at a time
 Prober = Callable[[Job, Callable[[int], int]], Iterator[ProbeEvent]]
+
+
+class VerifyListener(Protocol):
+    """What a display hears while an export verifies: one line per re-timing or reuse, and the
+    epochs of the lockstep as they finish."""
+
+    def notice(self, message: str) -> None: ...
+    def epoch_done(self, done: int, total: int) -> None: ...
 
 
 class CannotVerify(Exception):
@@ -169,8 +177,10 @@ class _Arm:
         return event
 
 
-def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, pairs: int | None = None) -> Verified:
-    """Re-time ``chosen`` against ``baseline`` over their schedules (see the module doc)."""
+def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, pairs: int | None = None,
+                   listener: VerifyListener | None = None) -> Verified:
+    """Re-time ``chosen`` against ``baseline`` over their schedules (see the module doc);
+    ``listener`` hears each epoch of the lockstep as it ends."""
     if chosen.number == baseline.number:
         return trivial(chosen)
     pairs = default_pairs(baseline) if pairs is None else pairs
@@ -180,11 +190,11 @@ def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, p
     plan = sampled_epochs(len(recorded["chosen"]), pairs)
     arms = [_Arm(name, record, prober(record.job, lambda epoch: plan.get(epoch, 0)), recorded[name], {}, {})  # type: ignore[arg-type]
             for name, record in (("chosen", chosen), ("baseline", baseline))]
-    rows = _lockstep(arms[0], arms[1])
+    rows = _lockstep(arms[0], arms[1], max(len(recorded["chosen"]), len(recorded["baseline"])), listener)
     return _summarise(chosen, baseline, arms[0], arms[1], rows, tuple(plan))
 
 
-def _lockstep(chosen: _Arm, baseline: _Arm) -> tuple[dict[str, Any], ...]:
+def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListener | None) -> tuple[dict[str, Any], ...]:
     """Advance both runs in rounds of one timed step each, epoch by epoch; who goes first
     alternates every round, so within an epoch the pairs alternate too and a load that drifts
     between the two steps of a pair biases half the pairs one way and half the other. Returns
@@ -209,6 +219,8 @@ def _lockstep(chosen: _Arm, baseline: _Arm) -> tuple[dict[str, Any], ...]:
                 rows.append({"epoch": epoch, "order": [order[0].name, order[1].name],
                              "chosen": stepped["chosen"].seconds, "baseline": stepped["baseline"].seconds})
         epoch += 1
+        if listener is not None:
+            listener.epoch_done(min(epoch, epochs), epochs)
     return tuple(rows)
 
 
