@@ -203,6 +203,7 @@ def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListene
     epoch, rounds = 0, 0
     while not (chosen.done and baseline.done):
         ended = {"chosen": chosen.done, "baseline": baseline.done}
+        stepped_any = False
         while not all(ended.values()):
             order = (chosen, baseline) if rounds % 2 == 0 else (baseline, chosen)
             rounds += 1
@@ -215,9 +216,12 @@ def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListene
                     ended[arm.name] = True
                 if event is not None:
                     stepped[arm.name] = event
+                    stepped_any = True
             if all(name in stepped and stepped[name].kind == "batch" for name in ("chosen", "baseline")):
                 rows.append({"epoch": epoch, "order": [order[0].name, order[1].name],
                              "chosen": stepped["chosen"].seconds, "baseline": stepped["baseline"].seconds})
+        if not stepped_any:  # both schedules had ended with their last epoch
+            break
         epoch += 1
         if listener is not None:
             listener.epoch_done(min(epoch, epochs), epochs)
