@@ -27,10 +27,12 @@ from sttune.outcome.verify import (
 )
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
+from sttune.tuning.accounting import VERIFICATIONS_RESERVED
 from sttune.tuning.keys import VERIFIED
 from sttune.tuning.runs import Run, load_studies
 
-TRADE_OFF_CANDIDATES = 2  # strategy trials re-timed at most when the chosen one is not faster
+# strategy trials re-timed at most when the chosen one is not reliably faster: what a budget keeps for
+TRADE_OFF_CANDIDATES = VERIFICATIONS_RESERVED - 1
 
 
 @dataclass(frozen=True)

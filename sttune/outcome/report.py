@@ -18,7 +18,7 @@ from sttune.outcome.select import SelectionError, cost_noise, pareto_front, sele
 from sttune.outcome.verify import work_fraction
 from sttune.recipe.spec import Recipe
 from sttune.tuning import records as rec
-from sttune.tuning.keys import NAIVE, REASON
+from sttune.tuning.keys import NAIVE, REASON, VERIFIED
 from sttune.tuning.runs import Run
 
 
@@ -101,8 +101,15 @@ def failed_trials(study: optuna.Study) -> list[tuple[int, str]]:
     return [(t.number, str(t.user_attrs.get(REASON, "unknown"))) for t in fails]
 
 
+def verification_seconds(study: optuna.Study) -> float:
+    """Device seconds the study's exports spent re-timing (each verification kept on the study)."""
+    stored = study.user_attrs.get(VERIFIED, {})
+    return sum(float(v.get("seconds") or 0.0) for v in stored.values() if isinstance(v, dict))
+
+
 def search_cost(study: optuna.Study) -> dict[str, float | None]:
-    """Total device seconds of every finished trial, and that over the full baseline's.
+    """Total device seconds of every finished trial and of the exports' re-timing, and that over
+    the full baseline's.
 
     A trial adds its objective's seconds and the search's own overhead in it (preparation
     checkpoints' scores); one that reused another's result (``search.reuse_results``)
@@ -110,9 +117,11 @@ def search_cost(study: optuna.Study) -> dict[str, float | None]:
     """
     records = rec.finished_records(study)
     trained = [r for r in records if r.reused_from is None]
-    total = rec.spent_seconds(records)
+    verifying = verification_seconds(study)
+    total = rec.spent_seconds(records) + verifying
     base = rec.full_baseline(records)
     return with_aliases({"total_cost_seconds": total, "reused_trials": len(records) - len(trained),
+                         "verification_seconds": verifying,
                          "baseline_cost_seconds": base.cost_seconds if base else None,
                          "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None})
 

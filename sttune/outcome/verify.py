@@ -28,7 +28,7 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
 
 The cost: 2 × pairs training batches, both runs' selections and epoch-end hooks every epoch, and
 both preparations (a cache hit for a distilled set). The default number of pairs is 10% of the
-baseline's batches (at least MIN_PAIRS, at most MAX_PAIRS), so the batches re-timed are about
+baseline's batches (4 to 50), so the batches re-timed are about
 20% of one baseline training; ``Verified.seconds`` says what the re-timing took.
 """
 
@@ -44,10 +44,9 @@ from typing import Any, Protocol
 from sttune.outcome.select import NOISE_FLOOR
 from sttune.training.epoch import ProbeEvent
 from sttune.training.jobs import Job
+from sttune.tuning import accounting
 from sttune.tuning.records import TrialRecord, curve_rows
 
-MIN_PAIRS, MAX_PAIRS = 4, 50
-PAIRS_SHARE = 0.1  # default pairs: this share of the baseline's training batches (2 × pairs re-timed)
 PAIRS_PER_EPOCH = 2  # at least this many pairs on each sampled epoch: a bootstrap needs two to resample
 BOOTSTRAP = 2000
 METHOD = "schedule"  # what a stored verification was measured by ("first-batches": before the schedule probe)
@@ -128,9 +127,9 @@ def trivial(record: TrialRecord) -> Verified:
 
 
 def default_pairs(baseline: TrialRecord) -> int:
-    """PAIRS_SHARE of the baseline's training batches, within [MIN_PAIRS, MAX_PAIRS]."""
-    batches = sum(_recorded_batches(baseline))
-    return max(MIN_PAIRS, min(MAX_PAIRS, math.floor(PAIRS_SHARE * batches)))
+    """PAIRS_SHARE of the baseline's training batches, within [MIN_PAIRS, MAX_PAIRS] (the rule a
+    search's budget reserves for: sttune.tuning.accounting)."""
+    return accounting.default_pairs(sum(_recorded_batches(baseline)))
 
 
 def _recorded_batches(record: TrialRecord) -> list[int]:

@@ -9,7 +9,13 @@ results in a row (the space looks exhausted, a notice). Both count only trials f
 run, so the same command resumes after a fix.
 
 ``search.budget`` (device time in full baselines) stops *starting* trials once the full baseline
-has finished and the spent seconds plus the next trial's estimate would pass it.
+has finished and the spent seconds, the running trials' estimates, the next trial's estimate and
+the export's re-timing (its reserve: :func:`verification_reserve`) would pass it. A trial is
+estimated from its own kind: a baseline rung from the full baseline's cost, a trial of a known
+strategy (an enqueued recommendation) from the dearest finished trial of that strategy, and a
+trial whose strategy is not known yet (the sampler picks it after the ask) from the dearest
+finished trial of any kind, so that a trial is started only when the budget left could absorb
+the most expensive one seen so far.
 
 Several workers share the trial count exactly: trials are *claims* (WAITING, RUNNING, or
 finished as new work), ordered by creation; a worker asks only while the claims leave room, and
@@ -28,11 +34,18 @@ import optuna
 
 from sttune.tuning import records as rec
 from sttune.tuning.heartbeat import STALE
-from sttune.tuning.keys import FRACTION, REASON, RESULT, REUSED, ROLE
+from sttune.tuning.keys import FRACTION, REASON, RECOMMENDED, RESULT, REUSED, ROLE
 from sttune.tuning.setup import StudyPlan
 from sttune.tuning.tell import INTERRUPTED
 
 EXHAUSTED_AFTER = 20  # reused results in a row: the sampler has nothing new left to propose
+# the export's re-timing (sttune.outcome.verify): pairs by default = PAIRS_SHARE of the full
+# baseline's training batches, MIN_PAIRS to MAX_PAIRS; each pair re-times two batches
+MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 4, 50, 0.1
+# a re-timing costs its batches and, besides, both runs' selections, epoch-end hooks and set-up:
+# the factor over its batches alone (measured: docs/benchmarks.md, "verification cost")
+VERIFY_OVERHEAD = 1.5
+VERIFICATIONS_RESERVED = 2  # the chosen trial's, and one best-trade-off when it is not reliably faster
 
 WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
 COMPLETE, PRUNED, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
@@ -104,33 +117,77 @@ def reuse_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[int
     return _trailing([t for t in _by_completion(trials, earlier) if t.state != FAIL], reused)
 
 
+def default_pairs(baseline_batches: int) -> int:
+    """The export's re-timing pairs by default: PAIRS_SHARE of the full baseline's training
+    batches, within [MIN_PAIRS, MAX_PAIRS]."""
+    return max(MIN_PAIRS, min(MAX_PAIRS, math.floor(PAIRS_SHARE * baseline_batches)))
+
+
+def verification_reserve(base: rec.TrialRecord, verify_pairs: int | None) -> float:
+    """Device seconds a budget keeps for the export's re-timing (0 when it is off)."""
+    batches = sum(r.batches for r in base.result.curve) if base.result else 0
+    if verify_pairs == 0 or batches <= 0:
+        return 0.0
+    pairs = default_pairs(batches) if verify_pairs is None else verify_pairs
+    return VERIFICATIONS_RESERVED * VERIFY_OVERHEAD * min(1.0, 2 * pairs / batches) * base.cost_seconds
+
+
+def strategy_label(attrs: dict[str, Any], record: rec.TrialRecord | None = None) -> str | None:
+    """The strategies a trial runs ("dynst", "dynst+st_prune"): from its job once it has one,
+    from its recommendation tag when it was enqueued as one; None while not known."""
+    if record is not None and record.job is not None:
+        return "+".join(name for name, _ in record.job.strategies) or None
+    tag = attrs.get(RECOMMENDED)
+    return str(tag).split("#")[0] if tag else None
+
+
 def _estimator(records: list[rec.TrialRecord], base: rec.TrialRecord) -> Callable[[dict[str, Any]], float]:
-    """A trial's expected search seconds from its user attrs: a baseline rung, the full
-    baseline's cost times its fraction of train.epochs; a strategy trial, the mean of the strategy trials that
-    trained so far, else the full baseline's cost."""
-    seconds = [r.search_seconds for r in records
-               if r.role != "baseline" and r.reused_from is None and math.isfinite(r.search_seconds)]
-    strategy = sum(seconds) / len(seconds) if seconds else base.cost_seconds
+    """A trial's expected search seconds from its user attrs (see the module doc): a baseline
+    rung, the full baseline's cost times its fraction; a known strategy, its dearest finished
+    trial (none yet: unknown); unknown, the dearest finished trial of any kind."""
+    trained = [r for r in records if r.reused_from is None and math.isfinite(r.search_seconds)]
+    dearest = max([r.search_seconds for r in trained] + [base.cost_seconds])
+    by_strategy: dict[str, float] = {}
+    for r in trained:
+        label = strategy_label({}, r) if r.role != "baseline" else None
+        if label is not None:
+            by_strategy[label] = max(by_strategy.get(label, 0.0), r.search_seconds)
 
     def estimate(attrs: dict[str, Any]) -> float:
         if attrs.get(ROLE) == "baseline":
             return base.cost_seconds * float(attrs.get(FRACTION, 1.0))
-        return strategy
+        label = strategy_label(attrs)
+        return by_strategy.get(label, dearest) if label is not None else dearest
 
     return estimate
 
 
-def _budget_use(trials: list[optuna.trial.FrozenTrial], budget: float,
-                running: list[optuna.trial.FrozenTrial], next_attrs: dict[str, Any]) -> tuple[float, float, float] | None:
-    """(committed, estimate, limit) in device seconds, where committed is the spent seconds plus
-    the ``running`` trials' estimates; None until the full baseline has finished (no unit yet)."""
+@dataclass(frozen=True)
+class BudgetUse:
+    """Device seconds: spent (and committed to the running trials), kept for the re-timing, the
+    next trial's estimate, and the limit."""
+
+    committed: float
+    reserve: float
+    estimate: float
+    limit: float
+
+    @property
+    def overruns(self) -> bool:
+        return self.committed + self.reserve + self.estimate > self.limit
+
+
+def _budget_use(trials: list[optuna.trial.FrozenTrial], budget: float, running: list[optuna.trial.FrozenTrial],
+                next_attrs: dict[str, Any], verify_pairs: int | None = None) -> BudgetUse | None:
+    """What the budget holds (:class:`BudgetUse`), the running trials at their estimates; None
+    until the full baseline has finished (no unit yet)."""
     records = [rec.read_trial(t) for t in trials if t.state in (COMPLETE, PRUNED) and RESULT in t.user_attrs]
     base = rec.full_baseline(records)
     if base is None or not base.cost_seconds > 0:
         return None
     estimate = _estimator(records, base)
     committed = rec.spent_seconds(records) + sum(estimate(t.user_attrs) for t in running)
-    return committed, estimate(next_attrs), budget * base.cost_seconds
+    return BudgetUse(committed, verification_reserve(base, verify_pairs), estimate(next_attrs), budget * base.cost_seconds)
 
 
 def _full_baseline_lost(trials: list[optuna.trial.FrozenTrial]) -> str | None:
@@ -172,14 +229,15 @@ def decide(trials: list[optuna.trial.FrozenTrial], plan: StudyPlan, searchable: 
         lost = _full_baseline_lost(trials)
         if lost is not None:
             return Decision("fail", f"the full baseline failed (last: {lost}); search.budget counts in its cost")
-        use = _budget_use(trials, plan.budget, running, waiting[0].user_attrs if waiting else {})
-        if use is not None and use[0] + use[1] > use[2]:
+        use = _budget_use(trials, plan.budget, running, waiting[0].user_attrs if waiting else {},
+                          plan.recipe.export.verify_pairs)
+        if use is not None and use.overruns:
             if running:
                 return Decision("wait")  # the running trials may cost less than estimated
-            spent, estimate, limit = use
-            unit = limit / plan.budget
-            return Decision("stop", f"budget reached: {spent / unit:.2f} of {plan.budget:g} baselines spent and the "
-                                    f"next trial would take about {estimate / unit:.2f} more; stopping with {done} trials")
+            unit = use.limit / plan.budget
+            return Decision("stop", f"budget reached: {use.committed / unit:.2f} of {plan.budget:g} baselines spent, "
+                                    f"{use.reserve / unit:.2f} kept for the export's re-timing, and the next trial "
+                                    f"could take {use.estimate / unit:.2f} more; stopping with {done} trials")
     if waiting or room:
         return Decision("ask")
     if running:
@@ -200,12 +258,12 @@ def _next_move(study: optuna.Study, plan: StudyPlan, searchable: bool, earlier: 
     return decide(study.get_trials(deepcopy=False), plan, searchable, earlier).move
 
 
-def fits_budget(study: optuna.Study, trial: optuna.Trial, budget: float | None) -> bool:
+def fits_budget(study: optuna.Study, trial: optuna.Trial, budget: float | None, verify_pairs: int | None = None) -> bool:
     """Whether the asked trial fits ``search.budget`` after the running trials created before it
     (two workers asked for the last room at once: the later one gives its trial back)."""
     if budget is None:
         return True
     trials = study.get_trials(deepcopy=False)
     before = [t for t in _claims(trials) if t.state == RUNNING and t._trial_id < trial._trial_id]
-    use = _budget_use(trials, budget, before, trial.user_attrs)
-    return use is None or use[0] + use[1] <= use[2]
+    use = _budget_use(trials, budget, before, trial.user_attrs, verify_pairs)
+    return use is None or not use.overruns

@@ -89,7 +89,8 @@ def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents)
     Returns False when the asked trial fell outside the trial count or the budget and was given back.
     """
     trial = study.ask()
-    if not within_trial_count(study, trial._trial_id, plan.trials) or not fits_budget(study, trial, plan.budget):
+    if not within_trial_count(study, trial._trial_id, plan.trials) or \
+            not fits_budget(study, trial, plan.budget, plan.recipe.export.verify_pairs):
         _give_back(study, trial)
         return False
     trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "index": plan.worker_index,

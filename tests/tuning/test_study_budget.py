@@ -27,12 +27,39 @@ def budget_run(tmp_path, fake_training, trials, budget):
 
 def test_the_budget_stops_starting_trials_that_would_overrun_it(tmp_path, fake_training):
     study, notes = budget_run(tmp_path, fake_training, trials=None, budget=3)
-    # limit 120 s: 40 + 20 spent, the first strategy trial estimated at the baseline's 40 s
-    # (60 + 40 <= 120), then at the strategy trials' mean of 15 s: 75, 90, 105, 120; 135 > 120
+    # limit 120 s: 40 + 20 spent; a sampled trial's strategy is not known when it is asked, so it
+    # is estimated at the dearest trial so far (the full baseline's 40 s): 60 + 40, 75 + 40 fit,
+    # 90 + 40 > 120 does not
     costs = [t.user_attrs[keys.RESULT]["cost_seconds"] for t in study.trials]
-    assert costs == [40.0, 20.0, 15.0, 15.0, 15.0, 15.0]
-    assert notes == ["budget reached: 3.00 of 3 baselines spent and the next trial would take about 0.38 more; "
-                     "stopping with 6 trials"]
+    assert costs == [40.0, 20.0, 15.0, 15.0]
+    assert notes == ["budget reached: 2.25 of 3 baselines spent, 0.00 kept for the export's re-timing, and the next "
+                     "trial could take 1.00 more; stopping with 4 trials"]
+
+
+def test_a_dear_strategy_cannot_overrun_the_budget_after_it_was_seen(tmp_path, fake_training):
+    # one strategy trial costs 2.5 baselines (a distillation): once seen, no trial starts unless
+    # the budget left could absorb that much again; a recommended trial of a known strategy is
+    # estimated from that strategy's own dearest trial
+    fake_training(lambda job, listener: train_result(2.0, 100.0 if job.strategies else 10.0 * job.train.epochs))
+    r = replace(recipe(trials=None, ladder=[0.5], reuse_results=False), train=replace(recipe().train, epochs=4))
+    study = st.search_study(replace(plan(r, tmp_path), budget=4), Notes())
+    spent = sum(t.user_attrs[keys.RESULT]["cost_seconds"] for t in study.trials)
+    assert spent <= 4 * 40.0 * 1.05  # 40 + 20 + 100 = 160: the next 100 would pass 160
+    assert [t.user_attrs[keys.RESULT]["cost_seconds"] for t in study.trials] == [40.0, 20.0, 100.0]
+    dear = acc._estimator([acc.rec.read_trial(t) for t in study.trials], acc.rec.read_trial(study.trials[0]))
+    assert dear({}) == 100.0 and dear({keys.ROLE: "baseline", keys.FRACTION: 0.5}) == 20.0
+    assert dear({keys.RECOMMENDED: "keep_first#1"}) == 100.0 and dear({keys.RECOMMENDED: "other#1"}) == 100.0
+
+
+def test_the_budget_keeps_room_for_the_export_s_re_timing():
+    from helpers import trial_record
+
+    base = trial_record(0, 40.0, 2.0, role="baseline", epochs_run=4)  # 4 epochs of 10 batches: 40 batches
+    base.result.curve = [replace(e, batches=10) for e in base.result.curve]
+    # 4 pairs (the minimum) re-time 8 of 40 batches; kept twice (the chosen, one trade-off), with the overhead
+    assert acc.verification_reserve(base, None) == 2 * acc.VERIFY_OVERHEAD * (8 / 40) * 40.0
+    assert acc.verification_reserve(base, 0) == 0.0
+    assert acc.verification_reserve(base, 10) == 2 * acc.VERIFY_OVERHEAD * (20 / 40) * 40.0
 
 
 def test_the_trial_count_stops_the_search_when_it_comes_before_the_budget(tmp_path, fake_training):
