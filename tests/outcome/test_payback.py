@@ -6,14 +6,13 @@ Studies are built with ask/tell on an in-memory storage from stand-in results (n
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import optuna
 import pytest
 
 from helpers import train_result
 from sttune.outcome import report as rep
-from sttune.recipe.spec import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock
+from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.tuning import keys, tell
 from sttune.tuning.keys import FRACTION, ROLE
 
