@@ -92,11 +92,12 @@ def test_the_result_records_its_clock_and_threads(data):
 
 # ---------------------------------------------------------------------- verification
 
-def worked_record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", fraction=1.0, first_s=None):
+def worked_record(number, cost, window_nodes_epoch, epochs=4, mae=3.0, role="search", fraction=1.0, first_s=None,
+                  batches=None):
     """A finished trial whose epochs each did ``window_nodes_epoch`` work on 10 nodes, in batches
     of 1000 window-nodes (10_000: 10 batches an epoch)."""
     per_epoch = cost / epochs if first_s is None else first_s
-    batches = max(1, window_nodes_epoch // 1000)
+    batches = batches or max(1, window_nodes_epoch // 1000)
     curve = [[e, mae, per_epoch * (e + 1), window_nodes_epoch // 10, 0.0, window_nodes_epoch, batches] for e in range(epochs)]
     return trial_record(number, cost, mae, test_mae=mae + 0.5, role=role, fraction=fraction,
                         curve=[EpochRecord.from_row(row, 0.0) for row in curve],
@@ -131,24 +132,41 @@ BASE = worked_record(0, 40.0, 10_000, role="baseline")  # 1 ms per window-node i
 
 def test_an_honest_saving_is_confirmed_within_its_interval():
     half = worked_record(5, 20.0, 5_000)  # half the batches each epoch, each as dear as the baseline's
-    v = verify_speedup(half, BASE, flat(0.002, 0.002), pairs=8)  # the machine 2x slower now: both arms
+    v = verify_speedup(half, BASE, flat(0.002, 0.002), pairs=12)  # the machine 2x slower now: both arms
     assert v.speedup == pytest.approx(2.0) and v.interval == pytest.approx((2.0, 2.0))
     assert v.work_fraction == pytest.approx(0.5) and v.ceiling == pytest.approx(2.0)
     assert v.reliably_faster and not v.bounded and v.measured_in_search == pytest.approx(2.0)
-    assert v.method == "schedule" and v.epochs == (0, 1, 2, 3) and len(v.pairs) == 8
+    assert v.method == "schedule" and v.epochs == (0, 1, 2, 3) and len(v.pairs) == 12
 
 
 def test_the_pairs_span_the_whole_schedule_and_alternate_who_goes_first():
     log: list = []
     half = worked_record(5, 20.0, 5_000, epochs=8)
     v = verify_speedup(half, worked_record(0, 40.0, 10_000, epochs=8, role="baseline"),
-                       rate_prober(lambda b, e: 0.001, epochs=8, log=log), pairs=8)
+                       rate_prober(lambda b, e: 0.001, epochs=8, log=log), pairs=12)
     assert v.epochs == (0, 2, 5, 7)  # first to last, not epoch 0 alone
-    assert {p["epoch"] for p in v.pairs} == {0, 2, 5, 7}
+    assert {p["epoch"] for p in v.pairs} == {0, 2, 5, 7} and len(v.pairs) == 12
     orders = [tuple(p["order"]) for p in v.pairs]
-    assert orders.count(("chosen", "baseline")) == orders.count(("baseline", "chosen")) == 4
-    assert all(orders[i] != orders[i + 1] for i in range(0, 8, 2))  # within each epoch, one of each
+    assert orders.count(("chosen", "baseline")) == orders.count(("baseline", "chosen")) == 6
+    assert all(orders[i] != orders[i + 1] for i in range(11) if v.pairs[i]["epoch"] == v.pairs[i + 1]["epoch"])
     assert log[:4] == [("baseline", 0), ("chosen", 0), ("chosen", 0), ("baseline", 0)]  # batch by batch
+
+
+def test_an_epoch_s_first_batch_counts_once_not_for_the_whole_epoch():
+    # the first batch of each epoch runs on every node (DynST's dense-gradient batch), the rest at
+    # half the cost: 10 batches an epoch -> 1 + 9 × 0.5 = 5.5 baseline batches, a 10/5.5 speed-up
+    ticks = iter(range(10**9))
+
+    def prober(job, batches_at):
+        for epoch in range(4):
+            yield ProbeEvent("select", epoch, 0.0, full_batches=10)
+            for i in range(batches_at(epoch)):
+                next(ticks)
+                yield ProbeEvent("batch", epoch, 0.001 if not job.strategies or i == 0 else 0.0005)
+            yield ProbeEvent("end", epoch, 0.0)
+
+    v = verify_speedup(worked_record(5, 22.0, 5_500, batches=10), BASE, prober, pairs=12)
+    assert v.speedup == pytest.approx(10 / 5.5)
 
 
 def test_a_machine_getting_busier_does_not_bias_the_figure():
@@ -164,7 +182,7 @@ def test_a_machine_getting_busier_does_not_bias_the_figure():
 def test_overhead_that_starts_after_epoch_0_is_in_the_figure():
     # idle in epoch 0, then 30% more per batch: the work is the baseline's, the time is not
     slow = worked_record(5, 40.0, 10_000)
-    v = verify_speedup(slow, BASE, rate_prober(lambda b, e: 0.001 if b or e == 0 else 0.0013), pairs=8)
+    v = verify_speedup(slow, BASE, rate_prober(lambda b, e: 0.001 if b or e == 0 else 0.0013), pairs=12)
     assert v.speedup == pytest.approx(4 / (1 + 3 * 1.3))
     assert not v.reliably_faster and v.speedup <= v.ceiling
 
@@ -335,3 +353,19 @@ def test_the_report_flags_a_search_speed_up_the_work_cannot_explain():
     rows = {r["trial"]: r for r in trial_rows(study_of(BASE, ladder, lucky, honest))}
     assert rows[2]["above_work_ceiling"] and rows[2]["work_fraction"] == pytest.approx(0.9)
     assert not rows[3]["above_work_ceiling"] and not rows[1]["above_work_ceiling"]
+
+
+def test_passes_go_on_until_the_interval_is_narrow_or_the_share_is_spent():
+    big = worked_record(0, 400.0, 100_000, role="baseline")  # 100 batches an epoch: 400 in all
+    half = worked_record(5, 200.0, 50_000)
+    steady = verify_speedup(half, big, flat(0.001), pairs=12)
+    assert {p["pass"] for p in steady.pairs} == {0}  # exact at once: one pass
+    jitter = iter([0.0008, 0.0012] * 1000)
+    noisy = verify_speedup(half, big, rate_prober(lambda b, e: 0.001 if b else next(jitter)), pairs=12)
+    assert {p["pass"] for p in noisy.pairs} == {0, 1, 2, 3}  # 4 passes of 24 batches: within 40% of 400
+    from sttune.outcome.verify import sampled_epochs
+
+    assert sampled_epochs(8, 9) == {0: 3, 4: 3, 7: 3} and sampled_epochs(8, 9, shift=1) == {0: 3, 1: 3, 5: 3}
+    small = iter([0.0008, 0.0012] * 1000)
+    capped = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(small)), pairs=12)
+    assert {p["pass"] for p in capped.pairs} == {0}  # 24 batches already pass 40% of the 40 a baseline runs

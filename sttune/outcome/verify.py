@@ -14,12 +14,14 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
    load, half the pairs one way round and half the other. That is a *pair*.
 2. **A load-free estimate.** Within a pair the load cancels: chosen / baseline is what one of the
    chosen trial's batches costs in baseline batches at that point of its schedule. Each arm's
-   whole training is priced in baseline batches: the batches it ran in the search (recorded per
-   epoch) × its per-batch ratio at that epoch (interpolated between the sampled epochs), plus its
-   selection and epoch-end hooks (timed every epoch), plus its charged preparation (converted at
-   the load its own search batches ran at). The speed-up is the baseline's total over the chosen's.
-3. **An uncertainty estimate.** A bootstrap over the pairs (resampled within each sampled epoch,
-   BOOTSTRAP draws, fixed seed) gives a 95% interval; "reliably faster" means its *low end* is
+   whole training is priced in baseline batches: for each epoch its first batch (a stratum of its
+   own: it follows the epoch-end hooks, and may be a cold one or DynST's dense-gradient batch)
+   plus the other batches it ran in the search (recorded per epoch) × its per-batch ratio at that
+   epoch (both interpolated between the sampled epochs), plus its selection and epoch-end hooks
+   (timed every epoch), plus its charged preparation (converted at the load its own search batches
+   ran at). The speed-up is the baseline's total over the chosen's.
+3. **An uncertainty estimate.** A bootstrap over the pairs (the later pairs of each sampled epoch
+   resampled, BOOTSTRAP draws, fixed seed) gives a 95% interval; "reliably faster" means its *low end* is
    above 1.
 4. **The work ceiling.** A speed-up cannot exceed the work saved, 1 / work fraction (its passes
    over the baseline's, sttune.training.work). An interval whose low end lies above the ceiling by
@@ -28,8 +30,8 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
 
 The cost: 2 × pairs training batches, both runs' selections and epoch-end hooks every epoch, and
 both preparations (a cache hit for a distilled set). The default number of pairs is 10% of the
-baseline's batches (4 to 50), so the batches re-timed are about
-20% of one baseline training; ``Verified.seconds`` says what the re-timing took.
+baseline's batches (9 to 50), so the batches re-timed are about 20% of one baseline training (more
+for a baseline under 90 batches); ``Verified.seconds`` says what the re-timing took.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import math
 import random
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from sttune.outcome.select import NOISE_FLOOR
@@ -47,8 +49,10 @@ from sttune.training.jobs import Job
 from sttune.tuning import accounting
 from sttune.tuning.records import TrialRecord, curve_rows
 
-PAIRS_PER_EPOCH = 2  # at least this many pairs on each sampled epoch: a bootstrap needs two to resample
+PAIRS_PER_EPOCH = 3  # at least this many pairs on each sampled epoch: its first batch apart, two to resample
 BOOTSTRAP = 2000
+TARGET_NOISE = 0.05  # passes go on until the interval's relative half-width is at most this...
+MAX_PASSES = 4  # ...or this many passes ran, or the next would pass the re-timing's share (accounting.VERIFY_SHARE)
 METHOD = "schedule"  # what a stored verification was measured by ("first-batches": before the schedule probe)
 
 # (job, batches to run at each epoch) -> the job's schedule, one timed step at a time
@@ -140,27 +144,32 @@ def _recorded_batches(record: TrialRecord) -> list[int]:
     return [int(row["batches"]) for row in rows]
 
 
-def sampled_epochs(epochs: int, pairs: int) -> dict[int, int]:
+def sampled_epochs(epochs: int, pairs: int, shift: int = 0) -> dict[int, int]:
     """Epoch -> pairs re-timed there: at most pairs / PAIRS_PER_EPOCH epochs, spread evenly from
-    the first to the last, the pairs shared out (earlier epochs take the remainder)."""
+    the first to the last (pass ``shift`` moves them by ``shift`` epochs, wrapping, so that later
+    passes sample other epochs), the pairs shared out (earlier epochs take the remainder)."""
     count = max(1, min(epochs, pairs // PAIRS_PER_EPOCH))
-    picked = sorted({round(i * (epochs - 1) / max(count - 1, 1)) for i in range(count)}) if count > 1 else [0]
+    spread = {round(i * (epochs - 1) / max(count - 1, 1)) for i in range(count)} if count > 1 else {0}
+    picked = sorted({(e + shift) % epochs for e in spread})
     share, extra = divmod(pairs, len(picked))
     return {epoch: share + (1 if i < extra else 0) for i, epoch in enumerate(picked)}
 
 
 @dataclass
 class _Arm:
-    """One re-timed run: its steps as they come, and what it recorded in the search."""
+    """One re-timed run over its passes: its steps as they come, and what it recorded in the search."""
 
     name: str
     record: TrialRecord
-    steps: Iterator[ProbeEvent]
     recorded: list[int]  # batches per epoch in the search
-    hooks: dict[int, float]  # epoch -> seconds of its select + end hooks
-    batches: dict[int, list[float]]  # epoch -> seconds of each re-timed batch
+    hooks: dict[int, list[float]] = field(default_factory=dict)  # epoch -> select + end seconds, per pass
+    batches: dict[int, list[float]] = field(default_factory=dict)  # epoch -> seconds of each re-timed batch
     seconds: float = 0.0
-    done: bool = False
+    steps: Iterator[ProbeEvent] = iter(())
+    done: bool = True
+
+    def start(self, steps: Iterator[ProbeEvent]) -> None:
+        self.steps, self.done = steps, False
 
     def step(self) -> ProbeEvent | None:
         try:
@@ -171,29 +180,51 @@ class _Arm:
         self.seconds += event.seconds
         if event.kind == "batch":
             self.batches.setdefault(event.epoch, []).append(event.seconds)
+        elif event.kind == "select":
+            self.hooks.setdefault(event.epoch, []).append(event.seconds)
         else:
-            self.hooks[event.epoch] = self.hooks.get(event.epoch, 0.0) + event.seconds
+            self.hooks[event.epoch][-1] += event.seconds
         return event
 
 
 def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, pairs: int | None = None,
                    listener: VerifyListener | None = None) -> Verified:
-    """Re-time ``chosen`` against ``baseline`` over their schedules (see the module doc);
-    ``listener`` hears each epoch of the lockstep as it ends."""
+    """Re-time ``chosen`` against ``baseline`` over their schedules (see the module doc), in
+    passes of ``pairs`` pairs until the interval is narrow enough, MAX_PASSES ran, or the next
+    pass would take the re-timing past its share of a baseline; ``listener`` hears each epoch of
+    the lockstep as it ends."""
     if chosen.number == baseline.number:
         return trivial(chosen)
     pairs = default_pairs(baseline) if pairs is None else pairs
     if pairs < 1:
         raise ValueError(f"pairs must be at least 1, got {pairs}")
-    recorded = {"chosen": _recorded_batches(chosen), "baseline": _recorded_batches(baseline)}
-    plan = sampled_epochs(len(recorded["chosen"]), pairs)
-    arms = [_Arm(name, record, prober(record.job, lambda epoch: plan.get(epoch, 0)), recorded[name], {}, {})  # type: ignore[arg-type]
-            for name, record in (("chosen", chosen), ("baseline", baseline))]
-    rows = _lockstep(arms[0], arms[1], max(len(recorded["chosen"]), len(recorded["baseline"])), listener)
-    return _summarise(chosen, baseline, arms[0], arms[1], rows, tuple(plan))
+    arms = (_Arm("chosen", chosen, _recorded_batches(chosen)), _Arm("baseline", baseline, _recorded_batches(baseline)))
+    epochs = max(len(arms[0].recorded), len(arms[1].recorded))
+    rows: list[dict[str, Any]] = []
+    sampled: set[int] = set()
+    for shift in range(MAX_PASSES):
+        plan = sampled_epochs(len(arms[0].recorded), pairs, shift)
+        sampled |= set(plan)
+        for arm in arms:
+            arm.start(prober(arm.record.job, lambda epoch, plan=plan: plan.get(epoch, 0)))  # type: ignore[arg-type]
+        rows += _lockstep(arms[0], arms[1], epochs, listener, shift)
+        verified = _summarise(chosen, baseline, arms[0], arms[1], tuple(rows), tuple(sorted(sampled)))
+        if verified.noise <= TARGET_NOISE or not _affordable(arms, rows, shift + 1):
+            break
+    return verified
 
 
-def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListener | None) -> tuple[dict[str, Any], ...]:
+def _affordable(arms: tuple[_Arm, _Arm], rows: list[dict[str, Any]], passes: int) -> bool:
+    """Whether one more pass keeps the re-timing within accounting.VERIFY_SHARE of one baseline
+    training, both counted in the probe's own baseline batches."""
+    later = [r["baseline"] for r in rows if not r["first"]] or [r["baseline"] for r in rows]
+    unit = statistics.fmean(later)
+    spent = (arms[0].seconds + arms[1].seconds) / unit
+    return spent * (passes + 1) / passes <= accounting.VERIFY_SHARE * sum(arms[1].recorded)
+
+
+def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListener | None,
+              pass_index: int = 0) -> tuple[dict[str, Any], ...]:
     """Advance both runs in rounds of one timed step each, epoch by epoch; who goes first
     alternates every round, so within an epoch the pairs alternate too and a load that drifts
     between the two steps of a pair biases half the pairs one way and half the other. Returns
@@ -217,13 +248,14 @@ def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListene
                     stepped[arm.name] = event
                     stepped_any = True
             if all(name in stepped and stepped[name].kind == "batch" for name in ("chosen", "baseline")):
-                rows.append({"epoch": epoch, "order": [order[0].name, order[1].name],
-                             "chosen": stepped["chosen"].seconds, "baseline": stepped["baseline"].seconds})
+                first = not any(r["epoch"] == epoch for r in rows)  # the epoch's first batch: a stratum apart
+                rows.append({"epoch": epoch, "order": [order[0].name, order[1].name], "pass": pass_index,
+                             "first": first, "chosen": stepped["chosen"].seconds, "baseline": stepped["baseline"].seconds})
         if not stepped_any:  # both schedules had ended with their last epoch
             break
         epoch += 1
         if listener is not None:
-            listener.epoch_done(min(epoch, epochs), epochs)
+            listener.epoch_done(min(epoch + pass_index * epochs, epochs * (pass_index + 1)), epochs * (pass_index + 1))
     return tuple(rows)
 
 
@@ -248,13 +280,30 @@ def _search_batch_seconds(record: TrialRecord) -> float:
     return float(rows[-1]["device_seconds"]) / max(sum(int(r["batches"]) for r in rows), 1)
 
 
-def _estimate(chosen: _Arm, baseline: _Arm, pairs: dict[int, list[tuple[float, float]]]) -> float:
-    """The baseline's whole training over the chosen's, both priced in baseline batches."""
-    ratio = {e: sum(c for c, _ in p) / sum(b for _, b in p) for e, p in pairs.items()}
-    unit = {e: statistics.fmean(b for _, b in p) for e, p in pairs.items()}  # a baseline batch's seconds there
+def _estimate(chosen: _Arm, baseline: _Arm, pairs: dict[int, list[tuple[float, float, bool]]]) -> float:
+    """The baseline's whole training over the chosen's, both priced in *baseline batches*: the
+    seconds of a baseline batch past the first of the epoch, at that point of the schedule.
 
-    def price(arm: _Arm, per_batch: Callable[[int], float]) -> float:
-        total = sum(n * per_batch(e) + arm.hooks.get(e, 0.0) / _interpolate(unit, e) for e, n in enumerate(arm.recorded))
+    An epoch's first batch is its own stratum: it follows the epoch-end hooks and validation, so
+    it may be unlike the rest (a cold cache; DynST's one dense-gradient batch after a regrow
+    cycle). Each arm's epoch costs its first batch plus (batches − 1) × its later batches, both
+    read from the pairs of that epoch (interpolated between the sampled epochs)."""
+    unit, first, later = {}, {"chosen": {}, "baseline": {}}, {}
+    for e, p in pairs.items():
+        heads, tails = [x for x in p if x[2]], [x for x in p if not x[2]] or [x for x in p if x[2]]
+        unit[e] = statistics.fmean(b for _, b, _ in tails)  # a later baseline batch's seconds there
+        first["chosen"][e] = statistics.fmean(c for c, _, _ in heads or tails) / unit[e]
+        first["baseline"][e] = statistics.fmean(b for _, b, _ in heads or tails) / unit[e]
+        later[e] = sum(c for c, _, _ in tails) / sum(b for _, b, _ in tails)  # load-free within each pair
+    ratio = {"chosen": later, "baseline": {e: 1.0 for e in pairs}}
+
+    def price(arm: _Arm) -> float:
+        total = 0.0
+        for e, n in enumerate(arm.recorded):
+            if n > 0:
+                total += _interpolate(first[arm.name], e) + (n - 1) * _interpolate(ratio[arm.name], e)
+            hooks = arm.hooks.get(e)
+            total += (statistics.fmean(hooks) if hooks else 0.0) / _interpolate(unit, e)
         prepare = arm.record.result.charged_prepare_seconds if arm.record.result else 0.0
         if prepare > 0:  # timed in the search: at the load its own batches ran at there
             probed = [s for times in arm.batches.values() for s in times]
@@ -262,20 +311,27 @@ def _estimate(chosen: _Arm, baseline: _Arm, pairs: dict[int, list[tuple[float, f
             total += prepare / max(load, 1e-12) / statistics.fmean(unit.values())
         return total
 
-    return price(baseline, lambda e: 1.0) / price(chosen, lambda e: _interpolate(ratio, e))
+    return price(baseline) / price(chosen)
+
+
+def _resampled(pairs: list[tuple[float, float, bool]], rng: random.Random) -> list[tuple[float, float, bool]]:
+    """One bootstrap draw of an epoch's pairs: its first batches and its later ones each
+    resampled with replacement within their stratum."""
+    heads, tails = [x for x in pairs if x[2]], [x for x in pairs if not x[2]]
+    return rng.choices(heads, k=len(heads)) + (rng.choices(tails, k=len(tails)) if tails else [])
 
 
 def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
                rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> Verified:
-    pairs: dict[int, list[tuple[float, float]]] = {}
+    pairs: dict[int, list[tuple[float, float, bool]]] = {}
     for row in rows:
-        pairs.setdefault(row["epoch"], []).append((row["chosen"], row["baseline"]))
-    pairs = {e: p for e, p in pairs.items() if sum(b for _, b in p) > 0}
+        pairs.setdefault(row["epoch"], []).append((row["chosen"], row["baseline"], bool(row.get("first"))))
+    pairs = {e: p for e, p in pairs.items() if sum(b for _, b, _ in p) > 0}
     if not pairs:
         raise CannotVerify("no batch could be re-timed in both runs")
     estimate = _estimate(chosen, baseline, pairs)
     rng = random.Random(0)
-    draws = sorted(_estimate(chosen, baseline, {e: rng.choices(p, k=len(p)) for e, p in pairs.items()})
+    draws = sorted(_estimate(chosen, baseline, {e: _resampled(p, rng) for e, p in pairs.items()})
                    for _ in range(BOOTSTRAP))
     low, high = draws[int(0.025 * BOOTSTRAP)], draws[int(0.975 * BOOTSTRAP) - 1]
     noise = max(NOISE_FLOOR, (high - low) / (2 * estimate))

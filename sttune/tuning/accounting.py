@@ -41,10 +41,12 @@ from sttune.tuning.tell import INTERRUPTED
 EXHAUSTED_AFTER = 20  # reused results in a row: the sampler has nothing new left to propose
 # the export's re-timing (sttune.outcome.verify): pairs by default = PAIRS_SHARE of the full
 # baseline's training batches, MIN_PAIRS to MAX_PAIRS; each pair re-times two batches
-MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 4, 50, 0.1
-# a re-timing costs its batches and, besides, both runs' selections, epoch-end hooks and set-up:
-# the factor over its batches alone (measured: docs/benchmarks.md, "verification cost")
-VERIFY_OVERHEAD = 1.5
+MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 9, 50, 0.1  # 9: three sampled epochs of three pairs
+# a re-timing runs passes of pairs until its interval is narrow enough; the passes' batches and hooks
+# stay within VERIFY_SHARE of one baseline training (sttune.outcome.verify), and each pass sets both
+# runs up besides: the factor over VERIFY_SHARE a budget keeps per verification
+VERIFY_SHARE = 0.4
+VERIFY_OVERHEAD = 1.25
 VERIFICATIONS_RESERVED = 2  # the chosen trial's, and one best-trade-off when it is not reliably faster
 
 WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
@@ -129,7 +131,8 @@ def verification_reserve(base: rec.TrialRecord, verify_pairs: int | None) -> flo
     if verify_pairs == 0 or batches <= 0:
         return 0.0
     pairs = default_pairs(batches) if verify_pairs is None else verify_pairs
-    return VERIFICATIONS_RESERVED * VERIFY_OVERHEAD * min(1.0, 2 * pairs / batches) * base.cost_seconds
+    share = max(VERIFY_SHARE, min(1.0, 2 * pairs / batches))  # one pass always runs, however dear
+    return VERIFICATIONS_RESERVED * VERIFY_OVERHEAD * share * base.cost_seconds
 
 
 def strategy_label(attrs: dict[str, Any], record: rec.TrialRecord | None = None) -> str | None:

@@ -81,7 +81,7 @@ def _record(number, result, strategies, role="search"):
     return type(record)(record.number, record.state, role, 1.0, record.job, result, None, True)
 
 
-def _verify(data, make_strategies, drift: float = 0.0, pairs: int = 12):
+def _verify(data, make_strategies, drift: float = 0.0, pairs: int = 18):
     """Train the baseline and the fixture on the simulated device, then verify the fixture."""
     device = SimDevice(drift)
     base_result = fit(data, [], model=_model(device, data), now=device, epochs=EPOCHS)

@@ -1,0 +1,207 @@
+"""Is the verified speed-up a measurement? Three checks of the product's own answer.
+
+- ``repro``: one search and its export; the exported configuration is then verified four more
+  times, re-timed from scratch each time (not the stored figure): quiet, under one and under two
+  ``while True`` burners, quiet again; and a second identical search (a new run folder) exports
+  and verifies its own choice. All intervals should overlap, contain the quiet median, and agree
+  on "reliably faster".
+- ``budget``: ``sttune search --budget B`` for each B; the report's search cost (trials and the
+  export's re-timing) against B × 1.05.
+- ``cache``: the same search twice from one working directory into two run folders (the second
+  finds the first's distilled sets in the shared cache): each STemDist trial's charge, run 2 over run 1.
+
+Each check records the machine's 1-minute load average beside every figure.
+
+Usage: python bench/verified_checks.py repro --recipe quickstart --tolerance 0.05 [--record]
+       python bench/verified_checks.py repro --recipe sz_taxi --tolerance 0.05 [--record]
+       python bench/verified_checks.py budget --budgets 4 2 [--record]
+       python bench/verified_checks.py cache [--record]
+Full JSON to $STTUNE_BENCH_OUT/verified_<check>_<recipe>.json; ``--record`` also writes it to
+bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import sttune
+from common import REPO, real_dataset, record, save
+from sttune.outcome.export import stored_verification
+from sttune.outcome.verify import verify_speedup
+from sttune.training.jobs import probe_job
+from sttune.tuning import records as rec
+from sttune.tuning.runs import load_studies, open_run
+
+QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def sz_taxi_recipe(folder: Path) -> Path:
+    """SZ-TAXI × STID: the quick start's search settings on the real series (8 epochs)."""
+    recipe = yaml.safe_load(QUICKSTART.read_text())
+    block = real_dataset("sz_taxi")
+    recipe.update(name="verified-sz-taxi", datasets=[{"name": block.name, "id": block.id, "params": block.params}])
+    recipe["protocol"] = {"in_len": 12, "out_len": 12, "split": [0.6, 0.2, 0.2]}
+    recipe["model"] = {"name": "stid", "params": {"embed_dim": 16, "n_layers": 2}}
+    path = folder / "sz_taxi.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return path
+
+
+def recipe_path(name: str, folder: Path) -> Path:
+    return QUICKSTART if name == "quickstart" else sz_taxi_recipe(folder)
+
+
+class Burners:
+    """``n`` Python processes spinning ``while True`` for the duration of the block."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.procs = n, []
+
+    def __enter__(self) -> Burners:
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        time.sleep(2.0 if self.n else 0.0)  # let the load settle in
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+
+
+def search_and_export(recipe: Path, run_dir: Path, tolerance: float, budget: float | None = None) -> dict[str, Any]:
+    start, before = time.monotonic(), load()
+    sttune.search(recipe, run_dir=run_dir, budget=budget, export=False)
+    exports = sttune.export(run_dir, tolerance=tolerance)
+    e = exports[0]
+    v = e.verified
+    return {"run_dir": str(run_dir), "trial": e.chosen.number, "label": e.chosen.label,
+            "strategies": dict(e.chosen.job.strategies) if e.chosen.job else {}, "val_mae": e.chosen.val_mae,
+            "verified": None if v is None else v.to_dict() | {"pairs": len(v.pairs)},
+            "reliably_faster": None if v is None else v.reliably_faster, "note": e.note,
+            "load_before": before, "load_after": load(), "wall_seconds": time.monotonic() - start}
+
+
+def reverify(run_dir: Path, trial: int, cache: Path, burners: int) -> dict[str, Any]:
+    """Re-time the trial against the full baseline from scratch (the export's prober and pairs)."""
+    run = open_run(run_dir)
+    study = load_studies(run)[0]
+    records = rec.finished_records(study)
+    chosen = next(r for r in records if r.number == trial)
+    base = rec.full_baseline(records)
+    stored = stored_verification(study, chosen, base)
+    pairs = len(stored.pairs) if stored is not None else None
+    with Burners(burners):
+        before, start = load(), time.monotonic()
+        v = verify_speedup(chosen, base, lambda job, at: probe_job(job, cache, at), pairs)
+        after = load()
+    return {"burners": burners, "speedup": v.speedup, "low": v.low, "high": v.high, "bounded": v.bounded,
+            "reliably_faster": v.reliably_faster, "seconds": v.seconds, "pairs": len(v.pairs),
+            "epochs": list(v.epochs), "load_before": before, "load_after": after,
+            "wall_seconds": time.monotonic() - start}
+
+
+def repro(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    recipe = recipe_path(args.recipe, folder)
+    os.chdir(folder)  # the default cache (.sttune-cache) lives here, as for a user in this folder
+    first = search_and_export(recipe, folder / "run-a", args.tolerance)
+    print(f"search A: trial {first['trial']} {first['label']}: {first['verified']}", flush=True)
+    checks = [{"kind": "export of search A", "burners": 0, **_figure(first)}]
+    for kind, burners in (("quiet", 0), ("one burner", 1), ("two burners", 2), ("quiet again", 0)):
+        row = reverify(folder / "run-a", first["trial"], folder / ".sttune-cache", burners)
+        checks.append({"kind": kind, **row})
+        print(f"{kind}: {row['speedup']:.3f}x [{row['low']:.3f}, {row['high']:.3f}] load {row['load_before']:.2f}"
+              f" -> {row['load_after']:.2f}", flush=True)
+    second = search_and_export(recipe, folder / "run-b", args.tolerance)
+    checks.append({"kind": "export of an identical search B", "burners": 0, **_figure(second),
+                   "same_configuration": second["strategies"] == first["strategies"]})
+    return {"recipe": args.recipe, "tolerance": args.tolerance, "search_a": first, "search_b": second,
+            "checks": checks, "verdict": _verdict(checks)}
+
+
+def _figure(run: dict[str, Any]) -> dict[str, Any]:
+    v = run["verified"] or {}
+    low, high = v.get("low"), v.get("high")
+    return {"speedup": v.get("speedup"), "low": low, "high": high, "reliably_faster": run["reliably_faster"],
+            "load_before": run["load_before"], "load_after": run["load_after"], "seconds": v.get("seconds")}
+
+
+def _verdict(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Whether every interval overlaps every other, contains the quiet median, and the verdicts agree."""
+    quiet = sorted(c["speedup"] for c in checks if c["burners"] == 0 and c["kind"] != "export of an identical search B")
+    median = quiet[len(quiet) // 2] if len(quiet) % 2 else sum(quiet[len(quiet) // 2 - 1: len(quiet) // 2 + 1]) / 2
+    lows, highs = [c["low"] for c in checks], [c["high"] for c in checks]
+    return {"quiet_median": median, "all_overlap": max(lows) <= min(highs),
+            "all_contain_quiet_median": all(c["low"] <= median <= c["high"] for c in checks),
+            "verdicts_agree": len({c["reliably_faster"] for c in checks}) == 1}
+
+
+def budget(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    rows = []
+    os.chdir(folder)
+    for b in args.budgets:
+        run_dir = folder / f"budget-{b:g}"
+        run = search_and_export(QUICKSTART, run_dir, args.tolerance, budget=b)
+        report = sttune.report(run_dir, plots=False)["synthetic"]
+        cost = report["search_cost_baselines"]
+        rows.append({"budget": b, "search_cost_baselines": cost, "verification_seconds":
+                     report["search_cost"]["verification_seconds"], "within": cost <= b * 1.05,
+                     "trials": len(report["trials"]), "export": _figure(run), "label": run["label"]})
+        print(f"--budget {b:g}: {cost:.2f} baselines ({len(report['trials'])} trials), export {run['label']}", flush=True)
+    return {"budgets": rows}
+
+
+def cache(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    os.chdir(folder)  # one working directory: one .sttune-cache for both runs
+    charges = {}
+    for name in ("first", "second"):
+        run_dir = folder / name
+        sttune.search(QUICKSTART, run_dir=run_dir, export=False)
+        study = load_studies(open_run(run_dir))[0]
+        charges[name] = {r.number: {"label": r.label, "charged_prepare_seconds": r.result.charged_prepare_seconds,
+                                    "prepare_seconds": r.result.prepare_seconds, "cost_seconds": r.cost_seconds,
+                                    "cache_hit": bool((r.result.artifacts.get("stemdist") or {}).get("cache_hit"))}
+                         for r in rec.finished_records(study) if r.job and "stemdist" in dict(r.job.strategies)}
+    ratios = {n: charges["second"][n]["charged_prepare_seconds"] / charges["first"][n]["charged_prepare_seconds"]
+              for n in charges["first"] if n in charges["second"] and charges["first"][n]["charged_prepare_seconds"] > 0}
+    for n, ratio in ratios.items():
+        print(f"stemdist trial {n}: run 2 charged {ratio:.3f}x run 1's (cache hit in run 2: "
+              f"{charges['second'][n]['cache_hit']})", flush=True)
+    return {"charges": charges, "ratios": ratios, "within_10_percent": all(abs(r - 1) <= 0.1 for r in ratios.values())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("check", choices=["repro", "budget", "cache"])
+    parser.add_argument("--recipe", choices=["quickstart", "sz_taxi"], default="quickstart")
+    parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--budgets", type=float, nargs="+", default=[4.0, 2.0])
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = {"repro": repro, "budget": budget, "cache": cache}[args.check](args, Path(tmp))
+    result.update(argv=sys.argv[1:], started=started, cpus=os.cpu_count(), clock="process CPU time, 1 torch thread")
+    name = f"verified_{args.check}" + (f"_{args.recipe}" if args.check == "repro" else "")
+    save(name, result)
+    if args.record:
+        record(name, result)
+    print(json.dumps(result.get("verdict") or result.get("within_10_percent") or
+                     [r["within"] for r in result.get("budgets", [])], default=str))
+
+
+if __name__ == "__main__":
+    main()
