@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sttune.outcome.export import speedup
+from sttune.outcome.select import pareto_front
 from sttune.tuning import records as rec
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -41,12 +42,14 @@ class Series:
 
 @dataclass
 class Mark:
-    """A point called out with a ring and a note (the full baseline, the exported trial)."""
+    """A point called out with a ring and a note (the full baseline, the exported trial);
+    ``xerr``: an interval on the cost axis (the exported trial's verified speed-up's)."""
 
     x: float
     y: float
     text: str
     color: str
+    xerr: tuple[float, float] | None = None
 
 
 @dataclass
@@ -56,6 +59,11 @@ class Chart:
     ylabel: str
     series: list[Series]
     marks: list[Mark] = field(default_factory=list)
+    band: tuple[float, float, str] | None = None  # a val MAE range shaded across the plot, and its name
+    xlim: tuple[float, float] | None = None  # the frame: points beyond it are drawn at its edge...
+    ylim: tuple[float, float] | None = None
+    clipped: list[Mark] = field(default_factory=list)  # ...as these, with their values
+    note: str = ""  # a line in the plot's corner (what decides "equally cheap")
 
 
 def group(record: rec.TrialRecord) -> str:
@@ -98,37 +106,106 @@ def device_of(records: list[rec.TrialRecord]) -> str:
 
 
 def pareto_chart(records: list[rec.TrialRecord], dataset: str, rule: str, tolerance: float,
-                 chosen: dict[str, Any] | None) -> Chart:
-    """Every completed trial, one colour and marker per strategy (and combination); the baseline
-    ladder as the no-strategy line labelled by fraction of train.epochs; the full baseline and the exported trial
-    (``chosen``: its trial summary, docs/json.md) called out."""
+                 chosen: dict[str, Any] | None, noise: float | None = None) -> Chart:
+    """Every completed trial on the cost selection compares (the priced work where the study is
+    priced, sttune.outcome.pricing), one colour and marker per strategy (and combination); the
+    baseline ladder as the no-strategy line labelled by fraction of train.epochs; the Pareto
+    front as a step line; the tolerance band of fastest-within; the full baseline and the
+    exported trial (``chosen``: its trial summary, docs/json.md) called out, the latter at its
+    verified cost with its interval. The frame fits the front, the ladder and the two marked
+    trials; a trial beyond it is drawn at its edge with its values."""
     done = [r for r in records if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
     base = rec.full_baseline(done)
-    ladder = sorted((r for r in done if r.role == "baseline"), key=lambda r: r.cost_seconds)
+    ladder = sorted((r for r in done if r.role == "baseline"), key=lambda r: r.compared_seconds)
     series = []
     if ladder:
-        series.append(Series(LADDER, [r.cost_seconds for r in ladder], [r.val_mae for r in ladder], BASELINE_COLOR,
+        series.append(Series(LADDER, [r.compared_seconds for r in ladder], [r.val_mae for r in ladder], BASELINE_COLOR,
                              "o", line=True, dash=True, hover=[hover(r, base) for r in ladder],
                              labels=[f"{r.fraction:.0%} epochs" for r in ladder]))
     names = sorted({group(r) for r in done if r.role != "baseline"})
     for i, name in enumerate(names):
         members = [r for r in done if r.role != "baseline" and group(r) == name]
-        series.append(Series(name, [r.cost_seconds for r in members], [r.val_mae for r in members],
+        series.append(Series(name, [r.compared_seconds for r in members], [r.val_mae for r in members],
                              COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)], hover=[hover(r, base) for r in members]))
+    front = pareto_front([r for r in done if r.feasible])
+    if len(front) > 1:
+        xs, ys = _steps(front)
+        series.append(Series(FRONT, xs, ys, FRONT_COLOR, "", line=True))
     marks = []
     if base is not None:
-        marks.append(Mark(base.cost_seconds, base.val_mae, f"full baseline (trial {base.number})", BASELINE_COLOR))
+        marks.append(Mark(base.compared_seconds, base.val_mae, f"full baseline (trial {base.number})", BASELINE_COLOR))
     picked = next((r for r in done if chosen and r.number == chosen.get("trial")), None)
     if picked is not None and chosen is not None:
-        marks.append(Mark(picked.cost_seconds, picked.val_mae,
-                          f"exported: trial {picked.number}, {speedup_text(chosen)}", "#d62728"))
+        marks.append(_exported_mark(picked, base, chosen))
     title = f"{dataset} · rule {rule}" + (f", tolerance {tolerance:.1%}" if rule == "fastest-within" else "")
-    return Chart(title, f"device seconds on {device_of(done)}", MAE_AXIS, series, marks)
+    priced = bool(done) and all(r.priced_seconds is not None for r in done)
+    xlabel = (f"cost on {device_of(done)}: work priced at the study's unit cost (s)" if priced
+              else f"device seconds on {device_of(done)}")
+    band = None
+    if rule == "fastest-within" and done:
+        best = min(r.val_mae for r in done if r.feasible) if any(r.feasible for r in done) else min(r.val_mae for r in done)
+        band = (best, best * (1 + tolerance), f"within {tolerance:.1%} of the best val MAE")
+    chart = Chart(title, xlabel, MAE_AXIS, series, marks, band)
+    if noise is not None:
+        chart.note = f"costs within {noise:.0%} of each other count as equally cheap (the cost noise)"
+    _frame(chart, [*front, *ladder], marks)
+    return chart
 
 
-def curves_chart(records: list[rec.TrialRecord], dataset: str) -> Chart:
+FRONT = "Pareto front"
+FRONT_COLOR = "#999999"
+FRAME_MARGIN = 0.12  # of the framed range, around it
+
+
+def _steps(front: list[rec.TrialRecord]) -> tuple[list[float], list[float]]:
+    """The front as a staircase: each trial's MAE holds until the next, cheaper-first."""
+    xs, ys = [front[0].compared_seconds], [front[0].val_mae]
+    for r in front[1:]:
+        xs += [r.compared_seconds, r.compared_seconds]
+        ys += [ys[-1], r.val_mae]
+    return xs, ys
+
+
+def _exported_mark(picked: rec.TrialRecord, base: rec.TrialRecord | None, chosen: dict[str, Any]) -> Mark:
+    """The exported trial at its verified cost (the full baseline's over the verified speed-up),
+    its interval as a bar; unverified, at its own cost; "not reliably faster" said."""
+    s, interval = chosen.get("speedup"), chosen.get("speedup_interval")
+    text = f"exported: trial {picked.number}, {speedup_text(chosen)}"
+    if chosen.get("speedup_verified") and interval and isinstance(s, (int, float)) and s > 0 and base is not None:
+        cost = base.compared_seconds
+        if not interval[0] > 1.0:
+            text += ", not reliably faster"
+        return Mark(cost / s, picked.val_mae, text, "#d62728", (cost / interval[1], cost / max(interval[0], 1e-9)))
+    return Mark(picked.compared_seconds, picked.val_mae, text, "#d62728")
+
+
+def _frame(chart: Chart, framing: list[rec.TrialRecord], marks: list[Mark]) -> None:
+    """Axes that fit the front, the ladder and the marks; points outside are moved to the edge
+    and listed in ``chart.clipped`` with their values."""
+    xs = [r.compared_seconds for r in framing] + [m.x for m in marks] + [x for m in marks if m.xerr for x in m.xerr]
+    ys = [r.val_mae for r in framing] + [m.y for m in marks]
+    if chart.band:
+        ys += list(chart.band[:2])
+    if not xs or not ys:
+        return
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    dx, dy = (x1 - x0) or abs(x1) or 1.0, (y1 - y0) or abs(y1) or 1.0
+    chart.xlim = (max(0.0, x0 - FRAME_MARGIN * dx), x1 + FRAME_MARGIN * dx)
+    chart.ylim = (y0 - FRAME_MARGIN * dy, y1 + FRAME_MARGIN * dy)
+    for s in chart.series:
+        keep = [i for i, (x, y) in enumerate(zip(s.x, s.y)) if x <= chart.xlim[1] and y <= chart.ylim[1]]
+        for i in sorted(set(range(len(s.x))) - set(keep)):
+            text = f"{s.name}: {s.x[i]:.3g} s, val MAE {s.y[i]:.4g}"
+            chart.clipped.append(Mark(min(s.x[i], chart.xlim[1]), min(s.y[i], chart.ylim[1]), text, s.color))
+        s.x, s.y = [s.x[i] for i in keep], [s.y[i] for i in keep]
+        s.hover = [s.hover[i] for i in keep] if s.hover else []
+        s.labels = [s.labels[i] for i in keep] if s.labels else []
+
+
+def curves_chart(records: list[rec.TrialRecord], dataset: str, exported: int | None = None) -> Chart:
     """Per strategy, its best trial's val MAE against device seconds (its charged preparation
-    first), next to the full baseline's: where the saving comes from."""
+    first), next to the full baseline's, and the exported trial's (``exported``: its number)
+    when it is not one of them: where the saving comes from."""
     done = [r for r in records if r.state == "COMPLETE" and math.isfinite(r.val_mae) and r.result]
     base = rec.full_baseline(done)
     best: dict[str, rec.TrialRecord] = {}
@@ -141,7 +218,11 @@ def curves_chart(records: list[rec.TrialRecord], dataset: str) -> Chart:
     for i, name in enumerate(sorted(best)):
         series.append(_curve(best[name], f"{name} (trial {best[name].number})", COLORS[i % len(COLORS)],
                              MARKERS[i % len(MARKERS)]))
-    return Chart(f"{dataset} · learning curves: each strategy's best trial and the full baseline",
+    shown = {r.number for r in best.values()} | ({base.number} if base else set())
+    chosen = next((r for r in done if r.number == exported), None)
+    if chosen is not None and chosen.number not in shown:
+        series.append(_curve(chosen, f"exported: {chosen.label} (trial {chosen.number})", "#d62728", "*"))
+    return Chart(f"{dataset} · learning curves: each strategy's best trial, the exported one and the full baseline",
                  f"device seconds on {device_of(done)} (preparation included)", MAE_AXIS, series)
 
 
@@ -182,12 +263,29 @@ def to_matplotlib(chart: Chart) -> Any:
                 color=s.color, label=s.name, markersize=6 if s.line else 7, alpha=0.9)
         for x, y, text in zip(s.x, s.y, s.labels):
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8, color=s.color)
+    if chart.band:
+        ax.axhspan(chart.band[0], chart.band[1], color="#2ca02c", alpha=0.12, label=chart.band[2])
     for i, m in enumerate(chart.marks):
+        if m.xerr:
+            ax.errorbar([m.x], [m.y], xerr=[[m.x - m.xerr[0]], [m.xerr[1] - m.x]], color=m.color, capsize=4,
+                        linestyle="none")
         ax.plot([m.x], [m.y], marker="o", markersize=16, markerfacecolor="none", markeredgecolor=m.color,
                 markeredgewidth=2, linestyle="none")
         (dx, dy), align = note_offset(chart, m, i)
         ax.annotate(m.text, (m.x, m.y), textcoords="offset points", xytext=(dx, dy), ha=align,
                     fontsize=8, color=m.color, arrowprops={"arrowstyle": "-", "color": m.color})
+    for c in chart.clipped:  # beyond the frame: an arrow head at its edge; the values listed in a corner
+        ax.plot([c.x], [c.y], marker=">" if c.x >= (chart.xlim or (0, c.x))[1] else "^", color=c.color,
+                linestyle="none", markersize=7, clip_on=False)
+    if chart.clipped:
+        ax.text(0.99, 0.98, "beyond the frame:\n" + "\n".join(c.text for c in chart.clipped), transform=ax.transAxes,
+                ha="right", va="top", fontsize=7, color="#555555")
+    if chart.xlim:
+        ax.set_xlim(*chart.xlim)
+    if chart.ylim:
+        ax.set_ylim(*chart.ylim)
+    if chart.note:
+        ax.text(0.99, 0.01, chart.note, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#555555")
     ax.set_title(chart.title, fontsize=11)
     ax.set_xlabel(chart.xlabel)
     ax.set_ylabel(chart.ylabel)
@@ -216,14 +314,28 @@ def to_plotly(chart: Chart) -> Any:
             marker={"color": s.color, "symbol": PLOTLY_MARKERS.get(s.marker, "circle"), "size": 9},
             line={"color": s.color, "dash": "dash" if s.dash else "solid"},
         ))
+    if chart.band:
+        fig.add_hrect(y0=chart.band[0], y1=chart.band[1], fillcolor="#2ca02c", opacity=0.12, line_width=0,
+                      annotation_text=chart.band[2], annotation_position="top left")
+    if chart.clipped:
+        fig.add_annotation(xref="paper", yref="paper", x=0.99, y=0.98, showarrow=False, align="right",
+                           text="beyond the frame:<br>" + "<br>".join(c.text for c in chart.clipped),
+                           font={"size": 9, "color": "#555555"}, xanchor="right", yanchor="top")
     for i, m in enumerate(chart.marks):
-        fig.add_trace(go.Scatter(x=[m.x], y=[m.y], mode="markers", showlegend=False, hoverinfo="skip",
+        error = None if not m.xerr else {"type": "data", "symmetric": False, "array": [m.xerr[1] - m.x],
+                                         "arrayminus": [m.x - m.xerr[0]], "color": m.color}
+        fig.add_trace(go.Scatter(x=[m.x], y=[m.y], mode="markers", showlegend=False, hoverinfo="skip", error_x=error,
                                  marker={"size": 22, "color": "rgba(0,0,0,0)", "line": {"color": m.color, "width": 2}}))
         (dx, dy), _ = note_offset(chart, m, i)
         fig.add_annotation(x=m.x, y=m.y, text=m.text, showarrow=True, arrowcolor=m.color, font={"color": m.color},
                            ax=dx, ay=-dy)  # plotly's ay points down
-    fig.update_layout(title=chart.title, xaxis_title=chart.xlabel, yaxis_title=chart.ylabel, template="plotly_white",
+    fig.update_layout(title=chart.title + (f"<br><sup>{chart.note}</sup>" if chart.note else ""),
+                      xaxis_title=chart.xlabel, yaxis_title=chart.ylabel, template="plotly_white",
                       legend={"x": 1.02, "y": 1.0, "xanchor": "left"}, hoverlabel={"align": "left"})
+    if chart.xlim:
+        fig.update_xaxes(range=list(chart.xlim))
+    if chart.ylim:
+        fig.update_yaxes(range=list(chart.ylim))
     return fig
 
 

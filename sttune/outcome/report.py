@@ -213,8 +213,8 @@ def write_plots(study: optuna.Study, out_dir: Path, label: str, recipe: Recipe, 
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     rule, tolerance, chosen = exported_rule(study, recipe, best_dir)
-    charts = {"pareto": plots.pareto_chart(records, label, rule, tolerance, chosen),
-              "curves": plots.curves_chart(records, label)}
+    charts = {"pareto": plots.pareto_chart(records, label, rule, tolerance, chosen, comparison_noise(records)),
+              "curves": plots.curves_chart(records, label, chosen.get("trial") if chosen else None)}
     written = []
     for name, chart in charts.items():
         png, html = out_dir / f"{label}_{name}.png", out_dir / f"{label}_{name}.html"

@@ -36,11 +36,12 @@ def test_the_pareto_png_has_one_legend_entry_per_strategy_and_the_ladder(pareto_
     (ax,) = fig.axes
     legend = ax.get_legend()
     assert [t.get_text() for t in legend.get_texts()] == [
-        "plain training (baseline ladder)", "dynst (stid)", "dynst+stemdist (stid)", "st_prune (stid)"]
+        "plain training (baseline ladder)", "dynst (stid)", "dynst+stemdist (stid)", "st_prune (stid)", "Pareto front",
+        "within 1.0% of the best val MAE"]
     # outside the data: anchored right of the axes
     assert legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1
-    # one colour and one marker per entry
-    handles = legend.legend_handles
+    # one colour and one marker per trial entry
+    handles = legend.legend_handles[:4]
     assert len({h.get_color() for h in handles}) == len({h.get_marker() for h in handles}) == 4
 
 
@@ -52,7 +53,8 @@ def test_the_pareto_png_labels_the_ladder_by_budget_and_marks_the_baseline_and_t
     assert "full baseline (trial 0)" in texts
     assert "exported: trial 4, 1.31x [1.20, 1.40] (verified)" in texts
     notes = {t.get_text(): t.xy for t in ax.texts}
-    assert notes["exported: trial 4, 1.31x [1.20, 1.40] (verified)"] == (3.0, 3.98)  # at the exported trial
+    # at its verified cost (the full baseline's 4.0 s over 1.31x), not where the search's clock put it
+    assert notes["exported: trial 4, 1.31x [1.20, 1.40] (verified)"] == pytest.approx((4.0 / 1.31, 3.98))
     assert notes["full baseline (trial 0)"] == (4.0, 4.0)
     ladder = ax.get_lines()[0]  # the no-strategy frontier: a dashed line through the baselines, cheapest first
     assert ladder.get_linestyle() == "--" and list(ladder.get_xdata()) == [1.0, 2.0, 4.0]
@@ -73,6 +75,28 @@ def test_the_pareto_png_has_axes_with_units_and_a_title_with_dataset_rule_and_to
 def test_an_unverified_export_says_so():
     chart = plots.pareto_chart(RECORDS, "synthetic", "min-mae", 0.0, {"trial": 4, "speedup": 1.3})
     assert chart.marks[-1].text == "exported: trial 4, 1.30x (unverified)"
+    assert (chart.marks[-1].x, chart.marks[-1].xerr) == (3.0, None)  # at its own cost: nothing re-timed it
+
+
+def test_the_plot_explains_the_choice(tmp_path):
+    shaky = {"trial": 4, "speedup": 1.1, "speedup_verified": True, "speedup_interval": [0.98, 1.14]}
+    outlier = replace(trial_record(8, 40.0, 9.0, strategy="stemdist"), result=replace(RECORDS[3].result, val={"mae": 9.0},
+                                                                                      device_seconds=40.0))
+    chart = plots.pareto_chart(RECORDS + [outlier], "synthetic", "fastest-within", 0.01, shaky, noise=0.02)
+    exported = chart.marks[-1]
+    assert exported.text.endswith(", not reliably faster")
+    assert exported.xerr == pytest.approx((4.0 / 1.14, 4.0 / 0.98)) and exported.x == pytest.approx(4.0 / 1.1)
+    assert chart.band == pytest.approx((3.98, 3.98 * 1.01, "within 1.0% of the best val MAE"))
+    front = next(s for s in chart.series if s.name == "Pareto front")
+    assert front.x[0] == 1.0 and front.y[-1] == 3.98  # from the cheapest plain rung down to the best trial
+    assert chart.xlim[1] < 40.0 and chart.ylim[1] < 9.0  # the frame fits the front, not the outlier...
+    assert [c.text for c in chart.clipped] == ["stemdist (stid): 40 s, val MAE 9"]  # ...drawn at its edge
+    assert "equally cheap" in chart.note and "2%" in chart.note
+    fig = plots.write_png(chart, tmp_path / "p.png")
+    (ax,) = fig.axes
+    assert ax.get_xlim() == pytest.approx(chart.xlim)
+    assert "beyond the frame:\nstemdist (stid): 40 s, val MAE 9" in [t.get_text() for t in ax.texts]
+    plt.close(fig)
 
 
 def test_the_html_inlines_plotly_and_loads_no_script_from_anywhere(tmp_path):
@@ -103,6 +127,8 @@ def test_the_learning_curves_put_each_strategy_s_best_trial_beside_the_full_base
     chart = plots.curves_chart(records, "synthetic")
     assert [s.name for s in chart.series] == ["full baseline (trial 0)", "dynst (stid) (trial 5)",
                                               "st_prune (stid) (trial 4)"]  # st_prune's best, not trial 3
+    with_export = plots.curves_chart(records, "synthetic", exported=3)  # the export is not a strategy's best
+    assert with_export.series[-1].name == "exported: st_prune (stid) (trial 3)"
     assert chart.series[0].dash and (chart.series[0].x, chart.series[0].y) == ([2.0, 4.0], [4.5, 4.0])
     fig = plots.write_png(chart, tmp_path / "curves.png")
     (ax,) = fig.axes
