@@ -36,9 +36,22 @@ def guarded(tell: Any, study: optuna.Study, trial: optuna.Trial, *args: Any) -> 
     return True
 
 
-def _objective_values(result: Any, objectives: list[str]) -> list[float]:
-    """The told values; the objective ``device_seconds`` (the recipes' name) is the charged cost."""
-    values = {"val_mae": result.val_mae, "device_seconds": result.cost_seconds,
+def unit_cost(study: optuna.Study, result: Any, is_full_baseline: bool) -> float | None:
+    """Device seconds per unit of work of the study's full baseline (this result's own when it is
+    the full baseline); None before one finished or without recorded work."""
+    base = result if is_full_baseline else getattr(rec.full_baseline(rec.finished_records(study)), "result", None)
+    units = base.work.units if base is not None and base.work is not None else 0.0
+    return base.cost_seconds / units if base is not None and units > 0 and base.cost_seconds > 0 else None
+
+
+def _objective_values(result: Any, objectives: list[str], unit: float | None = None) -> list[float]:
+    """The told values. The objective ``device_seconds`` (the recipes' name) is the trial's cost
+    as selection compares it: its work priced at the full baseline's seconds per unit (``unit``),
+    so the sampler learns from a cost the machine's load cannot move (sttune.outcome.pricing);
+    before the full baseline finished, or without recorded work, the timed charged cost."""
+    work = result.work.units if result.work is not None else 0.0
+    priced = work * unit if unit is not None and work > 0 else None
+    values = {"val_mae": result.val_mae, "device_seconds": result.cost_seconds if priced is None else priced,
               "peak_memory": result.peak_memory_bytes / 2**20}
     return [float(values[o]) for o in objectives]
 
@@ -62,12 +75,14 @@ def tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: R
         # trials finished before the full baseline (after a resume) carry no constraint yet
         reference = result.val_mae if is_full_baseline else base.val_mae
         trial.set_constraint("val_mae_increase", result.val_mae / reference - 1 - limit)
+    unit = unit_cost(study, result, is_full_baseline)
     if result.stop_reason.startswith("stopped"):
         # Optuna's tell() takes no values with PRUNED; the last values stay in the result attr
+        # a stopped trial keeps its timed values: it did part of its work, its priced whole is unknown
         trial.set_user_attr(STOPPED_VALUES, _stopped_values(trial, result, recipe.search.objectives))
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
-    study.tell(trial, _objective_values(result, recipe.search.objectives))
+    study.tell(trial, _objective_values(result, recipe.search.objectives, unit))
 
 
 def tell_oom(study: optuna.Study, trial: optuna.Trial, crash: Any, recipe: Recipe, events: SearchEvents) -> None:

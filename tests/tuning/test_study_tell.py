@@ -123,3 +123,20 @@ def test_out_of_memory_is_an_infeasible_complete_trial_without_a_result():
 
 def replace_partial(crash, partial):
     return SimpleNamespace(reason=crash.reason, tb=crash.tb, partial=partial)
+
+
+def test_the_sampler_is_told_the_priced_cost_once_the_full_baseline_finished():
+    from sttune.training.work import WorkSummary
+
+    r = recipe()
+    study = new_study()
+    early = study.ask()  # before the full baseline: no unit yet, the timed cost
+    tell.tell_result(study, early, train_result(3.0, 7.0, work=WorkSummary(units=50)), r)
+    base = _baseline_trial(study)
+    tell.tell_result(study, base, train_result(2.0, 10.0, work=WorkSummary(units=100)), r)  # 0.1 s a unit
+    lucky = study.ask()  # timed on a quiet machine: 3 s for half the baseline's work
+    tell.tell_result(study, lucky, train_result(2.1, 3.0, work=WorkSummary(units=50)), r)
+    old = study.ask()  # a result without recorded work: the timed cost
+    tell.tell_result(study, old, train_result(2.2, 4.0), r)
+    told = [t.values[1] for t in study.trials]
+    assert told == pytest.approx([7.0, 10.0, 5.0, 4.0])
