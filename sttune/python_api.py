@@ -236,31 +236,15 @@ def _search_plan(run: Run, loaded: LoadedRecipe, trials: int | None, timeout: fl
                       notes)
 
 
-class _TrialCallback:
-    """Search events that pass each finished trial's record to a function (a notebook's print)."""
-
-    def __init__(self, on_trial: Callable[[TrialRecord], None]) -> None:
-        self.on_trial = on_trial
-
-    def study_started(self, label: str, done: int, total: int | None) -> None: ...
-    def trial_started(self, number: int, epochs: int) -> None: ...
-    def trial_preparing(self, number: int, strategy: str) -> None: ...
-    def epoch(self, record: Any) -> None: ...
-    def notice(self, message: str) -> None: ...
-
-    def trial_finished(self, record: TrialRecord) -> None:
-        self.on_trial(record)
-
-
 def _events(progress: SearchEvents | Callable[[TrialRecord], None] | None) -> SearchEvents:
-    from sttune.tuning.events import NullEvents
+    from sttune.tuning.events import NullEvents, TrialCallback
 
     if progress is None:
         return NullEvents()
     if hasattr(progress, "trial_finished"):
         return progress  # type: ignore[return-value]
     if callable(progress):
-        return _TrialCallback(progress)
+        return TrialCallback(progress)
     raise SttuneError(f"progress must be search events or a function of a trial record, got {type(progress).__name__}",
                       "pass e.g. progress=print")
 

@@ -107,8 +107,12 @@ def test_search_export_load_best_train_gives_the_cli_val_mae(tmp_path):
     recipe = write(tmp_path, strategies=[{"name": "dynst"}, {"name": "st_prune"}],
                    search={"trials": 3, "seed": 0, "baseline_ladder": []},
                    export={"verify_pairs": 0})
-    run = sttune.search(recipe)
+    heard = []
+    run = sttune.search(recipe, progress=heard.append)  # a notebook's progress: each finished trial
     assert run == tmp_path / "run" and (run / "best" / "synthetic.yaml").is_file()
+    assert [r.number for r in heard] == [0, 1, 2] and all(r.state == "COMPLETE" for r in heard)
+    report = sttune.report(run, plots=False)["synthetic"]
+    assert len(report["trials"]) == 3 and report["search_cost_baselines"] > 0
     exports = sttune.export(run, verify_pairs=0)
     best = sttune.load_best(run, "synthetic")
     assert best.summary["trial"] == exports[0].chosen.number

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sttune.tuning import records as rec
@@ -30,3 +31,13 @@ class NullEvents:
     def epoch(self, record: Any) -> None: ...
     def trial_finished(self, record: rec.TrialRecord) -> None: ...
     def notice(self, message: str) -> None: ...
+
+
+class TrialCallback(NullEvents):
+    """Events that pass each finished trial's record to a function (``sttune.search(progress=print)``)."""
+
+    def __init__(self, on_trial: Callable[[rec.TrialRecord], None]) -> None:
+        self.on_trial = on_trial
+
+    def trial_finished(self, record: rec.TrialRecord) -> None:
+        self.on_trial(record)
