@@ -21,7 +21,8 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
    (timed every epoch), plus its charged preparation (converted at the load its own search batches
    ran at). The speed-up is the baseline's total over the chosen's.
 3. **An uncertainty estimate.** A bootstrap over the pairs (the later pairs of each sampled epoch
-   resampled, BOOTSTRAP draws, fixed seed) gives a 95% interval; "reliably faster" means its *low end* is
+   resampled; its first batches resampled and scaled by a later pair's relative error, since a pass
+   times each once; BOOTSTRAP draws, fixed seed) gives a 95% interval; "reliably faster" means its *low end* is
    above 1.
 4. **The work ceiling.** A speed-up cannot exceed the work saved, 1 / work fraction (its passes
    over the baseline's, sttune.training.work). An interval whose low end lies above the ceiling by
@@ -315,10 +316,18 @@ def _estimate(chosen: _Arm, baseline: _Arm, pairs: dict[int, list[tuple[float, f
 
 
 def _resampled(pairs: list[tuple[float, float, bool]], rng: random.Random) -> list[tuple[float, float, bool]]:
-    """One bootstrap draw of an epoch's pairs: its first batches and its later ones each
-    resampled with replacement within their stratum."""
+    """One bootstrap draw of an epoch's pairs: the later ones resampled with replacement; the
+    first batches (usually one a pass) resampled too, and each scaled by the relative error of a
+    later pair drawn at random, so that the stratum measured once still carries a pair's noise."""
     heads, tails = [x for x in pairs if x[2]], [x for x in pairs if not x[2]]
-    return rng.choices(heads, k=len(heads)) + (rng.choices(tails, k=len(tails)) if tails else [])
+    if not tails:
+        return rng.choices(heads, k=len(heads))
+    mean = sum(c for c, _, _ in tails) / sum(b for _, b, _ in tails)
+    noisy = []
+    for c, b, first in rng.choices(heads, k=len(heads)):
+        tc, tb, _ = rng.choice(tails)
+        noisy.append((c * (tc / tb) / mean, b, first))
+    return noisy + rng.choices(tails, k=len(tails))
 
 
 def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
