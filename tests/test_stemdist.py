@@ -185,10 +185,9 @@ def test_charging_full_and_amortised(data, tmp_path: Path) -> None:
     assert miss.charged_prepare_seconds == miss.prepare_seconds
     hit = fit_stid(data, STemDist(**params, charge="full"), tmp_path, epochs=1)
     info = hit.artifacts["stemdist"]
-    assert info["cache_hit"] and hit.prepare_seconds < info["distill_seconds"]  # the load, not the build
+    assert info["cache_hit"] and info["distill_seconds"] == miss.artifacts["stemdist"]["distill_seconds"]
     # a hit is charged the build it reuses (its recorded seconds) on top of the load: no saving from a cache
     assert hit.charged_prepare_seconds == pytest.approx(hit.prepare_seconds + info["distill_seconds"])
-    assert hit.charged_prepare_seconds >= 0.9 * miss.charged_prepare_seconds
     s = STemDist(**params, charge="amortised", reuses=4)
     s._info = {"cache_hit": False, "distill_seconds": 8.0}
     assert s.prepare_charge_seconds(8.5) == pytest.approx(0.5 + 2.0)
