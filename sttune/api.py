@@ -483,6 +483,15 @@ class Strategy:
         """How much of the preparation time the trial is charged (default: all of it)."""
         return prepare_seconds
 
+    def node_descriptors(self, node_inputs: Tensor, train: WindowSource) -> Tensor:
+        """The real nodes' descriptors models are given (``Batch.node_inputs`` at validation,
+        test, deployment and in saved models), from the data's (``node_inputs`` [nodes, dim]) and
+        the training windows; called once per run, before the model is built and before
+        ``prepare``. Return the same shape (the models are built for its width); default: as given.
+        A strategy whose location encoder reads another per-node summary (STemDist's
+        ``encoder_input="mean_window"``) returns it here, so training and evaluation agree."""
+        return node_inputs
+
     def planned_work(self, epoch: int, n_epochs: int) -> float:
         """The planned share of a full-data epoch's training work in ``epoch`` (0-based) of an
         ``n_epochs`` run: 1.0 = every window on every node (the default). Called after prepare.

@@ -83,6 +83,17 @@ def naive_for(job: Job):  # -> NaiveForecasts
     return naive_cached(load_data_cached(job.dataset, job.protocol))
 
 
+def with_strategy_descriptors(data, strategies):  # (DataModule, list[Strategy]) -> DataModule
+    """``data`` with the real-node descriptors the strategies ask for
+    (:meth:`sttune.api.Strategy.node_descriptors`, in order); unchanged when none asks."""
+    for strategy in strategies:
+        given = data.node_inputs
+        wanted = strategy.node_descriptors(given, data.train)
+        if wanted is not given:
+            data = data.with_node_inputs(wanted)
+    return data
+
+
 @dataclass
 class Fitted:
     """A finished run with what produced it: the best-validation model (weights restored), the
@@ -110,8 +121,8 @@ def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
     from sttune.training.naive import MAPE_NOTE, mape_cached
     from sttune.training.trainer import Trainer
 
-    data = load_data_cached(job.dataset, job.protocol, cache_dir)
     strategies = make_strategies(job.strategies)
+    data = with_strategy_descriptors(load_data_cached(job.dataset, job.protocol, cache_dir), strategies)
     build = model_factory(job.model_name, job.model_params, data, strategies)
     built: list[Any] = []
 
@@ -140,7 +151,7 @@ def time_job_start(job: Job, cache_dir: Path, max_batches: int | None) -> tuple[
     from sttune.registry.build import make_strategies, model_factory
     from sttune.training.trainer import Trainer
 
-    data = load_data_cached(job.dataset, job.protocol)
     strategies = make_strategies(job.strategies)
+    data = with_strategy_descriptors(load_data_cached(job.dataset, job.protocol), strategies)
     new_model = model_factory(job.model_name, job.model_params, data, strategies)
     return Trainer(job.train, cache_dir).time_first_batches(new_model, data, strategies, max_batches)
