@@ -116,9 +116,10 @@ def train_job(job: Job, cache_dir: Path, listener=None):  # -> TrainResult
 def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
     """:func:`train_job`, keeping the trained model and strategies (saved models, the Python API)."""
     from sttune.registry.build import make_strategies, model_factory
-    from sttune.training.deploy import deployment_metrics, kept_sensors, without_mape
+    from sttune.training.deploy import deployment_metrics, inference_timing, kept_sensors, without_mape
     from sttune.training.metrics import drop_mape
     from sttune.training.naive import MAPE_NOTE, mape_cached
+    from sttune.training.timing import DeviceClock, clock_name, device_name
     from sttune.training.trainer import Trainer
 
     strategies = make_strategies(job.strategies)
@@ -138,6 +139,10 @@ def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
     chosen = kept_sensors(result.artifacts)
     if chosen is not None:
         result.deployment = deployment_metrics(model, moved, chosen[1], chosen[0], job.train.eval_batch_size)
+        timing = inference_timing(model, moved, chosen[1], job.train.eval_batch_size,
+                                  lambda: DeviceClock(trainer.device, job.train.cpu_clock))
+        result.deployment["inference"] = {"clock": clock_name(trainer.device, job.train.cpu_clock),
+                                          "device": device_name(trainer.device), **timing}
     if not mape_cached(data):
         result.val, result.test = drop_mape(result.val), drop_mape(result.test)
         result.deployment = without_mape(result.deployment)
