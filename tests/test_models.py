@@ -258,3 +258,21 @@ def test_mtgnn_is_a_registered_plugin_that_passes_the_model_contract() -> None:
     results = check_plugin("model", MTGNN, name="mtgnn")
     assert [r for r in results if r.status == "fail"] == []
     assert {r.check for r in results if r.status == "pass"} >= {"forward_subset", "encoder", "gradients", "trains"}
+
+
+def test_mtgnn_fused_layers_equal_the_published_per_kernel_and_per_direction_form() -> None:
+    """The dilated inception as one matmul over 7 taps equals four convs (kernels 2, 3, 6, 7)
+    cut to the shortest output and concatenated; the two mix-hop modules as one matmul equal
+    mixprop(x, A) + mixprop(x, Aᵀ)."""
+    from sttune.models.mtgnn import DilatedInception, MixProp, mix_hop_pair
+
+    torch.manual_seed(0)
+    inception = DilatedInception(3, 8, dilation=2)
+    x = torch.randn(2, 19, 4, 3)
+    outs = [conv(x) for conv in inception.convs]  # each kernel's own valid conv
+    t = outs[-1].shape[1]
+    assert t == 19 - 6 * 2 and [o.shape[1] for o in outs] == [19 - (k - 1) * 2 for k in (2, 3, 6, 7)]
+    torch.testing.assert_close(inception(x), torch.cat([o[:, -t:] for o in outs], dim=-1))
+    one, other = MixProp(3, 5, 2, 0.05), MixProp(3, 5, 2, 0.05)
+    adj = torch.rand(4, 4)
+    torch.testing.assert_close(mix_hop_pair(one, other, x, adj), one(x, adj) + other(x, adj.t()))

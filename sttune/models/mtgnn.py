@@ -52,18 +52,32 @@ LARGEST = max(KERNELS)
 
 class DilatedInception(nn.Module):
     """[B, T, n, c_in] → [B, T - (7-1)·dilation, n, c_out]: the four kernels' outputs, cut to
-    the shortest (their latest steps), concatenated on channels."""
+    the shortest (their latest steps), concatenated on channels.
+
+    Cut to the latest steps, kernel k reads the last k of the 7 taps the largest kernel reads, so
+    the four convs are one Linear over those 7 taps whose weight is each kernel's, zero-padded
+    on the older taps (:meth:`fused`): one gather of taps and one matmul instead of four."""
 
     def __init__(self, c_in: int, c_out: int, dilation: int) -> None:
         super().__init__()
         if c_out % len(KERNELS):
             raise ValueError(f"conv_channels must be a multiple of {len(KERNELS)}, got {c_out}")
+        self.c_in, self.dilation = c_in, dilation
         self.convs = nn.ModuleList(DilatedConv(c_in, c_out // len(KERNELS), k, dilation) for k in KERNELS)
 
+    def fused(self) -> tuple[Tensor, Tensor]:
+        """(weight [c_out, 7·c_in], bias [c_out]) of the four kernels over the 7 taps."""
+        weights = [F.pad(conv.lin.weight, ((LARGEST - conv.k) * self.c_in, 0)) for conv in self.convs]
+        return torch.cat(weights), torch.cat([conv.lin.bias for conv in self.convs])
+
+    def taps(self, x: Tensor) -> Tensor:
+        """The largest kernel's 7 taps of every output step, oldest first: [B, T_out, n, 7·c_in]."""
+        t_out = x.shape[1] - (LARGEST - 1) * self.dilation
+        return torch.cat([x[:, j * self.dilation : j * self.dilation + t_out] for j in range(LARGEST)], dim=-1)
+
     def forward(self, x: Tensor) -> Tensor:
-        outs = [conv(x) for conv in self.convs]
-        t = outs[-1].shape[1]  # the largest kernel's output is the shortest
-        return torch.cat([o[:, -t:] for o in outs], dim=-1)
+        weight, bias = self.fused()
+        return F.linear(self.taps(x), weight, bias)
 
 
 class MixProp(nn.Module):
@@ -74,14 +88,28 @@ class MixProp(nn.Module):
         self.depth, self.beta = depth, beta
         self.mlp = nn.Linear((depth + 1) * c_in, c_out)
 
-    def forward(self, x: Tensor, adj: Tensor) -> Tensor:
+    def hops(self, x: Tensor, adj: Tensor) -> list[Tensor]:
+        """H⁽¹⁾ … H⁽ᵈᵉᵖᵗʰ⁾ of x [B, T, n, C] over Ã = D⁻¹(A + I)."""
         a = adj + torch.eye(adj.shape[0], device=adj.device, dtype=adj.dtype)
         a = a / a.sum(1, keepdim=True)
-        h, out = x, [x]
+        h, out = x, []
         for _ in range(self.depth):
             h = self.beta * x + (1 - self.beta) * (a @ h)  # [B, T, n, C]: out[v] = Σ_w a[v, w] h[w]
             out.append(h)
-        return self.mlp(torch.cat(out, dim=-1))
+        return out
+
+    def forward(self, x: Tensor, adj: Tensor) -> Tensor:
+        return self.mlp(torch.cat([x, *self.hops(x, adj)], dim=-1))
+
+
+def mix_hop_pair(one: MixProp, other: MixProp, x: Tensor, adj: Tensor) -> Tensor:
+    """``one(x, adj) + other(x, adjᵀ)`` as one matmul: H⁽⁰⁾ = x is shared, so its two weight
+    blocks add up."""
+    c = x.shape[-1]
+    w1, w2 = one.mlp.weight, other.mlp.weight
+    weight = torch.cat([w1[:, :c] + w2[:, :c], w1[:, c:], w2[:, c:]], dim=1)
+    feats = torch.cat([x, *one.hops(x, adj), *other.hops(x, adj.t())], dim=-1)
+    return F.linear(feats, weight, one.mlp.bias + other.mlp.bias)
 
 
 class GraphLearner(nn.Module):
@@ -202,15 +230,16 @@ class MTGNN(STModel):
         if h.shape[1] < self.t_in:  # left-pad time to the receptive field
             h = F.pad(h, (0, 0, 0, 0, self.t_in - h.shape[1], 0))
         adj = self.adjacency(x.shape[2], nodes, node_inputs)
-        adj_t = adj.t()
         skip = self.skip0(self._collapse(F.dropout(h, self.dropout, self.training)))
         h = self.start(h)
         for i in range(len(self.dilations)):
             res = h
-            h = torch.tanh(self.filters[i](h)) * torch.sigmoid(self.gates[i](h))
+            (wf, bf), (wg, bg) = self.filters[i].fused(), self.gates[i].fused()
+            filt, gate = F.linear(self.filters[i].taps(h), torch.cat([wf, wg]), torch.cat([bf, bg])).chunk(2, dim=-1)
+            h = torch.tanh(filt) * torch.sigmoid(gate)
             h = F.dropout(h, self.dropout, self.training)
             skip = skip + self.skips[i](self._collapse(h))
-            h = self.gconv1[i](h, adj) + self.gconv2[i](h, adj_t)
+            h = mix_hop_pair(self.gconv1[i], self.gconv2[i], h, adj)
             h = h + res[:, -h.shape[1] :]
             # per node over (time, channels): [B, T, n, C] → [B, n, T, C] and back
             h = self.norms[i](h.transpose(1, 2)).transpose(1, 2)
