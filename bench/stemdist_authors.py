@@ -73,7 +73,12 @@ SETTINGS: dict[str, tuple[dict[str, Any], int, int]] = {
              "score_runs": 2, "real_batch": 16}, 2, 1),
 }
 COMMON = {"nrr": 0.1, "srr": 0.1, "k_subsets": 4, "lr_feat": 1e-3, "net_lr": 1e-3, "match_loss": "mse",
-          "loop": "authors", "encoder_input": "mean_window", "train_subsets": 4}  # fmt: skip
+          "loop": "authors", "encoder_input": "mean_window", "train_subsets": 4, "initial_candidate": False,
+          "feature_windows": 1_000_000}  # fmt: skip  (k-means on every training window, as theirs)
+# --ablate: the distilled arm with one closed difference reverted to sttune's default (its effect)
+ABLATIONS = {"distilled, sttune loop": {"loop": "sttune"},
+             "distilled, profile input": {"encoder_input": "profile"},
+             "distilled, sttune selection": {"score_runs": 1, "initial_candidate": True}}  # fmt: skip
 
 
 AUTHORS_RANDOM = "authors' random"
@@ -110,7 +115,7 @@ def small_config(base: TrainConfig, epochs: int, check: int, subsets: bool) -> T
 
 
 def run_block(name: str, block: DatasetBlock, model: str, params: dict, seeds: list[int], settings: str,
-              full_epochs: int, cache: Path, device: str) -> dict:
+              full_epochs: int, cache: Path, device: str, ablate: bool = False) -> dict:
     distill, epochs, check = SETTINGS[settings]
     stem = {**COMMON, **distill}
     if settings == "dry":
@@ -122,6 +127,9 @@ def run_block(name: str, block: DatasetBlock, model: str, params: dict, seeds: l
         "random subset": (Arm("random subset", model, params, [("stemdist", {**stem, "mode": "random"})]), small),
         "cluster-only": (Arm("cluster-only", model, params, [("stemdist", {**stem, "mode": "cluster_only"})]), small),
     }
+    if ablate:
+        arms.update({label: (Arm(label, model, params, [("stemdist", {**stem, **change})]), small)
+                     for label, change in ABLATIONS.items()})
     table_params = {k: v for k, v in params.items() if k != "encoder_hidden"}
     data = load_data_cached(block, Protocol())
 
@@ -176,6 +184,12 @@ def claim(results: dict[str, list]) -> dict:
         spread = max(statistics.pstdev(dist), statistics.pstdev(theirs))
         out[other] = {"mean_diff": gap, "relative": gap / statistics.fmean(theirs), "wins": sum(d < 0 for d in diffs),
                       "seeds": len(diffs), "beats": gap < -spread, "loses": gap > spread}  # fmt: skip
+    for label in ABLATIONS:
+        if label in results:
+            theirs = [r.test_mae for r in results[label]]
+            diffs = [a - b for a, b in zip(dist, theirs)]
+            out[label] = {"mean_diff": statistics.fmean(diffs), "relative": statistics.fmean(diffs) / statistics.fmean(theirs),
+                          "wins": sum(d < 0 for d in diffs), "seeds": len(diffs)}  # fmt: skip
     return out
 
 
@@ -208,6 +222,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--full-epochs", type=int, default=0, help="also train plain full data this many epochs (0: no)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--ablate", action="store_true", help="also the distilled arm with each closed difference "
+                    "reverted to sttune's default, one at a time (its measured effect)")
     ap.add_argument("--quick", action="store_true", help="smoke: LOS-LOOP, one seed, 1 outer iteration, 4 epochs")
     ap.add_argument("--dry", action="store_true", help="seconds on a CPU: tiny synthetic data, STID (tests)")
     ap.add_argument("--out", default="stemdist_authors")
@@ -235,7 +251,7 @@ def main() -> None:
         for model, params in models.items():
             key = f"{name}/{model}"
             payload["blocks"][key] = run_block(name, block, model, params, seeds, settings, a.full_epochs, cache,
-                                               "cpu" if a.dry else a.device)  # fmt: skip
+                                               "cpu" if a.dry else a.device, a.ablate)  # fmt: skip
             payload["wall_seconds"] = time.time() - start
             _save(a, payload)
             b = payload["blocks"][key]

@@ -218,3 +218,18 @@ def test_data_with_other_descriptors_keeps_their_shape(data) -> None:
     assert not (data.node_inputs == 1).all()  # the original is untouched
     with pytest.raises(ValueError, match="shape"):
         data.with_node_inputs(torch.ones(N_NODES, 3))
+
+
+@pytest.mark.parametrize("initial", [True, False])
+def test_the_set_before_matching_is_a_candidate_only_when_asked(data, initial: bool) -> None:
+    """The authors keep only sets scored from the first check on; ours may keep iteration 0."""
+    real = clusters(data, 64)
+    syn = SynSet(real.x[:8], real.y[:8], 1, data.target_mean, data.target_std)
+    cfg = MatchConfig(k_subsets=1, outer=2, inner=1, net_steps=0, batch_size=16, eval_every=1, eval_epochs=1,
+                      initial_candidate=initial)
+    scores = iter([1.0, 5.0, 4.0])  # the initial set scores best
+    info = Distiller(real, syn, lambda: EncTiny(data.spec), cfg, torch.Generator().manual_seed(0)).run(
+        lambda model: next(scores))
+    assert info["initial_val_mae"] == 1.0
+    assert (info["best_iteration"], info["best_val_mae"]) == ((0, 1.0) if initial else (2, 4.0))
+    assert "initial_candidate" in STemDist(initial_candidate=False).distill_params()

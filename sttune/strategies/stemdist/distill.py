@@ -112,6 +112,9 @@ class MatchConfig:
     # set (none after the last round), the surrogate in train mode; selection models train likewise
     loop: str = "sttune"
     score_runs: int = 1  # fresh models trained per selection score, their val MAE averaged (authors: 3)
+    # the set before matching (iteration 0) may be selected [ours]; the authors' code scores it but
+    # keeps only sets from the first check on
+    initial_candidate: bool = True
     # > 0: the synthetic set's descriptors are its own mean input windows, padded to this width
     # (encoder_input="mean_window"); 0: the clusters' descriptors stay fixed
     descriptor_width: int = 0
@@ -293,7 +296,7 @@ class Distiller:
         start_val, epoch_seconds, best = math.nan, 0.0, None
         if use_eval:
             start_val, epoch_seconds = self.score(evaluate, clock=clock)
-            best = (start_val, 0, copy.deepcopy(self.syn.state_dict()))
+            best = (start_val if cfg.initial_candidate else math.inf, 0, copy.deepcopy(self.syn.state_dict()))
         elif listen:  # a score for the checkpoint alone: the search's overhead (its clock still runs inside)
             with overhead() if overhead is not None else nullcontext(Span()):
                 start_val, epoch_seconds = self.side_score(evaluate, clock)
@@ -327,4 +330,5 @@ class Distiller:
             "matching_loss": cfg.history,
             "best_val_mae": None if best is None else best[0],
             "best_iteration": cfg.outer if best is None else best[1],
+            "initial_val_mae": start_val if use_eval else None,
         }

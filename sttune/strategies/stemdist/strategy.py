@@ -56,7 +56,7 @@ class STemDist(Strategy):
         eval_every: int = 0, eval_epochs: int = 10, train_subsets: int = 1,
         charge: str = "full", reuses: int = 1, use_cache: bool = True,
         real_batch: int = 0, syn_batch: int = 0, represent: str = "mean", match_loss: str = "mse",
-        loop: str = "sttune", score_runs: int = 1, encoder_input: str = "profile",
+        loop: str = "sttune", score_runs: int = 1, encoder_input: str = "profile", initial_candidate: bool = True,
     ) -> None:
         for key, value in {"nrr": nrr, "srr": srr}.items():
             if not 0 < value <= 1:
@@ -92,6 +92,7 @@ class STemDist(Strategy):
         self.charge, self.reuses, self.use_cache = charge, reuses, bool(use_cache)
         self.real_batch, self.syn_batch, self.represent, self.match_loss = real_batch, syn_batch, represent, match_loss
         self.loop, self.score_runs, self.encoder_input = loop, score_runs, encoder_input
+        self.initial_candidate = bool(initial_candidate)
         self._info: dict[str, Any] = {}
 
     @classmethod
@@ -115,6 +116,7 @@ class STemDist(Strategy):
             keys += ["match_loss"] if self.match_loss != "mse" else []
             keys += ["loop"] if self.loop != "sttune" else []
             keys += ["score_runs"] if self.score_runs != 1 else []
+            keys += ["initial_candidate"] if not self.initial_candidate else []
         return {k: getattr(self, k) for k in keys}
 
     # ------------------------------------------------------------------ descriptors
@@ -189,7 +191,7 @@ class STemDist(Strategy):
             cfg = MatchConfig(self.k_subsets, self.lr_feat, self.t_outer, self.inner, self.net_steps, self.net_lr,
                               ctx.batch_size, self.real_batch, self.syn_batch, self.match_loss, self.eval_every,
                               self.eval_epochs, loop=self.loop, score_runs=self.score_runs,
-                              descriptor_width=width)  # fmt: skip
+                              initial_candidate=self.initial_candidate, descriptor_width=width)  # fmt: skip
             real = ClusterData(xr, yr, weight, node_inputs, graph, mean, std)
             checkpoint = self._checkpoint(ctx) if ctx.listening else None
             distiller = Distiller(real, syn, ctx.new_model, cfg, gen, ctx.add_work)
