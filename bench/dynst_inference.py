@@ -75,7 +75,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run: SZ-TAXI, STID, s 0.5, seed 0, 1 epoch")
     p.add_argument("--out", default="dynst_inference")
     p.add_argument("--record", action="store_true", help="write the summary to bench/results/<out>.json")
+    p.add_argument("--merge", nargs="+", metavar="RAW", help="no training: join these raw runs (names under "
+                   "$STTUNE_BENCH_OUT, e.g. one process per model) into --out")
     a = p.parse_args()
+    if a.merge:
+        merge(a.merge, a.out, a.record)
+        return
     if a.quick:
         a.datasets, a.models, a.sparsity, a.seeds, a.epochs = "sz_taxi", "stid", "0.5", "0", 1
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -103,6 +108,21 @@ def main() -> None:
     if a.record and not a.quick:
         record(a.out, {k: v for k, v in payload.items() if k != "runs"})
     print(f"wall {time.time() - start:.0f}s")
+
+
+def merge(names: list[str], out: str, with_record: bool) -> None:
+    import json
+
+    from common import raw_dir
+
+    runs = [json.loads((raw_dir() / f"{name}.json").read_text()) for name in names]
+    payload = {"config": runs[0]["config"], "models": MODELS, "merged_from": {n: r.get("wall_seconds") for n, r in zip(names, runs)},
+               "runs": {k: v for r in runs for k, v in r["runs"].items()},
+               "cells": {k: v for r in runs for k, v in r["cells"].items()}}  # fmt: skip
+    save(out, payload)
+    if with_record:
+        record(out, {k: v for k, v in payload.items() if k != "runs"})
+    print(table(payload["cells"]))
 
 
 if __name__ == "__main__":

@@ -211,6 +211,13 @@ def verdict(blocks: dict[str, dict]) -> str:
         lines.append(f"| {key} | {mae('distilled')} | {mae('random subset')} | {mae('cluster-only')} "
                      f"| {mae(AUTHORS_RANDOM)} | {vs('random subset')} | {vs('cluster-only')} "
                      f"| {vs(AUTHORS_RANDOM)} | {distill_s:.0f} |")
+    ablated = [(key, label, b["claim"][label]) for key, b in blocks.items() for label in ABLATIONS if label in b["claim"]]
+    if ablated:  # distilled (every difference closed) against the arm with one reverted: that difference's effect
+        lines += ["", "| block | reverted to sttune's | its test MAE | distilled vs it (wins) |", "|---|---|---|---|"]
+        for key, label, v in ablated:
+            s = blocks[key]["summary"][label]
+            lines.append(f"| {key} | {label.removeprefix('distilled, ')} | {s['test_mae_mean']:.4f} ± {s['test_mae_sd']:.4f} "
+                         f"| {100 * v['relative']:+.1f}% ({v['wins']}/{v['seeds']}) |")
     return "\n".join(lines) + "\n"
 
 
