@@ -5,6 +5,8 @@ A plugin declares ``api_version = "1.x"``; sttune refuses plugins of another maj
 
 Hook order (the one place it is written down)::
 
+    data.node_inputs = strategy.node_descriptors(data.node_inputs, train)
+                                                 once per run, before the model is built (job layer)
     strategy.prepare(train, ctx)                 once, before training, timed as preparation
     for epoch in range(n_epochs):                the timed training loop starts here
         order = strategy.select(ctx)             each strategy; None = all; several → intersection

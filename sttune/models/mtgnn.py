@@ -27,7 +27,7 @@ day of week is an input beside the time of day (scaled to [0, 1], as in GWNet).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -67,8 +67,9 @@ class DilatedInception(nn.Module):
 
     def fused(self) -> tuple[Tensor, Tensor]:
         """(weight [c_out, 7·c_in], bias [c_out]) of the four kernels over the 7 taps."""
-        weights = [F.pad(conv.lin.weight, ((LARGEST - conv.k) * self.c_in, 0)) for conv in self.convs]
-        return torch.cat(weights), torch.cat([conv.lin.bias for conv in self.convs])
+        convs = cast(list[DilatedConv], list(self.convs))
+        weights = [F.pad(conv.lin.weight, ((LARGEST - conv.k) * self.c_in, 0)) for conv in convs]
+        return torch.cat(weights), torch.cat([conv.lin.bias for conv in convs])
 
     def taps(self, x: Tensor) -> Tensor:
         """The largest kernel's 7 taps of every output step, oldest first: [B, T_out, n, 7·c_in]."""
@@ -234,12 +235,13 @@ class MTGNN(STModel):
         h = self.start(h)
         for i in range(len(self.dilations)):
             res = h
-            (wf, bf), (wg, bg) = self.filters[i].fused(), self.gates[i].fused()
-            filt, gate = F.linear(self.filters[i].taps(h), torch.cat([wf, wg]), torch.cat([bf, bg])).chunk(2, dim=-1)
+            filters, gates = cast(DilatedInception, self.filters[i]), cast(DilatedInception, self.gates[i])
+            (wf, bf), (wg, bg) = filters.fused(), gates.fused()
+            filt, gate = F.linear(filters.taps(h), torch.cat([wf, wg]), torch.cat([bf, bg])).chunk(2, dim=-1)
             h = torch.tanh(filt) * torch.sigmoid(gate)
             h = F.dropout(h, self.dropout, self.training)
             skip = skip + self.skips[i](self._collapse(h))
-            h = mix_hop_pair(self.gconv1[i], self.gconv2[i], h, adj)
+            h = mix_hop_pair(cast(MixProp, self.gconv1[i]), cast(MixProp, self.gconv2[i]), h, adj)
             h = h + res[:, -h.shape[1] :]
             # per node over (time, channels): [B, T, n, C] → [B, n, T, C] and back
             h = self.norms[i](h.transpose(1, 2)).transpose(1, 2)
