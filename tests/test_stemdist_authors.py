@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import Tensor
 
 from helpers import fit, ring_data
 from sttune.recipe.settings import Protocol, TrainConfig
@@ -16,7 +15,7 @@ from sttune.registry.build import model_factory
 from sttune.strategies.stemdist import STemDist
 from sttune.strategies.stemdist.cluster import aggregate, cluster_graph, mean_windows, source_mean_windows
 from sttune.strategies.stemdist.distill import ClusterData, Distiller, MatchConfig, SynSet
-from sttune.training.jobs import Job, fit_job, with_strategy_descriptors
+from sttune.training.jobs import Job, fit_job, load_data_cached, with_strategy_descriptors
 from test_stemdist import EncTiny
 
 N_NODES = 12
@@ -201,15 +200,8 @@ def test_a_job_evaluates_on_the_mean_windows_it_trained_with(tmp_path: Path) -> 
     torch.testing.assert_close(fitted.data.val.gather(torch.arange(2)).node_inputs, want)
     # the run's own test MAE is the one on these descriptors (the profile gives another)
     assert evaluate(fitted.model, fitted.data.test, fitted.data, 256)["mae"] == pytest.approx(fitted.result.test["mae"])
-    profile = fitted.data.with_node_inputs(STemDist().node_descriptors(
-        job_data_profile(job), fitted.data.train))
+    profile = fitted.data.with_node_inputs(load_data_cached(job.dataset, job.protocol).node_inputs)
     assert evaluate(fitted.model, profile.test, profile, 256)["mae"] != pytest.approx(fitted.result.test["mae"])
-
-
-def job_data_profile(job: Job) -> Tensor:
-    from sttune.training.jobs import load_data_cached
-
-    return load_data_cached(job.dataset, job.protocol).node_inputs
 
 
 def test_data_with_other_descriptors_keeps_their_shape(data) -> None:
