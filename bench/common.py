@@ -41,7 +41,8 @@ def shared_data() -> Path:
 
 
 def real_dataset(name: str) -> DatasetBlock:
-    """SZ-TAXI (156 roads, 15 min) or LOS-LOOP (207 sensors, 5 min) as a dataset block."""
+    """SZ-TAXI (156 roads, 15 min), LOS-LOOP (207 sensors, 5 min) or the PEMS08 prefix (170
+    sensors, 5 min, 1282 steps, flow) as a dataset block."""
     root = shared_data()
     blocks = {
         "sz_taxi": DatasetBlock("arrays", {
@@ -50,6 +51,10 @@ def real_dataset(name: str) -> DatasetBlock:
         "los_loop": DatasetBlock("arrays", {
             "path": str(root / "LOS-LOOP/los_speed.csv"), "adjacency": str(root / "LOS-LOOP/los_adj.csv"),
             "interval_minutes": 5, "start_day_of_week": 3}, id="los_loop"),  # 2012-03-01: Thu
+        # the first 1282 steps of PEMS08 (the shared data holds no more), flow only: [T, N, 1]
+        "pems08_prefix": DatasetBlock("pems", {
+            "path": str(root / "PEMS08/PEMS08_prefix1282.npz"), "graph": str(root / "PEMS08/PEMS08.csv"),
+            "channels": [0], "start": "2016-07-01 00:00"}, id="pems08_prefix"),  # 2016-07-01: Fri
     }
     return blocks[name]
 

@@ -5,6 +5,8 @@ A plugin declares ``api_version = "1.x"``; sttune refuses plugins of another maj
 
 Hook order (the one place it is written down)::
 
+    data.node_inputs = strategy.node_descriptors(data.node_inputs, train)
+                                                 once per run, before the model is built (job layer)
     strategy.prepare(train, ctx)                 once, before training, timed as preparation
     for epoch in range(n_epochs):                the timed training loop starts here
         order = strategy.select(ctx)             each strategy; None = all; several → intersection
@@ -482,6 +484,15 @@ class Strategy:
     def prepare_charge_seconds(self, prepare_seconds: float) -> float:
         """How much of the preparation time the trial is charged (default: all of it)."""
         return prepare_seconds
+
+    def node_descriptors(self, node_inputs: Tensor, train: WindowSource) -> Tensor:
+        """The real nodes' descriptors models are given (``Batch.node_inputs`` at validation,
+        test, deployment and in saved models), from the data's (``node_inputs`` [nodes, dim]) and
+        the training windows; called once per run, before the model is built and before
+        ``prepare``. Return the same shape (the models are built for its width); default: as given.
+        A strategy whose location encoder reads another per-node summary (STemDist's
+        ``encoder_input="mean_window"``) returns it here, so training and evaluation agree."""
+        return node_inputs
 
     def planned_work(self, epoch: int, n_epochs: int) -> float:
         """The planned share of a full-data epoch's training work in ``epoch`` (0-based) of an

@@ -74,3 +74,20 @@ def test_the_gpu_headline_script_runs_dry_on_the_cpu(tmp_path):
     assert set(arms) == {"full", "plain 50%", "plain 25%", "st_prune", "dynst", "stemdist"}
     assert all(arm["work_fraction"] > 0 for arm in arms.values()) and "margin_vs_plain" in arms["dynst"]
     assert out["blocks"]["trainer_overhead"]["median_ratio"] > 0
+
+
+def test_the_stemdist_authors_run_runs_dry_through_gpu_sh(tmp_path):
+    """Issue 33: bench/gpu.sh OUT --stemdist-authors runs bench/stemdist_authors.py (their full
+    settings on a GPU); --dry runs the same arms in seconds on tiny synthetic data."""
+    env = {**os.environ, "STTUNE_PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(BENCH / "gpu.sh"), str(tmp_path), "--stemdist-authors", "--dry"],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads((tmp_path / "stemdist_authors_dry.json").read_text())
+    (block,) = out["blocks"].values()
+    assert set(block["summary"]) == {"distilled", "random subset", "cluster-only", "authors' random"}
+    assert block["stemdist"]["loop"] == "authors" and block["stemdist"]["encoder_input"] == "mean_window"
+    assert set(block["claim"]) == {"random subset", "cluster-only", "authors' random"}
+    assert all(len(runs) == 2 for runs in block["runs"].values())  # two seeds, interleaved
+    assert all(r["charged_prepare_seconds"] > 0 for r in block["runs"]["distilled"])  # the distillation is charged
+    assert all(r["best_iteration"] is not None for r in block["runs"]["distilled"])  # selected on validation

@@ -100,3 +100,99 @@ def test_a_random_mask_has_no_scores_and_no_mask_writes_nothing(tmp_path):
     assert with_ids({"kept_sensors": [1]}, ["x", "y"])["kept_sensor_ids"] == ["y"]
     assert export_sensors(tmp_path, "d", train_result(1.0, 1.0, artifacts={"st_prune": {"per_epoch": []}}), None)["deployment"] == {}
     assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------------- inference timing (issue 33)
+
+
+class NodeClock:
+    """A time source moved by the model: each forward adds one second per node it ran on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Costly(Recorder):
+    def __init__(self, inner: nn.Module, clock: NodeClock) -> None:
+        super().__init__(inner)
+        self.clock = clock
+
+    def forward(self, x, nodes=None, node_inputs=None, graph=None):
+        self.clock.now += x.shape[2]
+        return super().forward(x, nodes, node_inputs, graph)
+
+
+def view_of(x: torch.Tensor, nodes, dropped: list[int]) -> str:
+    if nodes is not None:
+        return "kept_only"
+    return "all_sensors" if torch.all(x[:, :, dropped, :2] == 0) else "full"
+
+
+def timed(repeats: int = 3, batch_size: int = 64):
+    from sttune.training.deploy import inference_timing
+    from sttune.training.timing import DeviceClock
+
+    torch.manual_seed(0)
+    data = data_module()
+    now = NodeClock()
+    model = Costly(TinyModel(data.spec), now)
+    out = inference_timing(model, data, [4, 1], batch_size, lambda: DeviceClock(torch.device("cpu"), "process", now),
+                           repeats)
+    return data, model, out
+
+
+def test_inference_timing_reports_each_views_seconds_and_speedup():
+    data, _, out = timed(repeats=3)
+    batches = -(-len(data.test) // 64)
+    assert (out["repeats"], out["windows"], out["batch_size"]) == (3, len(data.test), 64)
+    assert out["nodes"] == {"full": 6, "kept_only": 2, "all_sensors": 6}
+    # the model's cost is its node count: full 6 per batch, kept-only 2, every sensor forecast 6
+    assert out["seconds"] == {"full": [6.0 * batches] * 3, "kept_only": [2.0 * batches] * 3,
+                              "all_sensors": [6.0 * batches] * 3}
+    assert out["speedup"]["kept_only"] == {"median": 3.0, "low": 3.0, "high": 3.0}
+    assert out["speedup"]["all_sensors"]["median"] == 1.0
+    json.dumps(out)
+
+
+def test_inference_timing_interleaves_the_views_per_batch_rotating_per_repeat():
+    data, model, out = timed(repeats=3, batch_size=40)
+    dropped = [0, 2, 3, 5]
+    views = [view_of(x, nodes, dropped) for x, nodes in model.calls]
+    assert views[:3] == ["full", "kept_only", "all_sensors"]  # the untimed warm-up
+    batches = -(-len(data.test) // 40)
+    rotations = [["full", "kept_only", "all_sensors"], ["kept_only", "all_sensors", "full"],
+                 ["all_sensors", "full", "kept_only"]]
+    assert out["order"] == rotations
+    expected = [v for order in rotations for _ in range(batches) for v in order]
+    assert views[3:] == expected
+
+
+def test_the_deployed_forward_runs_on_the_kept_sensors_only():
+    _, model, _ = timed(repeats=2)
+    kept = [(x, nodes) for x, nodes in model.calls if nodes is not None]
+    assert kept and all(x.shape[2] == 2 and nodes.tolist() == [1, 4] for x, nodes in kept)
+    others = [x for x, nodes in model.calls if nodes is None]
+    assert all(x.shape[2] == 6 for x in others)
+
+
+def test_a_dynst_job_carries_its_inference_timing_to_the_result_and_json(tmp_path):
+    from sttune.recipe.settings import TrainConfig
+    from sttune.training.jobs import Job, fit_job
+    from sttune.training.result import TrainResult
+
+    block = DatasetBlock("synthetic", {"n_nodes": 8, "n_days": 3, "steps_per_day": 48}, id="tiny")
+    job = Job(block, Protocol(), "stid", {"embed_dim": 8, "n_layers": 1}, [("dynst", {"s_final": 0.5})],
+              TrainConfig(epochs=2, device="cpu", batch_size=32))
+    result = fit_job(job, tmp_path).result
+    inference = result.deployment["inference"]
+    assert inference["clock"] == "process" and inference["device"].startswith("cpu")
+    assert inference["nodes"]["kept_only"] == result.deployment["n_kept"] == 4
+    assert len(inference["seconds"]["full"]) == inference["repeats"] == 5
+    assert inference["speedup"]["kept_only"]["low"] <= inference["speedup"]["kept_only"]["median"]
+    assert result.to_dict()["deployment"]["inference"] == inference  # train --json
+    again = TrainResult.from_plain(json.loads(json.dumps(result.to_plain())))  # the study's journal
+    assert again.deployment["inference"]["speedup"] == inference["speedup"]
+    assert export_sensors(tmp_path, "tiny", again, None)["deployment"]["inference"] == again.deployment["inference"]

@@ -1,4 +1,4 @@
-"""The built-in models (STID, Graph WaveNet, STGCN) against the STModel contract."""
+"""The built-in models (STID, Graph WaveNet, STGCN, MTGNN) against the STModel contract."""
 
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ import torch
 
 from sttune.api import Graph, ModelSpec, STModel
 from sttune.models.gwnet import GWNet
+from sttune.models.mtgnn import MTGNN
 from sttune.models.stgcn import STGCN
 from sttune.models.stid import STID
 
-MODELS = [STID, GWNet, STGCN]
+MODELS = [STID, GWNet, STGCN, MTGNN]
 GRAPH_MODELS = [GWNet, STGCN]
 SMALL: dict[type, dict[str, Any]] = {  # tiny widths keep the file fast
     STID: {"embed_dim": 16},
     GWNet: {"residual_channels": 8, "dilation_channels": 8, "skip_channels": 16, "end_channels": 16},
     STGCN: {"hidden": 16, "bottleneck": 8, "out_hidden": 16, "node_dim": 8},
+    MTGNN: {"conv_channels": 8, "residual_channels": 8, "skip_channels": 16, "end_channels": 16, "node_dim": 6,
+            "subgraph_size": 4, "encoder_hidden": 16},
 }
 IN_DIM = 26
 
@@ -191,3 +194,85 @@ def test_space_suggests_prefixed_params(cls: type[STModel]) -> None:
     assert params and all(k.startswith(f"{cls.name}.") for k in trial.params)
     model = cls(make_spec(), **params)
     assert model(make_x(make_spec())).shape == (3, 12, 12)
+
+
+def test_mtgnn_learns_a_sparse_graph_over_the_batch_nodes() -> None:
+    """The graph learning layer: at most subgraph_size non-zero entries per row, antisymmetric
+    scores (A[v, w] > 0 rules out A[w, v] > 0), over exactly the nodes given."""
+    spec = make_spec()
+    model = build(MTGNN, spec, subgraph_size=3)
+    adj = model.adjacency(12, None, None)
+    assert adj.shape == (12, 12) and ((adj > 0).sum(1) <= 3).all() and (adj >= 0).all()
+    assert not ((adj > 0) & (adj.t() > 0)).any()
+    nodes = torch.tensor([1, 4, 5, 9])
+    sub = model.adjacency(4, nodes, None)
+    assert sub.shape == (4, 4)
+    # a subset's graph is learned from the subset's own vectors: the full graph's top-k rows cut
+    # to the subset are not what it keeps (top-k is taken among the subset)
+    e1, e2 = model.emb1.table[nodes], model.emb2.table[nodes]
+    torch.testing.assert_close(sub, model.graph_learner(e1, e2))
+
+
+def test_mtgnn_ignores_the_dataset_graph() -> None:
+    """Published MTGNN (buildA_true) learns its graph: the dataset graph changes nothing."""
+    spec = make_spec()
+    model = build(MTGNN, spec).eval()
+    x = make_x(spec)
+    with torch.no_grad():
+        base = model(x)
+        model.spec = dataclasses.replace(spec, graph=ring(12, drop=(1, 2)))
+        other = model(x)
+    torch.testing.assert_close(other, base)
+
+
+def test_mtgnn_receptive_field_and_mix_hop() -> None:
+    """The published receptive field 1 + layers·(7-1) (inputs left-padded to it), and
+    mix-hop: depth 0 is the plain 1x1 conv, the graph reaches a node's neighbours at depth > 0."""
+    spec = make_spec(n_nodes=5)
+    assert build(MTGNN, spec).receptive_field == 19
+    assert build(MTGNN, spec, layers=2, dilation_exponential=2).receptive_field == 1 + 6 * 3
+    from sttune.models.mtgnn import MixProp
+
+    torch.manual_seed(0)
+    prop = MixProp(2, 3, 2, 0.05)
+    x = torch.randn(1, 1, 3, 2)
+    chain = torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    y = prop(x, chain)
+    x2 = x.clone()
+    x2[0, 0, 2] += 1.0  # node 2 is two hops from node 0
+    assert not torch.allclose(prop(x2, chain)[0, 0, 0], y[0, 0, 0])
+    x3 = x.clone()
+    x3[0, 0, 0] += 1.0  # nothing flows back to node 2
+    torch.testing.assert_close(prop(x3, chain)[0, 0, 2], y[0, 0, 2])
+
+
+def test_mtgnn_is_a_registered_plugin_that_passes_the_model_contract() -> None:
+    """What `sttune plugins check mtgnn` runs, on the class; and the entry point it is found by."""
+    import tomllib
+    from pathlib import Path
+
+    from sttune.testing.contracts import check_plugin
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert pyproject["project"]["entry-points"]["sttune.models"]["mtgnn"] == "sttune.models.mtgnn:MTGNN"
+    results = check_plugin("model", MTGNN, name="mtgnn")
+    assert [r for r in results if r.status == "fail"] == []
+    assert {r.check for r in results if r.status == "pass"} >= {"forward_subset", "encoder", "gradients", "trains"}
+
+
+def test_mtgnn_fused_layers_equal_the_published_per_kernel_and_per_direction_form() -> None:
+    """The dilated inception as one matmul over 7 taps equals four convs (kernels 2, 3, 6, 7)
+    cut to the shortest output and concatenated; the two mix-hop modules as one matmul equal
+    mixprop(x, A) + mixprop(x, Aᵀ)."""
+    from sttune.models.mtgnn import DilatedInception, MixProp, mix_hop_pair
+
+    torch.manual_seed(0)
+    inception = DilatedInception(3, 8, dilation=2)
+    x = torch.randn(2, 19, 4, 3)
+    outs = [conv(x) for conv in inception.convs]  # each kernel's own valid conv
+    t = outs[-1].shape[1]
+    assert t == 19 - 6 * 2 and [o.shape[1] for o in outs] == [19 - (k - 1) * 2 for k in (2, 3, 6, 7)]
+    torch.testing.assert_close(inception(x), torch.cat([o[:, -t:] for o in outs], dim=-1))
+    one, other = MixProp(3, 5, 2, 0.05), MixProp(3, 5, 2, 0.05)
+    adj = torch.rand(4, 4)
+    torch.testing.assert_close(mix_hop_pair(one, other, x, adj), one(x, adj) + other(x, adj.t()))

@@ -7,6 +7,8 @@ from the training steps only, and per-node descriptors for location encoders.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -132,6 +134,20 @@ class DataModule:
     notes: tuple[str, ...] = field(default_factory=tuple)
     missing: str = "zero"  # the missing-value policy (protocol.missing) the targets were encoded with
     steps_per_day: int = 0  # of the series (naive seasonal forecasts); 0 = unknown
+
+    def with_node_inputs(self, node_inputs: Tensor) -> DataModule:
+        """The same data with other real-node descriptors (the same shape: models are built for
+        its width), in ``node_inputs`` and in every split's batches; nothing is copied."""
+        if tuple(node_inputs.shape) != tuple(self.node_inputs.shape):
+            raise ValueError(f"node descriptors must keep the shape {tuple(self.node_inputs.shape)}, "
+                             f"got {tuple(node_inputs.shape)}")
+        node_inputs = node_inputs.to(self.node_inputs.device, self.node_inputs.dtype)
+        splits = []
+        for windows in (self.train, self.val, self.test):
+            w = copy.copy(windows)
+            w.node_inputs = node_inputs
+            splits.append(w)
+        return dataclasses.replace(self, train=splits[0], val=splits[1], test=splits[2], node_inputs=node_inputs)
 
     def to(self, device: torch.device | str, batch_device: torch.device | None = None) -> DataModule:
         """On ``device`` (one copy of the series shared by train, val and test); see

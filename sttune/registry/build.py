@@ -86,7 +86,7 @@ def model_factory(
             users = ", ".join(s.name for s in strategies if s.needs_location_encoder)
             raise RecipeError(
                 f"model '{name}' has no location encoder, which {users} needs",
-                "pick a model that sets supports_location_encoder (stid, gwnet, stgcn)",
+                "pick a model that sets supports_location_encoder (stid, gwnet, stgcn, mtgnn)",
             )
         params["node_embedding"] = "encoder"
     what = f"model '{name}'"

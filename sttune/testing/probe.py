@@ -181,3 +181,6 @@ class Probe(Strategy):
 
     def prepare_charge_seconds(self, prepare_seconds: float) -> float:
         return self.inner.prepare_charge_seconds(prepare_seconds)
+
+    def node_descriptors(self, node_inputs: Tensor, train: Any) -> Tensor:
+        return self.inner.node_descriptors(node_inputs, train)

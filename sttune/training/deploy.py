@@ -18,10 +18,18 @@ validation and the test windows:
 
 ``full_inputs_kept`` scores the kept sensors with every input present, the reference that
 separates "fewer sensors scored" from "fewer sensors heard".
+
+:func:`inference_timing` adds what the deployed model costs to run (DynST's headline: a sparse
+deployment forecasts faster): the forward passes over the test windows of the full model (every
+sensor, every input), of ``kept_only`` (the kept sensors alone) and of ``all_sensors`` (every
+sensor forecast from the kept sensors' readings), interleaved per batch in an order that rotates
+from repeat to repeat, on the trainer's device clock; per repeat the full model's seconds over
+each deployed view's, the median and range over repeats.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +38,7 @@ from torch import Tensor, nn
 
 from sttune.data.protocol import DataModule, SeriesWindows
 from sttune.training.metrics import MetricAccumulator, drop_mape
+from sttune.training.timing import DeviceClock
 
 KEPT = "kept_sensors"  # the artifact key a sensor-selection strategy fills
 VIEWS = ("all_sensors", "kept_only", "full_inputs_kept")
@@ -94,3 +103,70 @@ def without_mape(deployment: dict[str, Any]) -> dict[str, Any]:
     """``deployment`` with MAPE left out of every view (where the run's MAPE means nothing)."""
     return {k: {split: drop_mape(m) for split, m in v.items()} if k in VIEWS else v
             for k, v in deployment.items()}
+
+
+TIMED = ("full", "kept_only", "all_sensors")  # the forwards inference_timing compares, first order
+TIMING_REPEATS = 5
+
+
+def _rotated(repeat: int) -> list[str]:
+    k = repeat % len(TIMED)
+    return [*TIMED[k:], *TIMED[:k]]
+
+
+@torch.no_grad()
+def inference_timing(model: nn.Module, data: DataModule, kept: list[int], batch_size: int,
+                     clock: Callable[[], DeviceClock], repeats: int = TIMING_REPEATS) -> dict[str, Any]:
+    """Device seconds of the full model's and the deployed model's forward passes over the test
+    windows (see the module docstring), and the deployed views' speed-ups.
+
+    Per repeat and test batch, the batch is gathered and its kept / masked inputs made untimed,
+    then the three forwards run back to back, each timed alone on its own ``clock()`` (a
+    DeviceClock: synchronised on a GPU, process CPU time on a CPU by default), in the order
+    ``order[repeat]``, which rotates from repeat to repeat. One untimed forward per view on the
+    first batch goes first (one-off allocations). ``speedup[view]`` is the median, low and high
+    over repeats of full seconds / view seconds of the same repeat."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    was_training = model.training
+    model.eval()
+    device = data.node_inputs.device
+    n, c, inputs = data.spec.n_nodes, data.spec.n_channels, data.node_inputs
+    keep = torch.as_tensor(sorted(set(kept)), dtype=torch.long, device=device)
+    dropped = torch.ones(n, dtype=torch.bool, device=device)
+    dropped[keep] = False
+    kept_inputs = inputs[keep]
+    forwards: dict[str, Callable[[dict[str, Tensor]], Tensor]] = {
+        "full": lambda v: model(v["x"], None, inputs, None),
+        "kept_only": lambda v: model(v["kept"], keep, kept_inputs, None),
+        "all_sensors": lambda v: model(v["masked"], None, inputs, None),
+    }
+    index = list(torch.split(torch.arange(len(data.test)), batch_size))
+
+    def views(i: Tensor) -> dict[str, Tensor]:
+        x = data.test.gather(i).x
+        return {"x": x, "kept": x.index_select(2, keep), "masked": masked_inputs(x, dropped, c)}
+
+    first = views(index[0])
+    for name in TIMED:  # warm-up, untimed
+        forwards[name](first)
+    clocks = {name: [clock() for _ in range(repeats)] for name in TIMED}
+    orders = []
+    for repeat in range(repeats):
+        order = _rotated(repeat)
+        orders.append(order)
+        for i in index:
+            v = views(i)
+            for name in order:
+                with clocks[name][repeat].timed():
+                    forwards[name](v)
+    model.train(was_training)
+    seconds = {name: [c.seconds for c in clocks[name]] for name in TIMED}
+    speedup = {}
+    for name in TIMED[1:]:
+        ratios = [f / d for f, d in zip(seconds["full"], seconds[name]) if d > 0]
+        speedup[name] = ({"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
+                         if ratios else None)
+    return {"repeats": repeats, "windows": len(data.test), "batch_size": batch_size,
+            "nodes": {"full": n, "kept_only": len(keep), "all_sensors": n},
+            "order": orders, "seconds": seconds, "speedup": speedup}

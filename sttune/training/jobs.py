@@ -87,6 +87,17 @@ def naive_for(job: Job):  # -> NaiveForecasts
     return naive_cached(load_data_cached(job.dataset, job.protocol))
 
 
+def with_strategy_descriptors(data, strategies):  # (DataModule, list[Strategy]) -> DataModule
+    """``data`` with the real-node descriptors the strategies ask for
+    (:meth:`sttune.api.Strategy.node_descriptors`, in order); unchanged when none asks."""
+    for strategy in strategies:
+        given = data.node_inputs
+        wanted = strategy.node_descriptors(given, data.train)
+        if wanted is not given:
+            data = data.with_node_inputs(wanted)
+    return data
+
+
 @dataclass
 class Fitted:
     """A finished run with what produced it: the best-validation model (weights restored), the
@@ -109,13 +120,14 @@ def train_job(job: Job, cache_dir: Path, listener=None):  # -> TrainResult
 def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
     """:func:`train_job`, keeping the trained model and strategies (saved models, the Python API)."""
     from sttune.registry.build import make_strategies, model_factory
-    from sttune.training.deploy import deployment_metrics, kept_sensors, without_mape
+    from sttune.training.deploy import deployment_metrics, inference_timing, kept_sensors, without_mape
     from sttune.training.metrics import drop_mape
     from sttune.training.naive import MAPE_NOTE, mape_cached
+    from sttune.training.timing import DeviceClock, clock_name, device_name
     from sttune.training.trainer import Trainer
 
-    data = load_data_cached(job.dataset, job.protocol, cache_dir)
     strategies = make_strategies(job.strategies)
+    data = with_strategy_descriptors(load_data_cached(job.dataset, job.protocol, cache_dir), strategies)
     build = model_factory(job.model_name, job.model_params, data, strategies)
     built: list[Any] = []
 
@@ -131,6 +143,10 @@ def fit_job(job: Job, cache_dir: Path, listener=None) -> Fitted:
     chosen = kept_sensors(result.artifacts)
     if chosen is not None:
         result.deployment = deployment_metrics(model, moved, chosen[1], chosen[0], job.train.eval_batch_size)
+        timing = inference_timing(model, moved, chosen[1], job.train.eval_batch_size,
+                                  lambda: DeviceClock(trainer.device, job.train.cpu_clock))
+        result.deployment["inference"] = {"clock": clock_name(trainer.device, job.train.cpu_clock),
+                                          "device": device_name(trainer.device), **timing}
     if not mape_cached(data):
         result.val, result.test = drop_mape(result.val), drop_mape(result.test)
         result.deployment = without_mape(result.deployment)
@@ -145,7 +161,7 @@ def probe_job(job: Job, cache_dir: Path, batches_at: Callable[[int], int], now: 
     from sttune.registry.build import make_strategies, model_factory
     from sttune.training.trainer import Trainer
 
-    data = load_data_cached(job.dataset, job.protocol)
     strategies = make_strategies(job.strategies)
+    data = with_strategy_descriptors(load_data_cached(job.dataset, job.protocol), strategies)
     new_model = model_factory(job.model_name, job.model_params, data, strategies)
     return Trainer(job.train, cache_dir, now).probe_schedule(new_model, data, strategies, batches_at)

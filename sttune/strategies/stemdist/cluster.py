@@ -162,3 +162,35 @@ def target_stats(train: WindowSource) -> tuple[float, float]:
     b = train.gather(torch.arange(min(len(train), 512)))
     seen_y = b.y[b.y != 0]
     return float(seen_y.mean()), float(seen_y.std().clamp_min(1e-6))
+
+
+def padded(windows: Tensor, width: int) -> Tensor:
+    """[n, L·C] mean windows zero-padded on the right to ``width`` columns: a Linear layer on
+    the padded vector is a Linear layer on the window (the zero columns never contribute)."""
+    n, have = windows.shape
+    if have > width:
+        raise ValueError(
+            f"encoder_input='mean_window' needs in_len x channels ({have}) <= the descriptor width ({width}): "
+            "use fewer input steps or channels, or encoder_input='profile'"
+        )
+    return torch.cat([windows, windows.new_zeros(n, width - have)], dim=1)
+
+
+def mean_windows(x_series: Tensor, width: int) -> Tensor:
+    """Each node's mean input window over the windows of ``x_series`` [M, L, n, C] (series
+    channels), flattened step-major and padded: [n, width]. STemDist's encoder input [paper code];
+    differentiable, so a learnable set's descriptors follow its inputs."""
+    mean = x_series.mean(0)  # [L, n, C]
+    return padded(mean.permute(1, 0, 2).reshape(mean.shape[1], -1), width)
+
+
+def source_mean_windows(train: WindowSource, n_channels: int, width: int) -> Tensor:
+    """:func:`mean_windows` of every window of ``train`` (gathered in chunks): [N, width]."""
+    total: Tensor | None = None
+    for index in torch.split(torch.arange(len(train)), CHUNK):
+        part = train.gather(index).x[..., :n_channels].sum(0)  # [L, N, C]
+        total = part if total is None else total + part
+    if total is None:
+        raise ValueError("no training windows")
+    mean = total / len(train)
+    return padded(mean.permute(1, 0, 2).reshape(mean.shape[1], -1), width)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from sttune.api import Graph, Span, STModel
+from sttune.strategies.stemdist.cluster import mean_windows
 
 
 @dataclass
@@ -59,6 +60,7 @@ class SynSet(nn.Module):
 
 
 LOSSES = ("mse", "mae")
+LOOPS = ("sttune", "authors")
 
 
 def weighted_loss(pred: Tensor, target: Tensor, seen: Tensor, weight: Tensor, kind: str = "mse") -> Tensor:
@@ -104,6 +106,18 @@ class MatchConfig:
     loss: str = "mse"  # matched and trained-on loss: "mse" (the paper) or "mae" (the trainer's)
     eval_every: int = 0
     eval_epochs: int = 10
+    # "sttune": per round one Adam step on the summed subset distances, then net_steps surrogate
+    # steps on syn_batch windows; "authors" (their stemdist.py): per round one Adam step per
+    # subset against the whole synthetic set, then net_steps passes of K subset steps on the whole
+    # set (none after the last round), the surrogate in train mode; selection models train likewise
+    loop: str = "sttune"
+    score_runs: int = 1  # fresh models trained per selection score, their val MAE averaged (authors: 3)
+    # the set before matching (iteration 0) may be selected [ours]; the authors' code scores it but
+    # keeps only sets from the first check on
+    initial_candidate: bool = True
+    # > 0: the synthetic set's descriptors are its own mean input windows, padded to this width
+    # (encoder_input="mean_window"); 0: the clusters' descriptors stay fixed
+    descriptor_width: int = 0
     history: list[float] = field(default_factory=list)
 
 
@@ -122,12 +136,22 @@ class Distiller:
     def _rows(self, n: int, generator: torch.Generator | None = None, size: int = 0) -> Tensor:
         return torch.randperm(n, generator=generator or self.gen)[: size or self.cfg.batch_size]
 
-    def _loss(self, model: STModel, x: Tensor, y_norm: Tensor, seen: Tensor, nodes: Tensor) -> Tensor:
+    def syn_inputs(self, x_series: Tensor | None = None) -> Tensor | None:
+        """The synthetic set's descriptors (its mean input windows, differentiable in its inputs)
+        when ``descriptor_width`` is set, else None (the clusters' fixed descriptors serve)."""
+        if not self.cfg.descriptor_width:
+            return None
+        return mean_windows(self.syn.x_series if x_series is None else x_series, self.cfg.descriptor_width)
+
+    def _loss(
+        self, model: STModel, x: Tensor, y_norm: Tensor, seen: Tensor, nodes: Tensor, node_inputs: Tensor | None = None,
+    ) -> Tensor:
         r = self.real
         self.work += int(x.shape[0]) * len(nodes)  # one pass (a matching step's double backward counts once)
         if self._add_work is not None:
             self._add_work(int(x.shape[0]), len(nodes))
-        pred = model(x[:, :, nodes], None, r.node_inputs[nodes], r.graph.subgraph(nodes))
+        inputs = r.node_inputs if node_inputs is None else node_inputs
+        pred = model(x[:, :, nodes], None, inputs[nodes], r.graph.subgraph(nodes))
         return weighted_loss(pred, y_norm[..., nodes], seen[..., nodes], r.weight[nodes], self.cfg.loss)
 
     def match_step(self, model: STModel) -> float:
@@ -141,24 +165,67 @@ class Distiller:
         x_s, yn_s, seen_s = s.x()[si], s.y_norm[si], s.seen[si]
         params = [p for p in model.parameters() if p.requires_grad]
         with sdpa_kernel(SDPBackend.MATH):  # the fused attention kernels have no double backward
-            total = self._match(model, params, (x_r, yn_r, seen_r), (x_s, yn_s, seen_s))
+            total = self._match(model, params, (x_r, yn_r, seen_r), (x_s, yn_s, seen_s), self.syn_inputs())
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         self.opt.step()
         return float(total.detach())
 
     def _match(
-        self, model: STModel, params: list[Tensor], real: tuple[Tensor, Tensor, Tensor], syn: tuple[Tensor, Tensor, Tensor]
+        self, model: STModel, params: list[Tensor], real: tuple[Tensor, Tensor, Tensor],
+        syn: tuple[Tensor, Tensor, Tensor], syn_inputs: Tensor | None = None,
     ) -> Tensor:
         """Σ over K random cluster subsets of the gradient distance (differentiable in syn)."""
         total = torch.zeros((), device=self.real.x.device)
         for nodes in split_clusters(len(self.real.weight), self.cfg.k_subsets, self.gen):
-            nodes = nodes.to(total.device)
-            g_r = torch.autograd.grad(self._loss(model, *real, nodes), params, allow_unused=True)
-            g_r = [None if g is None else g.detach() for g in g_r]
-            g_s = torch.autograd.grad(self._loss(model, *syn, nodes), params, create_graph=True, allow_unused=True)
-            total = total + match_distance(g_r, g_s)
+            total = total + self._distance(model, params, real, syn, nodes.to(total.device), syn_inputs)
         return total
+
+    def _distance(
+        self, model: STModel, params: list[Tensor], real: tuple[Tensor, Tensor, Tensor],
+        syn: tuple[Tensor, Tensor, Tensor], nodes: Tensor, syn_inputs: Tensor | None,
+    ) -> Tensor:
+        """The gradient distance on one cluster subset (differentiable in syn)."""
+        g_r = torch.autograd.grad(self._loss(model, *real, nodes), params, allow_unused=True)
+        g_r = [None if g is None else g.detach() for g in g_r]
+        g_s = torch.autograd.grad(self._loss(model, *syn, nodes, syn_inputs), params, create_graph=True, allow_unused=True)
+        return match_distance(g_r, g_s)
+
+    def authors_round(self, model: STModel, net_opt: torch.optim.Optimizer, last: bool) -> float:
+        """One outer loop of the authors' code: a real batch; per random cluster subset, the
+        distance between its real gradient and the *whole* synthetic set's, and one Adam step
+        on the set; then (not after the last round) ``net_steps`` surrogate passes."""
+        r, s, dev = self.real, self.syn, self.real.x.device
+        ri = self._rows(len(r.x), size=self.cfg.real_batch).to(dev)
+        x_r, y_r = r.x[ri], r.y[ri]
+        seen_r = y_r != 0
+        yn_r = torch.where(seen_r, (y_r - r.mean) / r.std, torch.zeros_like(y_r))
+        params = [p for p in model.parameters() if p.requires_grad]
+        total = 0.0
+        for nodes in split_clusters(len(r.weight), self.cfg.k_subsets, self.gen):
+            with sdpa_kernel(SDPBackend.MATH):
+                dist = self._distance(model, params, (x_r, yn_r, seen_r), (s.x(), s.y_norm, s.seen), nodes.to(dev),
+                                      self.syn_inputs())  # fmt: skip
+            self.opt.zero_grad(set_to_none=True)
+            dist.backward()
+            self.opt.step()
+            total += float(dist.detach())
+        if not last:
+            self.passes(model, self.cfg.net_steps, net_opt)
+        return total
+
+    def passes(
+        self, model: STModel, n_passes: int, opt: torch.optim.Optimizer, generator: torch.Generator | None = None,
+    ) -> None:
+        """The authors' training on the (detached) set: each pass splits the clusters into K
+        random subsets and takes one step per subset on every synthetic window."""
+        x, yn, seen = self.syn.x().detach(), self.syn.y_norm.detach(), self.syn.seen
+        inputs = self.syn_inputs(x[..., : self.syn.n_channels])
+        for _ in range(n_passes):
+            for nodes in split_clusters(len(self.real.weight), self.cfg.k_subsets, generator or self.gen):
+                opt.zero_grad(set_to_none=True)
+                self._loss(model, x, yn, seen, nodes.to(x.device), inputs).backward()
+                opt.step()
 
     def train_on_syn(
         self, model: STModel, steps: int, opt: torch.optim.Optimizer, generator: torch.Generator | None = None,
@@ -166,10 +233,11 @@ class Distiller:
         """``steps`` surrogate updates on the (detached) synthetic set, all clusters."""
         every = torch.arange(len(self.real.weight), device=self.real.x.device)
         x, yn, seen = self.syn.x().detach(), self.syn.y_norm.detach(), self.syn.seen
+        inputs = self.syn_inputs(x[..., : self.syn.n_channels])
         for _ in range(steps):
             i = self._rows(len(x), generator).to(x.device)
             opt.zero_grad(set_to_none=True)
-            self._loss(model, x[i], yn[i], seen[i], every).backward()
+            self._loss(model, x[i], yn[i], seen[i], every, inputs).backward()
             opt.step()
 
     def score(
@@ -177,16 +245,25 @@ class Distiller:
         clock: Callable[[], float] = lambda: 0.0,
     ) -> tuple[float, float]:
         """(Validation MAE of a fresh model trained ``eval_epochs`` epochs on the current set,
-        the device seconds of one of those epochs on ``clock``: what training on a set of this
-        shape costs per epoch, the validation pass left out)."""
-        model = self.new_model()
-        model.train()
-        opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-        steps = self.cfg.eval_epochs * max(1, -(-len(self.syn.x_series) // self.cfg.batch_size))
-        start = clock()
-        self.train_on_syn(model, steps, opt, generator)
-        epoch_seconds = (clock() - start) / max(self.cfg.eval_epochs, 1)
-        return float(evaluate(model)), epoch_seconds
+        averaged over ``score_runs`` such models, and the device seconds of one of the first
+        model's epochs on ``clock``: what training on a set of this shape costs per epoch, the
+        validation pass left out). An epoch is ceil(windows / batch) steps on all clusters at lr
+        2e-3, or with the authors' loop one pass of K subset steps on the whole set at net_lr."""
+        vals, epoch_seconds = [], 0.0
+        for run in range(self.cfg.score_runs):
+            model = self.new_model()
+            model.train()
+            start = clock()
+            if self.cfg.loop == "authors":
+                self.passes(model, self.cfg.eval_epochs, torch.optim.Adam(model.parameters(), lr=self.cfg.net_lr),
+                            generator)  # fmt: skip
+            else:
+                steps = self.cfg.eval_epochs * max(1, -(-len(self.syn.x_series) // self.cfg.batch_size))
+                self.train_on_syn(model, steps, torch.optim.Adam(model.parameters(), lr=2e-3), generator)
+            if run == 0:
+                epoch_seconds = (clock() - start) / max(self.cfg.eval_epochs, 1)
+            vals.append(float(evaluate(model)))
+        return sum(vals) / len(vals), epoch_seconds
 
     def side_score(self, evaluate: Callable[[nn.Module], float], clock: Callable[[], float]) -> tuple[float, float]:
         """:meth:`score` without touching any random state the distillation goes on to use,
@@ -219,7 +296,7 @@ class Distiller:
         start_val, epoch_seconds, best = math.nan, 0.0, None
         if use_eval:
             start_val, epoch_seconds = self.score(evaluate, clock=clock)
-            best = (start_val, 0, copy.deepcopy(self.syn.state_dict()))
+            best = (start_val if cfg.initial_candidate else math.inf, 0, copy.deepcopy(self.syn.state_dict()))
         elif listen:  # a score for the checkpoint alone: the search's overhead (its clock still runs inside)
             with overhead() if overhead is not None else nullcontext(Span()):
                 start_val, epoch_seconds = self.side_score(evaluate, clock)
@@ -227,10 +304,15 @@ class Distiller:
         scores_left = math.ceil(cfg.outer / cfg.eval_every) if use_eval else 0  # multiples of eval_every, and the end
         for it in range(1, cfg.outer + 1):
             model = self.new_model()
-            model.eval()  # no dropout noise between the real and synthetic passes [ours]
+            # sttune: no dropout noise between the real and synthetic passes [ours]; the authors'
+            # surrogate stays in train mode
+            model.train(cfg.loop == "authors")
             net_opt = torch.optim.Adam(model.parameters(), lr=cfg.net_lr)
             losses = []
-            for _ in range(cfg.inner):
+            for r in range(cfg.inner):
+                if cfg.loop == "authors":
+                    losses.append(self.authors_round(model, net_opt, last=r == cfg.inner - 1))
+                    continue
                 losses.append(self.match_step(model))
                 self.train_on_syn(model, cfg.net_steps, net_opt)
             cfg.history.append(sum(losses) / len(losses))
@@ -248,4 +330,5 @@ class Distiller:
             "matching_loss": cfg.history,
             "best_val_mae": None if best is None else best[0],
             "best_iteration": cfg.outer if best is None else best[1],
+            "initial_val_mae": start_val if use_eval else None,
         }

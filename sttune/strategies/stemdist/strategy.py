@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+from torch import Tensor
 
 import sttune.strategies.stemdist.cache as cache
 from sttune.api import Batch, Graph, PrepareContext, Strategy, TensorWindows, TrainContext, WindowSource
@@ -19,12 +20,14 @@ from sttune.strategies.stemdist.cluster import (
     cluster_graph,
     clustered_windows,
     kmeans,
+    mean_windows,
     medoid_matrix,
     node_features,
     one_hot,
+    source_mean_windows,
     target_stats,
 )
-from sttune.strategies.stemdist.distill import LOSSES, ClusterData, Distiller, MatchConfig, SynSet
+from sttune.strategies.stemdist.distill import LOOPS, LOSSES, ClusterData, Distiller, MatchConfig, SynSet
 
 if TYPE_CHECKING:
     import optuna
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 MODES = ("distill", "cluster_only", "random")
 REPRESENTS = ("mean", "medoid")
 CHARGES = ("full", "amortised")
+ENCODER_INPUTS = ("profile", "mean_window")
 
 
 class STemDist(Strategy):
@@ -52,13 +56,14 @@ class STemDist(Strategy):
         eval_every: int = 0, eval_epochs: int = 10, train_subsets: int = 1,
         charge: str = "full", reuses: int = 1, use_cache: bool = True,
         real_batch: int = 0, syn_batch: int = 0, represent: str = "mean", match_loss: str = "mse",
+        loop: str = "sttune", score_runs: int = 1, encoder_input: str = "profile", initial_candidate: bool = True,
     ) -> None:
         for key, value in {"nrr": nrr, "srr": srr}.items():
             if not 0 < value <= 1:
                 raise ValueError(f"{key} must be in (0, 1], got {value!r}")
         positive = {"k_subsets": k_subsets, "t_outer": t_outer, "inner": inner, "kmeans_iters": kmeans_iters,
                     "feature_windows": feature_windows, "eval_epochs": eval_epochs,
-                    "train_subsets": train_subsets, "reuses": reuses}  # fmt: skip
+                    "train_subsets": train_subsets, "reuses": reuses, "score_runs": score_runs}  # fmt: skip
         for key, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
@@ -76,12 +81,18 @@ class STemDist(Strategy):
             raise ValueError(f"represent must be one of {REPRESENTS}, got {represent!r}")
         if charge not in CHARGES:
             raise ValueError(f"charge must be one of {CHARGES}, got {charge!r}")
+        if loop not in LOOPS:
+            raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+        if encoder_input not in ENCODER_INPUTS:
+            raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}, got {encoder_input!r}")
         self.nrr, self.srr, self.k_subsets, self.lr_feat = float(nrr), float(srr), k_subsets, float(lr_feat)
         self.t_outer, self.inner, self.net_steps, self.net_lr = t_outer, inner, net_steps, float(net_lr)
         self.mode, self.kmeans_iters, self.feature_windows = mode, kmeans_iters, feature_windows
         self.eval_every, self.eval_epochs, self.train_subsets = eval_every, eval_epochs, train_subsets
         self.charge, self.reuses, self.use_cache = charge, reuses, bool(use_cache)
         self.real_batch, self.syn_batch, self.represent, self.match_loss = real_batch, syn_batch, represent, match_loss
+        self.loop, self.score_runs, self.encoder_input = loop, score_runs, encoder_input
+        self.initial_candidate = bool(initial_candidate)
         self._info: dict[str, Any] = {}
 
     @classmethod
@@ -98,11 +109,26 @@ class STemDist(Strategy):
         """Everything the synthetic set depends on (the cache key's params part)."""
         keys = ["mode", "nrr", "srr", "kmeans_iters", "feature_windows"]
         keys += ["represent"] if self.represent != "mean" else []  # the default: old keys hold
+        keys += ["encoder_input"] if self.encoder_input != "profile" else []
         if self.mode == "distill":
             keys += ["k_subsets", "lr_feat", "t_outer", "inner", "net_steps", "net_lr", "eval_every", "eval_epochs"]
             keys += [k for k in ("real_batch", "syn_batch") if getattr(self, k)]  # 0 (the batch size): old keys hold
             keys += ["match_loss"] if self.match_loss != "mse" else []
+            keys += ["loop"] if self.loop != "sttune" else []
+            keys += ["score_runs"] if self.score_runs != 1 else []
+            keys += ["initial_candidate"] if not self.initial_candidate else []
         return {k: getattr(self, k) for k in keys}
+
+    # ------------------------------------------------------------------ descriptors
+
+    def node_descriptors(self, node_inputs: Tensor, train: WindowSource) -> Tensor:
+        """With ``encoder_input="mean_window"``: each real node's mean input window over the
+        training windows (series channels, step-major, zero-padded to the descriptor width), the
+        authors' location-encoder input; else the data's descriptors unchanged."""
+        if self.encoder_input == "profile":
+            return node_inputs
+        n_channels = int(train.gather(torch.arange(1)).x.shape[-1]) - 2  # the channels, then tod, dow
+        return source_mean_windows(train, n_channels, int(node_inputs.shape[1]))
 
     # ------------------------------------------------------------------ prepare
 
@@ -137,13 +163,18 @@ class STemDist(Strategy):
         n, m, gen = train.n_nodes, len(train), ctx.generator
         k, ms = min(n, max(1, round(self.nrr * n))), min(m, max(1, round(self.srr * m)))
         descriptors = train.node_inputs  # type: ignore[attr-defined]
+        width = int(descriptors.shape[1]) if self.encoder_input == "mean_window" else 0
+        if width:  # the run must evaluate on the same kind of descriptor it trains on
+            self._check_mean_windows(train, ctx.spec.n_channels, descriptors)
         if self.mode == "random":
             nodes = torch.randperm(n, generator=gen)[:k].sort().values.to(descriptors.device)
             windows = torch.randperm(m, generator=gen)[:ms].sort().values
             b = train.gather(windows)
             graph = ctx.spec.graph.to(nodes.device).subgraph(nodes)
             weight = torch.ones(k, device=b.x.device)
-            return self._payload(b.x[:, :, nodes], b.y[..., nodes], descriptors[nodes], weight, graph, nodes, {})
+            x = b.x[:, :, nodes]
+            inputs = mean_windows(x[..., : ctx.spec.n_channels], width) if width else descriptors[nodes]
+            return self._payload(x, b.y[..., nodes], inputs, weight, graph, nodes, {})
         feats = node_features(train, ctx.spec.n_channels, self.feature_windows, gen)
         assign = kmeans(feats, k, self.kmeans_iters, gen)
         c = one_hot(assign, k)
@@ -159,15 +190,30 @@ class STemDist(Strategy):
             syn = SynSet(x, y, ctx.spec.n_channels, mean, std).to(xr.device)
             cfg = MatchConfig(self.k_subsets, self.lr_feat, self.t_outer, self.inner, self.net_steps, self.net_lr,
                               ctx.batch_size, self.real_batch, self.syn_batch, self.match_loss, self.eval_every,
-                              self.eval_epochs)  # fmt: skip
+                              self.eval_epochs, loop=self.loop, score_runs=self.score_runs,
+                              initial_candidate=self.initial_candidate, descriptor_width=width)  # fmt: skip
             real = ClusterData(xr, yr, weight, node_inputs, graph, mean, std)
             checkpoint = self._checkpoint(ctx) if ctx.listening else None
             distiller = Distiller(real, syn, ctx.new_model, cfg, gen, ctx.add_work)
             with torch.enable_grad():
                 info = distiller.run(ctx.evaluate, checkpoint, ctx.prepare_seconds, ctx.search_overhead)
             x, y = syn.x().detach(), syn.y_raw()
+            if width:  # the distilled set's descriptors follow its distilled inputs
+                node_inputs = mean_windows(x[..., : ctx.spec.n_channels], width)
             return {**self._payload(x, y, node_inputs, weight, graph, assign, info), "distill_work": distiller.work}
+        if width:
+            node_inputs = mean_windows(x[..., : ctx.spec.n_channels], width)
         return self._payload(x, y, node_inputs, weight, graph, assign, info)
+
+    def _check_mean_windows(self, train: WindowSource, n_channels: int, descriptors: Tensor) -> None:
+        """The training source's descriptors must be the mean windows :meth:`node_descriptors`
+        gives, or validation would read another kind of descriptor than training."""
+        expected = source_mean_windows(train, n_channels, int(descriptors.shape[1]))
+        if not torch.allclose(expected.to(descriptors.device), descriptors.float(), atol=1e-4):
+            raise ValueError(
+                "stemdist encoder_input='mean_window': the run's data still carries its own node descriptors; "
+                "train through sttune.train / sttune train (they apply Strategy.node_descriptors)"
+            )
 
     def _checkpoint(self, ctx: PrepareContext) -> Callable[[float, float, float], None]:
         """Report the cluster-only set's val MAE and the trial's projected charge: a search with
