@@ -92,6 +92,9 @@ class STSeries:
        stored as 0, so that ``protocol.missing: nan`` can tell them from real zeros; None = none.
     node_ids: the data files' sensor ids in node order (strings); () = unknown, and exports then
        name nodes by their 0-based index.
+    interval_minutes: the length of one step in minutes; None = a day over ``steps_per_day``. A step
+       of a day or longer needs it (weekly data has steps_per_day 1 and interval_minutes 10080):
+       the naive seasonal forecasts take their lags (a day, a week, a year) from it.
     """
 
     name: str
@@ -104,6 +107,12 @@ class STSeries:
     notes: tuple[str, ...] = ()  # what the loader changed (e.g. "masked 12 NaN readings")
     missing: np.ndarray | None = None
     node_ids: tuple[str, ...] = ()
+    interval_minutes: float | None = None
+
+    @property
+    def step_minutes(self) -> float:
+        """Minutes per step: ``interval_minutes``, else a day over ``steps_per_day``."""
+        return float(self.interval_minutes) if self.interval_minutes else 1440.0 / max(int(self.steps_per_day), 1)
 
     @property
     def n_steps(self) -> int:
@@ -251,6 +260,11 @@ class ModelSpec:
     steps_per_day: int
     graph: Graph
     node_input_dim: int  # width of Batch.node_inputs descriptors
+    # under ``protocol.residual: seasonal``: the series channel holding the seasonal naive forecast,
+    # shifted so that the last ``out_len`` input steps carry the forecast of the ``out_len`` target
+    # steps; the built-in models add it to their output (they forecast the residual over it).
+    # None: no such channel
+    seasonal_channel: int | None = None
 
     @property
     def n_features(self) -> int:

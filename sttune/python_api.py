@@ -63,11 +63,13 @@ def _loaded(recipe: RecipeLike | BestConfig, search: dict[str, Any] | None = Non
 
 @dataclass(frozen=True)
 class TrainingPlan:
-    """A checked training: the recipe, the job it describes, and the dataset's notes."""
+    """A checked training: the recipe, the job it describes, the dataset's notes, and one line
+    saying what is trained when the recipe is a search recipe or ``strategy`` picked one."""
 
     loaded: LoadedRecipe
     job: Job
     data_notes: tuple[str, ...]
+    trains: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,26 @@ class TrainFailed(SttuneError):
     """A plugin (or the trainer) raised during training; its traceback is in a log file."""
 
 
-def plan_training(recipe: RecipeLike | BestConfig, dataset: str | None = None, epochs: int | None = None) -> TrainingPlan:
-    """Check a fixed recipe for one training: the dataset, the epochs, the device, the data."""
+def plan_training(
+    recipe: RecipeLike | BestConfig, dataset: str | None = None, epochs: int | None = None, strategy: str | None = None,
+) -> TrainingPlan:
+    """Check a recipe for one training: the dataset, the epochs, the strategies, the device, the data.
+
+    A fixed recipe trains its strategies (stacked, as exported); a search recipe (one whose
+    strategies' params are searched) trains the plain baseline, or with ``strategy`` that one
+    of its strategies alone, with its given params or its recommended configuration
+    (:func:`sttune.tuning.space.training_strategies`)."""
     from sttune.registry.build import check_device
     from sttune.training.jobs import fixed_job, load_data_cached
+    from sttune.tuning.space import training_strategies
 
     check_count("--epochs", epochs)
     loaded = _loaded(recipe)
-    job = fixed_job(loaded, dataset, epochs)
+    strategies, trains = training_strategies(loaded.recipe, strategy, str(loaded.path))
+    job = fixed_job(loaded, dataset, epochs, strategies)
     check_device(job.train.device)
     data = load_data_cached(job.dataset, job.protocol, loaded.cache_dir())
-    return TrainingPlan(loaded, job, tuple(data.notes))
+    return TrainingPlan(loaded, job, tuple(data.notes), trains)
 
 
 def run_training(plan: TrainingPlan, save: str | Path | None = None, listener: TrainListener | None = None) -> Trained:
@@ -116,17 +127,19 @@ def run_training(plan: TrainingPlan, save: str | Path | None = None, listener: T
 
 def train(
     recipe: RecipeLike | BestConfig, dataset: str | None = None, epochs: int | None = None,
-    save: str | Path | None = None, on_epoch: Callable[[Any], None] | None = None,
+    save: str | Path | None = None, on_epoch: Callable[[Any], None] | None = None, strategy: str | None = None,
 ) -> TrainResult:
     """Train the recipe's fixed configuration once (``sttune train``); returns the TrainResult.
 
-    recipe: a path, a loaded recipe, or :func:`load_best`'s answer. ``save``: a folder to write
-    the best-validation model and its artifacts into (read back with :func:`load_model`).
-    ``on_epoch`` sees each epoch's record (an ``EpochRecord``: epoch, val MAE, device seconds).
+    recipe: a path, a loaded recipe, or :func:`load_best`'s answer; a search recipe trains the
+    plain baseline, or ``strategy`` (one of its strategies) with its given or recommended params
+    (:func:`plan_training`). ``save``: a folder to write the best-validation model and its
+    artifacts into (read back with :func:`load_model`). ``on_epoch`` sees each epoch's record (an
+    ``EpochRecord``: epoch, val MAE, device seconds).
     """
     from sttune.training.listener import EpochCallback
 
-    plan = plan_training(recipe, dataset, epochs)
+    plan = plan_training(recipe, dataset, epochs, strategy)
     return run_training(plan, save, EpochCallback(on_epoch) if on_epoch else None).result
 
 
@@ -167,6 +180,7 @@ class SearchPlan:
     data_notes: tuple[str, ...]
     worker_index: int = 0
     joining: bool = False  # `sttune worker`: a worker of a study others share
+    resuming: tuple[str, ...] = ()  # "resuming study X: k of n trials done, m re-queued", per study with trials
 
     @property
     def total_trials(self) -> int | None:
@@ -228,12 +242,13 @@ def _preflight(loaded: LoadedRecipe, trials: int | None) -> None:
 
 def _search_plan(run: Run, loaded: LoadedRecipe, trials: int | None, timeout: float | None, workers: int) -> SearchPlan:
     from sttune.training.jobs import load_data_cached
+    from sttune.tuning.runs import resume_lines
     from sttune.tuning.storage import storage_label
 
     notes = tuple(note for block in loaded.recipe.datasets
                   for note in load_data_cached(block, loaded.recipe.protocol).notes)
     return SearchPlan(run, loaded, trials, timeout, workers, storage_label(loaded.recipe.search.storage, run.run_dir),
-                      notes)
+                      notes, resuming=tuple(resume_lines(run, trials)))
 
 
 def _events(progress: SearchEvents | Callable[[TrialRecord], None] | None) -> SearchEvents:
@@ -327,6 +342,22 @@ def report(run: str | Path, plots: bool = True, run_dir: str | Path | None = Non
 
     opened = open_run(run, run_dir)
     return {rec.dataset_label(study): study_report(study, opened, plots) for study in load_studies(opened)}
+
+
+def naive_warnings(run: Run) -> dict[str, str]:
+    """Per dataset label, a warning when the study's best trial does not beat its naive forecasts
+    on validation by 1% (what ``sttune search`` prints in its summary and ``sttune report`` beside
+    the table); datasets whose best trial does are left out."""
+    from sttune.outcome.report import naive_summary
+    from sttune.tuning import records as rec
+    from sttune.tuning.runs import load_studies
+
+    found = {}
+    for study in load_studies(run):
+        summary = naive_summary(study)
+        if summary is not None and summary["warning"]:
+            found[rec.dataset_label(study)] = summary["warning"]
+    return found
 
 
 # --- what a search leaves -------------------------------------------------------------------

@@ -52,6 +52,9 @@ CASES = [
     ("empty-recipe", "", ["search", "RECIPE"], "is empty"),
     ("recipe-not-mapping", "- a\n- b\n", ["search", "RECIPE"], "must be a mapping"),
     ("unknown-key", recipe(bogus=1), ["search", "RECIPE"], "bogus: unknown key"),
+    ("misspelt-key", recipe(**{"train.epoch": 2}), ["search", "RECIPE"], "train.epoch: unknown key. did you mean `epochs`?"),
+    ("misspelt-model-param", recipe(**{"model.params.embed_dimm": 8}), ["search", "RECIPE"],
+     "got an unexpected keyword argument 'embed_dimm'. did you mean `embed_dim`? accepted params:"),
     ("epochs-not-int", recipe(**{"train.epochs": "ten"}), ["search", "RECIPE"], "train.epochs: expected an integer"),
     ("epochs-negative", recipe(**{"train.epochs": -3}), ["search", "RECIPE"], "train.epochs: must be at least 1"),
     ("trials-zero", recipe(**{"search.trials": 0}), ["search", "RECIPE"], "search.trials: must be at least 1"),
@@ -245,14 +248,19 @@ def one_error(args: list[str], progress: bool = False) -> str:
     ({"strategies": [{"name": "dynst"}]}, "the strategies changed (st_prune → dynst; finished trials use st_prune)"),
     ({"datasets.0.params.n_nodes": 9}, "the dataset params changed (n_nodes 8 → 9)"),
     ({"search.objectives": ["val_mae", "device_seconds", "peak_memory"]}, "the objectives changed"),
-], ids=["strategies", "dataset-params", "objectives"])
+    ({"train.epochs": 2}, "the training settings changed (train.epochs 1 → 2)"),
+    ({"train.batch_size": 32}, "the training settings changed (train.batch_size 64 → 32)"),
+    ({"train.lr": 0.01}, "the training settings changed (train.lr 0.002 → 0.01)"),
+    ({"model.params.embed_dim": 16}, "the model changed (model.params.embed_dim 8 → 16)"),
+    ({"protocol.in_len": 6}, "the protocol changed (protocol.in_len 12 → 6)"),
+], ids=["strategies", "dataset-params", "objectives", "epochs", "batch-size", "lr", "model-params", "protocol"])
 def test_resuming_with_a_changed_study_is_refused_and_touches_nothing(finished, change, expected):
     run = finished / "run"
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     path = finished / "changed.yaml"
     path.write_text(yaml.safe_dump(recipe(cache_dir=str(finished / "cache"), **change)))
     line = one_error(["search", str(path), "--run-dir", str(run)])
-    assert expected in line and "start a new study" in line
+    assert expected in line and "start a new study (another --run-dir, or another recipe `name`)" in line
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
@@ -284,10 +292,27 @@ def test_a_compatible_change_continues_the_study(finished, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(finished / "run", run)
     path = finished / "more.yaml"
-    more = {"search.trials": 4, "search.timeout_minutes": 60, "strategies": [{"name": "st_prune"}, {"name": "dynst"}]}
+    more = {"search.trials": 4, "search.timeout_minutes": 60, "strategies": [{"name": "st_prune"}, {"name": "dynst"}],
+            "train.eval_batch_size": 128, "train.device": "auto"}  # neither changes a result nor its cost
     path.write_text(yaml.safe_dump(recipe(cache_dir=str(finished / "cache"), **more)))  # a strategy added: still the study
     result = runner.invoke(app, ["search", str(path), "--run-dir", str(run), "--no-export"])
     assert result.exit_code == 0, result.output
+    assert "resuming study bad:synthetic: 3 of 4 trials done, 0 re-queued" in result.output
+
+
+def test_an_unchanged_resume_says_where_it_stands(finished, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished / "run", run)
+    path = finished / "recipe.yaml"
+    result = runner.invoke(app, ["search", str(path), "--run-dir", str(run), "--no-export"])
+    assert result.exit_code == 0, result.output
+    assert ("\nresuming study bad:synthetic: 3 of 3 trials done, 0 re-queued (its trial count is reached: "
+            "nothing left to run; raise --trials to go on)\n") in result.output, result.output
+    assert "0 trials this run" in result.output
+    # one epoch of a tiny model learns little: the search's own summary says so, as the report does
+    assert "warning: synthetic: the best trial (" in result.output and "does not beat the naive forecast" in result.output
 
 
 FAILING_HOOK = """
@@ -320,7 +345,7 @@ def test_plugins_list_imports_no_plugin(world):
 
     result = runner.invoke(app, ["plugins", "list", "--json"])  # the broken plugins are installed
     assert result.exit_code == 0 and "broken_plugin" not in _sys.modules
-    rows = {r["name"]: r for r in __import__("json").loads(result.output)}
+    rows = {r["name"]: r for r in __import__("json").loads(result.output)["plugins"]}
     assert rows["broken"]["distribution"] == "brokenkit" and rows["broken"]["error"] is None
 
 

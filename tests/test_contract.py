@@ -368,8 +368,11 @@ def test_a_name_two_distributions_register_is_an_error_naming_both(twin_plugins)
     assert plugins.load("strategy", "solo").name == "solo"  # the other names of either distribution still load
     result = runner.invoke(app, ["plugins", "show", "twin"])
     assert result.exit_code == 2 and "twinkit_a" in result.output and "twinkit_b" in result.output
+    # stderr is no terminal here: the error is one line, however long (never wrapped at 120 columns)
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("error: strategy 'twin' is registered by 2") and last.endswith("in one)"), result.output
     result = runner.invoke(app, ["plugins", "list", "--json"])  # the clash in place of its space, as any error
-    rows = {r["name"]: r for r in json.loads(result.output)}
+    rows = {r["name"]: r for r in json.loads(result.output)["plugins"]}
     assert result.exit_code == 0 and rows["solo"]["error"] is None
     assert all(part in rows["twin"]["error"] for part in ("registered by 2", "twinkit_a", "twinkit_b"))
 

@@ -39,6 +39,12 @@ def outputs(tmp_path_factory):
         assert result.exit_code == 0, result.output
         docs[command[0]] = json.loads(result.stdout.strip().splitlines()[-1])
     docs["file"] = json.loads((folder / "run" / "best" / "synthetic.json").read_text())
+    for command in (["train", str(recipe), "--json", "--epochs", "1"], ["plugins", "list", "--json"],
+                    ["plugins", "check", "synthetic", "--json"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        docs[" ".join(command[:2]) if command[0] == "plugins" else command[0]] = json.loads(
+            result.stdout.strip().splitlines()[-1])
     return docs
 
 
@@ -48,6 +54,11 @@ def test_every_output_carries_the_schema_version_and_its_command(outputs):
         assert (doc["schema_version"], doc["command"]) == (SCHEMA_VERSION, command)
         assert list(doc["datasets"]) == ["synthetic"] and doc["run_dir"].endswith("run")
     assert outputs["file"]["schema_version"] == SCHEMA_VERSION
+    for command in ("train", "plugins list", "plugins check"):  # objects of their own, with the same two fields
+        doc = outputs[command]
+        assert (doc["schema_version"], doc["command"]) == (SCHEMA_VERSION, command)
+    assert "st_prune" in {p["name"] for p in outputs["plugins list"]["plugins"]}
+    assert outputs["plugins check"]["checks"]["dataset"][0]["status"] == "pass"
 
 
 def test_a_trial_has_the_same_field_names_in_every_output(outputs):
@@ -81,6 +92,9 @@ def test_docs_json_names_every_field_the_outputs_print(outputs):
     export = outputs["export"]["datasets"]["synthetic"]
     printed = (set(outputs["report"]) | set(report) | set(report["trials"][0]) | set(export) | set(export["chosen"])
                | set(outputs["search"]["datasets"]["synthetic"]) | set(report["search_cost"]))
+    printed |= set(outputs["train"]) | set(outputs["train"]["val"]) | set(outputs["plugins list"])
+    printed |= set(outputs["plugins list"]["plugins"][0]) | set(outputs["plugins check"])
+    printed |= set(outputs["plugins check"]["checks"]["dataset"][0])
     assert printed - documented == set()
 
 

@@ -146,3 +146,36 @@ def test_the_final_line_keeps_the_not_reliably_faster_caveat(tmp_path):
         text = " ".join(buffer.getvalue().split())
         assert verified.text() in text
         assert ("not reliably faster" in text) is caveat
+
+
+def test_the_next_line_names_the_command_the_user_ran_and_the_summary_warns_against_naive(tmp_path, monkeypatch):
+    import os
+    import sys
+
+    from sttune.cli.common import pip_program, program
+
+    venv = tmp_path / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    for name in ("sttune", "pip"):
+        (venv / name).write_text("#!/bin/sh\n")
+        (venv / name).chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "elsewhere"))
+    assert program(".venv/bin/sttune") == ".venv/bin/sttune" and pip_program(".venv/bin/sttune") == ".venv/bin/pip"
+    assert program("/x/site-packages/sttune/__main__.py") == "python -m sttune"
+    assert pip_program("/x/site-packages/sttune/__main__.py").endswith(" -m pip")
+    assert program("/usr/bin/pytest") == "sttune"  # cannot tell: the name of the tool
+    monkeypatch.setenv("PATH", str(venv) + os.pathsep + os.environ["PATH"])
+    assert program(str(venv / "sttune")) == "sttune" and pip_program(str(venv / "sttune")) == "pip"  # found on PATH
+    assert program(".venv/bin/sttune") == "sttune"  # the same file PATH finds
+    monkeypatch.setattr(sys, "argv", [".venv/bin/sttune", "search"])
+    assert program() == "sttune"
+
+    console, buffer = piped_console()
+    final_summary(console, None, [], tmp_path / "run", ["synthetic: the best trial (0, baseline) val MAE 2.0000 "
+                                                         "does not beat the naive forecast zero (1.0000)"],
+                  ".venv/bin/sttune")
+    text = buffer.getvalue()
+    assert "warning: synthetic: the best trial (0, baseline) val MAE 2.0000 does not beat the naive forecast zero" in text
+    assert text.strip().splitlines()[-1] == (f"next: .venv/bin/sttune export {tmp_path / 'run'} · "
+                                             f".venv/bin/sttune report {tmp_path / 'run'}")

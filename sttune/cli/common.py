@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -57,3 +60,33 @@ def print_data_notes(notes: Iterable[str]) -> None:
     one dim line each on stderr."""
     for note in notes:
         err.print(note, style="dim", highlight=False, markup=False)
+
+
+def program(argv0: str | None = None) -> str:
+    """How the user ran sttune, for the commands a ``next:`` line suggests: ``sttune`` when that
+    is what PATH finds, else the path they typed (``.venv/bin/sttune``), ``python -m sttune``
+    for the module; ``sttune`` when it cannot tell (a test runner, an embedding program)."""
+    argv0 = sys.argv[0] if argv0 is None and sys.argv else (argv0 or "")
+    base = os.path.basename(argv0)
+    if base == "__main__.py" and os.path.basename(os.path.dirname(argv0)) == "sttune":
+        return "python -m sttune"
+    if base not in ("sttune", "sttune.exe"):
+        return "sttune"
+    found = shutil.which(base)
+    if found and os.path.exists(argv0) and os.path.samefile(found, argv0):
+        return "sttune"
+    return shlex.quote(argv0)
+
+
+def pip_program(argv0: str | None = None) -> str:
+    """The pip that installs into the environment sttune runs in: ``pip`` beside a plain
+    ``sttune``; the ``pip`` next to a typed path (``.venv/bin/pip``) when there is one; else
+    ``<python> -m pip``."""
+    ran = program(argv0)
+    if ran == "sttune":
+        return "pip"
+    if ran != "python -m sttune":
+        beside = os.path.join(os.path.dirname(shlex.split(ran)[0]), "pip")
+        if os.path.exists(beside):
+            return shlex.quote(beside)
+    return f"{shlex.quote(sys.executable)} -m pip"

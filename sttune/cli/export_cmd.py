@@ -9,7 +9,7 @@ from typing import Annotated, Optional, get_args
 
 import typer
 
-from sttune.cli.common import err, out, print_json, user_errors
+from sttune.cli.common import err, out, print_json, program, user_errors
 from sttune.recipe.spec import SelectionRule
 
 # the selection rules as choices on the command line: built from the one list (sttune.recipe.spec.SelectionRule)
@@ -65,7 +65,7 @@ def export_and_print(
             out.print(f"{e.dataset}: {e.note}", highlight=False)
         for line in menu_lines(e.menu):
             out.print(line, highlight=False)
-        out.print(f"  replay: sttune train {e.recipe_path}", highlight=False)
+        out.print(f"  replay: {program()} train {e.recipe_path}", highlight=False)
     return exports
 
 

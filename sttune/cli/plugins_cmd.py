@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from sttune.cli.common import err, out, print_json, user_errors
+from sttune.cli.common import out, pip_program, print_error, print_json, program, user_errors
+from sttune.outcome.jsonout import envelope
 
 plugins_app = typer.Typer(help="List, inspect, check and create plugins.", no_args_is_help=True)
 
@@ -52,7 +53,7 @@ def list_plugins(
 
     rows = [_listed(kind, name) for kind in plugins.GROUPS for name in sorted(plugins.discover(kind))]
     if json_output:
-        print_json(rows)
+        print_json(envelope("plugins list", plugins=rows))
         return
     table = Table(title="installed plugins")
     for col in ("name", "kind", "distribution", "entry point", "description"):
@@ -97,7 +98,7 @@ def show_plugin(name: Annotated[str, typer.Argument(help="Plugin name (any kind)
         row = _describe(kind, name)
         out.print(f"[bold]{name}[/] ({kind}) from {row['distribution']} {row['version']} · {row['target']}")
         if row["error"]:
-            err.print(f"error: {row['error']}")
+            print_error(row["error"])  # one line on a pipe, whatever its length
             raise typer.Exit(2)
         if row.get("doc"):
             out.print(row["doc"], highlight=False)
@@ -174,7 +175,7 @@ def check_plugin(
     results = {k: run_contract(k, name, given) for k in kinds}
     failed = sum(r.status == "fail" for rows in results.values() for r in rows)
     if json_output:
-        print_json({k: [r.to_dict() for r in rows] for k, rows in results.items()})
+        print_json(envelope("plugins check", name=name, checks={k: [r.to_dict() for r in rows] for k, rows in results.items()}))
     for k, rows in ({} if json_output else results).items():
         table = Table(title=f"contract of {k} '{name}'")
         for col in ("check", "result", "detail"):
@@ -205,7 +206,8 @@ def new_plugin(
     out.print(f"wrote {kind.value} plugin '{name}' in {target}:", highlight=False)
     for path in files:
         out.print(f"  {path.relative_to(target)}", highlight=False)
-    out.print(f"next: pip install -e {target} && sttune plugins check {name} && pytest {target}", highlight=False)
+    out.print(f"next: {pip_program()} install -e {target} && {program()} plugins check {name} && pytest {target}",
+              highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -254,10 +254,13 @@ class SearchProgress:
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def final_summary(console: Console, progress: SearchProgress | None, exports: Sequence[Any], run_dir: Any) -> None:
-    """The search's last words: what ran, each exported file with its verified speed-up, and
-    the command to run next."""
+def final_summary(console: Console, progress: SearchProgress | None, exports: Sequence[Any], run_dir: Any,
+                  warnings: Sequence[str] = (), program: str = "sttune") -> None:
+    """The search's last words: what ran, a warning per dataset whose best trial does not beat
+    its naive forecasts, each exported file with its verified speed-up, and the commands to run
+    next (as ``program``, the command the user ran: :func:`sttune.cli.common.program`)."""
     lines = progress.summary_lines() if progress is not None else []
+    lines += [f"warning: {w}" for w in warnings]
     for e in exports:
         figure = (f"verified speed-up {e.verified.text()}"
                   + ("" if e.verified.reliably_faster else ", not reliably faster than the full baseline")
@@ -265,9 +268,10 @@ def final_summary(console: Console, progress: SearchProgress | None, exports: Se
                   else f"speed-up {e.speedup_text}" if e.baseline else "no full baseline to compare with")
         lines.append(f"{e.dataset}: exported {e.recipe_path} (trial {e.chosen.number}, {e.chosen.label}), {figure}")
     if exports:
-        lines.append("next: " + " · ".join(f"sttune train {e.recipe_path}" for e in exports)
-                     + f" · sttune report {run_dir}")
+        lines.append("next: " + " · ".join(f"{program} train {e.recipe_path}" for e in exports)
+                     + f" · {program} report {run_dir}")
     else:
-        lines.append(f"next: sttune export {run_dir} · sttune report {run_dir}")
+        lines.append(f"next: {program} export {run_dir} · {program} report {run_dir}")
     for line in lines:
-        console.print(line, highlight=False, markup=False, soft_wrap=True)
+        style = "yellow" if line.startswith("warning: ") else None
+        console.print(line, highlight=False, markup=False, soft_wrap=True, style=style)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli.common import err, out, print_data_notes, print_json, user_errors
+from sttune.cli.common import err, out, print_data_notes, print_json, program, user_errors
 
 
 @user_errors
@@ -27,19 +27,25 @@ def search(
     """
     from sttune.cli.export_cmd import export_and_print
     from sttune.cli.progress import SearchProgress, final_summary
-    from sttune.python_api import plan_search, run_search
+    from sttune.python_api import naive_warnings, plan_search, run_search
 
     plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers)
     pool = f" · {workers} workers" if workers > 1 else ""
     err.print(f"run folder {plan.run.run_dir} · storage {plan.storage_label}{pool}", highlight=False)
+    for line in plan.resuming:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
     print_data_notes(plan.data_notes)  # after every check, so that an error stays one line
     with SearchProgress(err, plan.total_trials, plan.loaded.recipe.search.budget) as progress:
         run_search(plan, progress)
+    warnings = naive_warnings(plan.run)
     exports = export_and_print(plan.run, cache_dir=plan.loaded.cache_dir(), quiet=json_output) if export else []
     if json_output:
+        for label, warning in warnings.items():
+            err.print(f"warning: {label}: {warning}", style="yellow", highlight=False, markup=False, soft_wrap=True)
         print_json(search_json(plan.run, exports))
         return
-    final_summary(out, progress, exports, plan.run.run_dir)
+    final_summary(out, progress, exports, plan.run.run_dir, [f"{label}: {w}" for label, w in warnings.items()],
+                  program())
 
 
 def search_json(run, exports) -> dict:  # Run, list[Export]
@@ -55,9 +61,11 @@ def search_json(run, exports) -> dict:  # Run, list[Export]
     for study in load_studies(run):
         label = rec.dataset_label(study)
         e = exported.get(label)
+        naive = rep.naive_summary(study)
         datasets[label] = {"study": study.study_name,
                            "trials": rep.trial_rows(study, e.chosen.number if e else None),
-                           "export": export_json(e) if e else None}
+                           "export": export_json(e) if e else None,
+                           "naive": naive}
     return document("search", run.run_dir, datasets)
 
 

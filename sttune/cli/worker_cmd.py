@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sttune.cli.common import err, user_errors
+from sttune.cli.common import err, program, user_errors
 
 
 def default_index() -> int:
@@ -39,7 +39,7 @@ def worker(
     err.print(f"worker {index} · storage {plan.storage_label}", highlight=False)
     with SearchProgress(err, plan.total_trials) as progress:
         run_search(plan, progress)
-    err.print(f"worker {index}: done; export with `sttune export {plan.run.run_dir}`", highlight=False)
+    err.print(f"worker {index}: done; export with `{program()} export {plan.run.run_dir}`", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

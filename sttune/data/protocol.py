@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from sttune.api import REAL_ZERO, Batch, Graph, ModelSpec, STSeries, WindowSource
+from sttune.data.seasonal import best_seasonal_lag, seasonal_channel
 from sttune.errors import DataError
 from sttune.recipe.settings import Protocol
 
@@ -134,6 +135,15 @@ class DataModule:
     notes: tuple[str, ...] = field(default_factory=tuple)
     missing: str = "zero"  # the missing-value policy (protocol.missing) the targets were encoded with
     steps_per_day: int = 0  # of the series (naive seasonal forecasts); 0 = unknown
+    interval_minutes: float = 0.0  # minutes per step when the series gave it (STSeries.interval_minutes); 0 = from steps_per_day
+    seasonal_lag: int = 0  # protocol.residual: seasonal: the lag of the seasonal channel (spec.seasonal_channel); 0 = none
+
+    @property
+    def step_minutes(self) -> float:
+        """Minutes per step (0 when unknown): the seasonal lags of the naive forecasts."""
+        if self.interval_minutes:
+            return float(self.interval_minutes)
+        return 1440.0 / self.steps_per_day if self.steps_per_day >= 1 else 0.0
 
     def with_node_inputs(self, node_inputs: Tensor) -> DataModule:
         """The same data with other real-node descriptors (the same shape: models are built for
@@ -158,6 +168,7 @@ class DataModule:
         return DataModule(
             self.name, self.key, train, val, test, self.target_mean, self.target_std, self.spec,
             memo.get(id(self.node_inputs), inputs), self.notes, self.missing, self.steps_per_day,
+            self.interval_minutes, self.seasonal_lag,
         )
 
 
@@ -384,8 +395,10 @@ def data_key(series: STSeries, protocol: Protocol) -> str:
     if series.missing is not None and protocol.missing == "nan":  # under zero its readings are 0 already
         digest.update(np.packbits(series.missing))
     # the default policy leaves the key as it was before the policy existed (caches stay valid)
-    ident = repr(protocol).replace(", missing='zero'", "")
-    digest.update(f"({series.steps_per_day!r}, {series.start_step_of_day!r}, {ident})".encode())
+    ident = repr(protocol).replace(", missing='zero'", "").replace(", residual='none'", "")
+    # an interval the steps per day already say (every series before the interval existed) adds nothing
+    interval = "" if series.interval_minutes in (None, 1440 / max(series.steps_per_day, 1)) else f", {series.interval_minutes!r}"
+    digest.update(f"({series.steps_per_day!r}, {series.start_step_of_day!r}, {ident}{interval})".encode())
     return f"{series.name}-{digest.hexdigest()[:12]}"
 
 
@@ -400,6 +413,7 @@ class DataArrays:
     mean: float
     std: float
     notes: tuple[str, ...]
+    seasonal_lag: int = 0  # protocol.residual: seasonal: the lag of the last feature channel; 0 = none
 
 
 ARRAYS_VERSION = 1  # bump when what compute_arrays() computes changes: old cache entries are ignored
@@ -420,9 +434,14 @@ def compute_arrays(series: STSeries, protocol: Protocol, train_steps: int) -> Da
     target = values[..., tc] if owned_single else np.ascontiguousarray(values[..., tc]).copy()
     bins = min(PROFILE_BINS, series.steps_per_day)
     descriptors = node_descriptors(normalised[:train_steps, :, tc], values[:train_steps, :, tc], tod[:train_steps], bins)
+    lag, notes = 0, missing_note
+    if protocol.residual == "seasonal":
+        lag, note = best_seasonal_lag(series, target, float(mean[tc]), protocol.out_len, train_steps + protocol.out_len)
+        channel = seasonal_channel(target, float(mean[tc]), float(std[tc]), protocol.out_len, lag)
+        normalised, notes = np.concatenate([normalised, channel[:, :, None]], axis=2), notes + (note,)
     ARRAYS_COUNTS["computed"] += 1
     return DataArrays(normalised, np.stack([tod, dow], -1), target, descriptors, float(mean[tc]), float(std[tc]),
-                    missing_note)
+                      notes, lag)
 
 
 def _cache_path(cache_dir: Path, key: str) -> Path:
@@ -439,7 +458,8 @@ def load_arrays(cache_dir: Path, key: str) -> DataArrays | None:
     except (OSError, ValueError):
         return None
     ARRAYS_COUNTS["loaded"] += 1
-    return DataArrays(**arrays, mean=meta["mean"], std=meta["std"], notes=tuple(meta["notes"]))
+    return DataArrays(**arrays, mean=meta["mean"], std=meta["std"], notes=tuple(meta["notes"]),
+                      seasonal_lag=int(meta.get("seasonal_lag", 0)))
 
 
 def save_arrays(cache_dir: Path, key: str, arrays: DataArrays) -> None:
@@ -453,7 +473,7 @@ def save_arrays(cache_dir: Path, key: str, arrays: DataArrays) -> None:
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
         for name in _ARRAYS:
             np.save(tmp / f"{name}.npy", getattr(arrays, name))
-        meta = {"mean": arrays.mean, "std": arrays.std, "notes": list(arrays.notes)}
+        meta = {"mean": arrays.mean, "std": arrays.std, "notes": list(arrays.notes), "seasonal_lag": arrays.seasonal_lag}
         (tmp / "meta.json").write_text(json.dumps(meta))
         try:
             os.replace(tmp, folder)
@@ -484,12 +504,15 @@ def build_data(series: STSeries, protocol: Protocol = Protocol(), cache_dir: Pat
     starts = torch.arange(n_train + n_val + n_test)
     parts = torch.split(starts, [n_train, n_val, n_test])
     train, val, test = (SeriesWindows(features, target, p, in_len, out_len, descriptors, calendar) for p in parts)
+    n_channels = int(features.shape[2])  # the series' channels, and the seasonal one under residual: seasonal
     spec = ModelSpec(
-        n_nodes=series.values.shape[1], in_len=in_len, out_len=out_len, n_channels=series.values.shape[2],
+        n_nodes=series.values.shape[1], in_len=in_len, out_len=out_len, n_channels=n_channels,
         steps_per_day=series.steps_per_day, graph=Graph.from_dense(series.adjacency),
         node_input_dim=int(descriptors.shape[1]),
+        seasonal_channel=n_channels - 1 if arrays.seasonal_lag else None,
     )
     return DataModule(
         series.name, key, train, val, test, arrays.mean, arrays.std, spec, descriptors,
         series.notes + arrays.notes, protocol.missing, int(series.steps_per_day),
+        float(series.interval_minutes or 0.0), int(arrays.seasonal_lag),
     )

@@ -143,7 +143,8 @@ def load_arrays(
     weights, dropped below ``kernel_threshold``); ``self_loops`` sets the diagonal to 1.
 
     Node ids come from the ids file (``ids``), else the CSV header or the JSON's node_ids.
-    Intervals of a day or more (e.g. weekly data) give steps_per_day=1.
+    Intervals of a day or more (e.g. weekly data) give steps_per_day=1 and keep the interval
+    (``STSeries.interval_minutes``): the naive seasonal forecasts take their lags from it.
     """
     file = existing(path, "data")
     pygt = read_pygt_json(file) if file.suffix.lower() == ".json" else None
@@ -151,7 +152,7 @@ def load_arrays(
     values, notes, missing = handle_nan(as_tnc(raw, file), nan, file)
     n = values.shape[1]
     node_ids, id_notes = _unique_ids(names, file) if ids is None else (_ids_file(ids, names, n), ())
-    spd = _resolve_spd(interval_minutes, steps_per_day, stamps, file)
+    spd, interval = _resolve_spd(interval_minutes, steps_per_day, stamps, file)
     start_step, dow = _timing(file, spd, stamps, start, start_day_of_week)
     if start is None and stamps is None and start_day_of_week is None:
         id_notes += ("the start time is unknown: the calendar features assume Monday 00:00 (set `start`)",)
@@ -162,7 +163,7 @@ def load_arrays(
         np.fill_diagonal(adj, 1.0)
         more += ("self loops of weight 1 added",)
     return _series(file, values, adj, spd, start_step, dow, _numbered(values.shape[2]), notes + more + id_notes,
-                   missing, node_ids)
+                   missing, node_ids, interval)
 
 
 def _arrays_graph(
@@ -256,21 +257,22 @@ def _check_dow(value: object) -> int:
     return value
 
 
-def _resolve_spd(interval: float | None, spd: int | None, stamps: np.ndarray | None, path: Path) -> int:
-    """Steps per day from ``steps_per_day``, else ``interval_minutes``, else the date column."""
+def _resolve_spd(interval: float | None, spd: int | None, stamps: np.ndarray | None, path: Path) -> tuple[int, float | None]:
+    """(steps per day, the interval in minutes where known) from ``steps_per_day``, else
+    ``interval_minutes``, else the date column."""
     if spd is not None:
-        return _check_spd(spd)
+        return _check_spd(spd), None
     if interval is None and stamps is not None and len(stamps) > 1:
         interval = float(stamps[1] - stamps[0]) / 60e9
     if interval is None:
         raise DataError(f"{path}: the sampling interval is unknown", "Set interval_minutes (or steps_per_day).")
     ok = isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0
     if ok and interval >= 1440:
-        return 1  # a day or longer per step (e.g. weekly counts): one step per day slot
+        return 1, float(interval)  # a day or longer per step (e.g. weekly counts): one step per day slot
     if not ok or 1440 % interval:
         raise DataError(f"{path}: interval_minutes={interval!r} does not divide a day",
                         "Use a positive number of minutes dividing 1440 (5, 15, 60) or >= 1440.")
-    return int(1440 // interval)
+    return int(1440 // interval), float(interval)
 
 
 def _check_bool(name: str, value: object, path: Path) -> bool:
@@ -289,8 +291,9 @@ def _check_threshold(value: object, path: Path) -> float:
 
 def _series(path: Path, values: np.ndarray, adj: np.ndarray, spd: int, start_step: int, dow: int,
             channel_names: tuple[str, ...], notes: tuple[str, ...], missing: np.ndarray | None,
-            node_ids: tuple[str, ...]) -> STSeries:
+            node_ids: tuple[str, ...], interval_minutes: float | None = None) -> STSeries:
     check_has_readings(values, path)
     return STSeries(name=path.stem, values=values.astype(np.float32, copy=False), adjacency=adj,
                     steps_per_day=spd, start_step_of_day=int(start_step), start_day_of_week=int(dow),
-                    channel_names=channel_names, notes=notes, missing=missing, node_ids=node_ids)
+                    channel_names=channel_names, notes=notes, missing=missing, node_ids=node_ids,
+                    interval_minutes=interval_minutes)

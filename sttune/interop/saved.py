@@ -78,7 +78,8 @@ def save_fitted(fitted: Fitted, job: Job, out_dir: Path, template: Recipe | None
         "model": job.model_name, "params": effective_params(job, fitted.strategies),
         "spec": {"n_nodes": spec.n_nodes, "in_len": spec.in_len, "out_len": spec.out_len,
                  "n_channels": spec.n_channels, "steps_per_day": spec.steps_per_day,
-                 "node_input_dim": spec.node_input_dim},
+                 "node_input_dim": spec.node_input_dim, "seasonal_channel": spec.seasonal_channel,
+                 "seasonal_lag": data.seasonal_lag},
         "target_channel": job.protocol.target_channel, "target_mean": data.target_mean,
         "target_std": data.target_std, "channel_mean": mean, "channel_std": std,
         "node_ids": dataset_node_ids(job.dataset, spec.n_nodes), "missing": data.missing,
@@ -129,15 +130,27 @@ class SavedModel:
         return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
 
     def inputs(self, values: np.ndarray | Tensor, time_of_day: np.ndarray | Tensor,
-               day_of_week: np.ndarray | Tensor) -> Tensor:
+               day_of_week: np.ndarray | Tensor, seasonal: np.ndarray | Tensor | None = None) -> Tensor:
         """Raw readings → model inputs. values: [batch, in_len, nodes, channels] raw units,
         missing readings 0 or NaN; time_of_day: [batch, in_len] in [0, 1); day_of_week:
-        [batch, in_len] 0..6 (0 = the weekday the dataset's ``start_day_of_week`` counts from)."""
+        [batch, in_len] 0..6 (0 = the weekday the dataset's ``start_day_of_week`` counts from).
+        A model trained with ``protocol.residual: seasonal`` also needs ``seasonal``: [batch,
+        in_len, nodes] raw target readings ``seasonal_lag - out_len`` steps before each input
+        step (``meta["spec"]["seasonal_lag"]``; the last observed reading where one is missing)."""
         v = torch.as_tensor(np.asarray(values), dtype=torch.float32)
         mean = torch.tensor(self.meta["channel_mean"], dtype=torch.float32)
         std = torch.tensor(self.meta["channel_std"], dtype=torch.float32)
         observed = torch.isfinite(v) & (v != 0)
         norm = torch.where(observed, (torch.nan_to_num(v) - mean) / std, torch.zeros(()))
+        if self.spec.seasonal_channel is not None:
+            if seasonal is None:
+                raise SavedModelError(
+                    f"{self.path}: this model forecasts the residual over a seasonal naive forecast "
+                    f"(protocol.residual: seasonal), so inputs() needs `seasonal`",
+                    f"pass seasonal: the target readings {self.meta['spec'].get('seasonal_lag')} - out_len steps before each input step")
+            base = torch.as_tensor(np.asarray(seasonal), dtype=torch.float32)
+            base = (torch.nan_to_num(base) - self.meta["target_mean"]) / self.meta["target_std"]
+            norm = torch.cat([norm, base[..., None]], -1)
         cal = torch.stack([torch.as_tensor(np.asarray(time_of_day), dtype=torch.float32),
                            torch.as_tensor(np.asarray(day_of_week), dtype=torch.float32)], -1)
         return torch.cat([norm, cal[:, :, None, :].expand(*norm.shape[:3], 2)], -1)
@@ -165,7 +178,7 @@ def load_model(path: str | Path) -> SavedModel:
     s = meta["spec"]
     graph = Graph(blob["edge_index"], blob["edge_weight"], s["n_nodes"])
     spec = ModelSpec(s["n_nodes"], s["in_len"], s["out_len"], s["n_channels"], s["steps_per_day"], graph,
-                     s["node_input_dim"])
+                     s["node_input_dim"], s.get("seasonal_channel"))
     model = plugins.load("model", meta["model"])(spec, **meta["params"])
     model.load_state_dict(blob["state_dict"])
     model.eval()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sttune.api import Graph, STModel
+from sttune.api import Graph, ModelSpec, STModel
 
 NODE_EMBEDDINGS = ("table", "encoder")
 
@@ -21,6 +21,16 @@ def check_node_embedding(value: str) -> str:
     if value not in NODE_EMBEDDINGS:
         raise ValueError(f"node_embedding must be one of {NODE_EMBEDDINGS}, got {value!r}")
     return value
+
+
+def with_seasonal_base(forecast: Tensor, x: Tensor, spec: ModelSpec) -> Tensor:
+    """The forecast plus the seasonal naive forecast the data carries (``protocol.residual:
+    seasonal``, ``spec.seasonal_channel``: its last ``out_len`` input steps), so the model learns
+    the residual over it; the forecast unchanged when the data carries none.
+    forecast: [batch, out_len, nodes_b] normalised; x: [batch, in_len, nodes_b, features]."""
+    if spec.seasonal_channel is None:
+        return forecast
+    return forecast + x[:, -spec.out_len :, :, spec.seasonal_channel]
 
 
 def require_node_inputs(node_embedding: str, node_inputs: Tensor | None) -> None:

@@ -25,6 +25,7 @@ from sttune.models.encoder import (
     check_positive,
     require_node_inputs,
     resolve_graph,
+    with_seasonal_base,
 )
 
 if TYPE_CHECKING:
@@ -194,4 +195,4 @@ class GWNet(STModel):
                 h = self.norms[i](self.gconvs[i](h, sup) + res[:, -h.shape[1] :])
         # only the last step's skip sum is needed: it has seen the full receptive field
         out = self.end2(F.relu(self.end1(F.relu(skip[:, -1]))))  # [B, n, out_len]
-        return out.transpose(1, 2)
+        return with_seasonal_base(out.transpose(1, 2), x, self.spec)

@@ -28,6 +28,7 @@ from sttune.models.encoder import (
     check_positive,
     require_node_inputs,
     resolve_graph,
+    with_seasonal_base,
 )
 
 if TYPE_CHECKING:
@@ -180,4 +181,4 @@ class STGCN(STModel):
         for block in self.blocks:
             h = block(h, edge_index, edge_weight)
         h = torch.relu(self.out_norm(self.out_t(h)))[:, -1]  # [B, n, out_hidden]
-        return self.fc2(torch.relu(self.fc1(h))).transpose(1, 2)
+        return with_seasonal_base(self.fc2(torch.relu(self.fc1(h))).transpose(1, 2), x, self.spec)

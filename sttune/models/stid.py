@@ -18,6 +18,7 @@ from sttune.models.encoder import (
     check_node_embedding,
     check_positive,
     require_node_inputs,
+    with_seasonal_base,
 )
 
 if TYPE_CHECKING:
@@ -120,4 +121,4 @@ class STID(STModel):
         if self.dow_emb is not None:
             parts.append(self.dow_emb(dow))
         h = self.encoder(torch.cat(parts, dim=-1))  # [batch, nodes_b, hidden]
-        return self.head(h).transpose(1, 2)
+        return with_seasonal_base(self.head(h).transpose(1, 2), x, self.spec)

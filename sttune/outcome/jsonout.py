@@ -1,5 +1,7 @@
 """The one JSON shape that ``report --json``, ``export --json``, ``search --json`` and the
-export's ``best/<label>.json`` share (documented in docs/json.md).
+export's ``best/<label>.json`` share (documented in docs/json.md); ``train --json``,
+``plugins list --json`` and ``plugins check --json`` print objects of their own that carry the
+same ``schema_version`` and ``command`` (:func:`envelope`).
 
 Every document carries :data:`SCHEMA_VERSION`; a trial is always the same object
 (:func:`sttune.outcome.export.trial_summary`: ``trial``, ``label``, ``chosen``, ...), whichever
@@ -34,3 +36,8 @@ def with_aliases(fields: dict[str, Any]) -> dict[str, Any]:
 def document(command: str, run_dir: Path, datasets: dict[str, Any]) -> dict[str, Any]:
     """A command's output: ``{"schema_version", "command", "run_dir", "datasets": {label: ...}}``."""
     return {"schema_version": SCHEMA_VERSION, "command": command, "run_dir": str(run_dir), "datasets": datasets}
+
+
+def envelope(command: str, **fields: Any) -> dict[str, Any]:
+    """``{"schema_version", "command", **fields}``: what every ``--json`` output starts with."""
+    return {"schema_version": SCHEMA_VERSION, "command": command, **fields}

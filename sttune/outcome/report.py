@@ -53,6 +53,8 @@ def trial_rows(study: optuna.Study, chosen: int | None = None) -> list[dict[str,
 def naive_summary(study: optuna.Study) -> dict[str, Any] | None:
     """The dataset's naive forecasts stored on the study (``sttune.naive``), and a warning when
     the best finished trial on validation does not beat the best of them; None when not stored."""
+    from sttune.training.naive import naive_shortfall, shortfall_text
+
     stored = study.user_attrs.get(NAIVE)
     if not stored:
         return None
@@ -61,10 +63,9 @@ def naive_summary(study: optuna.Study) -> dict[str, Any] | None:
     done = [r for r in rec.finished_records(study) if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
     if scores and done:
         best = min(done, key=lambda r: r.val_mae)
-        name = min(scores, key=lambda n: scores[n]["val_mae"])
-        if best.val_mae >= scores[name]["val_mae"]:
-            out["warning"] = (f"the best trial ({best.number}, val MAE {best.val_mae:.4f}) does not beat the naive "
-                              f"forecast {name} ({scores[name]['val_mae']:.4f}): no trial has learnt more than persistence")
+        found = naive_shortfall(best.val_mae, scores)
+        if found is not None:
+            out["warning"] = shortfall_text(f"the best trial ({best.number}, {best.label})", best.val_mae, *found)
     return out
 
 

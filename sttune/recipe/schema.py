@@ -7,10 +7,12 @@ rejected, wrong types and out-of-range values name the field path (``search.tria
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import types
 import typing
 import unicodedata
+from collections.abc import Iterable
 from typing import Any, Literal, Union
 
 from sttune.errors import RecipeError
@@ -168,6 +170,13 @@ def _check_keys(value: dict[Any, Any], path: str) -> None:
         _check_text(key, _join(path, short(key)))
 
 
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """``did you mean `epochs`? `` for the known name closest to a misspelt ``key`` (difflib);
+    "" when none is close."""
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`? " if close else ""
+
+
 def parse_dataclass(cls: type, value: Any, path: str = "") -> Any:
     """Build dataclass ``cls`` from a mapping; rejects unknown keys, fills defaults."""
     if value is None:
@@ -180,7 +189,8 @@ def parse_dataclass(cls: type, value: Any, path: str = "") -> Any:
     unknown = sorted(set(value) - set(fields))
     if unknown:
         raise SchemaError(
-            _join(path, str(unknown[0])), "unknown key", f"allowed keys here: {', '.join(sorted(fields))}"
+            _join(path, str(unknown[0])), "unknown key",
+            did_you_mean(str(unknown[0]), fields) + f"allowed keys here: {', '.join(sorted(fields))}",
         )
     kwargs = {}
     for name, f in fields.items():

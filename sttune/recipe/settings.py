@@ -45,6 +45,10 @@ class Protocol:
     # what a missing reading is: "zero" (a reading of exactly 0, the PEMS convention) or "nan"
     # (only NaN/infinite readings; zeros are real values that count in the loss and metrics)
     missing: str = "zero"
+    # "seasonal": the data gets one more input channel, the best seasonal naive forecast (a day, a
+    # week or a year back, chosen on the training steps), and the built-in models forecast the
+    # residual over it (ModelSpec.seasonal_channel); "none": no such channel
+    residual: str = "none"
 
     def validate(self, path: str = "protocol", error: type[SttuneError] | None = None) -> None:
         """The one definition of a valid protocol; a failure raises ``error`` (None: the recipe's
@@ -62,6 +66,11 @@ class Protocol:
         require(self.target_channel >= 0, _at(path, "target_channel"), "must be 0 or more")
         require(self.missing in ("zero", "nan"), _at(path, "missing"), f"unknown policy '{self.missing}'",
                 "use zero (a 0 reading is missing) or nan (only NaN readings are missing)")
+        require(self.residual in ("none", "seasonal"), _at(path, "residual"), f"unknown residual '{self.residual}'",
+                "use none, or seasonal (the models forecast the residual over the best seasonal naive forecast)")
+        require(self.residual != "seasonal" or self.in_len >= self.out_len, _at(path, "residual"),
+                f"seasonal needs in_len >= out_len (the last out_len input steps carry the seasonal forecast), "
+                f"got in_len {self.in_len}, out_len {self.out_len}", "raise in_len, or use residual: none")
 
 
 @dataclass(frozen=True)

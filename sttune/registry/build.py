@@ -14,7 +14,7 @@ from typing import Any
 from sttune.api import STModel, Strategy, STSeries
 from sttune.data.protocol import DataModule, build_data
 from sttune.errors import PluginError, RecipeError, SttuneError
-from sttune.recipe.schema import clip, short
+from sttune.recipe.schema import clip, did_you_mean, short
 from sttune.recipe.settings import Protocol
 from sttune.recipe.spec import DatasetBlock
 from sttune.registry import discovery as plugins
@@ -36,8 +36,10 @@ def bind_params(fn: Callable[..., Any], params: dict[str, Any], what: str, n_arg
             p.name for p in list(inspect.signature(fn).parameters.values())[n_args:]
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
+        extra = next((k for k in params if k not in accepted), None)
+        guess = did_you_mean(extra, accepted) if extra is not None else ""
         raise RecipeError(
-            f"{what}: {exc}", f"accepted params: {', '.join(accepted) or 'none'}"
+            f"{what}: {exc}", f"{guess}accepted params: {', '.join(accepted) or 'none'}"
         ) from None
 
 

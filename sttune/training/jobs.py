@@ -34,8 +34,12 @@ class Job:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def fixed_job(loaded: LoadedRecipe, dataset: str | None = None, epochs: int | None = None) -> Job:
-    """The job a recipe describes when nothing is searched (``sttune train``)."""
+def fixed_job(
+    loaded: LoadedRecipe, dataset: str | None = None, epochs: int | None = None,
+    strategies: list[tuple[str, dict[str, Any]]] | None = None,
+) -> Job:
+    """The job a recipe describes when nothing is searched (``sttune train``); ``strategies``
+    (with params) replaces the recipe's own (:func:`sttune.tuning.space.training_strategies`)."""
     recipe = loaded.recipe
     block = _pick_dataset(loaded, dataset)
     if recipe.model.name is None:
@@ -44,11 +48,12 @@ def fixed_job(loaded: LoadedRecipe, dataset: str | None = None, epochs: int | No
             "set model.name, or run `sttune search` and train its exported best recipe",
         )
     notes = []
-    strategies = []
-    for s in recipe.strategies:
-        if s.params is None:
-            notes.append(f"strategy '{s.name}' has no params: trained with its defaults")
-        strategies.append((s.name, dict(s.params or {})))
+    if strategies is None:
+        strategies = []
+        for s in recipe.strategies:
+            if s.params is None:
+                notes.append(f"strategy '{s.name}' has no params: trained with its defaults")
+            strategies.append((s.name, dict(s.params or {})))
     train = recipe.train if epochs is None else replace(recipe.train, epochs=epochs)
     return Job(block, recipe.protocol, recipe.model.name, dict(recipe.model.params), strategies, train, tuple(notes))
 

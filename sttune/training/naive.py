@@ -1,12 +1,17 @@
 """Naive forecasts on a dataset's validation and test windows: what a model must beat.
 
+* ``zero``: 0 everywhere (on a differenced series, "no change": a model must beat it);
+* ``train_mean``: the mean of the observed training targets;
 * ``last_value``: the last input step repeated over the horizon (a missing one forecasts 0);
 * ``no_change``: the last *observed* reading at or before the last input step, repeated
   (kept only where it differs from ``last_value``, i.e. some last input step is missing);
-* ``same_time_yesterday`` / ``same_time_last_week``: each target step's reading one day / one
-  week earlier (the last observed reading at or before that step when it is missing); skipped
-  when a window lacks that much history, or when the lag is shorter than the horizon (the
-  forecast would read the future).
+* ``same_time_yesterday`` / ``same_time_last_week`` / ``same_time_last_year``: each target
+  step's reading a day / a week / 52 weeks earlier (the last observed reading at or before that
+  step when it is missing), offered where that span is a whole number of steps of the series'
+  interval (:func:`sttune.data.seasonal.seasonal_lags`: weekly data gets last week, 1 step, and
+  the same week last year, 52 steps); a lag shorter than the horizon repeats its last season,
+  so nothing after the last input step is read; skipped when the first validation window lacks
+  that much history.
 
 A forecast with no observed reading to read gives the training mean. Scores are masked MAE
 in raw units from the same :class:`~sttune.training.metrics.MetricAccumulator` the trainer uses,
@@ -22,7 +27,11 @@ import torch
 from torch import Tensor
 
 from sttune.data.protocol import DataModule, SeriesWindows
+from sttune.data.seasonal import forward_filled, seasonal_lags, seasonal_offsets
 from sttune.training.metrics import MetricAccumulator, mape_meaningful
+
+__all__ = ["MAPE_NOTE", "NaiveForecasts", "beats_naive", "forward_filled", "mape_cached", "naive_cached", "naive_forecasts",
+           "naive_shortfall", "shortfall_text"]
 
 CHUNK = 1024  # windows scored at once: bounds memory on large graphs
 
@@ -46,15 +55,6 @@ class NaiveForecasts:
         return {"scores": self.scores, "notes": list(self.notes), "mape": self.mape}
 
 
-def forward_filled(target: Tensor, fallback: float) -> Tensor:
-    """[time, nodes]: at each step the last observed (non-zero) reading at or before it;
-    ``fallback`` before a node's first observed reading."""
-    steps = torch.arange(target.shape[0], device=target.device)[:, None].expand_as(target)
-    last = torch.where(target != 0, steps, torch.full_like(steps, -1)).cummax(dim=0).values
-    filled = target.gather(0, last.clamp_min(0))
-    return torch.where(last >= 0, filled, torch.full_like(filled, fallback))
-
-
 def _score(windows: SeriesWindows, forecast: Any) -> float:
     """Masked MAE of ``forecast(starts [b]) -> [b, out_len, nodes]`` over every window."""
     acc = MetricAccumulator(windows.out_len)
@@ -71,31 +71,36 @@ def naive_forecasts(data: DataModule) -> NaiveForecasts:
     target = val.target
     in_len, out_len = val.in_len, val.out_len
     filled = forward_filled(target, data.target_mean)
-    horizon = torch.arange(in_len, in_len + out_len)
+    n_nodes = target.shape[1]
+
+    def constant(value: float):
+        return lambda s: torch.full((len(s), out_len, n_nodes), float(value))
 
     def repeat(series: Tensor):  # the series' reading at the last input step, over the horizon
         return lambda s: series[s + in_len - 1][:, None, :].expand(len(s), out_len, series.shape[1])
 
     def lagged(lag: int):
-        return lambda s: filled[s[:, None] + horizon - lag]
+        offsets = seasonal_offsets(out_len, lag)
+        return lambda s: filled[(s + in_len - 1)[:, None] + offsets]
 
-    candidates: dict[str, Any] = {"last_value": repeat(target), "no_change": repeat(filled)}
+    candidates: dict[str, Any] = {"zero": constant(0.0), "train_mean": constant(data.target_mean),
+                                  "last_value": repeat(target), "no_change": repeat(filled)}
     notes = []
     origins = torch.cat([val.starts, test.starts]).cpu() + in_len - 1
     if bool((target[origins] != 0).all()):
         del candidates["no_change"]
         notes.append("no_change equals last_value here (no last input reading is missing): kept last_value")
-    spd = data.steps_per_day
     first = int(min(int(val.starts.min()), int(test.starts.min()))) + in_len  # earliest target step
-    for name, lag, span in (("same_time_yesterday", spd, "a day"), ("same_time_last_week", 7 * spd, "a week")):
-        if spd < 1:
-            notes.append(f"{name} skipped: the series' steps per day are unknown")
-        elif lag < out_len:
-            notes.append(f"{name} skipped: {span} is {lag} steps, shorter than the {out_len}-step horizon")
-        elif first - lag < 0:
-            notes.append(f"{name} skipped: the first validation window has less than {span} of history")
+    if data.steps_per_day < 1 and not data.interval_minutes:
+        notes.append("seasonal forecasts skipped: the series' interval is unknown")
+    for season in seasonal_lags(data.step_minutes):
+        if first - season.lag < 0:
+            if season.name == "same_time_last_year" and data.step_minutes < 1440:
+                continue  # a year of sub-daily steps is rarely there: no note on every such dataset
+            notes.append(f"{season.name} skipped: the first validation window has less than {season.span} "
+                         f"({season.lag} steps) of history")
         else:
-            candidates[name] = lagged(lag)
+            candidates[season.name] = lagged(season.lag)
     scores = {name: {"val_mae": _score(val, f), "test_mae": _score(test, f)} for name, f in candidates.items()}
     return NaiveForecasts(scores, tuple(notes), mape_cached(data))
 
@@ -121,10 +126,31 @@ def naive_cached(data: DataModule) -> NaiveForecasts:
 MAPE_NOTE = "MAPE omitted: more than 1% of the observed targets lie below 1% of their mean (zeros or near-zeros)"
 
 
-def beats_naive(val_mae: float, naive: NaiveForecasts) -> str | None:
-    """A warning when ``val_mae`` does not beat the best naive forecast on validation; else None."""
-    best = naive.best()
-    if best is None or val_mae < best[1]:
+NAIVE_MARGIN = 0.01  # a model must beat the best naive forecast on validation by this share, or it is warned
+
+
+def naive_shortfall(val_mae: float, scores: dict[str, dict[str, float]]) -> tuple[str, float] | None:
+    """(name, val MAE) of the best naive forecast on validation when ``val_mae`` is not at least
+    :data:`NAIVE_MARGIN` below it (a model within 1% of "forecast 0" has learnt nothing the
+    rule does not know); None when it is, or when there is no naive forecast."""
+    if not scores:
         return None
-    return (f"the model's val MAE {val_mae:.4f} does not beat the naive forecast {best[0]} "
-            f"({best[1]:.4f}): it has learnt nothing a persistence rule does not know")
+    name = min(scores, key=lambda n: scores[n]["val_mae"])
+    best = float(scores[name]["val_mae"])
+    return None if val_mae < best * (1 - NAIVE_MARGIN) else (name, best)
+
+
+def shortfall_text(subject: str, val_mae: float, name: str, best: float) -> str:
+    """``<subject> val MAE 4.0921 beats the naive forecast zero (4.0944) by only 0.1%: ...``."""
+    if val_mae >= best:
+        return (f"{subject} val MAE {val_mae:.4f} does not beat the naive forecast {name} ({best:.4f}): "
+                f"it has learnt nothing that rule does not know")
+    return (f"{subject} val MAE {val_mae:.4f} beats the naive forecast {name} ({best:.4f}) by only "
+            f"{1 - val_mae / best:.1%}, less than {NAIVE_MARGIN:.0%}: it has learnt little beyond that rule")
+
+
+def beats_naive(val_mae: float, naive: NaiveForecasts) -> str | None:
+    """A warning when ``val_mae`` does not beat the best naive forecast on validation by
+    :data:`NAIVE_MARGIN`; else None."""
+    found = naive_shortfall(val_mae, naive.scores)
+    return None if found is None else shortfall_text("the model's", val_mae, *found)

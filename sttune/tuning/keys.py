@@ -7,7 +7,7 @@ change one. A key added here only ever goes on; a reader of an older study finds
 from __future__ import annotations
 
 # --- study user attrs ---
-RECIPE = "sttune.recipe.spec"  # the whole recipe at the study's creation (older studies have only this)
+RECIPE = "sttune.recipe"  # the whole recipe at the study's creation (older studies have only this)
 IDENTITY = "sttune.identity"  # identity() of the recipe that created the study: what a resume must not change
 DATASET = "sttune.dataset"  # the dataset label the study searches
 READY = "sttune.ready"  # the baselines are enqueued: joining workers may start
@@ -28,8 +28,20 @@ REUSED = "sttune.reused_from"  # the trial whose result this one took (search.re
 WORKER = "sttune.worker"  # which host, process, worker index and CUDA devices ran the trial
 OOM = "sttune.oom"  # the trial ran out of memory (told COMPLETE, infeasible)
 HEARTBEAT = "sttune.heartbeat"  # time.time() of the running trial's last heartbeat
-RETRY_OF = "sttune.retry_of"  # the number of the failed (stale) trial this one retries
+RETRY_OF = "sttune.retry_of"  # the number of the failed (stale or interrupted) trial this one retries
 RUNG_PREFIX = "sttune.rung."  # + epoch count → [best val MAE, projected device seconds]
 # + "<strategy>.<index>" → [val MAE at a preparation checkpoint, projected charged seconds]
 PREPARE_RUNG_PREFIX = "sttune.rung.prepare."
 STOPPED_CHECKPOINT = "sttune.stopped_checkpoint"  # the preparation checkpoint point the trial stopped at
+
+# --- flat trial user attrs: plain numbers and a label that optuna-dashboard can sort and filter by
+# (the JSON attrs above keep everything; these repeat a few figures of it, set when a trial is told)
+FLAT_STRATEGY = "strategy"  # "baseline", "baseline 50%", "plain", or the strategies joined by "+"
+FLAT_VAL_MAE_CHANGE = "val_mae_change"  # val MAE over the full baseline's, minus 1 (0.012 = +1.2%)
+FLAT_SPEEDUP = "speedup"  # the full baseline's cost seconds over the trial's, as measured in the search
+FLAT_WORK_FRACTION = "work_fraction"  # the trial's charged work over the full baseline's
+
+
+def stored_recipe(attrs: dict) -> dict | None:
+    """The plain recipe a study stored at its creation; None without one."""
+    return attrs[RECIPE] if isinstance(attrs.get(RECIPE), dict) else None

@@ -58,8 +58,11 @@ def finished_twin(study: optuna.Study, job_attr: dict[str, Any], number: int) ->
 
 def tell_reused(study: optuna.Study, trial: optuna.Trial, twin: optuna.trial.FrozenTrial) -> None:
     """Finish ``trial`` with ``twin``'s result, values and constraints."""
+    from sttune.tuning.tell import full_baseline_of, set_flat_attrs
+
     trial.set_user_attr(RESULT, twin.user_attrs[RESULT])
     trial.set_user_attr(REUSED, twin.user_attrs.get(REUSED, twin.number))
+    set_flat_attrs(trial, rec.result_from_attr(twin.user_attrs[RESULT]), full_baseline_of(study))
     for name, value in (twin.constraints or {}).items():
         trial.set_constraint(name, value)
     study.tell(trial, list(twin.values))

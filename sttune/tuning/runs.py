@@ -13,7 +13,7 @@ from sttune.recipe.schema import control_char, short
 from sttune.recipe.spec import LoadedRecipe, Recipe, dump_recipe, load_recipe
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.identity import check_resumable
-from sttune.tuning.keys import NAIVE
+from sttune.tuning.keys import NAIVE, RETRY_OF
 from sttune.tuning.setup import StudyPlan
 from sttune.tuning.storage import open_study, search_storage, study_name
 from sttune.tuning.study import search_study
@@ -95,6 +95,33 @@ def open_run(target: Path, run_dir: Path | None = None) -> Run:
         raise RunError(f"no run folder or recipe at {target}", "pass the run folder of a search or its recipe")
     loaded = load_recipe(target)
     return Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)
+
+
+def resume_lines(run: Run, trials: int | None = None) -> list[str]:
+    """One line per study of the run that already has trials: ``resuming study X: k of n trials
+    done, m re-queued`` (k: new results, as ``search.trials`` counts them; m: trials an interrupted
+    or stale run left to run again), and what a finished study will do (nothing)."""
+    from sttune.tuning.accounting import count_done
+
+    storage = run.storage()
+    existing = set(optuna.get_all_study_names(storage))
+    total = trials or run.recipe.search.trials
+    lines = []
+    for block in run.recipe.datasets:
+        name = study_name(run.name, block.label)
+        if name not in existing:
+            continue
+        found = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+        if not found:
+            continue
+        done = count_done(found)
+        requeued = sum(1 for t in found if t.state == optuna.trial.TrialState.WAITING and RETRY_OF in t.user_attrs)
+        line = (f"resuming study {name}: {done}" + (f" of {total}" if total else "")
+                + f" trials done, {requeued} re-queued")
+        if total and done >= total:
+            line += " (its trial count is reached: nothing left to run; raise --trials to go on)"
+        lines.append(line)
+    return lines
 
 
 def resolve_isolation(recipe: Recipe, workers: int, joining: bool = False) -> str:

@@ -21,7 +21,17 @@ from sttune.recipe.schema import to_plain
 from sttune.recipe.spec import DatasetBlock, Recipe
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.identity import recipe_identity
-from sttune.tuning.keys import DATASET, FRACTION, IDENTITY, READY, RECIPE, RECOMMENDATIONS, RECOMMENDED, ROLE
+from sttune.tuning.keys import (
+    DATASET,
+    FRACTION,
+    IDENTITY,
+    READY,
+    RECIPE,
+    RECOMMENDATIONS,
+    RECOMMENDED,
+    ROLE,
+    stored_recipe,
+)
 from sttune.tuning.space import recommended_trials
 from sttune.tuning.storage import make_sampler, open_study, study_name
 
@@ -82,7 +92,7 @@ def with_study_budget(plan: StudyPlan, study: optuna.Study) -> StudyPlan:
     ``search.budget``): every worker stops starting trials at the same shared limit."""
     if plan.budget is not None:
         return plan
-    stored = (study.user_attrs.get(RECIPE) or {}).get("search", {}).get("budget")
+    stored = (stored_recipe(study.user_attrs) or {}).get("search", {}).get("budget")
     return plan if stored is None else replace(plan, budget=float(stored))
 
 

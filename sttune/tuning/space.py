@@ -206,3 +206,39 @@ def recommended_trials(recipe: Recipe) -> tuple[list[tuple[str, dict[str, Any]]]
     if recipe.search.combine and len(firsts) > 1 and combined in choices:
         trials.append((combined, {"strategy": combined, **{k: v for _, p in firsts for k, v in p.items()}}))
     return trials, notes
+
+
+def training_strategies(recipe: Recipe, strategy: str | None, where: str) -> tuple[list[tuple[str, dict[str, Any]]] | None, str | None]:
+    """What ``sttune train`` trains from a recipe: (strategies with params, or None for the
+    recipe's own fixed ones; one line saying what was trained, or None).
+
+    A recipe that searches a strategy's params (a strategy without ``params``: a search recipe,
+    whose strategies are alternatives, not a stack) trains the plain baseline unless ``strategy``
+    names one of its strategies; that one then trains alone with its given ``params``, else its
+    first ``recommended`` configuration that the recipe's ``fixed`` knobs allow (knobs it leaves
+    out: the low end of their range, as the search's first trial of it asks), else its
+    defaults with the ``fixed`` knobs. ``where`` names the recipe in messages."""
+    names = [b.name for b in recipe.strategies]
+    searched = [b.name for b in recipe.strategies if b.params is None]
+    if strategy is None:
+        if not searched:
+            return None, None
+        return [], (f"{where} is a search recipe (it searches {', '.join(searched)}): trained the plain baseline, "
+                    "no strategy; pass --strategy NAME to train one of its strategies")
+    block = next((b for b in recipe.strategies if b.name == strategy), None)
+    if block is None:
+        from sttune.errors import RecipeError
+
+        listed = f"use one of {', '.join(names)}" if names else "the recipe lists no strategies: drop --strategy"
+        raise RecipeError(f"no strategy '{strategy}' in {where}", listed)
+    if block.params is not None:
+        return [(block.name, dict(block.params))], f"trained strategy {block.name} with its given params {block.params}"
+    cls = plugins.load("strategy", block.name)
+    for i, config in enumerate(getattr(cls, "recommended", ())):
+        try:
+            _, params = recommendation_params(cls, config, block.fixed)
+        except OutsideSpace:
+            continue
+        return [(block.name, params)], f"trained strategy {block.name} with its recommended configuration {i + 1} {params}"
+    held = f" with its fixed knobs {block.fixed}" if block.fixed else ""
+    return [(block.name, dict(block.fixed))], f"trained strategy {block.name} with its defaults{held} (it recommends no configuration)"

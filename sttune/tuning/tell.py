@@ -3,6 +3,7 @@ failed, or interrupted (failed and queued again for the next run)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -12,11 +13,17 @@ from sttune.recipe.spec import Recipe
 from sttune.tuning import records as rec
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.keys import (
+    FLAT_SPEEDUP,
+    FLAT_STRATEGY,
+    FLAT_VAL_MAE_CHANGE,
+    FLAT_WORK_FRACTION,
     FRACTION,
+    JOB,
     OOM,
     REASON,
     RECOMMENDED,
     RESULT,
+    RETRY_OF,
     ROLE,
     STOPPED_CHECKPOINT,
     STOPPED_VALUES,
@@ -39,9 +46,19 @@ def guarded(tell: Any, study: optuna.Study, trial: optuna.Trial, *args: Any) -> 
 def unit_cost(study: optuna.Study, result: Any, is_full_baseline: bool) -> float | None:
     """Device seconds per unit of work of the study's full baseline (this result's own when it is
     the full baseline); None before one finished or without recorded work."""
-    base = result if is_full_baseline else getattr(rec.full_baseline(rec.finished_records(study)), "result", None)
+    base = result if is_full_baseline else _full_baseline_result(study)
     units = base.work.units if base is not None and base.work is not None else 0.0
     return base.cost_seconds / units if base is not None and units > 0 and base.cost_seconds > 0 else None
+
+
+def _full_baseline_result(study: optuna.Study) -> Any:
+    """The first finished full baseline's result, read from its own attrs only (another trial's
+    job, however stored, is never parsed here)."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        attrs = trial.user_attrs
+        if attrs.get(ROLE) == "baseline" and float(attrs.get(FRACTION, 1)) >= 1 and RESULT in attrs:
+            return rec.result_from_attr(attrs[RESULT])
+    return None
 
 
 def _objective_values(result: Any, objectives: list[str], unit: float | None = None) -> list[float]:
@@ -66,11 +83,52 @@ def _stopped_values(trial: optuna.Trial, result: Any, objectives: list[str]) -> 
     return values
 
 
+def flat_attrs(attrs: dict[str, Any], result: Any, base: Any) -> dict[str, Any]:
+    """The flat user attrs (keys.FLAT_*) of a trial with user attrs ``attrs`` and ``result``,
+    against the full baseline's record ``base`` (None: this trial is the full baseline, or none
+    has finished yet: then only the label, and for the baseline itself 0, 1 and 1)."""
+    role, fraction = attrs.get(ROLE), float(attrs.get(FRACTION, 1.0))
+    if role == "baseline":
+        label = "baseline" if fraction >= 1 else f"baseline {fraction:.0%}"
+    else:
+        job = attrs.get(JOB) or {}
+        label = "+".join(str(pair[0]) for pair in job.get("strategies", []) if isinstance(pair, (list, tuple)) and pair)
+        label = label or "plain"
+    out: dict[str, Any] = {FLAT_STRATEGY: label}
+    if role == "baseline" and fraction >= 1:
+        return {**out, FLAT_VAL_MAE_CHANGE: 0.0, FLAT_SPEEDUP: 1.0, FLAT_WORK_FRACTION: 1.0}
+    if base is None or base.result is None:
+        return out
+    if base.val_mae > 0 and math.isfinite(result.val_mae):
+        out[FLAT_VAL_MAE_CHANGE] = float(result.val_mae / base.val_mae - 1)
+    if result.cost_seconds > 0:
+        out[FLAT_SPEEDUP] = float(base.cost_seconds / result.cost_seconds)
+    mine, theirs = result.work, base.result.work
+    if mine is not None and theirs is not None and theirs.units > 0:
+        out[FLAT_WORK_FRACTION] = float(mine.units / theirs.units)
+    return out
+
+
+def full_baseline_of(study: optuna.Study) -> rec.TrialRecord | None:
+    """:func:`records.full_baseline` of the study, reading only the baseline trials' results."""
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        attrs = t.user_attrs
+        if attrs.get(ROLE) == "baseline" and float(attrs.get(FRACTION, 1)) >= 1 and RESULT in attrs:
+            return rec.read_trial(t)
+    return None
+
+
+def set_flat_attrs(trial: optuna.Trial, result: Any, base: Any) -> None:
+    for key, value in flat_attrs(trial.user_attrs, result, base).items():
+        trial.set_user_attr(key, value)
+
+
 def tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: Recipe) -> None:
     trial.set_user_attr(RESULT, rec.result_to_attr(result))
     limit = recipe.search.max_mae_increase
     is_full_baseline = trial.user_attrs.get(ROLE) == "baseline" and float(trial.user_attrs.get(FRACTION, 1)) >= 1
-    base = rec.full_baseline(rec.finished_records(study)) if limit is not None else None
+    base = full_baseline_of(study)
+    set_flat_attrs(trial, result, base)
     if limit is not None and (base is not None or is_full_baseline):
         # trials finished before the full baseline (after a resume) carry no constraint yet
         reference = result.val_mae if is_full_baseline else base.val_mae
@@ -127,4 +185,4 @@ def tell_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
     trial.set_user_attr(REASON, INTERRUPTED)
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     attrs = {k: v for k, v in trial.user_attrs.items() if k in (ROLE, FRACTION, RECOMMENDED)}
-    study.enqueue_trial(trial.params, user_attrs=attrs or None)
+    study.enqueue_trial(trial.params, user_attrs={**attrs, RETRY_OF: trial.number})

@@ -91,3 +91,25 @@ def test_a_job_stored_in_layout_1_is_the_twin_of_the_same_job_asked_now(study):
     job = rec.read_trial(study.trials[3]).job
     twin = finished_twin(study, rec.job_to_attr(job), number=99)
     assert twin is not None and twin.number == 3
+
+
+def test_a_study_from_before_december_2026_resumes_with_its_recipe_and_refuses_a_changed_one(study):
+    """Such a study stored its recipe under ``sttune.recipe`` and no identity: the resume check
+    reads that recipe (settings added to sttune since are not compared) and names a change."""
+    from dataclasses import replace
+
+    from sttune.recipe.schema import parse_dataclass
+    from sttune.recipe.spec import Recipe
+    from sttune.tuning.identity import StudyChanged, check_study, stored_identity
+
+    plain = study.user_attrs[keys.RECIPE]
+    assert keys.IDENTITY not in study.user_attrs
+    assert stored_identity(study)["train"]["epochs"] == 2
+    recipe = parse_dataclass(Recipe, plain)  # today's defaults fill the settings it lacks
+    check_study(study, recipe, "synthetic")  # unchanged: resumes
+    check_study(study, replace(recipe, train=replace(recipe.train, device="auto", eval_batch_size=7)), "synthetic")
+    with pytest.raises(StudyChanged) as caught:
+        check_study(study, replace(recipe, train=replace(recipe.train, epochs=3)), "synthetic")
+    line = caught.value.one_line()
+    assert "the training settings changed (train.epochs 2 → 3)" in line and "start a new study" in line
+    assert "\n" not in line

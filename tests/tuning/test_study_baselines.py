@@ -56,7 +56,7 @@ def test_set_up_study_names_metrics_stores_the_recipe_and_marks_ready(tmp_path):
     study = setup.open_plan_study(p)
     assert study.metric_names == ["val MAE", "device seconds", "peak memory MiB"]
     assert study.user_attrs[keys.READY] is True and study.user_attrs["sttune.dataset"] == "synthetic"
-    assert study.user_attrs["sttune.recipe.spec"]["name"] == "unit"
+    assert study.user_attrs["sttune.recipe"]["name"] == "unit"
     assert study.study_name == "unit:synthetic" and len(study.trials) == 3  # 2 baselines, st_prune's recommendation
     joining = setup.open_plan_study(replace(p, sets_up=False, worker_index=1))  # ready: no wait, nothing added
     assert len(joining.trials) == 3

@@ -89,14 +89,15 @@ def test_interrupted_trial_fails_and_the_same_config_is_queued_again():
     tell.tell_interrupted(study, trial)
     t = study.trials
     assert t[0].state == FAIL and t[0].user_attrs[keys.REASON] == tell.INTERRUPTED
-    assert t[1].state.name == "WAITING" and t[1].user_attrs == {ROLE: "baseline", FRACTION: 0.5}
+    # marked as a retry of trial 0, so that a resume can say how many were re-queued
+    assert t[1].state.name == "WAITING" and t[1].user_attrs == {ROLE: "baseline", FRACTION: 0.5, keys.RETRY_OF: 0}
     assert acc.count_done(t) == 0 and [c.number for c in acc._claims(t)] == [1]
     other = new_study()
     search = other.ask()
     x = search.suggest_float("x", 0, 1)
     tell.tell_interrupted(other, search)
     again = other.ask()  # the queued copy proposes the same params
-    assert again.number == 1 and again.suggest_float("x", 0, 1) == x and not again.user_attrs
+    assert again.number == 1 and again.suggest_float("x", 0, 1) == x and again.user_attrs == {keys.RETRY_OF: 0}
 
 
 def test_out_of_memory_is_an_infeasible_complete_trial_without_a_result():
@@ -140,3 +141,38 @@ def test_the_sampler_is_told_the_priced_cost_once_the_full_baseline_finished():
     tell.tell_result(study, old, train_result(2.2, 4.0), r)
     told = [t.values[1] for t in study.trials]
     assert told == pytest.approx([7.0, 10.0, 5.0, 4.0])
+
+
+def test_every_told_trial_carries_flat_numbers_a_dashboard_can_sort_and_filter():
+    from sttune.training.work import WorkSummary
+    from sttune.tuning.reuse import tell_reused
+
+    r = recipe()
+    study = new_study()
+    early = study.ask()  # before the full baseline: only its label
+    early.set_user_attr(keys.JOB, {"strategies": [["st_prune", {}]]})
+    tell.tell_result(study, early, train_result(3.0, 10.0), r)
+    base = _baseline_trial(study)
+    tell.tell_result(study, base, train_result(2.0, 100.0, work=WorkSummary(units=40.0)), r)
+    pruned = study.ask()
+    pruned.set_user_attr(keys.JOB, {"strategies": [["st_prune", {}], ["dynst", {}]]})
+    tell.tell_result(study, pruned, train_result(2.2, 25.0, work=WorkSummary(units=10.0)), r)
+    half = _baseline_trial(study, 0.5)
+    tell.tell_result(study, half, train_result(2.5, 50.0, work=WorkSummary(units=20.0)), r)
+    twin = study.ask()
+    twin.set_user_attr(keys.JOB, study.trials[pruned.number].user_attrs[keys.JOB])
+    tell_reused(study, twin, study.trials[pruned.number])
+    t = study.trials
+
+    def flat(n):
+        return {k: v for k, v in t[n].user_attrs.items() if not k.startswith("sttune.")}
+
+    assert flat(early.number) == {"strategy": "st_prune"}
+    assert flat(base.number) == {"strategy": "baseline", "val_mae_change": 0.0, "speedup": 1.0, "work_fraction": 1.0}
+    assert flat(pruned.number) == {"strategy": "st_prune+dynst", "val_mae_change": pytest.approx(0.1),
+                                   "speedup": pytest.approx(4.0), "work_fraction": pytest.approx(0.25)}
+    assert flat(half.number) == {"strategy": "baseline 50%", "val_mae_change": pytest.approx(0.25),
+                                 "speedup": pytest.approx(2.0), "work_fraction": pytest.approx(0.5)}
+    assert flat(twin.number) == flat(pruned.number)
+    assert all(isinstance(v, float) for n in (base.number, pruned.number) for k, v in flat(n).items() if k != "strategy")
+    assert keys.RESULT in t[pruned.number].user_attrs  # the JSON attrs stay

@@ -44,7 +44,7 @@ def test_with_study_budget_prefers_the_workers_own_and_else_the_studys():
     study = optuna.create_study(directions=["minimize", "minimize"])
     p = plan(recipe(None), None, Path("."), 1)
     assert setup.with_study_budget(p, study).budget is None  # none stored: none
-    study.set_user_attr("sttune.recipe.spec", {"search": {"budget": 6}})
+    study.set_user_attr("sttune.recipe", {"search": {"budget": 6}})
     assert setup.with_study_budget(p, study).budget == 6.0
     assert setup.with_study_budget(replace(p, budget=3.0), study).budget == 3.0
 
