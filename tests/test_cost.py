@@ -369,3 +369,11 @@ def test_passes_go_on_until_the_interval_is_narrow_or_the_share_is_spent():
     small = iter([0.0008, 0.0012] * 1000)
     capped = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(small)), pairs=12)
     assert {p["pass"] for p in capped.pairs} == {0}  # 24 batches already pass 40% of the 40 a baseline runs
+
+
+def test_an_estimate_above_the_ceiling_keeps_its_interval_s_width():
+    half = worked_record(5, 20.0, 5_000)
+    jitter = iter([0.00094, 0.00100] * 1000)  # about 3% below the baseline's batch: 2.06x on half the work
+    v = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(jitter)), pairs=12)
+    assert v.speedup == v.ceiling == pytest.approx(2.0) and v.high == pytest.approx(2.0)
+    assert v.low < 2.0 and not v.bounded  # moved down with the estimate, not squeezed to a point

@@ -25,9 +25,10 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
    times each once; BOOTSTRAP draws, fixed seed) gives a 95% interval; "reliably faster" means its *low end* is
    above 1.
 4. **The work ceiling.** A speed-up cannot exceed the work saved, 1 / work fraction (its passes
-   over the baseline's, sttune.training.work). An interval whose low end lies above the ceiling by
-   more than the noise floor is a measurement error, not a saving: the ceiling is reported and
-   ``bounded`` says so.
+   over the baseline's, sttune.training.work). An estimate above the ceiling is cut to it and its
+   interval moved down with it (keeping its width: the overshoot is the measurement's error), then
+   cut at the ceiling; an interval whose low end lay above the ceiling by more than the noise floor
+   is flagged ``bounded``.
 
 The cost: 2 × pairs training batches, both runs' selections and epoch-end hooks every epoch, and
 both preparations (a cache hit for a distilled set). The default number of pairs is 10% of the
@@ -348,7 +349,9 @@ def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen:
     ceiling = None if not fraction else 1.0 / fraction
     bounded = ceiling is not None and low > ceiling * (1 + NOISE_FLOOR)
     speedup = estimate if ceiling is None else min(estimate, ceiling)
-    if ceiling is not None:  # above the ceiling is the measurement's error, never the saving's
+    if ceiling is not None and estimate > ceiling:  # the overshoot is the measurement's error, never the saving's:
+        low, high = low * ceiling / estimate, high * ceiling / estimate  # the interval moves down with the estimate
+    if ceiling is not None:
         high, low = min(high, ceiling), min(low, ceiling)
     raw = baseline_record.cost_seconds / chosen_record.cost_seconds if chosen_record.cost_seconds > 0 else math.inf
     return Verified(speedup, min(low, speedup), max(high, speedup), fraction, ceiling, raw, noise, bounded, rows,
