@@ -210,7 +210,29 @@ def cache(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return {"charges": charges, "ratios": ratios, "within_10_percent": all(abs(r - 1) <= 0.1 for r in ratios.values())}
 
 
+def table(paths: list[str]) -> str:
+    """The markdown docs/benchmarks.md prints for repro JSONs given as ``label=path``: every check,
+    then each run's verdict."""
+    checks = ["| run | check | verified [95% interval] | reliably faster | load (1 min) before |", "|---|---|---|---|---|"]
+    verdicts = ["| run | | quiet median | all intervals overlap | all contain the quiet median | verdicts agree |",
+                "|---|---|---|---|---|---|"]
+    yes = {True: "yes", False: "no"}
+    for spec in paths:
+        label, path = spec.split("=", 1)
+        data = json.loads(Path(path).read_text())
+        for c in data["checks"]:
+            checks.append(f"| {label} | {c['kind']} | {c['speedup']:.2f}x [{c['low']:.2f}, {c['high']:.2f}] | "
+                          f"{yes[c['reliably_faster']]} | {c['load_before']:.2f} |")
+        v = data["verdict"]
+        verdicts.append(f"| {label} | verdict | quiet median {v['quiet_median']:.2f}x | {yes[v['all_overlap']]} | "
+                        f"{yes[v['all_contain_quiet_median']]} | {yes[v['verdicts_agree']]} |")
+    return "\n".join(checks) + "\n\n" + "\n".join(verdicts)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "table":  # bench/verified_checks.py table LABEL=JSON ...
+        print(table(sys.argv[2:]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("check", choices=["repro", "budget", "cache"])
     parser.add_argument("--recipe", choices=["quickstart", "sz_taxi"], default="quickstart")

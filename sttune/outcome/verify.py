@@ -344,6 +344,8 @@ def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen:
     draws = sorted(_estimate(chosen, baseline, {e: _resampled(p, rng) for e, p in pairs.items()})
                    for _ in range(BOOTSTRAP))
     low, high = draws[int(0.025 * BOOTSTRAP)], draws[int(0.975 * BOOTSTRAP) - 1]
+    # no two timings of the same work agree better than the noise floor: the interval is never narrower
+    low, high = min(low, estimate / (1 + NOISE_FLOOR)), max(high, estimate * (1 + NOISE_FLOOR))
     noise = max(NOISE_FLOOR, (high - low) / (2 * estimate))
     fraction = work_fraction(chosen_record, baseline_record)
     ceiling = None if not fraction else 1.0 / fraction
