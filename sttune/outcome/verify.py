@@ -20,10 +20,13 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
    epoch (both interpolated between the sampled epochs), plus its selection and epoch-end hooks
    (timed every epoch), plus its charged preparation (converted at the load its own search batches
    ran at). The speed-up is the baseline's total over the chosen's.
-3. **An uncertainty estimate.** A bootstrap over the pairs (the later pairs of each sampled epoch
-   resampled; its first batches resampled and scaled by a later pair's relative error, since a pass
-   times each once; BOOTSTRAP draws, fixed seed) gives a 95% interval; "reliably faster" means its *low end* is
-   above 1.
+3. **An uncertainty estimate, in passes.** Each pass re-runs both schedules from scratch; at least
+   MIN_PASSES run where affordable, more while the interval is wider than TARGET_NOISE, within
+   accounting.VERIFY_SHARE of a baseline. A two-level bootstrap (the passes resampled, then the
+   later pairs of each sampled epoch within them; the first batches resampled and scaled by a later
+   pair's relative error, since a pass times each once; BOOTSTRAP draws, fixed seed) gives a 95%
+   interval, never narrower than ± NOISE_FLOOR (no two timings of the same work agree better);
+   "reliably faster" means its *low end* is above 1.
 4. **The work ceiling.** A speed-up cannot exceed the work saved, 1 / work fraction (its passes
    over the baseline's, sttune.training.work). An estimate above the ceiling is cut to it and its
    interval moved down with it (keeping its width: the overshoot is the measurement's error), then
@@ -41,7 +44,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -53,6 +56,7 @@ from sttune.tuning.records import TrialRecord, curve_rows
 
 PAIRS_PER_EPOCH = 3  # at least this many pairs on each sampled epoch: its first batch apart, two to resample
 BOOTSTRAP = 2000
+MIN_PASSES = 2  # two re-timings from scratch, where affordable: their difference is in the interval
 TARGET_NOISE = 0.05  # passes go on until the interval's relative half-width is at most this...
 MAX_PASSES = 4  # ...or this many passes ran, or the next would pass the re-timing's share (accounting.VERIFY_SHARE)
 METHOD = "schedule"  # what a stored verification was measured by ("first-batches": before the schedule probe)
@@ -211,7 +215,8 @@ def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, p
             arm.start(prober(arm.record.job, lambda epoch, plan=plan: plan.get(epoch, 0)))  # type: ignore[arg-type]
         rows += _lockstep(arms[0], arms[1], epochs, listener, shift)
         verified = _summarise(chosen, baseline, arms[0], arms[1], tuple(rows), tuple(sorted(sampled)))
-        if verified.noise <= TARGET_NOISE or not _affordable(arms, rows, shift + 1):
+        enough = shift + 1 >= MIN_PASSES and verified.noise <= TARGET_NOISE
+        if enough or not _affordable(arms, rows, shift + 1):
             break
     return verified
 
@@ -331,18 +336,30 @@ def _resampled(pairs: list[tuple[float, float, bool]], rng: random.Random) -> li
     return noisy + rng.choices(tails, k=len(tails))
 
 
-def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
-               rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> Verified:
+def _by_epoch(rows: Sequence[dict[str, Any]]) -> dict[int, list[tuple[float, float, bool]]]:
     pairs: dict[int, list[tuple[float, float, bool]]] = {}
     for row in rows:
         pairs.setdefault(row["epoch"], []).append((row["chosen"], row["baseline"], bool(row.get("first"))))
-    pairs = {e: p for e, p in pairs.items() if sum(b for _, b, _ in p) > 0}
+    return {e: p for e, p in pairs.items() if sum(b for _, b, _ in p) > 0}
+
+
+def _draw(rows: Sequence[dict[str, Any]], rng: random.Random) -> dict[int, list[tuple[float, float, bool]]]:
+    """One bootstrap draw: the passes resampled with replacement (what differs between two
+    re-timings from scratch), then each epoch's pairs within them (what differs between pairs)."""
+    passes = sorted({row.get("pass", 0) for row in rows})
+    picked = rng.choices(passes, k=len(passes))
+    drawn = [row for p in picked for row in rows if row.get("pass", 0) == p]
+    return {e: _resampled(p, rng) for e, p in _by_epoch(drawn).items()}
+
+
+def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
+               rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> Verified:
+    pairs = _by_epoch(rows)
     if not pairs:
         raise CannotVerify("no batch could be re-timed in both runs")
     estimate = _estimate(chosen, baseline, pairs)
     rng = random.Random(0)
-    draws = sorted(_estimate(chosen, baseline, {e: _resampled(p, rng) for e, p in pairs.items()})
-                   for _ in range(BOOTSTRAP))
+    draws = sorted(_estimate(chosen, baseline, _draw(rows, rng)) for _ in range(BOOTSTRAP))
     low, high = draws[int(0.025 * BOOTSTRAP)], draws[int(0.975 * BOOTSTRAP) - 1]
     # no two timings of the same work agree better than the noise floor: the interval is never narrower
     low, high = min(low, estimate / (1 + NOISE_FLOOR)), max(high, estimate * (1 + NOISE_FLOOR))

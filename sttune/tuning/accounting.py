@@ -45,7 +45,7 @@ MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 9, 50, 0.1  # 9: three sampled epochs of thr
 # a re-timing runs passes of pairs until its interval is narrow enough; the passes' batches and hooks
 # stay within VERIFY_SHARE of one baseline training (sttune.outcome.verify), and each pass sets both
 # runs up besides: the factor over VERIFY_SHARE a budget keeps per verification
-VERIFY_SHARE = 0.4
+VERIFY_SHARE = 0.5
 VERIFY_OVERHEAD = 1.25
 VERIFICATIONS_RESERVED = 2  # the chosen trial's, and one best-trade-off when it is not reliably faster
 

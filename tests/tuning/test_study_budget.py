@@ -58,9 +58,9 @@ def test_the_budget_keeps_room_for_the_export_s_re_timing():
     base = trial_record(0, 40.0, 2.0, role="baseline", epochs_run=4)  # 4 epochs of 10 batches: 40 batches
     base.result.curve = [replace(e, batches=10) for e in base.result.curve]
     # 9 pairs (the minimum) re-time 18 of 40 batches; kept twice (the chosen, one trade-off), with the overhead
-    assert acc.verification_reserve(base, None) == pytest.approx(2 * acc.VERIFY_OVERHEAD * (18 / 40) * 40.0)
+    assert acc.verification_reserve(base, None) == pytest.approx(2 * acc.VERIFY_OVERHEAD * max(acc.VERIFY_SHARE, 18 / 40) * 40.0)
     assert acc.verification_reserve(base, 0) == 0.0
-    assert acc.verification_reserve(base, 10) == 2 * acc.VERIFY_OVERHEAD * (20 / 40) * 40.0
+    assert acc.verification_reserve(base, 10) == pytest.approx(2 * acc.VERIFY_OVERHEAD * max(acc.VERIFY_SHARE, 20 / 40) * 40.0)
 
 
 def test_the_trial_count_stops_the_search_when_it_comes_before_the_budget(tmp_path, fake_training):
