@@ -26,10 +26,18 @@ PathLike = str | Path
 
 def existing(path: PathLike, what: str) -> Path:
     """The path as a Path, or DataError when it is not an existing file."""
+    from sttune.files import FileSystemError, a, kind
+
     file = Path(path).expanduser()
-    if not file.is_file():
+    try:
+        found = kind(file)
+    except FileSystemError as exc:  # a name too long, permission, a NUL character
+        raise DataError(exc.message, exc.hint) from None
+    if found is None:
         raise DataError(f"{what} file not found: {file.resolve()}",
                         "Check the path (relative paths in a recipe are read from the recipe's folder).")
+    if found != "file":
+        raise DataError(f"{what} file {file.resolve()} is {a(found)}, not a file", "Point the recipe at a regular file.")
     return file
 
 
