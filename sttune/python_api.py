@@ -358,6 +358,8 @@ def search(
     finished trial's record (``progress=print`` in a notebook), or a ``SearchEvents`` display.
     """
     _opt.check_flag("export", export)
+    if verify_pairs is not None:
+        _opt.check_verify_pairs(verify_pairs)
     _events(progress)  # checked before the run folder is started
     plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers)
     run_search(plan, progress)

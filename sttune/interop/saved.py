@@ -172,10 +172,19 @@ def _new_folder(parent: Path, prefix: str) -> Path:
 
 def _manifest(folder: Path, spec: ModelSpec, state_dict: dict[str, Tensor]) -> dict[str, Any]:
     files = {entry: sha256_file(folder / entry) for entry in _files_in(folder)}
-    return {"sttune_saved_model": FORMAT, "sttune_version": _package_version("sttune"),
-            "n_nodes": spec.n_nodes, "n_channels": spec.n_channels, "in_len": spec.in_len, "out_len": spec.out_len,
-            "node_input_dim": spec.node_input_dim,
-            "state_dict": {k: list(v.shape) for k, v in state_dict.items()}, "files": files}
+    manifest = {"sttune_saved_model": FORMAT, "sttune_version": _package_version("sttune"),
+                "n_nodes": spec.n_nodes, "n_channels": spec.n_channels, "in_len": spec.in_len, "out_len": spec.out_len,
+                "node_input_dim": spec.node_input_dim,
+                "state_dict": {k: list(v.shape) for k, v in state_dict.items()}, "files": files}
+    return {**manifest, "checksum": _digest(manifest)}
+
+
+def _digest(manifest: dict[str, Any]) -> str:
+    """The manifest's own checksum: every byte of a save is covered, the manifest's too."""
+    import hashlib
+
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _write_save(folder: Path, fitted: Fitted, job: Job, out_dir: Path, template: Recipe | None) -> None:
@@ -282,7 +291,12 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+SIZES = ("n_nodes", "n_channels", "in_len", "out_len", "node_input_dim")
+
+
 def _check_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    if manifest.get("checksum") != _digest(manifest):
+        raise SavedModelError(f"{shown(path / MANIFEST)} does not match its own checksum", DAMAGED)
     files = manifest.get("files")
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise SavedModelError(f"{shown(path / MANIFEST)} lacks its list of files and checksums", DAMAGED)
@@ -300,6 +314,17 @@ def _check_manifest(path: Path, manifest: dict[str, Any]) -> None:
             raise SavedModelError(f"{shown(file)} is {a(found)}, not the file the manifest lists", DAMAGED)
         if sha256_file(file) != digest:
             raise SavedModelError(f"{shown(file)} does not match its checksum in {MANIFEST}", DAMAGED)
+
+
+def _check_sizes(path: Path, manifest: dict[str, Any], spec: dict[str, Any], state: dict[str, Tensor]) -> None:
+    """The sizes the manifest records (nodes, channels, windows, each weight's shape) are those
+    of model.json and model.pt."""
+    for key in SIZES:
+        if manifest.get(key) != spec[key]:
+            raise SavedModelError(f"{shown(path / 'model.json')}: spec.{key} is {spec[key]}, the manifest says "
+                                  f"{clip(repr(manifest.get(key)), 30)}", DAMAGED)
+    if manifest.get("state_dict") != {k: list(v.shape) for k, v in state.items()}:
+        raise SavedModelError(f"{shown(path / 'model.pt')} holds weights of other shapes than the manifest lists", DAMAGED)
 
 
 def _number(value: Any) -> bool:
@@ -388,13 +413,17 @@ def load_model(path: str | Path) -> SavedModel:
         raise SavedModelError(f"{path}: saved-model format {clip(repr(meta.get('format')), 30)}, this sttune reads "
                               f"{', '.join(map(str, READABLE))}",
                               f"load it with the sttune that saved it ({clip(str(meta.get('sttune_version')), 30)})")
+    manifest: dict[str, Any] = {}
     if meta["format"] >= 2:
         if kind(path / MANIFEST) is None:
             raise SavedModelError(f"{shown(path)} lacks its {MANIFEST}", DAMAGED)
-        _check_manifest(path, _read_json(path / MANIFEST))
+        manifest = _read_json(path / MANIFEST)
+        _check_manifest(path, manifest)
     _check_meta(path, meta)
     s = meta["spec"]
     blob = _read_blob(path, s)
+    if meta["format"] >= 2:
+        _check_sizes(path, manifest, s, blob["state_dict"])
     graph = Graph(blob["edge_index"], blob["edge_weight"], s["n_nodes"])
     spec = ModelSpec(s["n_nodes"], s["in_len"], s["out_len"], s["n_channels"], s["steps_per_day"], graph,
                      s["node_input_dim"])
