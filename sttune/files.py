@@ -39,8 +39,8 @@ E = TypeVar("E", bound=SttuneError)
 
 # errno -> (the reason in words, what to do)
 REASONS: dict[int, tuple[str, str]] = {
-    errno.ENOSPC: ("no space left on the device (the disk is full)", "free some space, then run the same command again"),
-    errno.EDQUOT: ("the disk quota is used up", "free some space, then run the same command again"),
+    errno.ENOSPC: ("no space left on the device (the disk is full)", "free some space"),
+    errno.EDQUOT: ("the disk quota is used up", "free some space"),
     errno.EROFS: ("the storage is read-only", "choose a folder on writable storage"),
     errno.EACCES: ("permission denied", "check the permissions, or choose a folder you may write to"),
     errno.EPERM: ("operation not permitted", "check the permissions, or choose a folder you may write to"),
@@ -48,7 +48,7 @@ REASONS: dict[int, tuple[str, str]] = {
     errno.ELOOP: ("too many levels of symbolic links", "check the links in the path"),
     errno.ENOTDIR: ("a file is in the way of a folder in the path", "move the file in the way, or choose another folder"),
     errno.EISDIR: ("a folder is in the way", "move the folder in the way, or choose another name"),
-    errno.EEXIST: ("something is in the way", "move it, or choose another name"),
+    errno.EEXIST: ("a file is in the way of a folder", "move the file in the way, or choose another folder"),
     errno.ENOTEMPTY: ("the folder is not empty", "choose an empty or new folder"),
     errno.EIO: ("an input/output error (a failing disk or a lost network mount)", "check the disk or the mount"),
     errno.EMFILE: ("too many open files", "raise the limit (ulimit -n) or run fewer workers"),
@@ -111,6 +111,22 @@ def check_file(path: Path, what: str, error: type[SttuneError] = SttuneError,
     if found != "file":
         raise error(f"{what} {shown(path)} is {a(found)}, not a file", "pass a regular file")
     return path
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why nothing can be written in ``folder`` or, where it does not exist yet, in the nearest
+    folder above it that does ("the storage is read-only", "permission denied"); None: writable."""
+    here = Path(os.path.abspath(folder))
+    while kind(here) is None and here != here.parent:
+        here = here.parent
+    if kind(here) != "folder" or os.access(here, os.W_OK):
+        return None
+    try:
+        if os.statvfs(here).f_flag & os.ST_RDONLY:
+            return REASONS[errno.EROFS][0]
+    except OSError:
+        pass
+    return REASONS[errno.EACCES][0]
 
 
 def _tmp_name(path: Path) -> Path:

@@ -113,13 +113,21 @@ class TrainFailed(SttuneError):
 
 
 @machine_faults
-def plan_training(recipe: RecipeLike | BestConfig, dataset: str | None = None, epochs: int | None = None) -> TrainingPlan:
-    """Check a fixed recipe for one training: the dataset, the epochs, the device, the data."""
+def plan_training(
+    recipe: RecipeLike | BestConfig, dataset: str | None = None, epochs: int | None = None,
+    save: str | Path | None = None,
+) -> TrainingPlan:
+    """Check a fixed recipe for one training: the dataset, the epochs, the device, the data, and
+    the folder ``save`` names (before any data is read; :func:`run_training` writes it)."""
+    from sttune.interop.saved import check_save_target
     from sttune.registry.build import check_device
     from sttune.training.jobs import fixed_job, load_data_cached
 
     _opt.check_label("--dataset", dataset)
     check_count("--epochs", epochs)
+    _opt.check_path_arg("save", save)
+    if save is not None:
+        check_save_target(Path(save))
     loaded = _loaded(recipe)
     job = fixed_job(loaded, dataset, epochs)
     check_device(job.train.device)
@@ -161,9 +169,8 @@ def train(
     """
     from sttune.training.listener import EpochCallback
 
-    _opt.check_path_arg("save", save)
     _opt.check_callable("on_epoch", on_epoch)
-    plan = plan_training(recipe, dataset, epochs)
+    plan = plan_training(recipe, dataset, epochs, save)
     return run_training(plan, save, EpochCallback(on_epoch) if on_epoch else None).result
 
 

@@ -43,7 +43,7 @@ from torch import Tensor
 
 from sttune.api import Graph, ModelSpec, STModel, Strategy
 from sttune.errors import SttuneError
-from sttune.files import a, fault, kind, sha256_file, shown
+from sttune.files import a, fault, kind, sha256_file, shown, unwritable
 from sttune.interop.sensors import dataset_node_ids, write_sensors
 from sttune.recipe.schema import clip
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe
@@ -140,6 +140,9 @@ def check_save_target(out_dir: Path) -> None:
     the new one replaces whole); anything else is refused with one line, before training."""
     out_dir = Path(out_dir)
     found = kind(out_dir, follow=False)
+    problem = unwritable(out_dir.parent if found is None else out_dir)
+    if problem is not None:
+        raise SavedModelError(f"cannot save into {shown(out_dir)}: {problem}", "choose a folder you can write to")
     if found is None:
         return
     if found == "symbolic link":
@@ -149,7 +152,7 @@ def check_save_target(out_dir: Path) -> None:
         raise SavedModelError(f"cannot save into {shown(out_dir)}: it is {a(found)}, not a folder",
                               "pass a new or empty folder, or an earlier save to replace")
     entries = _files_in(out_dir)
-    foreign = sorted(set(entries) - set(_ours(out_dir, entries)))
+    foreign = sorted({e.split("/")[0] + ("/" if "/" in e else "") for e in set(entries) - set(_ours(out_dir, entries))})
     if foreign:
         listed = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise SavedModelError(f"cannot save into {shown(out_dir)}: it holds files sttune did not save there ({clip(listed, 120)})",
@@ -514,9 +517,9 @@ class SavedModel:
                                   f"[batch, {self.spec.in_len}, nodes (up to {self.spec.n_nodes}), {c}] raw readings "
                                   f"({c} channel{'s' if c != 1 else ''})", "pass the readings the model was trained on")
         tod, dow = _array(time_of_day, "inputs: time_of_day"), _array(day_of_week, "inputs: day_of_week")
-        for name, cal in (("time_of_day", tod), ("day_of_week", dow)):
-            if cal.shape != raw.shape[:2]:
-                raise SavedModelError(f"inputs: {name} has shape {tuple(cal.shape)}, the values {tuple(raw.shape[:2])} "
+        for name, given in (("time_of_day", tod), ("day_of_week", dow)):
+            if given.shape != raw.shape[:2]:
+                raise SavedModelError(f"inputs: {name} has shape {tuple(given.shape)}, the values {tuple(raw.shape[:2])} "
                                       "(batch, in_len)", "pass one value per window and step")
         _check_calendar(tod, dow, "inputs")
         v = torch.as_tensor(raw, dtype=torch.float32)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
 from sttune.errors import SttuneError
-from sttune.files import a, fault, kind, shown
+from sttune.files import a, fault, kind, shown, unwritable
 from sttune.recipe.schema import control_char, short
 from sttune.recipe.spec import LoadedRecipe, Recipe, dump_recipe, load_recipe
 from sttune.tuning.events import SearchEvents
@@ -53,8 +52,9 @@ def check_writable(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise fault(exc, "create the run folder", folder, "pass a writable --run-dir", error=RunError) from None
-    if not os.access(folder, os.W_OK):
-        raise RunError(f"the run folder {folder} is not writable", "pass a writable --run-dir")
+    problem = unwritable(folder)
+    if problem is not None:
+        raise RunError(f"the run folder {folder} is not writable: {problem}", "pass a writable --run-dir")
 
 
 SNAPSHOT_HEADER = "snapshot of "
