@@ -255,7 +255,7 @@ def _windows(train: object, n_channels: int) -> WindowSource:
         raise AdapterError(f"StrategyLoop: train must be a WindowSource or two tensors (x, y), got {type(train).__name__}", layout)
     x, y = train
     _check_xy(x, y, n_channels, layout)
-    return TensorWindows(x, y)
+    return TensorWindows(x.float(), y.float())  # float32, as the trainer's windows (strategies write into them)
 
 
 def _check_xy(x: Tensor, y: Tensor, n_channels: int, layout: str) -> None:
