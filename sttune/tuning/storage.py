@@ -123,13 +123,16 @@ def repair_journal(path: Path) -> str | None:
         text = b"".join(repaired.lines)
         if repaired.placeholders:
             text = text.replace(_SIDE_MARK, side.name.encode())
-        tmp = path.with_name(f".{path.name[:32]}.repair-{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        shutil.copymode(path, tmp)
-        os.replace(tmp, path)
+        real = path.resolve()  # a journal kept elsewhere through a link: repaired there, the link kept
+        tmp = create_exclusive(real.with_name(f".{real.name[:32]}.repair-{os.getpid()}.tmp"), text)
+        try:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            shutil.copymode(real, tmp)
+            os.replace(tmp, real)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     finally:
         lock.release()
     return repaired.note(path, side.name)

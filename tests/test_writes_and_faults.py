@@ -341,3 +341,16 @@ def test_a_machine_fault_in_training_is_not_a_plugins_fault(tmp_path):
 
     assert "plugin" not in refused(lambda: guarded(full, tmp_path), "no space left", error=FileSystemError)
     refused(lambda: guarded(plugin, tmp_path), "a plugin hook raised", error=TrainFailed)
+
+
+def test_a_linked_journal_is_repaired_where_it_lives_and_stays_linked(tmp_path):
+    real = tmp_path / "elsewhere" / "study.journal"
+    real.parent.mkdir()
+    lines = _journal(real)
+    lines[2] = b"garbage\n"
+    real.write_bytes(b"".join(lines))
+    link = tmp_path / "run" / "study.journal"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    assert len(_values(link)) == 4
+    assert link.is_symlink() and b"garbage" not in real.read_bytes() and len(real.read_bytes().splitlines()) == len(lines) - 1
