@@ -13,6 +13,8 @@ everything and opens what it needs (nothing is trained), ``run_*`` does the work
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import time
 import traceback
@@ -22,9 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sttune.errors import RecipeError, SttuneError
+from sttune.files import fault
 from sttune.recipe.schema import clip
 from sttune.recipe.spec import LoadedRecipe, load_recipe as _load_recipe
-from sttune.tuning.options import check_budget, check_count, check_minutes, check_recipe_path, check_workers
+from sttune.tuning import options as _opt
+from sttune.tuning.options import UsageError, check_budget, check_count, check_minutes, check_recipe_path, check_workers
 
 if TYPE_CHECKING:
     from sttune.api import Strategy
@@ -42,10 +46,30 @@ if TYPE_CHECKING:
 
 RecipeLike = str | Path | LoadedRecipe
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
+def machine_faults(use_case: F) -> F:
+    """What the machine refuses (permission, a full disk, a name too long, read-only storage)
+    while a use case runs: one line naming the path (:func:`sttune.files.fault`), as a bad input is."""
+
+    @functools.wraps(use_case)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return use_case(*args, **kwargs)
+        except OSError as exc:
+            raise fault(exc, "write" if exc.errno in _WRITE_FAULTS else "use") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+_WRITE_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+
+
+@machine_faults
 def load_recipe(path: str | Path) -> LoadedRecipe:
     """Read and validate a recipe (``.recipe`` is the frozen Recipe, ``.path`` its file)."""
+    _opt.check_path_arg("path", path, optional=False)
     return _load_recipe(path)
 
 
@@ -54,6 +78,10 @@ def _loaded(recipe: RecipeLike | BestConfig, search: dict[str, Any] | None = Non
         recipe = recipe.recipe
     if isinstance(recipe, LoadedRecipe):
         return recipe if search is None else _load_recipe(recipe.path, search=search)
+    if not isinstance(recipe, str | os.PathLike) or isinstance(recipe, bytes):
+        raise UsageError(f"recipe must be a recipe file's path, a loaded recipe or load_best's answer, "
+                         f"got {type(recipe).__name__} {clip(repr(recipe), 30)}", "e.g. sttune.train('recipes/quickstart.yaml')")
+    _opt.check_path_arg("recipe", recipe, optional=False)
     check_recipe_path(Path(recipe))
     return _load_recipe(recipe, search=search)
 
@@ -87,20 +115,28 @@ class TrainFailed(SttuneError):
     """A plugin (or the trainer) raised during training; its traceback is in a log file."""
 
 
+@machine_faults
 def plan_training(
     recipe: RecipeLike | BestConfig, dataset: str | None = None, epochs: int | None = None, strategy: str | None = None,
+    save: str | Path | None = None,
 ) -> TrainingPlan:
-    """Check a recipe for one training: the dataset, the epochs, the strategies, the device, the data.
+    """Check a recipe for one training: the dataset, the epochs, the strategies, the device, the
+    data, and the folder ``save`` names (before any data is read; :func:`run_training` writes it).
 
     A fixed recipe trains its strategies (stacked, as exported); a search recipe (one whose
     strategies' params are searched) trains the plain baseline, or with ``strategy`` that one
     of its strategies alone, with its given params or its recommended configuration
     (:func:`sttune.tuning.space.training_strategies`)."""
+    from sttune.interop.saved import check_save_target
     from sttune.registry.build import check_device
     from sttune.training.jobs import fixed_job, load_data_cached
     from sttune.tuning.space import training_strategies
 
+    _opt.check_label("--dataset", dataset)
     check_count("--epochs", epochs)
+    _opt.check_path_arg("save", save)
+    if save is not None:
+        check_save_target(Path(save))
     loaded = _loaded(recipe)
     strategies, trains = training_strategies(loaded.recipe, strategy, str(loaded.path))
     job = fixed_job(loaded, dataset, epochs, strategies)
@@ -109,11 +145,17 @@ def plan_training(
     return TrainingPlan(loaded, job, tuple(data.notes), trains)
 
 
+@machine_faults
 def run_training(plan: TrainingPlan, save: str | Path | None = None, listener: TrainListener | None = None) -> Trained:
-    """Train the plan once; ``save``: a folder for the best-validation model (:func:`load_model`)."""
+    """Train the plan once; ``save``: a folder for the best-validation model (:func:`load_model`),
+    checked before training (a folder holding anything sttune did not save is refused)."""
+    from sttune.interop.saved import check_save_target
     from sttune.training.jobs import fit_job, naive_for
     from sttune.training.naive import beats_naive
 
+    _opt.check_path_arg("save", save)
+    if save is not None:
+        check_save_target(Path(save))
     cache_dir = plan.loaded.cache_dir()
     fitted = guarded(lambda: fit_job(plan.job, cache_dir, listener), cache_dir)
     saved_to = None
@@ -139,7 +181,8 @@ def train(
     """
     from sttune.training.listener import EpochCallback
 
-    plan = plan_training(recipe, dataset, epochs, strategy)
+    _opt.check_callable("on_epoch", on_epoch)
+    plan = plan_training(recipe, dataset, epochs, strategy, save)
     return run_training(plan, save, EpochCallback(on_epoch) if on_epoch else None).result
 
 
@@ -151,16 +194,31 @@ def guarded(work: Callable[[], T], cache_dir: Path) -> T:
         return work()
     except (SttuneError, KeyboardInterrupt):
         raise
+    except OSError as exc:
+        if exc.errno not in _MACHINE_FAULTS:
+            raise TrainFailed(*_logged(exc, cache_dir)) from None
+        raise fault(exc, "write" if exc.errno in _WRITE_FAULTS else "use") from None
     except Exception as exc:
-        log = cache_dir / "logs" / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        raise TrainFailed(*_logged(exc, cache_dir)) from None
+
+
+# the machine's faults, not a plugin's: an input/output error, no file handles, no space, read-only storage
+_MACHINE_FAULTS = {errno.EIO, errno.ENFILE, errno.EMFILE, errno.ENOSPC, errno.EROFS, errno.EDQUOT}
+
+
+def _logged(exc: Exception, cache_dir: Path) -> tuple[str, str]:
+    """The message and hint of a training that raised, its traceback written to a log file."""
+    from sttune.files import create_exclusive
+
+    log = cache_dir / "logs" / f"train-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log = create_exclusive(log, traceback.format_exc().encode())
         where = f"traceback in {log}"
-        try:
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(traceback.format_exc())
-        except OSError:
-            where = "the traceback could not be written to the cache folder"
-        raise TrainFailed(f"training failed: {type(exc).__name__}: {clip(str(exc))} ({where})",
-                          "a plugin hook raised: fix the plugin or its params, or report it to its authors") from None
+    except OSError:
+        where = "the traceback could not be written to the cache folder"
+    return (f"training failed: {type(exc).__name__}: {clip(str(exc))} ({where})",
+            "a plugin hook raised: fix the plugin or its params, or report it to its authors")
 
 
 # --- search ---------------------------------------------------------------------------------
@@ -187,12 +245,14 @@ class SearchPlan:
         return self.trials or self.loaded.recipe.search.trials
 
 
+@machine_faults
 def plan_search(
     recipe: RecipeLike, run_dir: str | Path | None = None, trials: int | None = None, budget: float | None = None,
     timeout_minutes: float | None = None, workers: int = 1,
 ) -> SearchPlan:
     """Check everything a search needs (options, plugins, params, data, storage) and start its
     run folder; nothing is trained. A refused search writes nothing."""
+    _opt.check_path_arg("run_dir", run_dir)
     check_count("--trials", trials)
     check_workers(workers)
     check_budget(budget)
@@ -205,6 +265,7 @@ def plan_search(
     return _search_plan(run, loaded, trials, timeout_minutes, workers)
 
 
+@machine_faults
 def plan_worker(
     recipe: RecipeLike, storage: str | None = None, worker_index: int = 0, run_dir: str | Path | None = None,
     trials: int | None = None, budget: float | None = None, timeout_minutes: float | None = None,
@@ -215,6 +276,7 @@ def plan_worker(
     from sttune.tuning.runs import Run, check_writable, start_run
 
     check_worker_index(worker_index)
+    _opt.check_path_arg("run_dir", run_dir)
     check_count("--trials", trials)
     check_budget(budget)
     check_minutes("--timeout-minutes", timeout_minutes)
@@ -264,13 +326,28 @@ def _events(progress: SearchEvents | Callable[[TrialRecord], None] | None) -> Se
                       "pass e.g. progress=print")
 
 
+class SearchStopped(SttuneError):
+    """The machine stopped a search (a full disk, read-only storage): finished trials are kept."""
+
+
 def run_search(plan: SearchPlan, progress: SearchEvents | Callable[[TrialRecord], None] | None = None) -> None:
-    """Run the plan's trials (resumable: the same run folder continues)."""
+    """Run the plan's trials (resumable: the same run folder continues). A fault of the machine
+    mid-search (a full disk, storage turned read-only, permission) stops it with one line: the
+    trials that finished stay in the storage, and the same command resumes."""
+    from sttune.files import REASONS, shown
     from sttune.tuning.runs import search_run
 
-    search_run(plan.run, plan.loaded.cache_dir(), _events(progress), plan.trials, plan.timeout_minutes,
-               workers=plan.workers, worker_index=plan.worker_index, sets_up=plan.worker_index == 0,
-               joining=plan.joining)
+    events = _events(progress)
+    try:
+        search_run(plan.run, plan.loaded.cache_dir(), events, plan.trials, plan.timeout_minutes,
+                   workers=plan.workers, worker_index=plan.worker_index, sets_up=plan.worker_index == 0,
+                   joining=plan.joining)
+    except OSError as exc:
+        reason, fix = REASONS.get(exc.errno or 0, (exc.strerror or type(exc).__name__, "fix the cause"))
+        where = shown(exc.filename) if exc.filename else plan.storage_label
+        raise SearchStopped(f"the search stopped: cannot write {where}: {reason}",
+                            f"the trials that finished are kept in {plan.storage_label}; {fix}, then run the same "
+                            "command again to resume") from None
 
 
 def search(
@@ -285,6 +362,10 @@ def search(
     does (``verify_pairs`` re-timing pairs; 0 = off). ``progress``: a function called with each
     finished trial's record (``progress=print`` in a notebook), or a ``SearchEvents`` display.
     """
+    _opt.check_flag("export", export)
+    if verify_pairs is not None:
+        _opt.check_verify_pairs(verify_pairs)
+    _events(progress)  # checked before the run folder is started
     plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers)
     run_search(plan, progress)
     if export:
@@ -299,9 +380,12 @@ def open_run(run: str | Path, run_dir: str | Path | None = None) -> Run:
     """A search's run folder, from the folder or from the recipe that started it."""
     from sttune.tuning.runs import open_run as _open
 
+    _opt.check_path_arg("run", run, optional=False)
+    _opt.check_path_arg("run_dir", run_dir)
     return _open(Path(run), None if run_dir is None else Path(run_dir))
 
 
+@machine_faults
 def export_run_dir(
     run: Run, rule: str | None = None, tolerance: float | None = None, cache_dir: Path | None = None,
     verify_pairs: int | None = None, listener: VerifyListener | None = None,
@@ -323,6 +407,7 @@ def export_run_dir(
     return export_run(run, rule, tolerance, cache_dir, pairs=verify_pairs, listener=listener)
 
 
+@machine_faults
 def export(
     run: str | Path, rule: str | None = None, tolerance: float | None = None, verify_pairs: int | None = None,
     run_dir: str | Path | None = None,
@@ -332,6 +417,7 @@ def export(
     return export_run_dir(open_run(run, run_dir), rule, tolerance, verify_pairs=verify_pairs)
 
 
+@machine_faults
 def report(run: str | Path, plots: bool = True, run_dir: str | Path | None = None) -> dict[str, dict[str, Any]]:
     """``sttune report RUN``: per dataset label, its trials' rows, the search's cost, break-even,
     failures, margins over plain training, naive forecasts, importances and the plots written
@@ -340,6 +426,7 @@ def report(run: str | Path, plots: bool = True, run_dir: str | Path | None = Non
     from sttune.tuning import records as rec
     from sttune.tuning.runs import load_studies
 
+    _opt.check_flag("plots", plots)
     opened = open_run(run, run_dir)
     return {rec.dataset_label(study): study_report(study, opened, plots) for study in load_studies(opened)}
 
@@ -394,26 +481,42 @@ class BestConfig:
         return make_strategies(self.strategy_params)
 
 
+@machine_faults
 def load_best(run_dir: str | Path, dataset: str) -> BestConfig:
     """The configuration ``sttune export`` chose for ``dataset`` in ``run_dir``, as objects."""
     import json
 
+    from sttune.files import check_file, kind
+
+    _opt.check_path_arg("run_dir", run_dir, optional=False)
+    _opt.check_label("dataset", dataset, optional=False)
     best = Path(run_dir) / "best"
     recipe_path, summary_path = best / f"{dataset}.yaml", best / f"{dataset}.json"
-    if not recipe_path.is_file() or not summary_path.is_file():
-        found = sorted(p.stem for p in best.glob("*.yaml")) if best.is_dir() else []
+    if kind(recipe_path) is None or kind(summary_path) is None:
+        found = sorted(p.stem for p in best.glob("*.yaml")) if kind(best) == "folder" else []
         raise RecipeError(f"no exported configuration for '{dataset}' in {best}",
                           f"exported: {', '.join(found)}" if found else "run `sttune export` on the run first")
+    check_file(summary_path, "the export summary", RecipeError)
     loaded = _load_recipe(recipe_path)
-    data = json.loads(summary_path.read_text())
-    config = BestConfig(dataset, loaded.recipe.model, [], data["chosen"], data.get("artifacts", {}),
+    try:
+        data = json.loads(summary_path.read_text())
+        chosen = data["chosen"]
+        if not isinstance(chosen, dict):
+            raise TypeError("chosen is not a mapping")
+    except (ValueError, KeyError, TypeError) as exc:
+        what = f"lacks the key {exc}" if isinstance(exc, KeyError) else f"is not an export summary ({clip(str(exc), 80)})"
+        raise RecipeError(f"{summary_path} {what}", "run `sttune export` on the run again") from None
+    config = BestConfig(dataset, loaded.recipe.model, [], chosen, data.get("artifacts", {}),
                         data.get("deployment", {}), loaded, data)
     return replace(config, strategies=config.new_strategies())
 
 
+@machine_faults
 def load_model(path: str | Path) -> SavedModel:
     """Load a saved model (``sttune train --save DIR``): ``.predict(x)`` in raw units,
-    ``.inputs(values, time_of_day, day_of_week)``, ``.node_ids``, ``.artifacts``."""
+    ``.inputs(values, time_of_day, day_of_week)``, ``.node_ids``, ``.artifacts``. Its manifest
+    is checked first: a changed or damaged file is one line naming it (SavedModelError)."""
     from sttune.interop.saved import load_model as _load
 
+    _opt.check_path_arg("path", path, optional=False)
     return _load(path)

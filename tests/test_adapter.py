@@ -167,7 +167,8 @@ def test_a_strategy_that_replaces_the_data_is_refused():
 
 
 def test_plain_tensors_work_and_strategies_come_by_name():
-    x, y = torch.randn(40, 6, 5, 3), torch.rand(40, 3, 5) + 1
+    calendar = torch.cat([torch.rand(40, 6, 5, 1), torch.randint(0, 7, (40, 6, 5, 1)).float()], -1)  # sttune's layout
+    x, y = torch.cat([torch.randn(40, 6, 5, 1), calendar], -1), torch.rand(40, 3, 5) + 1
     loop = StrategyLoop([("st_prune", {"ratio": 0.5, "warmup": 0, "bins": 0, "score": "loss"})], (x, y),
                         epochs=2, model=torch.nn.Linear(1, 1), steps_per_day=48)
     sizes = []
@@ -190,7 +191,8 @@ class Evens(Strategy):
 
 
 def test_several_selections_visit_what_all_of_them_keep():
-    x, y = torch.randn(40, 6, 5, 3), torch.rand(40, 3, 5) + 1
+    calendar = torch.cat([torch.rand(40, 6, 5, 1), torch.randint(0, 7, (40, 6, 5, 1)).float()], -1)  # sttune's layout
+    x, y = torch.cat([torch.randn(40, 6, 5, 1), calendar], -1), torch.rand(40, 3, 5) + 1
 
     class FirstHalf(Strategy):
         name = "first_half"
@@ -215,7 +217,8 @@ class PrepareSeen(Strategy):
 
 
 def test_prepare_gets_a_prepare_context_as_from_the_trainer():
-    x, y = torch.randn(40, 6, 5, 3), torch.rand(40, 3, 5) + 1
+    calendar = torch.cat([torch.rand(40, 6, 5, 1), torch.randint(0, 7, (40, 6, 5, 1)).float()], -1)  # sttune's layout
+    x, y = torch.cat([torch.randn(40, 6, 5, 1), calendar], -1), torch.rand(40, 3, 5) + 1
     first, second = PrepareSeen(), PrepareSeen()
     model = torch.nn.Linear(1, 1)
     loop = StrategyLoop([first, second], (x, y), epochs=3, model=model, steps_per_day=48, seed=5, batch_size=8)

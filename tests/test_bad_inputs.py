@@ -7,6 +7,7 @@ with the exact line printed (regenerate it with ``python tests/test_bad_inputs.p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,24 @@ CASES = [
     # 6. messages that help
     ("plugins-check-unknown-param", None, ["plugins", "check", "st_prune", "--params", '{"bogus": 1}'],
      "strategy 'st_prune': got an unexpected keyword argument 'bogus'"),
+    # 7. issue #31: paths that are not files, folders sttune did not write, names the system refuses
+    ("recipe-is-a-fifo", None, ["search", "TMP/fifo.yaml"], "recipe file TMP/fifo.yaml is a FIFO (named pipe), not a file"),
+    ("recipe-is-a-device", None, ["train", "/dev/null"], "recipe file /dev/null is a character device, not a file"),
+    ("recipe-name-too-long", None, ["train", "TMP/" + "x" * 300 + ".yaml"], "a name in the path is too long for the file system"),
+    ("run-dir-is-a-fifo", recipe(), ["search", "RECIPE", "--run-dir", "TMP/fifo"], "it is a FIFO (named pipe)"),
+    ("journal-is-a-fifo", recipe(**{"search.storage": "TMP/fifo.journal"}), ["search", "RECIPE"],
+     "the journal TMP/fifo.journal is a FIFO (named pipe), not a file"),
+    ("data-file-is-a-fifo", recipe(datasets=[{"name": "arrays", "params": {"path": "TMP/fifo.npy", "adjacency": "TMP/adj.csv"}}]),
+     ["search", "RECIPE"], "fifo.npy is a FIFO (named pipe), not a file"),
+    ("export-a-fifo", None, ["export", "TMP/fifo"], "TMP/fifo is a FIFO (named pipe), not a run folder or a recipe"),
+    ("save-into-the-recipes-folder", recipe(), ["train", "RECIPE", "--save", "TMP"], "it holds files sttune did not save there"),
+    ("save-into-a-device", recipe(), ["train", "RECIPE", "--save", "/dev/null"], "it is a character device, not a folder"),
+    ("save-name-too-long", recipe(), ["train", "RECIPE", "--save", "TMP/" + "m" * 300], "too long for the file system"),
+    ("train-dataset-a-path", recipe(), ["train", "RECIPE", "--dataset", "../x"], "--dataset '../x' is not a dataset label"),
+    ("plugin-name-not-ascii", None, ["plugins", "new", "ñandú", "--kind", "strategy", "--dir", "TMP/p"],
+     "'ñandú' is not a usable plugin name"),
+    ("plugin-name-trailing-underscore", None, ["plugins", "new", "prune_", "--kind", "strategy", "--dir", "TMP/p"],
+     "'prune_' is not a usable plugin name"),
 ]
 # the categories of issue #24 (docs/errors.md has a table per category): first case -> heading
 SECTIONS = {
@@ -164,6 +183,7 @@ SECTIONS = {
     "yaml-self-reference": "3. Values that used to end in a traceback",
     "heartbeat-nan": "4. Nonsense that used to exit 0",
     "plugins-check-unknown-param": "6. Messages that help",
+    "recipe-is-a-fifo": "7. Paths that are not files, folders sttune did not write, names the system refuses",
 }
 LINE_LIMIT = 600  # characters: whatever a hostile input echoes, the line stays readable
 
@@ -174,6 +194,8 @@ def world(tmp_path):
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "garbage.npy").write_bytes(b"\x00\x01 definitely not numpy")
     (tmp_path / "adj.csv").write_text("0,1\n1,0\n")
+    for name in ("fifo", "fifo.yaml", "fifo.journal", "fifo.npy"):
+        os.mkfifo(tmp_path / name)
     site = tmp_path / "site"
     install_plugins(site, "broken_plugin", BROKEN_PLUGINS, {"strategy": {"broken": "broken_plugin:Broken"}}, dist="brokenkit")
     install_plugins(site, "notclass_plugin", NOT_A_CLASS, {"strategy": {"notclass": "notclass_plugin:not_a_strategy"}},

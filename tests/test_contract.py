@@ -454,7 +454,7 @@ def test_plugins_check_names_a_misspelt_hook_in_one_line_and_refuses_a_wrong_sig
 def test_plugins_new_refuses_bad_names_and_used_folders(tmp_path):
     for name in ("1st", "my-prune", "class"):
         result = runner.invoke(app, ["plugins", "new", name, "--kind", "strategy", "--dir", str(tmp_path / "x")])
-        assert result.exit_code == 2 and "not a valid Python identifier" in result.output
+        assert result.exit_code == 2 and "is not a usable plugin name" in result.output
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "keep.txt").write_text("mine")
     result = runner.invoke(app, ["plugins", "new", "fine", "--kind", "model", "--dir", str(tmp_path / "used")])

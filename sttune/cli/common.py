@@ -24,7 +24,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def user_errors(command: F) -> F:
-    """Turn SttuneError into one line on stderr and exit 2; Ctrl-C into exit 130."""
+    """Turn SttuneError (and the machine's OSErrors) into one line on stderr and exit 2; Ctrl-C into exit 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -33,6 +33,12 @@ def user_errors(command: F) -> F:
         except SttuneError as exc:
             print_error(exc.one_line())
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # the machine (a full disk, permission) where no use case named it
+            from sttune.files import fault
+
+            line = fault(exc, "use")
+            print_error(line.one_line())
+            raise typer.Exit(line.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted: finished work is kept; re-run the same command to resume")
             raise typer.Exit(130) from None

@@ -195,7 +195,7 @@ def check_plugin(
 @plugins_app.command("new")
 @user_errors
 def new_plugin(
-    name: Annotated[str, typer.Argument(help="Plugin name: a Python identifier, also the entry-point name.")],
+    name: Annotated[str, typer.Argument(help="Plugin name: ASCII letters, digits and single underscores (a letter first), also the entry-point name.")],
     kind: Annotated[Kind, typer.Option("--kind", help="What the plugin is.")],
     directory: Annotated[Path | None, typer.Option("--dir", help="Target folder (default: ./sttune-NAME).")] = None,
 ) -> None:

@@ -4,26 +4,40 @@ from __future__ import annotations
 
 import keyword
 import math
+import re
+import shutil
+import tomllib
 from pathlib import Path
 from string import Template
 
 from sttune.errors import SttuneError
+from sttune.files import FileSystemError, a, fault, kind as path_kind, write_atomic
 from sttune.recipe.schema import control_char, short
 from sttune.registry.discovery import GROUPS
 
 KINDS = tuple(GROUPS)
 
 
+# the name is a Python module part, a bare TOML key, an entry-point name and (dashed) part of a
+# distribution name: ASCII letters, digits and single underscores, a letter first, no underscore last
+NAME = re.compile(r"[A-Za-z](?:_?[A-Za-z0-9])*")
+NAME_LIMIT = 60
+
+
 def check_request(name: str, kind: str, target: Path) -> None:
     """Raise a one-line :class:`SttuneError` for a bad name, kind or target folder."""
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise SttuneError(f"{short(name)} is not a valid Python identifier",
-                          "use letters, digits and underscores, not starting with a digit (e.g. my_prune)")
+    if not NAME.fullmatch(name) or keyword.iskeyword(name) or len(name) > NAME_LIMIT:
+        raise SttuneError(f"{short(name)} is not a usable plugin name",
+                          f"use ASCII letters, digits and single underscores, a letter first and no underscore last, "
+                          f"up to {NAME_LIMIT} characters (e.g. my_prune): it names the package, its module and its entry point")
     if kind not in KINDS:
         raise SttuneError(f"unknown plugin kind '{kind}'", f"use one of {', '.join(KINDS)}")
     if control_char(str(target)) is not None:
         raise SttuneError(f"--dir {short(str(target))} contains a control character", "pass a plain folder path")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    found = path_kind(target)
+    if found not in (None, "folder"):
+        raise SttuneError(f"{target} is {a(found)}, not a folder", "choose another --dir")
+    if found == "folder" and any(target.iterdir()):
         raise SttuneError(f"{target} already exists and is not empty", "choose another --dir or remove it")
 
 
@@ -78,14 +92,24 @@ def write_skeleton(name: str, kind: str, target: Path | None = None) -> tuple[Pa
     """Write the package for plugin ``name`` of ``kind``; returns its folder and files."""
     target = target if target is not None else default_dir(name)
     check_request(name, kind, target)
-    written = []
-    for rel, text in render(name, kind).items():
-        path = target / rel
-        try:
+    rendered = render(name, kind)
+    try:
+        tomllib.loads(rendered["pyproject.toml"])
+    except tomllib.TOMLDecodeError as exc:  # a bug of the templates, never a file that pip cannot read
+        raise SttuneError(f"the pyproject.toml for {short(name)} would not be valid TOML ({exc})", "report it") from None
+    written: list[Path] = []
+    existed = path_kind(target) is not None
+    try:
+        for rel, text in rendered.items():
+            path = target / rel
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        except OSError as exc:
-            raise SttuneError(f"cannot write {path}: {exc.strerror or exc}",
-                              "choose a writable --dir" + (f" ({len(written)} files were written there)" if written else "")) from None
-        written.append(path)
+            write_atomic(path, text)
+            written.append(path)
+    except (OSError, FileSystemError) as exc:
+        for done in written:  # a half-written package is no package: what was written goes
+            done.unlink(missing_ok=True)
+        if not existed:
+            shutil.rmtree(target, ignore_errors=True)
+        error = exc if isinstance(exc, FileSystemError) else fault(exc, "write", path)
+        raise SttuneError(error.message, "choose a writable --dir (nothing was left there)") from None
     return target, written

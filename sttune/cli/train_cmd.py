@@ -30,7 +30,7 @@ def train(
     from sttune.cli.progress import EpochProgress
     from sttune.python_api import plan_training, run_training
 
-    plan = plan_training(recipe, dataset, epochs, strategy)
+    plan = plan_training(recipe, dataset, epochs, strategy, save)
     print_data_notes(plan.data_notes)
     with EpochProgress(plan.job.train.epochs, err, enabled=not json_output) as progress:
         trained = run_training(plan, save, progress)

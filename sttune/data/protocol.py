@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,8 +417,11 @@ class DataArrays:
     seasonal_lag: int = 0  # protocol.residual: seasonal: the lag of the last feature channel; 0 = none
 
 
-ARRAYS_VERSION = 1  # bump when what compute_arrays() computes changes: old cache entries are ignored
-ARRAYS_COUNTS = {"computed": 0, "loaded": 0}  # arrays computed / read from the disk cache
+# bump when what compute_arrays() computes or how an entry is stored changes: old entries are
+# ignored. 2: meta.json carries the source's key, the arrays' shapes, a SHA-256 of every array
+# file and one of itself, checked on every load
+ARRAYS_VERSION = 2
+ARRAYS_COUNTS = {"computed": 0, "loaded": 0, "damaged": 0}  # arrays computed / read from / refused in the disk cache
 _ARRAYS = ("features", "calendar", "target", "descriptors")
 
 
@@ -444,43 +448,93 @@ def compute_arrays(series: STSeries, protocol: Protocol, train_steps: int) -> Da
                       notes, lag)
 
 
+class DamagedEntry(Exception):
+    """A cache entry that does not match its checksums or its source (its reason in words)."""
+
+
 def _cache_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / "prepared" / f"v{ARRAYS_VERSION}" / key  # "prepared": the folder's name since v1
 
 
+def _meta_digest(meta: dict) -> str:
+    body = {k: v for k, v in meta.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def load_arrays(cache_dir: Path, key: str) -> DataArrays | None:
     """The cached arrays of ``key``, its arrays memory-mapped (copy-on-write: the pages
-    are the file's, shared by every process that maps it); None when not cached."""
+    are the file's, shared by every process that maps it); None when not cached.
+
+    The entry is checked before it is used: meta.json's own checksum (the normalisation lives
+    there), the source's key, each array file's SHA-256 and shape. A mismatch raises
+    :class:`DamagedEntry`: :func:`build_data` prepares the arrays again and replaces it."""
     folder = _cache_path(cache_dir, key)
     try:
-        meta = json.loads((folder / "meta.json").read_text())
-        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="c") for name in _ARRAYS}
+        text = (folder / "meta.json").read_text()
     except (OSError, ValueError):
-        return None
+        return None  # not cached (or unreadable: prepared again, as if absent)
+    try:
+        meta = json.loads(text)
+        if not isinstance(meta, dict) or meta.get("checksum") != _meta_digest(meta):
+            raise DamagedEntry("meta.json does not match its checksum")
+        if meta.get("source") != key:
+            raise DamagedEntry(f"it was prepared from another source ({str(meta.get('source'))[:40]})")
+        arrays = {}
+        for name in _ARRAYS:
+            file = folder / f"{name}.npy"
+            if _file_digest(file) != meta["checksums"][f"{name}.npy"]:
+                raise DamagedEntry(f"{name}.npy does not match its checksum")
+            arrays[name] = np.load(file, mmap_mode="c")
+            if list(arrays[name].shape) != meta["shapes"][name]:
+                raise DamagedEntry(f"{name}.npy has shape {arrays[name].shape}")
+        loaded = DataArrays(**arrays, mean=float(meta["mean"]), std=float(meta["std"]), notes=tuple(meta["notes"]),
+                            seasonal_lag=int(meta.get("seasonal_lag", 0)))
+    except DamagedEntry:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DamagedEntry(f"it cannot be read ({type(exc).__name__})") from None
     ARRAYS_COUNTS["loaded"] += 1
-    return DataArrays(**arrays, mean=meta["mean"], std=meta["std"], notes=tuple(meta["notes"]),
-                      seasonal_lag=int(meta.get("seasonal_lag", 0)))
+    return loaded
 
 
-def save_arrays(cache_dir: Path, key: str, arrays: DataArrays) -> None:
+def save_arrays(cache_dir: Path, key: str, arrays: DataArrays, replace: bool = False) -> None:
     """Write the arrays under the cache; written to a temporary folder and renamed into
-    place, so a concurrent reader sees all of it or nothing. A failure to write is not an error."""
+    place, so a concurrent reader sees all of it or nothing; ``replace``: a damaged entry there
+    is moved aside and removed. A failure to write is not an error (the cache is a shortcut)."""
     folder = _cache_path(cache_dir, key)
-    if folder.exists():
+    if folder.exists() and not replace:
         return
+    tmp = None
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key[:40]}-", dir=folder.parent))
+        meta: dict = {"version": ARRAYS_VERSION, "source": key, "mean": arrays.mean, "std": arrays.std,
+                      "notes": list(arrays.notes), "seasonal_lag": arrays.seasonal_lag, "shapes": {}, "checksums": {}}
         for name in _ARRAYS:
             np.save(tmp / f"{name}.npy", getattr(arrays, name))
-        meta = {"mean": arrays.mean, "std": arrays.std, "notes": list(arrays.notes), "seasonal_lag": arrays.seasonal_lag}
+            meta["shapes"][name] = list(getattr(arrays, name).shape)
+            meta["checksums"][f"{name}.npy"] = _file_digest(tmp / f"{name}.npy")
+        meta["checksum"] = _meta_digest(meta)
         (tmp / "meta.json").write_text(json.dumps(meta))
+        if replace and folder.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{key[:40]}-damaged-", dir=folder.parent))
+            os.replace(folder, aside / "entry")
+            shutil.rmtree(aside, ignore_errors=True)
         try:
             os.replace(tmp, folder)
+            tmp = None
         except OSError:  # another process wrote it first
-            shutil.rmtree(tmp, ignore_errors=True)
+            pass
     except OSError:
-        return
+        pass
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def build_data(series: STSeries, protocol: Protocol = Protocol(), cache_dir: Path | None = None) -> DataModule:
@@ -494,11 +548,19 @@ def build_data(series: STSeries, protocol: Protocol = Protocol(), cache_dir: Pat
     in_len, out_len = protocol.in_len, protocol.out_len
     train_steps = n_train + in_len - 1  # steps seen as inputs by training windows
     key = data_key(series, protocol)
-    arrays = load_arrays(cache_dir, key) if cache_dir is not None else None
+    arrays, damaged = None, False
+    if cache_dir is not None:
+        try:
+            arrays = load_arrays(cache_dir, key)
+        except DamagedEntry as exc:  # never used: prepared again, and the entry replaced
+            ARRAYS_COUNTS["damaged"] += 1
+            damaged = True
+            sys.stderr.write(f"note: the prepared-data cache entry {_cache_path(cache_dir, key)} is damaged or was "
+                             f"changed ({exc}): not used; the arrays are prepared again from the data\n")
     if arrays is None:
         arrays = compute_arrays(series, protocol, train_steps)
         if cache_dir is not None:
-            save_arrays(cache_dir, key, arrays)
+            save_arrays(cache_dir, key, arrays, replace=damaged)
     features, calendar = torch.from_numpy(arrays.features), torch.from_numpy(arrays.calendar)
     target, descriptors = torch.from_numpy(arrays.target), torch.from_numpy(arrays.descriptors)
     starts = torch.arange(n_train + n_val + n_test)

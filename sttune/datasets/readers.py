@@ -8,7 +8,9 @@ the first bad cell, and the existence check of input paths. Every failure is a
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import warnings
 from pathlib import Path
 from typing import IO
@@ -27,9 +29,21 @@ PathLike = str | Path
 def existing(path: PathLike, what: str) -> Path:
     """The path as a Path, or DataError when it is not an existing file."""
     file = Path(path).expanduser()
-    if not file.is_file():
+    try:
+        mode: int | None = os.stat(file).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None
+    except (OSError, ValueError) as exc:  # a name too long, permission, a NUL character
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DataError(f"{what} file {str(file)[:200]}: {reason}", "Check the path.") from None
+    if mode is None:
         raise DataError(f"{what} file not found: {file.resolve()}",
                         "Check the path (relative paths in a recipe are read from the recipe's folder).")
+    if not stat.S_ISREG(mode):  # a FIFO would block the first read forever
+        found = next((name for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                                              (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                                              (stat.S_ISSOCK, "a socket")) if test(mode)), "a special file")
+        raise DataError(f"{what} file {file.resolve()} is {found}, not a file", "Point the recipe at a regular file.")
     return file
 
 

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sttune.api import Batch
 from sttune.errors import SttuneError
-from sttune.interop.strategy_loop import StrategyLoop
+from sttune.interop.strategy_loop import AdapterError, StrategyLoop
 
 PER_SAMPLE = "per_sample_loss"  # the key training_step returns the raw per-sample loss under
 
@@ -62,11 +62,17 @@ class StrategyCallback(pl.Callback):
     """Run a :class:`StrategyLoop`'s strategies inside ``lightning.Trainer.fit``."""
 
     def __init__(self, loop: StrategyLoop) -> None:
+        if not isinstance(loop, StrategyLoop):
+            raise AdapterError(f"StrategyCallback takes a StrategyLoop, got {type(loop).__name__}",
+                               "pass StrategyCallback(sttune.StrategyLoop(strategies, (x, y), epochs=..., model=...))")
         self.loop = loop
 
     def dataloader(self, batch_size: int | None = None) -> DataLoader:
         """The training DataLoader to return from ``train_dataloader`` (in-process: the
         strategies keep their state in this process, so no worker processes)."""
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise AdapterError(f"StrategyCallback.dataloader: batch_size must be a whole number of at least 1, got "
+                               f"{batch_size!r}"[:120], "e.g. batch_size=32")
         sampler = _EpochBatches(self.loop, batch_size or self.loop.ctx.batch_size)
         return DataLoader(_Windows(self.loop), batch_size=None, sampler=sampler)
 

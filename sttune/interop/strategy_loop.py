@@ -21,6 +21,7 @@ that visits the user's own data: they are refused with a one-line error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from torch import Tensor, nn
 
 from sttune.api import Batch, Graph, ModelSpec, PrepareContext, Strategy, TensorWindows, TrainContext, WindowSource
 from sttune.errors import SttuneError
+from sttune.recipe.schema import clip
 from sttune.training.epoch import visit_order
 from sttune.training.trainer import context_fields
 
@@ -60,7 +62,15 @@ class EpochLog:
 def _build(strategies: Sequence[StrategyLike]) -> list[Strategy]:
     from sttune.registry.build import make_strategies
 
-    pairs = [s for s in strategies if not isinstance(s, Strategy)]
+    if isinstance(strategies, str | bytes | Strategy) or not isinstance(strategies, Sequence):
+        raise AdapterError(f"StrategyLoop: strategies must be a list, got {type(strategies).__name__}",
+                           "pass e.g. [('st_prune', {'ratio': 0.3})] or load_best(...).strategies")
+    for item in strategies:
+        if not (isinstance(item, Strategy) or (isinstance(item, tuple | list) and len(item) == 2
+                                               and isinstance(item[0], str) and isinstance(item[1], dict))):
+            raise AdapterError(f"StrategyLoop: each strategy must be a Strategy or a (name, params) pair, got "
+                               f"{clip(repr(item), 60)}", "pass e.g. ('dynst', {'s_final': 0.5})")
+    pairs = [tuple(s) for s in strategies if not isinstance(s, Strategy)]
     built = iter(make_strategies(pairs))  # type: ignore[arg-type]
     return [s if isinstance(s, Strategy) else next(built) for s in strategies]
 
@@ -85,15 +95,31 @@ class StrategyLoop:
         device: str | torch.device = "cpu", target_mean: float = 0.0, target_std: float = 1.0,
         batch_size: int = 64, cache_dir: Path = Path(".sttune-cache"),
     ) -> None:
+        _whole("epochs", epochs, 1)
+        _whole("n_channels", n_channels, 1)
+        _whole("steps_per_day", steps_per_day, 1)
+        _whole("batch_size", batch_size, 1)
+        _whole("seed", seed, 0, 2**63 - 1)
+        _finite("target_mean", target_mean)
+        _finite("target_std", target_std, positive=True)
+        if not isinstance(model, nn.Module):
+            raise AdapterError(f"StrategyLoop: model must be a torch.nn.Module, got {type(model).__name__}",
+                               "pass the model your loop trains")
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise AdapterError(f"StrategyLoop: device {clip(repr(device), 40)} is not a device ({clip(str(exc), 60)})",
+                               "pass e.g. 'cpu' or 'cuda:0'") from None
         self.strategies = _build(strategies)
-        self.train: WindowSource = train if isinstance(train, WindowSource) else TensorWindows(*train)
+        self.train = _windows(train, n_channels)
         first = self.train.gather(torch.zeros(1, dtype=torch.long))
         n = self.train.n_nodes
-        adjacency = torch.zeros(n, n) if adjacency is None else torch.as_tensor(adjacency, dtype=torch.float32)
+        adjacency = torch.zeros(n, n) if adjacency is None else _matrix("adjacency", adjacency, (n, n), nonnegative=True)
+        if node_inputs is not None:
+            node_inputs = _matrix("node_inputs", node_inputs, (n, None))
         node_dim = 0 if node_inputs is None else int(node_inputs.shape[1])
         self.spec = ModelSpec(n, int(first.x.shape[1]), int(first.y.shape[1]), n_channels, steps_per_day,
                               Graph.from_dense(adjacency), node_dim)
-        self.device = torch.device(device)
         # as the trainer builds them: a PrepareContext per prepare, one TrainContext for the epochs
         self._fields = context_fields(
             n_epochs=epochs, model=model, device=self.device, seed=seed, spec=self.spec, cache_dir=cache_dir,
@@ -155,6 +181,11 @@ class StrategyLoop:
     def batch(self, index: Tensor) -> Batch:
         """The windows at ``index`` with every strategy's transform applied: ``batch.nodes``
         holds the kept nodes (None = all), ``x``/``y`` hold only those."""
+        n = len(self.train)
+        if not isinstance(index, Tensor) or index.ndim != 1 or index.numel() == 0 or index.is_floating_point() \
+                or index.dtype == torch.bool or int(index.min()) < 0 or int(index.max()) >= n:
+            raise AdapterError(f"StrategyLoop.batch: index must be a non-empty 1-D tensor of window indices 0..{n - 1}",
+                               "pass a part of .windows()")
         return self.transform(self.train.gather(index))
 
     def transform(self, batch: Batch) -> Batch:
@@ -170,12 +201,14 @@ class StrategyLoop:
 
     def weight(self, per_sample_loss: Tensor, batch: Batch) -> Tensor:
         """Per-sample loss [batch] (raw units, before weighting) → the weighted one to average."""
+        _per_sample("weight", per_sample_loss, batch)
         for strategy in self.strategies:
             per_sample_loss = strategy.weight(per_sample_loss, batch, self.ctx)
         return per_sample_loss
 
     def batch_end(self, per_sample_loss: Tensor, batch: Batch) -> None:
         """After the optimiser step: tell the strategies the batch's raw per-sample loss."""
+        _per_sample("batch_end", per_sample_loss, batch)
         detached = per_sample_loss.detach()
         for strategy in self.strategies:
             strategy.on_batch_end(detached, batch, self.ctx)
@@ -183,3 +216,91 @@ class StrategyLoop:
     def artifacts(self) -> dict[str, Any]:
         """Each strategy's artifacts (DynST's kept sensors, ST-Prune's per-epoch log)."""
         return {s.name: s.artifacts() for s in self.strategies if s.artifacts()}
+
+
+# --- the checks: what a trainer's DataModule guarantees, asked of the user's inputs ----------
+
+
+def _whole(name: str, value: object, low: int, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        raise AdapterError(f"StrategyLoop: {name} must be a whole number of at least {low}, got {clip(repr(value), 30)}",
+                           f"e.g. {name}={max(low, 1)}")
+
+
+def _finite(name: str, value: object, positive: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (positive and value <= 0):  # type: ignore[operator]
+        raise AdapterError(f"StrategyLoop: {name} must be a finite number{' above 0' if positive else ''}, "
+                           f"got {clip(repr(value), 30)}", "the target's normalisation: raw = norm × std + mean")
+
+
+def _shape(t: Tensor) -> str:
+    return str(tuple(t.shape))
+
+
+def _windows(train: object, n_channels: int) -> WindowSource:
+    """The training windows, checked: [windows, in_len, nodes, n_channels + 2] inputs (finite,
+    time of day in [0, 1], day of week 0..6) and [windows, out_len, nodes] targets, at least one."""
+    layout = f"x [windows, in_len, nodes, {n_channels + 2}] ({n_channels} channel(s), time of day, day of week), y [windows, out_len, nodes]"
+    if isinstance(train, WindowSource):
+        if len(train) < 1 or train.n_nodes < 1:
+            raise AdapterError(f"StrategyLoop: the training windows are empty ({len(train)} windows, {train.n_nodes} nodes)",
+                               "pass at least one window")
+        first = train.gather(torch.zeros(1, dtype=torch.long))
+        _check_xy(first.x, first.y, n_channels, layout)
+        if first.x.shape[2] != train.n_nodes:
+            raise AdapterError(f"StrategyLoop: the windows say {train.n_nodes} nodes, a batch holds {first.x.shape[2]}", layout)
+        return train
+    if not (isinstance(train, tuple | list) and len(train) == 2 and all(isinstance(t, Tensor) for t in train)):
+        raise AdapterError(f"StrategyLoop: train must be a WindowSource or two tensors (x, y), got {type(train).__name__}", layout)
+    x, y = train
+    _check_xy(x, y, n_channels, layout)
+    return TensorWindows(x.float(), y.float())  # float32, as the trainer's windows (strategies write into them)
+
+
+def _check_xy(x: Tensor, y: Tensor, n_channels: int, layout: str) -> None:
+    if x.ndim != 4 or y.ndim != 3:
+        raise AdapterError(f"StrategyLoop: x has shape {_shape(x)} and y {_shape(y)}", f"pass {layout}")
+    if x.shape[0] < 1 or min(x.shape[1:3]) < 1 or y.shape[1] < 1:
+        raise AdapterError(f"StrategyLoop: the training windows are empty (x {_shape(x)}, y {_shape(y)})", "pass at least one window")
+    if x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
+        raise AdapterError(f"StrategyLoop: x {_shape(x)} and y {_shape(y)} disagree on the windows or the nodes", f"pass {layout}")
+    if x.shape[3] != n_channels + 2:
+        raise AdapterError(f"StrategyLoop: x has {x.shape[3]} features per node, n_channels={n_channels} means "
+                           f"{n_channels + 2} ({n_channels} channel(s), then time of day and day of week)",
+                           "set n_channels to the channels before the calendar, or build x in sttune's layout")
+    for name, t in (("x", x), ("y", y)):
+        if not t.is_floating_point():
+            raise AdapterError(f"StrategyLoop: {name} holds {t.dtype} values", "pass float tensors")
+        if not bool(torch.isfinite(t).all()):
+            raise AdapterError(f"StrategyLoop: {name} holds NaN or infinite values", "missing readings are 0 in sttune's layout")
+    tod, dow = x[..., n_channels], x[..., n_channels + 1]
+    if bool((tod < 0).any() or (tod > 1).any()):
+        raise AdapterError(f"StrategyLoop: x's time of day (feature {n_channels}) must lie in [0, 1], got values from "
+                           f"{float(tod.min()):g} to {float(tod.max()):g}", "check n_channels and the calendar features")
+    if bool((dow < 0).any() or (dow > 6).any() or (dow != dow.round()).any()):
+        raise AdapterError(f"StrategyLoop: x's day of week (feature {n_channels + 1}) must be a whole number 0..6",
+                           "check n_channels and the calendar features")
+
+
+def _matrix(name: str, value: object, shape: tuple[int, int | None], nonnegative: bool = False) -> Tensor:
+    try:
+        t = torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise AdapterError(f"StrategyLoop: {name} is not a numeric matrix ({clip(str(exc), 60)})", "pass a float tensor") from None
+    rows, cols = shape
+    if t.ndim != 2 or t.shape[0] != rows or (cols is not None and t.shape[1] != cols):
+        want = f"[{rows}, {cols if cols is not None else 'width'}]"
+        raise AdapterError(f"StrategyLoop: {name} has shape {_shape(t)}, the windows have {rows} nodes", f"pass {want}")
+    if not bool(torch.isfinite(t).all()) or (nonnegative and bool((t < 0).any())):
+        raise AdapterError(f"StrategyLoop: {name} holds {'negative, ' if nonnegative else ''}NaN or infinite values",
+                           "weights must be finite" + (" and >= 0" if nonnegative else ""))
+    return t
+
+
+def _per_sample(method: str, loss: object, batch: Batch) -> None:
+    n = int(batch.x.shape[0])
+    if not isinstance(loss, Tensor) or loss.ndim != 1 or loss.shape[0] != n:
+        got = _shape(loss) if isinstance(loss, Tensor) else type(loss).__name__
+        raise AdapterError(f"StrategyLoop.{method}: per_sample_loss must be a [{n}] tensor (one loss per window of the "
+                           f"batch), got {got}", "average over steps and nodes only: loss.mean(dim=(1, 2))")

@@ -296,8 +296,11 @@ def to_matplotlib(chart: Chart) -> Any:
 
 def write_png(chart: Chart, path: Path) -> Any:
     """Draw the chart to ``path``; returns the matplotlib Figure (tests read its objects)."""
+    from sttune.files import atomic_path
+
     fig = to_matplotlib(chart)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
+    with atomic_path(path) as tmp:  # never through a link, never half a file
+        fig.savefig(tmp, dpi=100, bbox_inches="tight", format="png")
     return fig
 
 

@@ -124,5 +124,6 @@ RULE_TABLE: dict[str, Callable[[Sequence[TrialRecord], float, float], TrialRecor
 
 
 def check_rule(rule: str) -> None:
-    if rule not in RULE_TABLE:
-        raise SelectionError(f"unknown selection rule '{rule}'", f"use one of {', '.join(RULES)}")
+    if not isinstance(rule, str) or rule not in RULE_TABLE:
+        shown = f"'{rule}'" if isinstance(rule, str) else f"{type(rule).__name__} {rule!r}"[:60]
+        raise SelectionError(f"unknown selection rule {shown}", f"use one of {', '.join(RULES)}")

@@ -6,7 +6,6 @@ how ``sttune export`` writes a fixed recipe that ``sttune train`` replays.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -15,7 +14,8 @@ from typing import Any, Literal
 
 import yaml
 
-from sttune.errors import RecipeError, SttuneError
+from sttune.errors import RecipeError
+from sttune.files import FileSystemError, WriteError as WriteError, check_file, write_atomic
 from sttune.recipe.schema import SchemaError, parse_dataclass, short, to_plain
 from sttune.recipe.settings import Protocol, RungPolicy, TrainConfig
 
@@ -264,8 +264,10 @@ def parse_yaml(text: str) -> Any:
 
 
 def _read_yaml(path: Path) -> Any:
-    if not path.is_file():
-        raise RecipeError(f"recipe file {path} does not exist", "check the path")
+    try:
+        check_file(path, "recipe file", RecipeError)
+    except FileSystemError as exc:  # a name too long, a NUL character, permission
+        raise RecipeError(exc.message, exc.hint) from None
     try:
         return parse_yaml(path.read_text())
     except RecursionError:
@@ -333,27 +335,3 @@ def dump_recipe(recipe: Recipe, path: Path, header: str = "") -> None:
         plain, sort_keys=False
     )
     write_atomic(path, text)
-
-
-class WriteError(SttuneError):
-    """sttune cannot write one of its files (a folder in the way, a read-only disk)."""
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``path`` through a temporary file and a rename: readers see the old file or the
-    new one, never half of one; on any failure the temporary file is removed and the error
-    is one line naming the path."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_dir():
-            raise IsADirectoryError(21, "a folder is in the way")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):  # no folder to hold it: nothing was written
-            tmp.unlink(missing_ok=True)
-        reason = exc.strerror or str(exc)
-        if isinstance(exc, (FileExistsError, NotADirectoryError)) or not path.parent.is_dir():
-            reason = f"{path.parent} is not a folder"
-        raise WriteError(f"cannot write {path}: {reason}", "move the file or folder in the way, or choose another folder") from None

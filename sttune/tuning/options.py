@@ -18,8 +18,54 @@ class UsageError(SttuneError):
 
 
 def check_recipe_path(recipe: Path) -> None:
-    if recipe.is_dir():
+    from sttune.files import kind
+
+    if kind(recipe) == "folder":
         raise UsageError(f"{recipe} is a folder, not a recipe file", "pass the recipe YAML (a run folder is for export and report)")
+
+
+def check_path_arg(name: str, value: object, optional: bool = True) -> None:
+    """A path argument of the Python API: a str or an os.PathLike (None where optional), with
+    no control character (the CLI's paths are text already)."""
+    from sttune.recipe.schema import control_char
+
+    if value is None and optional:
+        return
+    if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+        raise UsageError(f"{name} must be a path (a str or a pathlib.Path), got {type(value).__name__} {_shown(value)}",
+                         f"e.g. {name}='runs/x'")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text:
+        raise UsageError(f"{name} must be a non-empty path, got {_shown(value)}", f"e.g. {name}='runs/x'")
+    if control_char(text) is not None:
+        raise UsageError(f"{name} {clip(repr(text), 60)} contains a control character", "pass a plain path")
+
+
+def check_flag(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise UsageError(f"{name} must be True or False, got {type(value).__name__} {_shown(value)}", f"e.g. {name}=False")
+
+
+def check_callable(name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        raise UsageError(f"{name} must be a function (or None), got {type(value).__name__} {_shown(value)}",
+                         f"e.g. {name}=print")
+
+
+def check_label(name: str, value: object, optional: bool = True) -> None:
+    """A dataset label (``--dataset``, ``load_best``'s dataset): a plain name, never a path."""
+    from sttune.recipe.schema import control_char
+    from sttune.recipe.spec import NAME_LIMIT
+
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise UsageError(f"{name} must be a dataset label (text), got {type(value).__name__} {_shown(value)}",
+                         "pass the label the recipe gives the dataset (its id, else its name)")
+    if not value.strip() or value in (".", "..") or "/" in value or "\\" in value or len(value) > NAME_LIMIT \
+            or control_char(value) is not None:
+        raise UsageError(f"{name} {clip(repr(value), 60)} is not a dataset label",
+                         f"pass a plain name of up to {NAME_LIMIT} characters, without / or \\")
 
 
 def _positive_number(value: object) -> bool:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 
 from sttune.errors import SttuneError
+from sttune.files import a, fault, kind, shown, unwritable
 from sttune.recipe.schema import control_char, short
 from sttune.recipe.spec import LoadedRecipe, Recipe, dump_recipe, load_recipe
 from sttune.tuning.events import SearchEvents
@@ -45,12 +45,16 @@ class Run:
 def check_writable(folder: Path) -> None:
     if control_char(str(folder)) is not None:
         raise RunError(f"the run folder {short(str(folder))} contains a control character", "pass a plain --run-dir")
+    found = kind(folder)
+    if found not in (None, "folder"):
+        raise RunError(f"cannot create the run folder {shown(folder)}: it is {a(found)}", "pass a --run-dir of its own")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunError(f"cannot create the run folder {folder}: {exc.strerror or exc}", "pass a writable --run-dir") from None
-    if not os.access(folder, os.W_OK):
-        raise RunError(f"the run folder {folder} is not writable", "pass a writable --run-dir")
+        raise fault(exc, "create the run folder", folder, "pass a writable --run-dir", error=RunError) from None
+    problem = unwritable(folder)
+    if problem is not None:
+        raise RunError(f"the run folder {folder} is not writable: {problem}", "pass a writable --run-dir")
 
 
 SNAPSHOT_HEADER = "snapshot of "
@@ -71,9 +75,10 @@ def start_run(loaded: LoadedRecipe, run_dir: Path | None) -> Run:
 def check_not_users_file(snapshot: Path, recipe_path: Path) -> None:
     """The snapshot may replace only an earlier snapshot: never the recipe itself (``--run-dir
     .`` next to a recipe.yaml) nor any other recipe.yaml a user keeps there."""
-    if not snapshot.exists():
+    found = kind(snapshot, follow=False)
+    if found is None:
         return
-    ours = snapshot.is_file() and not (recipe_path.exists() and snapshot.samefile(recipe_path))
+    ours = found == "file" and not (recipe_path.exists() and snapshot.samefile(recipe_path))
     if ours:
         with snapshot.open(errors="replace") as f:
             ours = f.readline().startswith(f"# {SNAPSHOT_HEADER}")
@@ -85,13 +90,16 @@ def check_not_users_file(snapshot: Path, recipe_path: Path) -> None:
 
 def open_run(target: Path, run_dir: Path | None = None) -> Run:
     """A run from its folder (holding recipe.yaml) or from the recipe that started it."""
-    if target.is_dir():
+    found = kind(target)
+    if found not in (None, "file", "folder"):
+        raise RunError(f"{shown(target)} is {a(found)}, not a run folder or a recipe", "pass the run folder of a search or its recipe")
+    if found == "folder":
         snapshot = target / RECIPE_SNAPSHOT
         if not snapshot.is_file():
             raise RunError(f"{target} is not a run folder (no {RECIPE_SNAPSHOT})", "pass the run folder or its recipe")
         loaded = load_recipe(snapshot)
         return Run(target, loaded.recipe, loaded.recipe.name or target.name)
-    if not target.exists():
+    if found is None:
         raise RunError(f"no run folder or recipe at {target}", "pass the run folder of a search or its recipe")
     loaded = load_recipe(target)
     return Run(loaded.run_dir(run_dir), loaded.recipe, loaded.name)

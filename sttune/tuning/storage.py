@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import optuna
+from optuna.storages.journal import BaseJournalBackend
 
 from sttune.errors import SttuneError
+from sttune.files import a, create_exclusive, fault, kind
 from sttune.recipe.spec import SearchConfig
+from sttune.tuning.keys import REASON
 
 JOURNAL_FILE = "study.journal"
 
@@ -45,18 +50,28 @@ def storage_for(
 
     if is_journal(url):
         path = run_dir / JOURNAL_FILE if url is None else Path(url.removeprefix("journal:"))
-        if not create and not path.is_file():
+        found = kind(path)
+        if found not in (None, "file"):  # a FIFO would block the first read forever
+            raise StorageError(f"the journal {path} is {a(found)}, not a file", "point search.storage at a journal file")
+        if not create and found is None:
             raise StorageError(f"no study found: {path} does not exist", "run `sttune search` first")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if create:  # a write follows: it must not land after a damaged line
-                note = repair_journal(path)
-                if note:
-                    sys.stderr.write(f"note: {note}\n")
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            # a write may follow (a trial, an export's verification): it must not land after a damaged line
+            note = repair_journal(path)
+            if note:
+                sys.stderr.write(f"note: {note}\n")
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as exc:
-            raise StorageError(f"cannot open the journal file {path}: {exc.strerror or exc}",
-                               "choose a writable run folder (--run-dir) or search.storage") from None
+            if not create and path.is_file():  # read-only storage: read around the damage, change nothing
+                repaired = salvage_journal(path.read_bytes())
+                if repaired.damaged:
+                    sys.stderr.write(f"note: the journal {path} has {len(repaired.damaged)} damaged line(s) and cannot "
+                                     f"be repaired here ({exc.strerror or exc}): read around them\n")
+                return JournalStorage(SalvagedRecords(path, repaired.lines))
+            raise fault(exc, "open the journal file", path, "choose a writable run folder (--run-dir) or search.storage",
+                        error=StorageError) from None
     assert url is not None  # None is the default journal file
     if "://" not in url:
         raise StorageError(
@@ -80,12 +95,18 @@ def is_in_memory(url: str) -> bool:
 
 
 def repair_journal(path: Path) -> str | None:
-    """Cut a journal back to its last complete record, under the journal's own lock.
+    """Keep every intact record of a journal and set the damaged lines aside, under the
+    journal's own lock.
 
-    A crash mid-write leaves a partial last line, and any garbage may be appended by hand;
-    Optuna skips a damaged *last* line when reading, but a record appended after it makes
-    the whole journal unreadable. The cut-off bytes are kept beside the journal; the note
-    returned says what was dropped (None: the journal was intact)."""
+    A crash mid-write leaves a partial last line (or one merged with the next worker's record),
+    and disk faults or hand edits may damage any line. Optuna stops reading at a damaged line,
+    and a record appended after one makes the whole journal unreadable; so the damaged lines
+    are taken out (kept, byte for byte, in a ``.damaged-<time>`` file beside the journal) and
+    every intact record stays, before and after them. A whole record recovered from a merged
+    line is kept. Optuna numbers studies and trials by the order of their creation records:
+    a damaged creation record is replaced by a placeholder (a failed trial saying why, or an
+    empty study), so every later record still applies to its own trial. Returns the one-line
+    note saying what was done (None: the journal was intact)."""
     from optuna.storages.journal import JournalFileSymlinkLock
 
     if not path.is_file():
@@ -94,35 +115,134 @@ def repair_journal(path: Path) -> str | None:
     lock.acquire()
     try:
         data = path.read_bytes()
-        good = _complete_prefix(data)
-        if good == len(data):
+        repaired = salvage_journal(data)
+        if not repaired.damaged:
             return None
-        dropped = data[good:]
-        kept = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-        kept.write_bytes(dropped)
-        with path.open("r+b") as f:
-            f.truncate(good)
-            os.fsync(f.fileno())
+        side = create_exclusive(path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"),
+                                b"".join(line for _, line in repaired.damaged))
+        text = b"".join(repaired.lines)
+        if repaired.placeholders:
+            text = text.replace(_SIDE_MARK, side.name.encode())
+        real = path.resolve()  # a journal kept elsewhere through a link: repaired there, the link kept
+        tmp = create_exclusive(real.with_name(f".{real.name[:32]}.repair-{os.getpid()}.tmp"), text)
+        try:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            shutil.copymode(real, tmp)
+            os.replace(tmp, real)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     finally:
         lock.release()
-    lines, records = dropped.count(b"\n") + (not dropped.endswith(b"\n")), data[:good].count(b"\n")
-    return (f"the journal {path} ended in {lines} damaged line(s) ({len(dropped)} bytes, e.g. from a crash "
-            f"mid-write): cut off and kept in {kept.name}; the {records} complete records before them are intact")
+    return repaired.note(path, side.name)
 
 
-def _complete_prefix(data: bytes) -> int:
-    """Bytes of ``data`` that are whole journal records (JSON objects, one per line)."""
-    good = 0
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        try:
-            if not isinstance(json.loads(line), dict):
-                break
-        except ValueError:  # JSON or UTF-8 decoding
-            break
-        good += len(line)
-    return good
+_SIDE_MARK = b"<side file>"
+OPS = range(0, 11)  # optuna.storages.journal JournalOperation values
+CREATE_STUDY, CREATE_TRIAL = 0, 4
+
+
+class Salvaged:
+    """A journal's bytes sorted: the lines kept (intact records, recovered ones and placeholders)
+    and the damaged ones (1-based line number, bytes)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.damaged: list[tuple[int, bytes]] = []
+        self.placeholders = 0
+        self.trailing_only = True  # every damaged line is at the end (a crash mid-write)
+
+    @property
+    def records(self) -> int:
+        return len(self.lines)
+
+    def note(self, path: Path, side: str) -> str:
+        lines, size = len(self.damaged), sum(len(b) for _, b in self.damaged)
+        if self.trailing_only:
+            return (f"the journal {path} ended in {lines} damaged line(s) ({size} bytes, e.g. from a crash "
+                    f"mid-write): cut off and kept in {side}; the {self.records} complete records before them are intact")
+        numbers = ", ".join(str(n) for n, _ in self.damaged[:5]) + (", ..." if lines > 5 else "")
+        extra = (f"; {self.placeholders} damaged creation record(s) stand as failed placeholder trials or studies"
+                 if self.placeholders else "")
+        return (f"the journal {path} had {lines} damaged line(s) (line {numbers}; {size} bytes): skipped and kept in "
+                f"{side}; all {self.records} intact records are kept{extra} (a trial whose last record was damaged "
+                "runs again)")
+
+
+def _record(line: bytes) -> dict | None:
+    try:
+        obj = json.loads(line)
+    except ValueError:  # JSON or UTF-8 decoding
+        return None
+    op = obj.get("op_code") if isinstance(obj, dict) else None
+    return obj if isinstance(op, int) and not isinstance(op, bool) and op in OPS else None
+
+
+def _placeholder(line: bytes, study: int, serial: int) -> bytes | None:
+    """A stand-in for a damaged creation record: optuna numbers studies and trials by the order
+    of those records, so dropping one would shift every later record onto another trial."""
+    op = re.search(rb'"op_code"\s*:\s*(\d+)', line)
+    if op is None or int(op.group(1)) not in (CREATE_STUDY, CREATE_TRIAL):
+        return None
+    if int(op.group(1)) == CREATE_STUDY:
+        record: dict = {"op_code": CREATE_STUDY, "worker_id": "sttune-repair",
+                        "study_name": f"sttune-damaged-record-{serial}-{time.time_ns()}", "directions": [1]}
+    else:
+        found = re.search(rb'"study_id"\s*:\s*(\d+)', line)
+        record = {"op_code": CREATE_TRIAL, "worker_id": "sttune-repair",
+                  "study_id": int(found.group(1)) if found else study, "datetime_start": None,
+                  "state": 3,  # FAIL
+                  "user_attrs": {REASON: f"its journal record was damaged (kept in {_SIDE_MARK.decode()})"}}
+    return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+
+def salvage_journal(data: bytes) -> Salvaged:
+    """Sort a journal's lines (see :func:`repair_journal`); nothing is written."""
+    out = Salvaged()
+    *complete, tail = data.split(b"\n")
+    study = 0
+    for number, body in enumerate(complete, start=1):
+        line = body + b"\n"
+        record = _record(line)
+        if record is None:  # a record after a partial one on the same line (a crash, then another worker)
+            for start in (m.start() for m in re.finditer(rb'\{"op_code"', line) if m.start() > 0):
+                record = _record(line[start:])
+                if record is not None:
+                    out.damaged.append((number, line[:start] + b"\n"))
+                    line = line[start:]
+                    break
+        if record is None:
+            out.damaged.append((number, line))
+            stand_in = _placeholder(line, study, len(out.damaged))
+            if stand_in is not None:
+                out.lines.append(stand_in)
+                out.placeholders += 1
+            continue
+        if out.damaged:
+            out.trailing_only = False
+        if record["op_code"] == CREATE_TRIAL and isinstance(record.get("study_id"), int):
+            study = record["study_id"]
+        out.lines.append(line)
+    if tail:
+        out.damaged.append((len(complete) + 1, tail))
+    return out
+
+
+class SalvagedRecords(BaseJournalBackend):
+    """A damaged journal's intact records, read from memory where the journal cannot be repaired
+    (read-only storage): commands that only read go on; a write is one line."""
+
+    def __init__(self, path: Path, lines: list[bytes]) -> None:
+        self.path = path
+        self.logs = [json.loads(line) for line in lines]
+
+    def read_logs(self, log_number_from: int) -> list[dict]:
+        return self.logs[log_number_from:]
+
+    def append_logs(self, logs: list[dict]) -> None:
+        raise StorageError(f"cannot write the journal {self.path}: it is damaged and on storage sttune cannot write "
+                           "(read around the damage)", "copy the run folder to writable storage and run the command there")
 
 
 def search_storage(cfg: SearchConfig, run_dir: Path, create: bool = True) -> optuna.storages.BaseStorage:
