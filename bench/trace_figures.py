@@ -1150,9 +1150,25 @@ def verified(spec: Spec) -> None:
         spec.value(where, 4, src, f"ratios.{n}", ratio, f"{ratio:.3f}")
 
 
+def dynst_inference(spec: Spec) -> None:
+    """DynST's inference time (issue 33): each cell of bench/results/dynst_inference.json."""
+    src = "dynst_inference.json"
+    if not (ROOT / RESULTS / src).is_file():
+        return
+    for key, c in load(src)["cells"].items():
+        ds, model, s = key.split("/")
+        where = ("## DynST inference time", f"| {ds} | {model} | {s} |")
+        spec.add(where, 3, src, ("cells", key, "n_kept"), str)
+        for col, view in ((4, "kept_only"), (6, "all_sensors")):
+            v = c[view]
+            spec.value(where, col, src, f"cells.{key}.{view}.{{speedup, low, high}}", v["speedup"],
+                       f"{v['speedup']:.2f}x [{v['low']:.2f}, {v['high']:.2f}]")
+            spec.add(where, col + 1, src, ("cells", key, view, "deployed_test_mae"), f4)
+
+
 SECTIONS: list[Callable[[Spec], None]] = [st_prune, st_prune_superseded, sanity, trainer_overhead, stemdist, dynst,
                                           frontier, early_stopping, dynst_deploy, scale, search_economics, headline_arms,
-                                          verified]
+                                          verified, dynst_inference]
 
 # Figures with no run of record that must not be printed as measurements where they used to be.
 ABSENT: list[tuple[str, str]] = [
