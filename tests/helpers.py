@@ -204,3 +204,14 @@ def raises_data_error(match: str, fn, *args, **kwargs) -> DataError:  # type: ig
         fn(*args, **kwargs)
     assert info.value.hint, "every DataError carries a how-to-fix hint"
     return info.value
+
+
+# the smallest recipe that trains a strategy end to end (the hostile-input and property tests)
+TINY_RECIPE = {
+    "name": "tiny",
+    "datasets": [{"name": "synthetic", "params": {"n_nodes": 8, "n_days": 3, "steps_per_day": 48, "seed": 1}}],
+    "protocol": {"in_len": 6, "out_len": 3},
+    "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
+    "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "seed": 0},
+    "strategies": [{"name": "dynst", "params": {"s_final": 0.5}}],
+}

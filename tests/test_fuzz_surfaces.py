@@ -24,19 +24,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import sttune
+from helpers import TINY_RECIPE
 from sttune.errors import SttuneError
 
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=40,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 LINE_LIMIT = 600
-TINY = {
-    "name": "tiny",
-    "datasets": [{"name": "synthetic", "params": {"n_nodes": 8, "n_days": 3, "steps_per_day": 48, "seed": 1}}],
-    "protocol": {"in_len": 6, "out_len": 3},
-    "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
-    "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "seed": 0},
-    "strategies": [{"name": "dynst", "params": {"s_final": 0.5}}],
-}
+TINY = TINY_RECIPE
 
 
 def short_line(exc: SttuneError) -> str:

@@ -343,13 +343,11 @@ def _by_epoch(rows: Sequence[dict[str, Any]]) -> dict[int, list[tuple[float, flo
     return {e: p for e, p in pairs.items() if sum(b for _, b, _ in p) > 0}
 
 
-def _draw(rows: Sequence[dict[str, Any]], rng: random.Random) -> dict[int, list[tuple[float, float, bool]]]:
+def _draw(by_pass: dict[int, list[dict[str, Any]]], rng: random.Random) -> dict[int, list[tuple[float, float, bool]]]:
     """One bootstrap draw: the passes resampled with replacement (what differs between two
     re-timings from scratch), then each epoch's pairs within them (what differs between pairs)."""
-    passes = sorted({row.get("pass", 0) for row in rows})
-    picked = rng.choices(passes, k=len(passes))
-    drawn = [row for p in picked for row in rows if row.get("pass", 0) == p]
-    return {e: _resampled(p, rng) for e, p in _by_epoch(drawn).items()}
+    picked = rng.choices(sorted(by_pass), k=len(by_pass))
+    return {e: _resampled(p, rng) for e, p in _by_epoch([row for p in picked for row in by_pass[p]]).items()}
 
 
 def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
@@ -359,7 +357,10 @@ def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen:
         raise CannotVerify("no batch could be re-timed in both runs")
     estimate = _estimate(chosen, baseline, pairs)
     rng = random.Random(0)
-    draws = sorted(_estimate(chosen, baseline, _draw(rows, rng)) for _ in range(BOOTSTRAP))
+    by_pass: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:  # grouped once, not once a draw
+        by_pass.setdefault(row.get("pass", 0), []).append(row)
+    draws = sorted(_estimate(chosen, baseline, _draw(by_pass, rng)) for _ in range(BOOTSTRAP))
     low, high = draws[int(0.025 * BOOTSTRAP)], draws[int(0.975 * BOOTSTRAP) - 1]
     # no two timings of the same work agree better than the noise floor: the interval is never narrower
     low, high = min(low, estimate / (1 + NOISE_FLOOR)), max(high, estimate * (1 + NOISE_FLOOR))
