@@ -1166,6 +1166,32 @@ def dynst_inference(spec: Spec) -> None:
             spec.add(where, col + 1, src, ("cells", key, view, "deployed_test_mae"), f4)
 
 
+OTHER_DOCS: list[tuple[str, str, str, Sequence[str | int], Callable[[Any], str]]] = [
+    # (doc, the text around the figure, JSON, key path, format): figures of issue 32 outside benchmarks.md
+    ("docs/data.md", "val MAE {} does not", "naive_residual.json", ("weekly", "val_mae"), lambda v: f"{v:.4f}"),
+    ("docs/data.md", "zero ({})", "naive_residual.json", ("weekly", "naive", "zero", "val_mae"), lambda v: f"{v:.4f}"),
+    ("docs/data.md", "validation MAE {} with it", "naive_residual.json", ("hourly", "residual", "val_mae"), lambda v: f"{v:.4f}"),
+    ("docs/data.md", "against {} for `same_time_last_week`", "naive_residual.json",
+     ("hourly", "plain", "naive", "same_time_last_week", "val_mae"), lambda v: f"{v:.4f}"),
+    ("docs/data.md", "without it reached {}", "naive_residual.json", ("hourly", "plain", "val_mae"), lambda v: f"{v:.4f}"),
+    ("docs/data.md", "and `zero` {}", "naive_residual.json", ("hourly", "plain", "naive", "zero", "val_mae"), lambda v: f"{v:.4f}"),
+    ("docs/data.md", "{}% zeros", "naive_residual.json", ("hourly", "zero_share"), lambda v: f"{100 * v:.0f}"),
+    ("docs/recipes.md", "(val MAE {} vs", "naive_residual.json", ("hourly", "residual", "val_mae"), lambda v: f"{v:.4f}"),
+]
+
+
+def other_docs(show: Callable[[str], None], failures_only: bool) -> int:
+    """The figures OTHER_DOCS names, each looked for in its doc; the number missing."""
+    bad = 0
+    for doc, around, src, path, fmt in OTHER_DOCS:
+        text = around.format(fmt(dig(load(src), path)))
+        ok = text in norm((ROOT / doc).read_text())
+        bad += not ok
+        if not ok or not failures_only:
+            show(f"{'ok' if ok else 'MISMATCH'} | {doc} | {text} | {src}: {show_path(path)}")
+    return bad
+
+
 SECTIONS: list[Callable[[Spec], None]] = [st_prune, st_prune_superseded, sanity, trainer_overhead, stemdist, dynst,
                                           frontier, early_stopping, dynst_deploy, scale, search_economics, headline_arms,
                                           verified, dynst_inference]
@@ -1217,6 +1243,7 @@ def check(show: Callable[[str], None] = print, failures_only: bool = False, doc_
     if not headline_has_no_quick_start(doc):
         bad += 1
         show("MISMATCH | the headline table still has a quick-start row (no run of record)")
+    bad += other_docs(show, failures_only)
     untraced = sum("not traceable" in line.lower() for line in doc.lines)
     sources = sorted({f.source for f in spec.figures})
     show(f"{len(spec.figures)} figures from {len(sources)} JSON files checked, {bad} mismatches; "
