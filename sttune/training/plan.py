@@ -41,3 +41,15 @@ def epochs_ahead(strategies: Sequence[Strategy], epoch: int, n_epochs: int) -> f
         return 0.0
     now = epoch_work(strategies, epoch, n_epochs)
     return sum(epoch_work(strategies, e, n_epochs) for e in range(epoch + 1, n_epochs)) / now
+
+
+def planned_fraction(strategies: Sequence[Strategy], n_epochs: int) -> float:
+    """The planned share of a full-data run's training work over ``n_epochs``: the mean of
+    :func:`epoch_work` over the epochs (1.0 = the plain model's; 0.6 = 40% less work).
+
+    Strategies may be unprepared: a plan that needs the data (ST-Prune's share of pruning
+    candidates) states its prior, so this is a prediction before training, not a measurement.
+    """
+    if n_epochs < 1:
+        raise ValueError(f"n_epochs must be at least 1, got {n_epochs}")
+    return sum(epoch_work(strategies, e, n_epochs) for e in range(n_epochs)) / n_epochs
