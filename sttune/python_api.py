@@ -248,16 +248,18 @@ class SearchPlan:
 @machine_faults
 def plan_search(
     recipe: RecipeLike, run_dir: str | Path | None = None, trials: int | None = None, budget: float | None = None,
-    timeout_minutes: float | None = None, workers: int = 1,
+    timeout_minutes: float | None = None, workers: int = 1, quick: bool = False,
 ) -> SearchPlan:
     """Check everything a search needs (options, plugins, params, data, storage) and start its
-    run folder; nothing is trained. A refused search writes nothing."""
+    run folder; nothing is trained. A refused search writes nothing. ``quick``: the baseline, the
+    recommended configurations and the export's re-timing only (``search.quick``)."""
     _opt.check_path_arg("run_dir", run_dir)
     check_count("--trials", trials)
     check_workers(workers)
     check_budget(budget)
     check_minutes("--timeout-minutes", timeout_minutes)
-    loaded = _loaded(recipe, None if budget is None else {"budget": budget})
+    _opt.check_flag("quick", quick)
+    loaded = _loaded(recipe, _search_overrides(budget, quick))
     _preflight(loaded, trials)
     from sttune.tuning.runs import start_run
 
@@ -293,6 +295,14 @@ def plan_worker(
         check_resumable(run.storage(), run.recipe, run.name)
     plan = _search_plan(run, loaded, trials, timeout_minutes, 1)
     return replace(plan, worker_index=worker_index, joining=True)
+
+
+def _search_overrides(budget: float | None, quick: bool) -> dict[str, Any] | None:
+    """The recipe's search settings a command line or a call overrides."""
+    overrides: dict[str, Any] = {} if budget is None else {"budget": budget}
+    if quick:
+        overrides["quick"] = True
+    return overrides or None
 
 
 def _preflight(loaded: LoadedRecipe, trials: int | None) -> None:
@@ -354,19 +364,20 @@ def search(
     recipe: RecipeLike, run_dir: str | Path | None = None, trials: int | None = None,
     budget: float | None = None, timeout_minutes: float | None = None, workers: int = 1,
     export: bool = True, verify_pairs: int | None = None,
-    progress: SearchEvents | Callable[[TrialRecord], None] | None = None,
+    progress: SearchEvents | Callable[[TrialRecord], None] | None = None, quick: bool = False,
 ) -> Path:
     """Run ``sttune search`` (resumable: the same run folder continues); returns the run folder.
 
     With ``export`` the best configuration per dataset is written to ``<run>/best/`` as the CLI
     does (``verify_pairs`` re-timing pairs; 0 = off). ``progress``: a function called with each
     finished trial's record (``progress=print`` in a notebook), or a ``SearchEvents`` display.
+    ``quick``: the baseline, the recommended configurations and the re-timing only.
     """
     _opt.check_flag("export", export)
     if verify_pairs is not None:
         _opt.check_verify_pairs(verify_pairs)
     _events(progress)  # checked before the run folder is started
-    plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers)
+    plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers, quick)
     run_search(plan, progress)
     if export:
         export_run_dir(plan.run, cache_dir=plan.loaded.cache_dir(), verify_pairs=verify_pairs)

@@ -99,6 +99,9 @@ def trial_line(record: Any) -> str:  # TrialRecord
     numbers = f" val MAE {record.val_mae:.4f} {record.cost_seconds:8.2f} device s"
     if record.reused_from is not None:
         return f"{head}{numbers}  reused trial {record.reused_from}'s result (same job)"
+    if record.derived_from is not None:
+        epochs = record.result.epochs_run if record.result else 0
+        return f"{head}{numbers}  read off trial {record.derived_from}'s first {epochs} epochs (no training)"
     if record.state == "PRUNED":
         epochs = record.result.epochs_run if record.result else 0
         return f"{head}{numbers}  stopped early " + (f"after epoch {epochs}" if epochs else "in preparation")
@@ -186,7 +189,7 @@ class SearchProgress:
     # what the view derives
     def _new_work(self) -> int:
         """This run's trials that count towards search.trials (not failed, not reused)."""
-        return sum(1 for r in self.study.finished if r.state != "FAIL" and r.reused_from is None)
+        return sum(1 for r in self.study.finished if r.state != "FAIL" and r.trained)
 
     def best(self) -> Any | None:
         done = [r for r in self.study.finished if r.state == "COMPLETE" and math.isfinite(r.val_mae)]
@@ -233,9 +236,10 @@ class SearchProgress:
     def summary_lines(self) -> list[str]:
         """The closing lines of the search part: what ran, the best trial, the front."""
         s = self.study.finished
-        kinds = {"done": sum(1 for r in s if r.state == "COMPLETE" and r.reused_from is None),
+        kinds = {"done": sum(1 for r in s if r.state == "COMPLETE" and r.trained),
                  "stopped early": sum(1 for r in s if r.state == "PRUNED"),
                  "reused": sum(1 for r in s if r.reused_from is not None),
+                 "read off the baseline": sum(1 for r in s if r.derived_from is not None),
                  "failed": sum(1 for r in s if r.state == "FAIL")}
         line = f"{len(s)} trials this run: " + ", ".join(f"{n} {k}" for k, n in kinds.items())
         best = self.best()

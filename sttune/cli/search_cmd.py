@@ -18,6 +18,7 @@ def search(
     budget: Annotated[Optional[float], typer.Option(help="Override search.budget: the search's device time in full baselines (per dataset).")] = None,
     timeout_minutes: Annotated[Optional[float], typer.Option(help="Override search.timeout_minutes.")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes sharing the study (one per GPU when several exist).")] = 1,
+    quick: Annotated[bool, typer.Option("--quick", help="Train the baseline and the recommended configurations only, then verify: for a model trained once.")] = False,
     export: Annotated[bool, typer.Option(help="Export the best config when the search ends.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print the trials and the export as one JSON document (docs/json.md).")] = False,
 ) -> None:
@@ -29,7 +30,7 @@ def search(
     from sttune.cli.progress import SearchProgress, final_summary
     from sttune.python_api import naive_warnings, plan_search, run_search
 
-    plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers)
+    plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers, quick)
     pool = f" · {workers} workers" if workers > 1 else ""
     err.print(f"run folder {plan.run.run_dir} · storage {plan.storage_label}{pool}", highlight=False)
     for line in plan.resuming:

@@ -27,12 +27,12 @@ from sttune.outcome.verify import (
 )
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
-from sttune.tuning.accounting import VERIFICATIONS_RESERVED
-from sttune.tuning.keys import VERIFIED
+from sttune.tuning.accounting import verification_reserve
+from sttune.tuning.keys import VERIFIED, stored_recipe
 from sttune.tuning.runs import Run, load_studies
 
-# strategy trials re-timed at most when the chosen one is not reliably faster: what a budget keeps for
-TRADE_OFF_CANDIDATES = VERIFICATIONS_RESERVED - 1
+# strategy trials re-timed at most when the chosen one is not reliably faster (where the budget has room)
+TRADE_OFF_CANDIDATES = 1
 
 
 @dataclass(frozen=True)
@@ -192,11 +192,28 @@ def best_trade_off(
     return None
 
 
+def budget_has_room(study: optuna.Study, baseline: rec.TrialRecord, pairs: int | None) -> bool:
+    """Whether one more re-timing keeps the study within its ``search.budget`` (no budget: yes).
+
+    The search kept room for one re-timing (the chosen trial's); a second one (the best trade-off)
+    runs only where what the trials and the re-timings so far spent leaves room for it."""
+    budget = (stored_recipe(study.user_attrs) or {}).get("search", {}).get("budget")
+    if budget is None or not baseline.cost_seconds > 0:
+        return True
+    stored = study.user_attrs.get(VERIFIED, {})
+    spent = rec.spent_seconds(rec.finished_records(study)) + sum(
+        float(v.get("seconds") or 0.0) for v in stored.values() if isinstance(v, dict))
+    return spent + verification_reserve(baseline, pairs) <= float(budget) * baseline.cost_seconds
+
+
 def _not_faster_note(
     chosen: rec.TrialRecord, baseline: rec.TrialRecord, trade: tuple[rec.TrialRecord, Verified] | None, tolerance: float,
+    room: bool = True,
 ) -> str:
     head = (f"no configuration is reliably faster than the full baseline within the {tolerance:.1%} val MAE "
             f"tolerance (trial {chosen.number} was chosen)")
+    if trade is None and not room:
+        return head + "; search.budget left no room to re-time another trial (a later `sttune export` may)"
     if trade is None:
         return head + "; no strategy trial's re-timing confirmed a saving"
     record, verified = trade
@@ -226,8 +243,9 @@ def export_study(
         except CannotVerify as exc:
             note = f"the speed-up is the search's, not verified: {exc}"
         if verified is not None and not verified.reliably_faster:
-            trade = best_trade_off(study, records, baseline, prober, pairs, noise, listener)
-            note = _not_faster_note(chosen, baseline, trade, tolerance)
+            room = budget_has_room(study, baseline, pairs)
+            trade = best_trade_off(study, records, baseline, prober, pairs, noise, listener) if room else None
+            note = _not_faster_note(chosen, baseline, trade, tolerance, room)
     export = Export(label, chosen, baseline, out_dir / f"{label}.yaml", out_dir / f"{label}.json", plain_shorter,
                     verified, noise, note, menu_entries(study, records, baseline, noise))
     _write(export, study, template, rule, tolerance, records)

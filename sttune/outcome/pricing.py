@@ -42,7 +42,7 @@ def unit_costs(records: Sequence[TrialRecord]) -> dict[str, float]:
     (trials that reused another's result are not measurements of their own)."""
     rates: dict[str, list[float]] = {}
     for r in records:
-        if (r.role == "baseline" and r.state == "COMPLETE" and r.reused_from is None and r.work_units
+        if (r.role == "baseline" and r.state == "COMPLETE" and r.trained and r.work_units
                 and r.cost_seconds > 0):
             rates.setdefault(_model(r), []).append(r.cost_seconds / r.work_units)
     return {model: statistics.median(values) for model, values in rates.items()}

@@ -113,15 +113,16 @@ def search_cost(study: optuna.Study) -> dict[str, float | None]:
     the full baseline's.
 
     A trial adds its objective's seconds and the search's own overhead in it (preparation
-    checkpoints' scores); one that reused another's result (``search.reuse_results``)
-    trained nothing and adds 0.
+    checkpoints' scores); one that reused another's result (``search.reuse_results``) or a
+    ladder rung read off the full baseline's curve (``search.ladder: derived``) trained nothing and adds 0.
     """
     records = rec.finished_records(study)
-    trained = [r for r in records if r.reused_from is None]
     verifying = verification_seconds(study)
     total = rec.spent_seconds(records) + verifying
     base = rec.full_baseline(records)
-    return with_aliases({"total_cost_seconds": total, "reused_trials": len(records) - len(trained),
+    return with_aliases({"total_cost_seconds": total,
+                         "reused_trials": sum(r.reused_from is not None for r in records),
+                         "derived_trials": sum(r.derived_from is not None for r in records),
                          "verification_seconds": verifying,
                          "baseline_cost_seconds": base.cost_seconds if base else None,
                          "ratio": total / base.cost_seconds if base and base.cost_seconds > 0 else None})
@@ -256,7 +257,7 @@ def importances(study: optuna.Study) -> dict[str, dict[str, Any]]:
     frozen = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
     groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for number, r in records.items():
-        if number in frozen and r.reused_from is None and r.job is not None:
+        if number in frozen and r.trained and r.job is not None:
             groups.setdefault("+".join(n for n, _ in r.job.strategies) or "plain", []).append(frozen[number])
     out = {}
     for name, trials in sorted(groups.items()):

@@ -35,13 +35,13 @@ def pareto_front(records: Sequence[TrialRecord]) -> list[TrialRecord]:
 def cost_noise(records: Sequence[TrialRecord]) -> float:
     """The relative noise of the study's device-time measurements.
 
-    The baseline trials (the full baseline and the ladder) do the same work per window: their device
+    The trained baseline trials (the full baseline and a trained ladder) do the same work per window: their device
     seconds per unit of work (sttune.training.work) differ only by the machine's noise, so
     ``max rate / min rate - 1`` over them estimates it. With fewer than two such trials, the
     full baseline's epochs (equal work each) give the spread; with neither, NOISE_DEFAULT.
     """
     rates = [r.cost_seconds / r.work_units for r in records
-             if r.role == "baseline" and r.state == "COMPLETE" and r.work_units and r.cost_seconds > 0]
+             if r.role == "baseline" and r.state == "COMPLETE" and r.trained and r.work_units and r.cost_seconds > 0]
     if len(rates) >= 2:
         return max(NOISE_FLOOR, max(rates) / min(rates) - 1)
     base = next((r for r in records if r.role == "baseline" and r.fraction >= 1 and r.result), None)

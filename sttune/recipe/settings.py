@@ -124,7 +124,11 @@ class RungPolicy:
     """Early stopping at rungs (the recipe's ``search.early_stopping`` block; the rule is in
     :mod:`sttune.tuning.rungs`)."""
 
-    enabled: bool = False
+    enabled: bool = False  # successive halving among the trials at each rung
+    # stop a strategy trial whose best val MAE at a rung is worse than the full baseline's at the
+    # same epoch (same lr schedule) by more than this (0.05 = 5%); null: never. Derived on
+    # validation, on datasets that never evaluate it (bench/fidelity.py, docs/selection.md)
+    behind_baseline: float | None = None
     first_rung: int = 2  # epochs completed at the first rung (after strategies' warm-ups begin)
     reduction_factor: float = 3.0  # η: keep the best 1/η at each rung
     min_trials: int = 4  # trials that must reach a rung before it stops anyone
@@ -134,6 +138,8 @@ class RungPolicy:
 
     def validate(self, path: str) -> None:
         _require(self.first_rung >= 1, f"{path}.first_rung", "must be at least 1")
+        _require(self.behind_baseline is None or self.behind_baseline >= 0, f"{path}.behind_baseline",
+                 "must be 0 or more (0.05 = 5% worse than the baseline at the same epoch), or null")
         _require(self.reduction_factor > 1, f"{path}.reduction_factor", "must be above 1 (e.g. 3 keeps a third)")
         _require(self.min_trials >= 2, f"{path}.min_trials", "must be at least 2")
         _require(len(self.tolerance) == 2 and min(self.tolerance) >= 0, f"{path}.tolerance",

@@ -79,14 +79,19 @@ SelectionRule = Literal["fastest-within", "knee", "min-mae"]  # export.rule; stt
 SEED_LIMIT = 2**32 - 2**16  # samplers take 32-bit seeds; room left for one offset per worker (seed + index)
 
 
+DEFAULT_BUDGET = 2.0  # full baselines a search spends when its recipe sets no limit (issue 34)
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """The recipe's ``search`` block."""
 
-    trials: int | None = 20  # per dataset, baseline trials included; no count when only `budget` is given
+    trials: int | None = None  # per dataset, baseline trials included; None: no count
     timeout_minutes: float | None = None  # per dataset
-    # the search's device time in full baselines (5 = five full baseline trainings): no trial
-    # starts that would take it past; with `trials` too, whichever is reached first stops it
+    # the search's device time in full baselines (5 = five full baseline trainings), the export's
+    # re-timing included: no trial starts that would take it past; with `trials` too, whichever is
+    # reached first stops it. A recipe that sets none of trials, budget, timeout_minutes gets
+    # DEFAULT_BUDGET
     budget: float | None = None
     max_consecutive_failures: int = 5  # this many failed trials in a row stop the search (exit 2)
     sampler: Literal["tpe", "nsga2", "gp", "random"] = "tpe"
@@ -96,6 +101,15 @@ class SearchConfig:
     max_mae_increase: float | None = None  # constraint: val MAE ≤ (1 + this) × baseline's
     combine: bool = False  # may one trial use several strategies?
     baseline_ladder: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 0.75])
+    # derived: each ladder rung is read off the full baseline's own validation curve (its first
+    # fraction × epochs; no training, no cost to the search); trained: each rung trains the plain
+    # model for that many epochs (its lr decays at its own milestones; docs/selection.md)
+    ladder: Literal["derived", "trained"] = "derived"
+    # baseline, recommended configurations and the export's re-timing only: no sampled trial
+    quick: bool = False
+    # skip a sampled candidate before it trains when its predicted cost cannot fit the budget or
+    # cannot beat the cheapest trial within export.tolerance (sttune.tuning.predict)
+    predict: bool = True
     early_stopping: RungPolicy = RungPolicy()
     # a trial whose whole job (config, training settings, seed) equals a finished trial's takes
     # that trial's result instead of training again; false: every trial trains
@@ -107,6 +121,10 @@ class SearchConfig:
     heartbeat_seconds: float = 10.0  # a running trial's worker proves it is alive this often
     stale_after_seconds: float = 120.0  # no heartbeat for this long: the trial is failed and retried
 
+    def __post_init__(self) -> None:
+        if self.trials is None and self.timeout_minutes is None and self.budget is None:
+            object.__setattr__(self, "budget", DEFAULT_BUDGET)  # no limit given: the default one
+
     def validate(self, path: str) -> None:
         if self.trial_timeout_minutes is not None and self.trial_timeout_minutes <= 0:
             raise SchemaError(f"{path}.trial_timeout_minutes", f"must be positive, got {self.trial_timeout_minutes}")
@@ -115,8 +133,6 @@ class SearchConfig:
         if self.stale_after_seconds < 2 * self.heartbeat_seconds:
             raise SchemaError(f"{path}.stale_after_seconds", f"must be at least twice heartbeat_seconds, got {self.stale_after_seconds}",
                               "a trial is failed as stale only after several missed heartbeats")
-        if self.trials is None and self.timeout_minutes is None and self.budget is None:
-            raise SchemaError(path, "set `trials`, `budget`, `timeout_minutes`, or several of them")
         if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
             raise SchemaError(f"{path}.budget", f"must be a finite number above 0, got {self.budget}",
                               "e.g. budget: 5 = five times the full baseline's training")

@@ -150,3 +150,29 @@ class TrainResult:
         kept["curve"] = [EpochRecord.from_row(r, charged) for r in kept.get("curve", [])]
         kept["work"] = WorkSummary.from_dict(kept.get("work"))
         return cls(**kept)
+
+
+def prefix_result(result: TrainResult, epochs: int, source: str) -> TrainResult:
+    """The plain model after its first ``epochs`` epochs, read off a longer run's curve (no
+    training): the best validation MAE among them, their device seconds and work.
+
+    The longer run's lr decays at its own milestones, so this is the plain model trained for
+    ``epochs`` epochs only where no milestone falls before ``epochs`` in either run; otherwise it
+    decays later than a run of ``epochs`` epochs would (docs/selection.md says by how much). Its
+    test metrics and the val metrics other than MAE were never measured: NaN, not guessed.
+    ``source`` names the run in the result's notes.
+    """
+    if not 1 <= epochs <= len(result.curve):
+        raise ValueError(f"epochs must be from 1 to the run's {len(result.curve)} recorded epochs, got {epochs}")
+    curve = list(result.curve[:epochs])
+    best = min(range(epochs), key=lambda i: (not math.isfinite(curve[i].val_mae), curve[i].val_mae))
+    work = result.work
+    if work is not None:
+        total = sum(r.window_nodes for r in result.curve) or 1
+        done = sum(r.window_nodes for r in curve)
+        work = dataclasses.replace(work, window_nodes=done, units=work.units * done / total)
+    return dataclasses.replace(
+        result, val={"mae": curve[best].val_mae}, test={"mae": math.nan}, device_seconds=curve[-1].device_seconds,
+        epochs_run=epochs, best_epoch=curve[best].epoch, curve=curve, stop_reason=f"derived: {source}",
+        overhead_seconds=0.0, work=work, deployment={}, artifacts={},
+        notes=[*result.notes, f"derived from {source}: not trained; test metrics not measured"])

@@ -34,20 +34,24 @@ import optuna
 
 from sttune.tuning import records as rec
 from sttune.tuning.heartbeat import STALE
-from sttune.tuning.keys import FRACTION, REASON, RECOMMENDED, RESULT, REUSED, ROLE
+from sttune.tuning.keys import DERIVED, FRACTION, JOB, REASON, RECOMMENDED, RESULT, REUSED, ROLE, SKIPPED
+from sttune.tuning.predict import predictor
 from sttune.tuning.setup import StudyPlan
 from sttune.tuning.tell import INTERRUPTED
 
 EXHAUSTED_AFTER = 20  # reused results in a row: the sampler has nothing new left to propose
+SKIPPED_AFTER = 30  # candidates skipped before training in a row: nothing it proposes can win or fit
 # the export's re-timing (sttune.outcome.verify): pairs by default = PAIRS_SHARE of the full
 # baseline's training batches, MIN_PAIRS to MAX_PAIRS; each pair re-times two batches
-MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 9, 50, 0.1  # 9: three sampled epochs of three pairs
+MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 9, 50, 0.05  # 9: three sampled epochs of three pairs
 # a re-timing runs passes of pairs until its interval is narrow enough; the passes' batches and hooks
 # stay within VERIFY_SHARE of one baseline training (sttune.outcome.verify), and each pass sets both
-# runs up besides: the factor over VERIFY_SHARE a budget keeps per verification
-VERIFY_SHARE = 0.5
+# runs up besides (VERIFY_OVERHEAD). A budget keeps one re-timing at its expected size (MIN_PASSES
+# passes of the default pairs); the export re-times a second trial (the best trade-off, when the
+# chosen one is not reliably faster) only where the budget has room left for it
+VERIFY_SHARE = 0.25
 VERIFY_OVERHEAD = 1.25
-VERIFICATIONS_RESERVED = 2  # the chosen trial's, and one best-trade-off when it is not reliably faster
+EXPECTED_PASSES = 2  # sttune.outcome.verify.MIN_PASSES: passes a re-timing runs where it is affordable
 
 WAITING, RUNNING = optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING
 COMPLETE, PRUNED, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL
@@ -77,14 +81,24 @@ def reused(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state == COMPLETE and REUSED in trial.user_attrs
 
 
+def skipped(trial: optuna.trial.FrozenTrial) -> bool:
+    """A sampled trial not trained: predicted unable to win or to fit the budget (sttune.tuning.predict)."""
+    return trial.state == PRUNED and SKIPPED in trial.user_attrs
+
+
+def free(trial: optuna.trial.FrozenTrial) -> bool:
+    """No new work: a reused result, a rung read off the baseline's curve, or a skipped candidate."""
+    return reused(trial) or skipped(trial) or DERIVED in trial.user_attrs
+
+
 def _claims(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
     """The trials that hold the study's ``search.trials`` slots, in creation order: queued,
     running, or finished as new work (a failed trial and a reused result hold none)."""
-    return sorted((t for t in trials if t.state != FAIL and not reused(t)), key=lambda t: t._trial_id)
+    return sorted((t for t in trials if t.state != FAIL and not free(t)), key=lambda t: t._trial_id)
 
 
 def count_done(trials: list[optuna.trial.FrozenTrial]) -> int:
-    """Finished trials that count towards ``search.trials``: new results (not failed, not reused)."""
+    """Finished trials that count towards ``search.trials``: new results (not failed, not free)."""
     return sum(t.state.is_finished() for t in _claims(trials))
 
 
@@ -109,7 +123,7 @@ def failure_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[i
     Interrupted, stale and retried trials (queued again) and reused results are neither
     failures nor successes here."""
     retried = retried_numbers(trials)
-    seen = [t for t in _by_completion(trials, earlier) if not queued_again(t, retried) and not reused(t)]
+    seen = [t for t in _by_completion(trials, earlier) if not queued_again(t, retried) and not free(t)]
     n = _trailing(seen, lambda t: t.state == FAIL)
     return n, " ".join(str(seen[-1].user_attrs.get(REASON, "unknown")).split()) if n else ""
 
@@ -117,6 +131,12 @@ def failure_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[i
 def reuse_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[int] = ()) -> int:
     """How many trials finished in this run took a twin's result in a row at the end (failures skipped)."""
     return _trailing([t for t in _by_completion(trials, earlier) if t.state != FAIL], reused)
+
+
+def skip_streak(trials: list[optuna.trial.FrozenTrial], earlier: Collection[int] = ()) -> int:
+    """How many trials finished in this run were skipped before training in a row at the end."""
+    return _trailing([t for t in _by_completion(trials, earlier) if t.state != FAIL and DERIVED not in t.user_attrs],
+                     skipped)
 
 
 def default_pairs(baseline_batches: int) -> int:
@@ -131,8 +151,9 @@ def verification_reserve(base: rec.TrialRecord, verify_pairs: int | None) -> flo
     if verify_pairs == 0 or batches <= 0:
         return 0.0
     pairs = default_pairs(batches) if verify_pairs is None else verify_pairs
-    share = max(VERIFY_SHARE, min(1.0, 2 * pairs / batches))  # one pass always runs, however dear
-    return VERIFICATIONS_RESERVED * VERIFY_OVERHEAD * share * base.cost_seconds
+    one_pass = min(1.0, 2 * pairs / batches)  # one pass always runs, however dear
+    passes = EXPECTED_PASSES if EXPECTED_PASSES * one_pass <= VERIFY_SHARE else 1  # as verify's _affordable
+    return VERIFY_OVERHEAD * passes * one_pass * base.cost_seconds
 
 
 def strategy_label(attrs: dict[str, Any], record: rec.TrialRecord | None = None) -> str | None:
@@ -144,11 +165,17 @@ def strategy_label(attrs: dict[str, Any], record: rec.TrialRecord | None = None)
     return str(tag).split("#")[0] if tag else None
 
 
-def _estimator(records: list[rec.TrialRecord], base: rec.TrialRecord) -> Callable[[dict[str, Any]], float]:
-    """A trial's expected search seconds from its user attrs (see the module doc): a baseline
-    rung, the full baseline's cost times its fraction; a known strategy, its dearest finished
-    trial (none yet: unknown); unknown, the dearest finished trial of any kind."""
-    trained = [r for r in records if r.reused_from is None and math.isfinite(r.search_seconds)]
+Predict = Callable[[optuna.trial.FrozenTrial], "float | None"]
+
+
+def _estimator(records: list[rec.TrialRecord], base: rec.TrialRecord,
+               predict: Predict | None = None) -> Callable[[optuna.trial.FrozenTrial | None], float]:
+    """A trial's expected search seconds (see the module doc): a baseline rung, the full
+    baseline's cost times its fraction; a trial whose job is known, its predicted charge
+    (sttune.tuning.predict) where its plan gives one, else the dearest finished trial of its
+    strategy (none yet: unknown); unknown, the dearest finished trial of any kind. ``None`` (a
+    sampled trial not asked yet) is 0: whether it fits is checked once its job is known."""
+    trained = [r for r in records if r.trained and math.isfinite(r.search_seconds)]
     dearest = max([r.search_seconds for r in trained] + [base.cost_seconds])
     by_strategy: dict[str, float] = {}
     for r in trained:
@@ -156,10 +183,16 @@ def _estimator(records: list[rec.TrialRecord], base: rec.TrialRecord) -> Callabl
         if label is not None:
             by_strategy[label] = max(by_strategy.get(label, 0.0), r.search_seconds)
 
-    def estimate(attrs: dict[str, Any]) -> float:
+    def estimate(trial: optuna.trial.FrozenTrial | None) -> float:
+        if trial is None:
+            return 0.0
+        attrs = trial.user_attrs
         if attrs.get(ROLE) == "baseline":
             return base.cost_seconds * float(attrs.get(FRACTION, 1.0))
-        label = strategy_label(attrs)
+        predicted = predict(trial) if predict is not None else None
+        if predicted is not None:
+            return predicted
+        label = strategy_label(attrs, rec.read_trial(trial) if JOB in attrs else None)
         return by_strategy.get(label, dearest) if label is not None else dearest
 
     return estimate
@@ -181,16 +214,17 @@ class BudgetUse:
 
 
 def _budget_use(trials: list[optuna.trial.FrozenTrial], budget: float, running: list[optuna.trial.FrozenTrial],
-                next_attrs: dict[str, Any], verify_pairs: int | None = None) -> BudgetUse | None:
+                upcoming: optuna.trial.FrozenTrial | None, verify_pairs: int | None = None,
+                predict: Predict | None = None) -> BudgetUse | None:
     """What the budget holds (:class:`BudgetUse`), the running trials at their estimates; None
     until the full baseline has finished (no unit yet)."""
     records = [rec.read_trial(t) for t in trials if t.state in (COMPLETE, PRUNED) and RESULT in t.user_attrs]
     base = rec.full_baseline(records)
     if base is None or not base.cost_seconds > 0:
         return None
-    estimate = _estimator(records, base)
-    committed = rec.spent_seconds(records) + sum(estimate(t.user_attrs) for t in running)
-    return BudgetUse(committed, verification_reserve(base, verify_pairs), estimate(next_attrs), budget * base.cost_seconds)
+    estimate = _estimator(records, base, predict)
+    committed = rec.spent_seconds(records) + sum(estimate(t) for t in running)
+    return BudgetUse(committed, verification_reserve(base, verify_pairs), estimate(upcoming), budget * base.cost_seconds)
 
 
 def _full_baseline_lost(trials: list[optuna.trial.FrozenTrial]) -> str | None:
@@ -227,13 +261,16 @@ def decide(trials: list[optuna.trial.FrozenTrial], plan: StudyPlan, searchable: 
     in_count = claims if target is None else claims[:target]
     waiting = [t for t in in_count if t.state == WAITING]
     running = [t for t in claims if t.state == RUNNING]
-    room = searchable and (target is None or len(claims) < target)
+    room = searchable and not plan.recipe.search.quick and (target is None or len(claims) < target)
+    if room and not waiting and skip_streak(trials, earlier) >= SKIPPED_AFTER:
+        return Decision("stop", f"the last {SKIPPED_AFTER} candidates the sampler proposed were skipped before "
+                                f"training (none could win or fit the budget); stopping with {done} trials")
     if plan.budget is not None and (waiting or room):
         lost = _full_baseline_lost(trials)
         if lost is not None:
             return Decision("fail", f"the full baseline failed (last: {lost}); search.budget counts in its cost")
-        use = _budget_use(trials, plan.budget, running, waiting[0].user_attrs if waiting else {},
-                          plan.recipe.export.verify_pairs)
+        use = _budget_use(trials, plan.budget, running, waiting[0] if waiting else None,
+                          plan.recipe.export.verify_pairs, predictor(plan.recipe, plan.dataset, trials))
         if use is not None and use.overruns:
             if running:
                 return Decision("wait")  # the running trials may cost less than estimated
@@ -261,12 +298,15 @@ def _next_move(study: optuna.Study, plan: StudyPlan, searchable: bool, earlier: 
     return decide(study.get_trials(deepcopy=False), plan, searchable, earlier).move
 
 
-def fits_budget(study: optuna.Study, trial: optuna.Trial, budget: float | None, verify_pairs: int | None = None) -> bool:
+def fits_budget(study: optuna.Study, trial: optuna.Trial, budget: float | None, verify_pairs: int | None = None,
+                predict: Predict | None = None) -> bool:
     """Whether the asked trial fits ``search.budget`` after the running trials created before it
-    (two workers asked for the last room at once: the later one gives its trial back)."""
+    (two workers asked for the last room at once: the later one gives its trial back); with its
+    job stored (``sttune.job``), at its predicted charge where ``predict`` gives one."""
     if budget is None:
         return True
     trials = study.get_trials(deepcopy=False)
     before = [t for t in _claims(trials) if t.state == RUNNING and t._trial_id < trial._trial_id]
-    use = _budget_use(trials, budget, before, trial.user_attrs, verify_pairs)
+    this = next(t for t in trials if t._trial_id == trial._trial_id)
+    use = _budget_use(trials, budget, before, this, verify_pairs, predict)
     return use is None or not use.overruns

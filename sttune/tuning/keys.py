@@ -25,6 +25,8 @@ REASON = "sttune.fail_reason"  # why the trial failed (one line: "interrupted", 
 TRACEBACK = "sttune.traceback"  # the failure's traceback, its last 4000 characters
 STOPPED_VALUES = "sttune.stopped_values"  # objective values when early stopping ended the trial (PRUNED)
 REUSED = "sttune.reused_from"  # the trial whose result this one took (search.reuse_results)
+SKIPPED = "sttune.skipped"  # why a sampled trial was not trained (sttune.tuning.predict): told PRUNED, cost nothing
+DERIVED = "sttune.derived_from"  # a ladder rung read off this full baseline's curve (search.ladder: derived)
 WORKER = "sttune.worker"  # which host, process, worker index and CUDA devices ran the trial
 OOM = "sttune.oom"  # the trial ran out of memory (told COMPLETE, infeasible)
 HEARTBEAT = "sttune.heartbeat"  # time.time() of the running trial's last heartbeat
@@ -33,6 +35,10 @@ RUNG_PREFIX = "sttune.rung."  # + epoch count → [best val MAE, projected devic
 # + "<strategy>.<index>" → [val MAE at a preparation checkpoint, projected charged seconds]
 PREPARE_RUNG_PREFIX = "sttune.rung.prepare."
 STOPPED_CHECKPOINT = "sttune.stopped_checkpoint"  # the preparation checkpoint point the trial stopped at
+
+# --- trial constraints (Optuna's set_constraint) that only the sampler reads: records.feasible ignores them
+STEER_PREFIX = "sampler."
+STEER_CONSTRAINT = STEER_PREFIX + "tolerance"  # val MAE over the full baseline's - 1 - export.tolerance
 
 # --- flat trial user attrs: plain numbers and a label that optuna-dashboard can sort and filter by
 # (the JSON attrs above keep everything; these repeat a few figures of it, set when a trial is told)

@@ -25,10 +25,12 @@ class RungMonitor(TrainListener):
     def __init__(self, study: optuna.Study, trial: optuna.Trial, policy: RungPolicy, epochs: int,
                  events: SearchEvents) -> None:
         role, fraction = trial.user_attrs.get(ROLE), float(trial.user_attrs.get(FRACTION, 1.0))
-        active = policy.enabled and fraction >= 1
+        full_length = fraction >= 1  # a trained ladder rung has another lr schedule: it neither records nor stops
         self.study, self.trial, self.policy, self.events = study, trial, policy, events
-        self.stops = active and role != "baseline"
-        self.rungs = set(policy.rungs(epochs)) if active else set()
+        self.stops = policy.enabled and full_length and role != "baseline"
+        self.behind = policy.behind_baseline if full_length and role != "baseline" else None
+        self.rungs = set(policy.rungs(epochs)) if full_length and (policy.enabled or policy.behind_baseline is not None) \
+            else set()
         self.best_mae, self.seconds_before = float("inf"), 0.0
 
     @property
@@ -53,9 +55,27 @@ class RungMonitor(TrainListener):
         last_epoch_s, self.seconds_before = record.device_seconds - self.seconds_before, record.device_seconds
         done = record.epoch + 1
         # preparation counts, as in the final objective; time is where the trial will end
-        if done in self.rungs and self._dominated(f"{RUNG_PREFIX}{done}", [self.best_mae, projected_cost(
-                record.cost_seconds, last_epoch_s, record.epochs_ahead)]):
+        if done not in self.rungs:
+            return
+        key = f"{RUNG_PREFIX}{done}"
+        if self._dominated(key, [self.best_mae, projected_cost(record.cost_seconds, last_epoch_s, record.epochs_ahead)]):
             raise StopTraining(f"dominated at the {done}-epoch rung by the trials that reached it")
+        behind = self._behind_baseline(key)
+        if behind is not None:
+            raise StopTraining(f"behind the full baseline at the {done}-epoch rung: {behind}")
+
+    def _behind_baseline(self, key: str) -> str | None:
+        """How far this trial's best val MAE at the rung ``key`` trails the full baseline's at the
+        same epoch, when by more than ``behind_baseline``; else None."""
+        if self.behind is None:
+            return None
+        base = next((t.user_attrs[key] for t in self.study.get_trials(deepcopy=False)
+                     if t.user_attrs.get(ROLE) == "baseline" and float(t.user_attrs.get(FRACTION, 1.0)) >= 1
+                     and key in t.user_attrs), None)
+        if base is None or not base[0] > 0 or self.best_mae <= base[0] * (1 + self.behind):
+            return None
+        return (f"val MAE {self.best_mae:.4f} against its {base[0]:.4f} "
+                f"({self.best_mae / base[0] - 1:+.1%}, more than the {self.behind:.0%} allowed)")
 
     def _dominated(self, key: str, point: list[float]) -> bool:
         """Record the point; whether the rule stops it among the trials that reached ``key``."""

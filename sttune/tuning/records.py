@@ -15,7 +15,7 @@ import optuna
 from sttune.recipe.schema import parse_dataclass, to_plain
 from sttune.training.jobs import Job
 from sttune.training.result import TrainResult
-from sttune.tuning.keys import DATASET, FRACTION, JOB, REASON, RESULT, REUSED, ROLE
+from sttune.tuning.keys import DATASET, DERIVED, FRACTION, JOB, REASON, RESULT, REUSED, ROLE, STEER_PREFIX
 
 
 def dataset_label(study: optuna.Study) -> str:
@@ -66,6 +66,7 @@ class TrialRecord:
     reason: str | None
     feasible: bool = True  # every constraint (e.g. search.max_mae_increase) holds
     reused_from: int | None = None  # took this trial's result instead of training (cost nothing)
+    derived_from: int | None = None  # a ladder rung read off this full baseline's curve (cost nothing)
     # the trial's work priced at the study's unit cost (sttune.outcome.pricing); None: not priced
     priced_seconds: float | None = None
 
@@ -89,8 +90,16 @@ class TrialRecord:
         return self.cost_seconds if self.priced_seconds is None else self.priced_seconds
 
     @property
+    def trained(self) -> bool:
+        """Whether the trial did new work (not a reused result, not a rung read off a curve)."""
+        return self.reused_from is None and self.derived_from is None
+
+    @property
     def search_seconds(self) -> float:
-        """What the trial cost the search: its objective's seconds plus the search's own overhead."""
+        """What the trial cost the search: its objective's seconds plus the search's own overhead
+        (0 for a derived rung: its seconds are the full baseline's, already spent)."""
+        if self.derived_from is not None:
+            return 0.0
         return self.result.cost_seconds + self.result.overhead_seconds if self.result else math.nan
 
     @property
@@ -117,8 +126,8 @@ def read_trial(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         number=trial.number, state=trial.state.name, role=attrs.get(ROLE, "search"),
         fraction=float(attrs.get(FRACTION, 1.0)), job=job,
         result=result_from_attr(attrs[RESULT]) if RESULT in attrs else None,
-        reason=attrs.get(REASON), feasible=all(c <= 0 for c in (trial.constraints or {}).values()),
-        reused_from=attrs.get(REUSED),
+        reason=attrs.get(REASON), feasible=all(c <= 0 for k, c in (trial.constraints or {}).items() if not k.startswith(STEER_PREFIX)),
+        reused_from=attrs.get(REUSED), derived_from=attrs.get(DERIVED),
     )
 
 
@@ -139,4 +148,4 @@ def full_baseline(records: list[TrialRecord]) -> TrialRecord | None:
 def spent_seconds(records: list[TrialRecord]) -> float:
     """What the search has cost so far: the search seconds (objective plus the search's own
     overhead) of every finished trial that trained; one that reused another's result adds 0."""
-    return sum(r.search_seconds for r in records if r.reused_from is None and math.isfinite(r.search_seconds))
+    return sum(r.search_seconds for r in records if r.trained and math.isfinite(r.search_seconds))

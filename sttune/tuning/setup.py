@@ -32,7 +32,8 @@ from sttune.tuning.keys import (
     ROLE,
     stored_recipe,
 )
-from sttune.tuning.space import recommended_trials
+from sttune.tuning.predict import predicted_fraction
+from sttune.tuning.space import job_for_trial, recommended_trials
 from sttune.tuning.storage import make_sampler, open_study, study_name
 
 METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memory": "peak memory MiB"}
@@ -81,7 +82,7 @@ def set_up_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
     if IDENTITY not in study.user_attrs:  # what a resume must not change (sttune.tuning.identity)
         study.set_user_attr(IDENTITY, recipe_identity(plan.recipe, plan.dataset.label))
     ensure_baselines(study, plan.recipe)
-    notes = ensure_recommendations(study, plan.recipe)
+    notes = ensure_recommendations(study, plan.recipe, plan.dataset)
     if not study.user_attrs.get(READY):
         study.set_user_attr(READY, True)
     return notes
@@ -108,24 +109,37 @@ def _wait_until_ready(study: optuna.Study, plan: StudyPlan) -> None:
 
 
 def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
-    """Enqueue the full baseline, then the ladder, unless the study already has them (a baseline
+    """Enqueue the full baseline, then the trained ladder, unless the study already has them (a baseline
     whose every run failed is queued again: the recipe may have been fixed since)."""
     have = {(t.user_attrs.get(ROLE), t.user_attrs.get(FRACTION)) for t in study.get_trials(deepcopy=False)
             if t.state != optuna.trial.TrialState.FAIL}
-    for fraction in [1.0, *sorted(recipe.search.baseline_ladder, reverse=True)]:
+    ladder = sorted(recipe.search.baseline_ladder, reverse=True) if recipe.search.ladder == "trained" else []
+    for fraction in [1.0, *ladder]:  # a derived ladder is read off the full baseline (sttune.tuning.ladder)
         if ("baseline", fraction) not in have:
             study.enqueue_trial({}, user_attrs={ROLE: "baseline", FRACTION: fraction})
 
 
-def ensure_recommendations(study: optuna.Study, recipe: Recipe) -> list[str]:
+def ensure_recommendations(study: optuna.Study, recipe: Recipe, dataset: DatasetBlock | None = None) -> list[str]:
     """Enqueue the recommended trials once, into a study that has no strategy trial yet (a
-    study resumed from before recommendations keeps its course); returns the skip notices."""
+    study resumed from before recommendations keeps its course), the least planned work first
+    (a budget then runs the cheapest ones; those without a plan go last); returns the skip notices."""
     if study.user_attrs.get(RECOMMENDATIONS):
         return []
     notes: list[str] = []
     if not any(ROLE not in t.user_attrs for t in study.get_trials(deepcopy=False)):
         trials, notes = recommended_trials(recipe)
+        if dataset is not None:
+            trials.sort(key=lambda item: _planned(item[1], recipe, dataset))
         for tag, params in trials:
             study.enqueue_trial(params, user_attrs={RECOMMENDED: tag})
     study.set_user_attr(RECOMMENDATIONS, True)
     return notes
+
+
+def _planned(params: dict[str, Any], recipe: Recipe, dataset: DatasetBlock) -> float:
+    """A recommendation's planned share of the baseline's work (no plan: 1 + 1, after the others)."""
+    try:
+        fraction = predicted_fraction(job_for_trial(optuna.trial.FixedTrial(params), recipe, dataset))  # type: ignore[arg-type]
+    except Exception:
+        fraction = None
+    return 2.0 if fraction is None else fraction

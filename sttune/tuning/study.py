@@ -31,8 +31,10 @@ from sttune.tuning import records as rec
 from sttune.tuning.accounting import WAITING, count_done, decide, fits_budget, within_trial_count
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.heartbeat import Heartbeat, recover_stale
-from sttune.tuning.keys import JOB, WORKER
+from sttune.tuning.keys import JOB, RECOMMENDED, RETRY_OF, ROLE, SKIPPED, WORKER
+from sttune.tuning.ladder import add_derived_rungs
 from sttune.tuning.monitor import rung_monitor
+from sttune.tuning.predict import cannot_win, predicted_seconds, predictor
 from sttune.tuning.reuse import finished_twin, tell_reused
 from sttune.tuning.setup import StudyPlan, open_plan_study, with_study_budget
 from sttune.tuning.space import has_search_space, job_for_trial
@@ -66,6 +68,7 @@ def search_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
     events.study_started(plan.dataset.label, count_done(study.get_trials(deepcopy=False)), plan.trials)
     deadline = time.monotonic() + 60 * plan.timeout_minutes if plan.timeout_minutes else None
     searchable = has_search_space(plan.recipe)
+    show_derived_rungs(study, plan, events)  # a resumed study whose full baseline finished before them
     earlier = frozenset(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
     while True:
         if deadline is not None and time.monotonic() >= deadline:
@@ -83,16 +86,50 @@ def search_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
     return study
 
 
+def place_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, events: SearchEvents) -> bool | None:
+    """Build the asked trial's job and decide before it trains: None to train it; False when an
+    enqueued trial does not fit the budget (given back); True when a sampled one was skipped
+    (it cannot fit the budget, or cannot win: sttune.tuning.predict) or its params are refused."""
+    try:
+        job = job_for_trial(trial, plan.recipe, plan.dataset)
+    except SttuneError as exc:
+        guarded(tell_failed, study, trial, exc.one_line(), None, events)
+        return True
+    trial.set_user_attr(JOB, rec.job_to_attr(job))
+    sampled = plan.recipe.search.predict and not any(key in trial.user_attrs for key in (ROLE, RECOMMENDED, RETRY_OF))
+    trials = study.get_trials(deepcopy=False)
+    if not fits_budget(study, trial, plan.budget, plan.recipe.export.verify_pairs,
+                       predictor(plan.recipe, plan.dataset, trials)):
+        if not sampled:
+            _give_back(study, trial)
+            return False
+        return _skip(study, trial, "it would not fit what the budget has left", events)
+    export = plan.recipe.export
+    reason = cannot_win(predicted_seconds(job, trials), trials, export.tolerance) \
+        if sampled and export.rule == "fastest-within" else None
+    return None if reason is None else _skip(study, trial, reason, events)
+
+
+def _skip(study: optuna.Study, trial: optuna.Trial, reason: str, events: SearchEvents) -> bool:
+    """Tell a sampled trial PRUNED before it trains (it cost nothing and holds no slot)."""
+    trial.set_user_attr(SKIPPED, reason)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    events.notice(f"trial {trial.number:>3} skipped before training: {reason}")
+    return True
+
+
 def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> bool:
     """Ask for one trial, train it, and tell the study its values or its failure.
 
     Returns False when the asked trial fell outside the trial count or the budget and was given back.
     """
     trial = study.ask()
-    if not within_trial_count(study, trial._trial_id, plan.trials) or \
-            not fits_budget(study, trial, plan.budget, plan.recipe.export.verify_pairs):
+    if not within_trial_count(study, trial._trial_id, plan.trials):
         _give_back(study, trial)
         return False
+    placed = place_trial(study, trial, plan, events)
+    if placed is not None:
+        return placed
     trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "index": plan.worker_index,
                                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
     crash: Any = None
@@ -100,7 +137,6 @@ def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents)
         with Heartbeat(study, trial._trial_id, plan.recipe.search.heartbeat_seconds):
             job = job_for_trial(trial, plan.recipe, plan.dataset)
             job_attr = rec.job_to_attr(job)
-            trial.set_user_attr(JOB, job_attr)
             twin = finished_twin(study, job_attr, trial.number) if plan.recipe.search.reuse_results else None
             if twin is not None:  # the same job already finished: its result, not a second run
                 if guarded(tell_reused, study, trial, twin):
@@ -134,4 +170,11 @@ def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents)
         return True
     if guarded(tell_result, study, trial, result, plan.recipe):
         events.trial_finished(rec.read_trial(study.trials[trial.number]))
+        show_derived_rungs(study, plan, events)
     return True
+
+
+def show_derived_rungs(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> None:
+    """Once the full baseline finished: add the ladder read off its curve, one line each."""
+    for number in add_derived_rungs(study, plan.recipe):
+        events.trial_finished(rec.read_trial(study.trials[number]))

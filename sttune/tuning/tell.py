@@ -25,6 +25,7 @@ from sttune.tuning.keys import (
     RESULT,
     RETRY_OF,
     ROLE,
+    STEER_CONSTRAINT,
     STOPPED_CHECKPOINT,
     STOPPED_VALUES,
     TRACEBACK,
@@ -32,6 +33,7 @@ from sttune.tuning.keys import (
 
 INTERRUPTED = "interrupted"  # the fail reason of a trial Ctrl-C stopped (queued again)
 MEMORY_CONSTRAINT = "memory"
+
 
 
 def guarded(tell: Any, study: optuna.Study, trial: optuna.Trial, *args: Any) -> bool:
@@ -61,7 +63,7 @@ def _full_baseline_result(study: optuna.Study) -> Any:
     return None
 
 
-def _objective_values(result: Any, objectives: list[str], unit: float | None = None) -> list[float]:
+def objective_values(result: Any, objectives: list[str], unit: float | None = None) -> list[float]:
     """The told values. The objective ``device_seconds`` (the recipes' name) is the trial's cost
     as selection compares it: its work priced at the full baseline's seconds per unit (``unit``),
     so the sampler learns from a cost the machine's load cannot move (sttune.outcome.pricing);
@@ -76,7 +78,7 @@ def _objective_values(result: Any, objectives: list[str], unit: float | None = N
 def _stopped_values(trial: optuna.Trial, result: Any, objectives: list[str]) -> list[float]:
     """A stopped trial's last values; stopped in preparation, its val MAE is the checkpoint's
     (the model never trained, so its own val MAE says nothing about the configuration)."""
-    values = _objective_values(result, objectives)
+    values = objective_values(result, objectives)
     point = trial.user_attrs.get(STOPPED_CHECKPOINT)
     if result.epochs_run == 0 and point is not None and "val_mae" in objectives:
         values[objectives.index("val_mae")] = float(point[0])
@@ -133,6 +135,10 @@ def tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: R
         # trials finished before the full baseline (after a resume) carry no constraint yet
         reference = result.val_mae if is_full_baseline else base.val_mae
         trial.set_constraint("val_mae_increase", result.val_mae / reference - 1 - limit)
+    if base is not None and not is_full_baseline and math.isfinite(result.val_mae):
+        # the export's tolerance as a constraint the sampler sees (TPE, NSGA-II and GP read
+        # constraints): proposals move towards configurations within it; selection ignores it
+        trial.set_constraint(STEER_CONSTRAINT, result.val_mae / base.val_mae - 1 - recipe.export.tolerance)
     unit = unit_cost(study, result, is_full_baseline)
     if result.stop_reason.startswith("stopped"):
         # Optuna's tell() takes no values with PRUNED; the last values stay in the result attr
@@ -140,7 +146,7 @@ def tell_result(study: optuna.Study, trial: optuna.Trial, result: Any, recipe: R
         trial.set_user_attr(STOPPED_VALUES, _stopped_values(trial, result, recipe.search.objectives))
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
-    study.tell(trial, _objective_values(result, recipe.search.objectives, unit))
+    study.tell(trial, objective_values(result, recipe.search.objectives, unit))
 
 
 def tell_oom(study: optuna.Study, trial: optuna.Trial, crash: Any, recipe: Recipe, events: SearchEvents) -> None:
