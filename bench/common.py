@@ -80,18 +80,22 @@ def bench_train(**fields: Any) -> TrainConfig:
     return TrainConfig(**{"batch_size": 64, "device": "auto", "cpu_clock": "process", **fields})
 
 
-def arm_recipe(arm: Arm, dataset: str, train: TrainConfig, seed: int, cache_dir: Path = REPO / ".sttune-cache") -> LoadedRecipe:
-    """One arm as the fixed recipe ``sttune train`` would run (held in memory, no file)."""
+def arm_recipe(arm: Arm, dataset: str | DatasetBlock, train: TrainConfig, seed: int,
+               cache_dir: Path = REPO / ".sttune-cache", protocol: Protocol | None = None) -> LoadedRecipe:
+    """One arm as the fixed recipe ``sttune train`` would run (held in memory, no file).
+    ``dataset``: a :func:`real_dataset` name or a dataset block; ``protocol``: default in 12, out 12."""
     cfg = replace(train, seed=seed, epochs=arm.epochs or train.epochs)
-    recipe = Recipe(datasets=[real_dataset(dataset)], model=ModelBlock(name=arm.model, params=dict(arm.model_params)),
-                    protocol=Protocol(), train=cfg, strategies=[StrategyBlock(n, dict(p)) for n, p in arm.strategies],
+    block = real_dataset(dataset) if isinstance(dataset, str) else dataset
+    recipe = Recipe(datasets=[block], model=ModelBlock(name=arm.model, params=dict(arm.model_params)),
+                    protocol=protocol or Protocol(), train=cfg, strategies=[StrategyBlock(n, dict(p)) for n, p in arm.strategies],
                     name=f"bench.{arm.label}", cache_dir=str(cache_dir))
     return LoadedRecipe(recipe, REPO / "bench" / f"{arm.label}.yaml")
 
 
-def run_arm(arm: Arm, dataset: str, train: TrainConfig, seed: int, cache_dir: Path = REPO / ".sttune-cache"):
+def run_arm(arm: Arm, dataset: str | DatasetBlock, train: TrainConfig, seed: int,
+            cache_dir: Path = REPO / ".sttune-cache", protocol: Protocol | None = None):
     """Train one arm once through the Python API (``sttune.train``); returns the TrainResult."""
-    return sttune.train(arm_recipe(arm, dataset, train, seed, cache_dir))
+    return sttune.train(arm_recipe(arm, dataset, train, seed, cache_dir, protocol))
 
 
 def time_matched_epochs(full_epochs: int, full_seconds: float, strategy_seconds: float) -> int:

@@ -1166,6 +1166,91 @@ def dynst_inference(spec: Spec) -> None:
             spec.add(where, col + 1, src, ("cells", key, view, "deployed_test_mae"), f4)
 
 
+DERIVE_DATASETS = (("pems08_prefix", "PEMS08 prefix"), ("chickenpox", "CHICKENPOX"), ("synthetic_n40", "synthetic 40"),
+                   ("synthetic_n120", "synthetic 120"))
+
+
+def derive_defaults(spec: Spec) -> None:
+    """The recommended configurations derived on validation (issue 34): bench/results/derive_defaults.json."""
+    src = "derive_defaults.json"
+    if not (ROOT / RESULTS / src).is_file():
+        return
+    data = load(src)
+    sec = ("## Recommended configurations, derived on validation (issue 34)",)
+    n = len(DERIVE_DATASETS)
+    spec.value((*sec, "wall for the whole run"), None, src, "wall_seconds", data["wall_seconds"], f"{data['wall_seconds']:.0f} s wall")
+    for strategy, sel in data["selection"].items():
+        for i, p in enumerate(sel["grid"]):
+            path = ("selection", strategy, "grid", i)
+            where = (*sec, "### The rule's inputs", f"| {p['arm']} |")
+            for col, (key, _) in enumerate(DERIVE_DATASETS, 1):
+                spec.add(where, col, src, (*path, "val_mae_change", key), lambda v: spct(v, 2))
+            spec.add(where, n + 1, src, (*path, "datasets_within"), lambda v: f"{v} of {n}")
+            spec.add(where, n + 2, src, (*path, "mean_work_fraction"), pct)
+            text = ("outside the space" if not p["eligible"] else
+                    f"recommended {p['chosen']}" + ("" if sel["passed"] else " (fallback)") if p["chosen"] else "-")
+            spec.value(where, n + 3, src, f"{show_path(path)}.{{eligible, chosen}}; selection.{strategy}.passed",
+                       (p["eligible"], p["chosen"], sel["passed"]), text)
+            where = (*sec, "### Work and time beside it", f"| {p['arm']} |")
+            above = []
+            for col, (key, label) in enumerate(DERIVE_DATASETS, 1):
+                row = data["datasets"][key]["summary"][p["arm"]]
+                t = row["time_ratio"]
+                spec.value(where, col, src, f"datasets.{key}.summary[\"{p['arm']}\"].{{work_fraction, time_ratio}}",
+                           (row["work_fraction"], t), f"{pct(row['work_fraction'])} / {t['median']:.2f} "
+                           f"[{t['low']:.2f}, {t['high']:.2f}]")
+                if row["above_work_ceiling"]:
+                    above.append(label)
+            spec.value(where, n + 1, src, f"datasets.*.summary[\"{p['arm']}\"].above_work_ceiling", above,
+                       "ok" if not above else "above its work ceiling on " + ", ".join(above))
+    # the bullets under the first table
+    grid = {strategy: {p["arm"]: p for p in sel["grid"]} for strategy, sel in data["selection"].items()}
+    d3, d5 = grid["dynst"]["dynst s0.3 e0.75"], grid["dynst"]["dynst s0.5 e0.75"]
+    para = (*sec, "- **DynST: s_final 0.3, end_frac 0.75**")
+    assert data["selection"]["dynst"]["chosen"] == ["dynst s0.3 e0.75"] and d3["datasets_within"] == n
+    spec.value(para, None, src, "selection.dynst.grid[dynst s0.3 e0.75].mean_work_fraction", d3["mean_work_fraction"],
+               f"at {pct(d3['mean_work_fraction'])} of the work")
+    syn = (d5["val_mae_change"]["synthetic_n40"], d5["val_mae_change"]["synthetic_n120"])
+    spec.value(para, None, src, "selection.dynst.grid[dynst s0.5 e0.75].val_mae_change.synthetic_*", syn,
+               f"costs {spct(syn[0], 2)} / {spct(syn[1], 2)} on the synthetic network")
+    s7 = [p for a, p in grid["dynst"].items() if a.startswith("dynst s0.7")]
+    assert all(p["datasets_within"] == 0 and not p["eligible"] for p in s7)
+    close = grid["dynst"]["dynst s0.7 e0.75"]["val_mae_change"]["chickenpox"]
+    spec.value(para, None, src, "selection.dynst.grid[dynst s0.7 e0.75].val_mae_change.chickenpox", close,
+               f"CHICKENPOX at end_frac 0.75, {spct(close, 2)}")
+    r3 = grid["st_prune"]["st_prune r0.3"]
+    para = (*sec, "- **ST-Prune: no ratio passes.**")
+    assert not data["selection"]["st_prune"]["passed"] and data["selection"]["st_prune"]["chosen"] == ["st_prune r0.3"]
+    ch = r3["val_mae_change"]
+    spec.value(para, None, src, "selection.st_prune.grid[st_prune r0.3].val_mae_change", ch,
+               f"Even r 0.3 costs {spct(ch['pems08_prefix'], 2)} on the PEMS08 prefix, {spct(ch['synthetic_n40'], 2)} "
+               f"and {spct(ch['synthetic_n120'], 2)} on the synthetic network")
+    spec.value(para, None, src, "selection.st_prune.grid[st_prune r0.3].mean_work_fraction", r3["mean_work_fraction"],
+               f"at {pct(r3['mean_work_fraction'])} of the work")
+    assert all(len(sel["chosen"]) == 1 for sel in data["selection"].values())  # "No second configuration"
+    rows = [r for b in data["datasets"].values() for r in b["rows"]]
+    last = sum(r["best_epoch"] == r["epochs_run"] - 1 for r in rows)
+    full = [r for r in rows if r["arm"] == "full"]
+    full_last = sum(r["best_epoch"] == r["epochs_run"] - 1 for r in full)
+    spec.value((*sec, "- Most models were still improving"), None, src, "datasets.*.rows[i].{best_epoch, epochs_run}",
+               (last, len(rows), full_last, len(full)),
+               f"the last one in {last} of {len(rows)} runs, {full_last} of {len(full)} baselines")
+    para = (*sec, "### Work and time beside it", "Each run trained for")
+    secs = [r["cost_seconds"] for r in rows]
+    spec.value(para, None, src, "datasets.*.rows[i].cost_seconds", (min(secs), max(secs)),
+               f"{min(secs):.1f}-{max(secs):.1f} s of CPU time")
+    cp = data["datasets"]["chickenpox"]
+    windows = {r["n_train_windows"] for r in cp["rows"]}
+    assert len(windows) == 1
+    spec.value(para, None, src, "datasets.chickenpox.rows[i].n_train_windows", windows, f"{windows.pop()} training windows")
+    n_above = sum(row["above_work_ceiling"] for b in data["datasets"].values() for row in b["summary"].values())
+    spec.value(para, None, src, "datasets.*.summary.*.above_work_ceiling", n_above,
+               f"({['no', 'one', 'two', 'three'][n_above]} arms above their ceiling)")
+    ratios = [cp["summary"][a]["time_ratio"]["median"] for a in ("dynst s0.3 e0.5", "dynst s0.3 e0.75")]
+    spec.value(para, None, src, "datasets.chickenpox.summary[dynst s0.3 *].time_ratio.median", ratios,
+               f"(timed ratios {ratios[0]:.2f} and {ratios[1]:.2f})")
+
+
 OTHER_DOCS: list[tuple[str, str, str, Sequence[str | int], Callable[[Any], str]]] = [
     # (doc, the text around the figure, JSON, key path, format): figures of issue 32 outside benchmarks.md
     ("docs/data.md", "val MAE {} does not", "naive_residual.json", ("weekly", "val_mae"), lambda v: f"{v:.4f}"),
@@ -1194,7 +1279,7 @@ def other_docs(show: Callable[[str], None], failures_only: bool) -> int:
 
 SECTIONS: list[Callable[[Spec], None]] = [st_prune, st_prune_superseded, sanity, trainer_overhead, stemdist, dynst,
                                           frontier, early_stopping, dynst_deploy, scale, search_economics, headline_arms,
-                                          verified, dynst_inference]
+                                          verified, dynst_inference, derive_defaults]
 
 # Figures with no run of record that must not be printed as measurements where they used to be.
 ABSENT: list[tuple[str, str]] = [

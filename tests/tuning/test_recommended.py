@@ -13,6 +13,7 @@ from helpers import train_result
 from sttune.api import Strategy
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.registry import discovery as plugins
+from sttune.strategies.dynst import DynST
 from sttune.testing.core import ContractFailure
 from sttune.testing.strategy import StrategySubject, check_recommended
 from sttune.tuning import keys, setup, study as st
@@ -101,11 +102,11 @@ def test_several_strategies_name_theirs_and_combine_adds_the_first_ones_together
     blocks = (StrategyBlock("knobs"), StrategyBlock("dynst"), StrategyBlock("stemdist"))
     trials, _ = recommended_trials(recipe(*blocks))
     assert [(t, p["strategy"]) for t, p in trials] == [("knobs#1", "knobs"), ("dynst#1", "dynst")]
-    assert trials[1][1]["dynst.s_final"] == 0.5
+    assert trials[1][1]["dynst.s_final"] == DynST.recommended[0]["s_final"] == 0.3
     trials, _ = recommended_trials(recipe(*blocks, combine=True))
     tag, params = trials[-1]
     assert tag == "knobs+dynst" and params["strategy"] == "knobs+dynst"
-    assert params["knobs.rule"] == "b" and params["dynst.s_final"] == 0.5
+    assert params["knobs.rule"] == "b" and params["dynst.s_final"] == 0.3
 
 
 def test_the_search_runs_the_recommendations_right_after_the_baselines_once(tmp_path, fake_training, knobs):
