@@ -241,7 +241,8 @@ class SearchProgress:
                  "reused": sum(1 for r in s if r.reused_from is not None),
                  "read off the baseline": sum(1 for r in s if r.derived_from is not None),
                  "failed": sum(1 for r in s if r.state == "FAIL")}
-        line = f"{len(s)} trials this run: " + ", ".join(f"{n} {k}" for k, n in kinds.items())
+        line = f"{len(s)} trials this run: " + ", ".join(f"{n} {k}" for k, n in kinds.items()
+                                                           if n or k != "read off the baseline")
         best = self.best()
         lines = [line]
         if best is not None:

@@ -125,16 +125,16 @@ class RungPolicy:
     :mod:`sttune.tuning.rungs`)."""
 
     enabled: bool = False  # successive halving among the trials at each rung
-    # stop a strategy trial whose best val MAE at a rung is worse than the full baseline's at the
-    # same epoch (same lr schedule) by more than this (0.05 = 5%); null: never. Derived on
-    # validation, on datasets that never evaluate it (bench/fidelity.py, docs/selection.md)
-    behind_baseline: float | None = None
     first_rung: int = 2  # epochs completed at the first rung (after strategies' warm-ups begin)
     reduction_factor: float = 3.0  # η: keep the best 1/η at each rung
     min_trials: int = 4  # trials that must reach a rung before it stops anyone
     # relative differences below these count as ties (val MAE, device seconds): at an early rung
     # many configurations are still identical, and timing noise alone must not rank them
     tolerance: tuple[float, float] = (0.005, 0.1)
+    # stop a strategy trial whose best val MAE at a rung is worse than the full baseline's at the
+    # same epoch (the same lr schedule) by more than this (0.05 = 5%); null (the default): never.
+    # Off until a margin is derived on validation, on datasets that never evaluate it
+    behind_baseline: float | None = None
 
     def validate(self, path: str) -> None:
         _require(self.first_rung >= 1, f"{path}.first_rung", "must be at least 1")

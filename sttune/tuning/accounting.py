@@ -40,7 +40,7 @@ from sttune.tuning.setup import StudyPlan
 from sttune.tuning.tell import INTERRUPTED
 
 EXHAUSTED_AFTER = 20  # reused results in a row: the sampler has nothing new left to propose
-SKIPPED_AFTER = 30  # candidates skipped before training in a row: nothing it proposes can win or fit
+SKIPPED_AFTER = 10  # candidates skipped before training in a row: nothing it proposes can win or fit
 # the export's re-timing (sttune.outcome.verify): pairs by default = PAIRS_SHARE of the full
 # baseline's training batches, MIN_PAIRS to MAX_PAIRS; each pair re-times two batches
 MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 9, 50, 0.05  # 9: three sampled epochs of three pairs

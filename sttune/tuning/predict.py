@@ -51,11 +51,11 @@ def predicted_fraction(job: Job) -> float | None:
 
 
 def full_baseline_cost(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[float, int] | None:
-    """(told cost, epochs) of the finished full baseline; None before it finished."""
+    """(told cost, planned epochs) of the finished full baseline; None before it finished."""
     for t in trials:
         if (t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get(ROLE) == "baseline"
-                and float(t.user_attrs.get(FRACTION, 1)) >= 1 and t.values and RESULT in t.user_attrs):
-            return float(t.values[1]), int(t.user_attrs[RESULT].get("epochs_run") or 0)
+                and float(t.user_attrs.get(FRACTION, 1)) >= 1 and t.values and JOB in t.user_attrs):
+            return float(t.values[1]), int(rec.job_from_attr(t.user_attrs[JOB]).train.epochs)
     return None
 
 

@@ -96,7 +96,7 @@ def place_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, event
         guarded(tell_failed, study, trial, exc.one_line(), None, events)
         return True
     trial.set_user_attr(JOB, rec.job_to_attr(job))
-    sampled = plan.recipe.search.predict and not any(key in trial.user_attrs for key in (ROLE, RECOMMENDED, RETRY_OF))
+    sampled = not any(key in trial.user_attrs for key in (ROLE, RECOMMENDED, RETRY_OF))
     trials = study.get_trials(deepcopy=False)
     if not fits_budget(study, trial, plan.budget, plan.recipe.export.verify_pairs,
                        predictor(plan.recipe, plan.dataset, trials)):
@@ -106,7 +106,7 @@ def place_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, event
         return _skip(study, trial, "it would not fit what the budget has left", events)
     export = plan.recipe.export
     reason = cannot_win(predicted_seconds(job, trials), trials, export.tolerance) \
-        if sampled and export.rule == "fastest-within" else None
+        if sampled and plan.recipe.search.predict and export.rule == "fastest-within" else None
     return None if reason is None else _skip(study, trial, reason, events)
 
 
