@@ -1,0 +1,76 @@
+"""The search at two baselines (issue 34): the ladder read off the full baseline, --quick, the
+candidates skipped before they train, and the tolerance the sampler sees."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+
+from cli_kit import invoke, study_of, toy_plugins, write_recipe  # noqa: F401  (toy_plugins: autouse)
+from helpers import train_result
+from sttune.training.result import EpochRecord, prefix_result
+from sttune.tuning import keys, predict
+from sttune.tuning.records import read_trial
+
+
+def test_a_prefix_is_the_best_of_its_first_epochs_and_their_cost():
+    result = train_result(1.0, 40.0, epochs_run=4)
+    result.curve = [EpochRecord(e, 0.0, mae, 10.0 * (e + 1), 5, window_nodes=50) for e, mae in enumerate([4.0, 2.5, 3.0, 1.0])]
+    rung = prefix_result(result, 3, "trial 0's first 3 epochs")
+    assert (rung.val_mae, rung.best_epoch, rung.device_seconds, rung.epochs_run) == (2.5, 1, 30.0, 3)
+    assert rung.test_mae != rung.test_mae  # NaN: never measured, not guessed
+    with pytest.raises(ValueError):
+        prefix_result(result, 5, "too long")
+
+
+def test_the_derived_ladder_costs_the_search_nothing_and_reads_the_baseline_curve(tmp_path):
+    recipe = write_recipe(tmp_path, search={"trials": 3, "seed": 0, "baseline_ladder": [0.5], "ladder": "derived"},
+                          train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0})
+    result = invoke("search", str(recipe), "--no-export")
+    assert result.exit_code == 0, result.output
+    trials = study_of(tmp_path).trials
+    base, rung = trials[0], next(t for t in trials if keys.DERIVED in t.user_attrs)
+    assert rung.user_attrs[keys.FRACTION] == 0.5 and rung.user_attrs[keys.DERIVED] == base.number
+    curve = base.user_attrs[keys.RESULT]["curve"]
+    assert rung.values[0] == pytest.approx(min(row[1] for row in curve[:2]))
+    assert read_trial(rung).search_seconds == 0.0 and read_trial(rung).cost_seconds == pytest.approx(curve[1][2])
+    assert "read off trial 0's first 2 epochs (no training)" in result.output
+    report = json.loads(invoke("report", str(recipe), "--json", "--no-plots").stdout)["datasets"]["synthetic"]
+    trained = [t for t in trials if keys.RESULT in t.user_attrs and keys.DERIVED not in t.user_attrs]
+    assert report["search_cost"]["derived_trials"] == 1
+    assert report["search_cost"]["total_cost_seconds"] == pytest.approx(
+        sum(t.user_attrs[keys.RESULT]["cost_seconds"] for t in trained))
+
+
+def test_quick_trains_the_baseline_and_the_recommendations_only(tmp_path):
+    recipe = write_recipe(tmp_path, strategies=[{"name": "st_prune"}], search={"trials": 8, "seed": 0, "baseline_ladder": []})
+    result = invoke("search", str(recipe), "--quick", "--no-export")
+    assert result.exit_code == 0, result.output
+    trials = study_of(tmp_path).trials
+    assert [t.user_attrs.get(keys.ROLE) or t.user_attrs.get(keys.RECOMMENDED) for t in trials] == ["baseline", "st_prune#1"]
+
+
+def _done(number, val_mae, cost, **attrs):
+    trial = optuna.trial.create_trial(values=[val_mae, cost], user_attrs=attrs)
+    trial.number = number
+    return trial
+
+
+def test_a_candidate_that_cannot_be_cheaper_than_the_fastest_within_the_tolerance_is_skipped():
+    trials = [_done(0, 2.00, 10.0), _done(1, 2.01, 7.0), _done(2, 2.50, 3.0)]  # trial 2 is outside 1%
+    assert predict.incumbent(trials, 0.01) == (1, 7.0)
+    assert predict.cannot_win(7.5, trials, 0.01).startswith("predicted to cost 7.50 s, no less than trial 1")
+    assert predict.cannot_win(6.0, trials, 0.01) is None and predict.cannot_win(None, trials, 0.01) is None
+
+
+def test_the_sampler_sees_the_tolerance_and_selection_ignores_it(tmp_path):
+    recipe = write_recipe(tmp_path, search={"trials": 4, "seed": 0, "baseline_ladder": []},
+                          export={"rule": "fastest-within", "tolerance": 0.0})
+    assert invoke("search", str(recipe), "--no-export").exit_code == 0
+    trials = study_of(tmp_path).trials
+    base = trials[0].values[0]
+    strategy = [t for t in trials[1:] if t.state.name == "COMPLETE"]
+    assert strategy and all(t.constraints[keys.STEER_CONSTRAINT] == pytest.approx(t.values[0] / base - 1) for t in strategy)
+    assert all(read_trial(t).feasible for t in strategy)  # only the sampler reads it
