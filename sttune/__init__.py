@@ -1,8 +1,8 @@
 """sttune: a plugin-based AutoML tuner for data-efficient spatio-temporal training.
 
-The Python API (docs/python-api.md) is reached from here: ``sttune.search``, ``sttune.train``,
-``sttune.export``, ``sttune.report``, ``sttune.load_best``, ``sttune.load_model`` and the types
-they return. Every name loads lazily, so ``import sttune`` stays cheap (no torch, no optuna)
+The Python API (docs/python-api.md) is reached from here: ``sttune.search``,
+``sttune.preview_search``, ``sttune.train``, ``sttune.export``, ``sttune.report``,
+``sttune.load_best``, ``sttune.load_model`` and the types they return. Every name loads lazily, so ``import sttune`` stays cheap (no torch, no optuna)
 until one is used. The plugin API lives in :mod:`sttune.api`.
 """
 
@@ -22,6 +22,8 @@ _LAZY = {
     "load_recipe": "sttune.python_api",
     "train": "sttune.python_api",
     "search": "sttune.python_api",
+    "preview_search": "sttune.python_api",
+    "SearchPreview": "sttune.tuning.forecast",
     "export": "sttune.python_api",
     "report": "sttune.python_api",
     "load_best": "sttune.python_api",
@@ -33,7 +35,7 @@ _LAZY = {
 }
 
 __all__ = [  # the same names as _LAZY (a literal, so linters read it)
-    "__version__", "load_recipe", "train", "search", "export", "report", "load_best", "load_model", "BestConfig",
+    "__version__", "load_recipe", "train", "search", "preview_search", "SearchPreview", "export", "report", "load_best", "load_model", "BestConfig",
     "SavedModel", "StrategyLoop", "StrategyCallback",
 ]
 
@@ -41,7 +43,18 @@ if TYPE_CHECKING:
     from sttune.interop.lightning import StrategyCallback
     from sttune.interop.saved import SavedModel
     from sttune.interop.strategy_loop import StrategyLoop
-    from sttune.python_api import BestConfig, export, load_best, load_model, load_recipe, report, search, train
+    from sttune.python_api import (
+        BestConfig,
+        export,
+        load_best,
+        load_model,
+        load_recipe,
+        preview_search,
+        report,
+        search,
+        train,
+    )
+    from sttune.tuning.forecast import SearchPreview
 
 
 def __getattr__(name: str) -> Any:

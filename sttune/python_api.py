@@ -1,8 +1,8 @@
 """sttune's use cases: what each command does, as functions (docs/python-api.md).
 
 Every ``sttune`` command parses its options, calls the use case here and prints what it returns;
-the Python API (``sttune.search``, ``sttune.train``, ``sttune.export``, ``sttune.report``,
-``sttune.load_best``, ``sttune.load_model``) is these same functions. So both doors check the
+the Python API (``sttune.search``, ``sttune.preview_search``, ``sttune.train``, ``sttune.export``,
+``sttune.report``, ``sttune.load_best``, ``sttune.load_model``) is these same functions. So both doors check the
 same inputs with the same one-line errors (:mod:`sttune.errors` types here, exit 2 on the
 command line) and run the same steps in the same order.
 
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from sttune.training.naive import NaiveForecasts
     from sttune.training.result import TrainResult
     from sttune.tuning.events import SearchEvents
+    from sttune.tuning.forecast import SearchPreview
     from sttune.tuning.records import TrialRecord
     from sttune.tuning.runs import Run
 
@@ -303,6 +304,27 @@ def _search_overrides(budget: float | None, quick: bool) -> dict[str, Any] | Non
     if quick:
         overrides["quick"] = True
     return overrides or None
+
+
+@machine_faults
+def preview_search(
+    recipe: RecipeLike, trials: int | None = None, budget: float | None = None, timeout_minutes: float | None = None,
+    quick: bool = False, run_dir: str | Path | None = None, workers: int = 1,
+) -> SearchPreview:
+    """``sttune search --dry-run``: the trial plan of each dataset's study and its predicted cost
+    (in full baselines and device seconds, from a short calibration on this device), with the
+    checks of a real search; nothing is written (no run folder, no storage, no snapshot)."""
+    from sttune.tuning.forecast import preview
+
+    _opt.check_path_arg("run_dir", run_dir)
+    check_count("--trials", trials)
+    check_workers(workers)
+    check_budget(budget)
+    check_minutes("--timeout-minutes", timeout_minutes)
+    _opt.check_flag("quick", quick)
+    loaded = _loaded(recipe, _search_overrides(budget, quick))
+    _preflight(loaded, trials)
+    return preview(loaded, trials, timeout_minutes, quick, None if run_dir is None else Path(run_dir), workers)
 
 
 def _preflight(loaded: LoadedRecipe, trials: int | None) -> None:

@@ -21,6 +21,7 @@ def search(
     quick: Annotated[bool, typer.Option("--quick", help="Train the baseline and the recommended configurations only, then verify: for a model trained once.")] = False,
     export: Annotated[bool, typer.Option(help="Export the best config when the search ends.")] = True,
     json_output: Annotated[bool, typer.Option("--json", help="Print the trials and the export as one JSON document (docs/json.md).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trial plan and its predicted cost from a short calibration; train and write nothing.")] = False,
 ) -> None:
     """Search strategies and their params per dataset; resume by running it again.
 
@@ -28,8 +29,17 @@ def search(
     """
     from sttune.cli.export_cmd import export_and_print
     from sttune.cli.progress import SearchProgress, final_summary
-    from sttune.python_api import naive_warnings, plan_search, run_search
+    from sttune.python_api import naive_warnings, plan_search, preview_search, run_search
 
+    if dry_run:
+        preview = preview_search(recipe, trials, budget, timeout_minutes, quick, run_dir, workers)
+        if json_output:
+            print_json(preview_json(preview))
+        else:
+            from sttune.cli.plan_table import print_preview
+
+            print_preview(out, preview, f"{program()} search {recipe}")
+        return
     plan = plan_search(recipe, run_dir, trials, budget, timeout_minutes, workers, quick)
     pool = f" · {workers} workers" if workers > 1 else ""
     err.print(f"run folder {plan.run.run_dir} · storage {plan.storage_label}{pool}", highlight=False)
@@ -68,6 +78,16 @@ def search_json(run, exports) -> dict:  # Run, list[Export]
                            "export": export_json(e) if e else None,
                            "naive": naive}
     return document("search", run.run_dir, datasets)
+
+
+def preview_json(preview) -> dict:  # SearchPreview
+    """The dry run's plan per dataset in the shared envelope (docs/json.md), marked ``dry_run``."""
+    from sttune.outcome.jsonout import document
+
+    plain = preview.to_dict()
+    return {**document("search", preview.run_dir, plain["datasets"]), "dry_run": True, "quick": preview.quick,
+            "notes": plain["notes"], "total_device_seconds": plain["total_device_seconds"],
+            "total_wall_seconds": plain["total_wall_seconds"]}
 
 
 def register(app: typer.Typer) -> None:

@@ -145,15 +145,21 @@ def default_pairs(baseline_batches: int) -> int:
     return max(MIN_PAIRS, min(MAX_PAIRS, math.floor(PAIRS_SHARE * baseline_batches)))
 
 
-def verification_reserve(base: rec.TrialRecord, verify_pairs: int | None) -> float:
-    """Device seconds a budget keeps for the export's re-timing (0 when it is off)."""
-    batches = sum(r.batches for r in base.result.curve) if base.result else 0
+def reserve_share(batches: int, verify_pairs: int | None) -> float:
+    """What a budget keeps for the export's re-timing, in full baselines, for a full baseline of
+    ``batches`` training batches (0 when it is off); a dry run predicts it before any training."""
     if verify_pairs == 0 or batches <= 0:
         return 0.0
     pairs = default_pairs(batches) if verify_pairs is None else verify_pairs
     one_pass = min(1.0, 2 * pairs / batches)  # one pass always runs, however dear
     passes = EXPECTED_PASSES if EXPECTED_PASSES * one_pass <= VERIFY_SHARE else 1  # as verify's _affordable
-    return VERIFY_OVERHEAD * passes * one_pass * base.cost_seconds
+    return VERIFY_OVERHEAD * passes * one_pass
+
+
+def verification_reserve(base: rec.TrialRecord, verify_pairs: int | None) -> float:
+    """Device seconds a budget keeps for the export's re-timing (0 when it is off)."""
+    batches = sum(r.batches for r in base.result.curve) if base.result else 0
+    return reserve_share(batches, verify_pairs) * base.cost_seconds
 
 
 def strategy_label(attrs: dict[str, Any], record: rec.TrialRecord | None = None) -> str | None:
