@@ -254,14 +254,7 @@ def plan_search(
     """Check everything a search needs (options, plugins, params, data, storage) and start its
     run folder; nothing is trained. A refused search writes nothing. ``quick``: the baseline, the
     recommended configurations and the export's re-timing only (``search.quick``)."""
-    _opt.check_path_arg("run_dir", run_dir)
-    check_count("--trials", trials)
-    check_workers(workers)
-    check_budget(budget)
-    check_minutes("--timeout-minutes", timeout_minutes)
-    _opt.check_flag("quick", quick)
-    loaded = _loaded(recipe, _search_overrides(budget, quick))
-    _preflight(loaded, trials)
+    loaded = _checked_search(recipe, run_dir, trials, budget, timeout_minutes, workers, quick)
     from sttune.tuning.runs import start_run
 
     run = start_run(loaded, None if run_dir is None else Path(run_dir))  # the storage, then the snapshot
@@ -298,6 +291,23 @@ def plan_worker(
     return replace(plan, worker_index=worker_index, joining=True)
 
 
+def _checked_search(
+    recipe: RecipeLike, run_dir: str | Path | None, trials: int | None, budget: float | None,
+    timeout_minutes: float | None, workers: int, quick: bool,
+) -> LoadedRecipe:
+    """The checks a search and its dry run share: the options, then the recipe with its
+    overrides, its plugins, params and data (:func:`_preflight`); nothing is written."""
+    _opt.check_path_arg("run_dir", run_dir)
+    check_count("--trials", trials)
+    check_workers(workers)
+    check_budget(budget)
+    check_minutes("--timeout-minutes", timeout_minutes)
+    _opt.check_flag("quick", quick)
+    loaded = _loaded(recipe, _search_overrides(budget, quick))
+    _preflight(loaded, trials)
+    return loaded
+
+
 def _search_overrides(budget: float | None, quick: bool) -> dict[str, Any] | None:
     """The recipe's search settings a command line or a call overrides."""
     overrides: dict[str, Any] = {} if budget is None else {"budget": budget}
@@ -316,14 +326,7 @@ def preview_search(
     checks of a real search; nothing is written (no run folder, no storage, no snapshot)."""
     from sttune.tuning.forecast import preview
 
-    _opt.check_path_arg("run_dir", run_dir)
-    check_count("--trials", trials)
-    check_workers(workers)
-    check_budget(budget)
-    check_minutes("--timeout-minutes", timeout_minutes)
-    _opt.check_flag("quick", quick)
-    loaded = _loaded(recipe, _search_overrides(budget, quick))
-    _preflight(loaded, trials)
+    loaded = _checked_search(recipe, run_dir, trials, budget, timeout_minutes, workers, quick)
     return preview(loaded, trials, timeout_minutes, quick, None if run_dir is None else Path(run_dir), workers)
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import optuna
 
 from sttune.errors import SttuneError
-from sttune.training.jobs import train_job
+from sttune.training.jobs import Job, train_job
 from sttune.tuning import records as rec
 from sttune.tuning.accounting import WAITING, count_done, decide, fits_budget, within_trial_count
 from sttune.tuning.events import SearchEvents
@@ -86,14 +86,17 @@ def search_study(plan: StudyPlan, events: SearchEvents) -> optuna.Study:
     return study
 
 
-def place_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, events: SearchEvents) -> bool | None:
-    """Build the asked trial's job and decide before it trains: None to train it; False when an
-    enqueued trial does not fit the budget (given back); True when a sampled one was skipped
-    (it cannot fit the budget, or cannot win: sttune.tuning.predict) or its params are refused."""
+def place_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, events: SearchEvents) -> Job | bool:
+    """Build the asked trial's job and decide before it trains: the job to train it; False when
+    an enqueued trial does not fit the budget (given back); True when a sampled one was skipped
+    (it cannot fit the budget, or cannot win: sttune.tuning.predict) or its params failed."""
     try:
         job = job_for_trial(trial, plan.recipe, plan.dataset)
     except SttuneError as exc:
         guarded(tell_failed, study, trial, exc.one_line(), None, events)
+        return True
+    except Exception as exc:  # a plugin's space() raising fails its trial, not the search
+        guarded(tell_failed, study, trial, f"{type(exc).__name__}: {exc}", traceback.format_exc(), events)
         return True
     trial.set_user_attr(JOB, rec.job_to_attr(job))
     sampled = not any(key in trial.user_attrs for key in (ROLE, RECOMMENDED, RETRY_OF))
@@ -107,7 +110,7 @@ def place_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, event
     export = plan.recipe.export
     reason = cannot_win(predicted_seconds(job, trials), trials, export.tolerance) \
         if sampled and plan.recipe.search.predict and export.rule == "fastest-within" else None
-    return None if reason is None else _skip(study, trial, reason, events)
+    return job if reason is None else _skip(study, trial, reason, events)
 
 
 def _skip(study: optuna.Study, trial: optuna.Trial, reason: str, events: SearchEvents) -> bool:
@@ -128,14 +131,14 @@ def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents)
         _give_back(study, trial)
         return False
     placed = place_trial(study, trial, plan, events)
-    if placed is not None:
+    if isinstance(placed, bool):
         return placed
+    job = placed
     trial.set_user_attr(WORKER, {"host": socket.gethostname(), "pid": os.getpid(), "index": plan.worker_index,
                                  "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
     crash: Any = None
     try:
         with Heartbeat(study, trial._trial_id, plan.recipe.search.heartbeat_seconds):
-            job = job_for_trial(trial, plan.recipe, plan.dataset)
             job_attr = rec.job_to_attr(job)
             twin = finished_twin(study, job_attr, trial.number) if plan.recipe.search.reuse_results else None
             if twin is not None:  # the same job already finished: its result, not a second run
