@@ -34,9 +34,9 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
    is flagged ``bounded``.
 
 The cost: 2 × pairs training batches, both runs' selections and epoch-end hooks every epoch, and
-both preparations (a cache hit for a distilled set). The default number of pairs is 10% of the
-baseline's batches (9 to 50), so the batches re-timed are about 20% of one baseline training (more
-for a baseline under 90 batches); ``Verified.seconds`` says what the re-timing took.
+both preparations (a cache hit for a distilled set). The default number of pairs is 5% of the
+baseline's batches (9 to 50), so a pass re-times about 10% of one baseline training's batches (more
+for a baseline under 180 batches); ``Verified.seconds`` says what the re-timing took.
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ class ExportConfig:
     rule: SelectionRule = "fastest-within"
     tolerance: float = 0.01  # fastest-within: val MAE at most (1 + tolerance) × the best
     # interleaved batch pairs behind the exported speed-up (sttune.outcome.verify); 0 = off; None
-    # (the default): 10% of the full baseline's training batches, 4 to 50
+    # (the default): 5% of the full baseline's training batches, 9 to 50
     verify_pairs: int | None = None
 
     def validate(self, path: str) -> None:
@@ -172,7 +172,7 @@ class ExportConfig:
         pairs = self.verify_pairs
         if pairs is not None and (not isinstance(pairs, int) or isinstance(pairs, bool) or not 0 <= pairs <= 50):
             raise SchemaError(f"{path}.verify_pairs", f"must be an integer from 0 to 50, got {pairs!r}",
-                              "leave it out for the default (10% of the baseline's batches); 0 turns the re-timing off")
+                              "leave it out for the default (5% of the baseline's batches); 0 turns the re-timing off")
 
 
 @dataclass(frozen=True)
