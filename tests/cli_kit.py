@@ -141,7 +141,7 @@ def write_recipe(folder: Path, **overrides) -> Path:
         recipe[key] = value
     # these tests check the search's mechanics on a trained ladder, every sampled trial trained;
     # the derived ladder and the skipping of hopeless candidates have tests of their own
-    recipe["search"] = {"ladder": "trained", "predict": False, **recipe["search"]}
+    recipe["search"] = {"ladder": "trained", "predict": False, "shorten": False, **recipe["search"]}
     path = folder / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path

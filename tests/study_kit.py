@@ -21,7 +21,7 @@ COMPLETE, FAIL, PRUNED = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialSta
 def recipe(trials=5, ladder=(0.25, 0.5), strategies=("st_prune",), limit=None, **search) -> Recipe:
     # the search's mechanics on a trained ladder, every sampled trial trained (the derived ladder
     # and the skipping of hopeless candidates: tests/tuning/test_cheap_search.py)
-    search = {"ladder": "trained", "predict": False, **search}
+    search = {"ladder": "trained", "predict": False, "shorten": False, **search}
     return Recipe(
         datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"),
         strategies=[StrategyBlock(s) for s in strategies],

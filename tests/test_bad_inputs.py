@@ -25,7 +25,7 @@ GOOD = {
     "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
     "train": {"epochs": 1, "device": "cpu"},
     "strategies": [{"name": "st_prune"}],
-    "search": {"trials": 3, "baseline_ladder": [], "predict": False},
+    "search": {"trials": 3, "baseline_ladder": [], "predict": False, "shorten": False},
 }
 BROKEN_PLUGINS = '''
 raise ImportError("No module named 'missing_dependency'")

@@ -12,7 +12,7 @@ import torch
 from helpers import ManualClock, fit, trial_record
 from sttune.api import Strategy
 from sttune.outcome.select import cost_noise, fastest_within, select
-from sttune.outcome.verify import CannotVerify, verify_speedup
+from sttune.outcome.verify import RETIMING_FLOOR, CannotVerify, verify_speedup
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.epoch import ProbeEvent
 from sttune.training.result import EpochRecord
@@ -133,8 +133,8 @@ BASE = worked_record(0, 40.0, 10_000, role="baseline")  # 1 ms per window-node i
 def test_an_honest_saving_is_confirmed_within_its_interval():
     half = worked_record(5, 20.0, 5_000)  # half the batches each epoch, each as dear as the baseline's
     v = verify_speedup(half, BASE, flat(0.002, 0.002), pairs=12)  # the machine 2x slower now: both arms
-    # exact pairs: the interval is the noise floor's (±2%), cut at the ceiling
-    assert v.speedup == pytest.approx(2.0) and v.interval == pytest.approx((2.0 / 1.02, 2.0))
+    # exact pairs: the interval is the re-timing floor's (±8%), cut at the ceiling
+    assert v.speedup == pytest.approx(2.0) and v.interval == pytest.approx((2.0 / (1 + RETIMING_FLOOR), 2.0))
     assert v.work_fraction == pytest.approx(0.5) and v.ceiling == pytest.approx(2.0)
     assert v.reliably_faster and not v.bounded and v.measured_in_search == pytest.approx(2.0)
     assert v.method == "schedule" and v.epochs == (0, 1, 2, 3) and len(v.pairs) == 12
@@ -194,7 +194,7 @@ def test_a_quiet_machine_during_the_chosen_trial_is_corrected_by_the_pairs():
     lucky = worked_record(5, 36.0 * 0.6, 9_000)
     v = verify_speedup(lucky, BASE, flat(0.001), pairs=8)
     assert v.measured_in_search == pytest.approx(40 / 21.6)
-    assert v.speedup == pytest.approx(10 / 9) and v.interval == pytest.approx((10 / 9 / 1.02, 10 / 9))
+    assert v.speedup == pytest.approx(10 / 9) and v.interval == pytest.approx((10 / 9 / (1 + RETIMING_FLOOR), 10 / 9))
     assert v.speedup <= v.ceiling
 
 
@@ -229,7 +229,7 @@ def test_the_interval_is_a_bootstrap_over_the_pairs():
     assert v.low < v.speedup < v.high <= v.ceiling
     assert v.noise > 0.02  # the relative half-width of the bootstrap interval, before the ceiling cuts it
     again = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(iter([0.0011]))), pairs=8)
-    assert again.interval == pytest.approx((2 / 1.1 / 1.02, 2 / 1.1 * 1.02))  # exact pairs: the noise floor
+    assert again.interval == pytest.approx((2 / 1.1 / (1 + RETIMING_FLOOR), 2 / 1.1 * (1 + RETIMING_FLOOR)))  # exact pairs: the re-timing floor
 
 
 def test_reliably_faster_needs_the_whole_interval_above_one():
@@ -312,7 +312,7 @@ def test_export_writes_the_verified_figure_and_keeps_it_on_the_study(tmp_path):
     assert again.verified == first.verified and len(calls) == 2  # re-export: not re-timed
     assert heard.notices == ["synthetic: trial 1's speed-up was verified by an earlier export (4 pairs): reused, "
                              "not re-timed"] and heard.epochs == []
-    assert "speed-up 2.00x [1.96, 2.00]" in (tmp_path / "synthetic.yaml").read_text()
+    assert "speed-up 2.00x [1.85, 2.00]" in (tmp_path / "synthetic.yaml").read_text()
     assert first.note is None
 
 

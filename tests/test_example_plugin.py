@@ -30,7 +30,7 @@ def test_search_with_the_curriculum_plugin(tmp_path):
         "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
         "train": {"epochs": 3, "batch_size": 32, "device": "cpu", "seed": 0},
         "strategies": [{"name": "curriculum"}],
-        "search": {"trials": 4, "seed": 0, "baseline_ladder": [], "predict": False},
+        "search": {"trials": 4, "seed": 0, "baseline_ladder": [], "predict": False, "shorten": False},
         "run_dir": str(tmp_path / "run"),
         "cache_dir": str(tmp_path / "cache"),
     }

@@ -43,7 +43,7 @@ TINY = {
     "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
     "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "seed": 0},
     "strategies": [{"name": "dynst", "params": {"s_final": 0.5}}],
-    "search": {"trials": 3, "seed": 0, "baseline_ladder": [], "predict": False},
+    "search": {"trials": 3, "seed": 0, "baseline_ladder": [], "predict": False, "shorten": False},
     "export": {"verify_pairs": 0},
 }
 

@@ -74,7 +74,7 @@ def test_each_crash_fails_its_trial_with_its_reason_and_a_run_of_them_stops_the_
         "train": {"epochs": 2, "batch_size": 64, "device": "cpu", "seed": 0},
         "strategies": [{"name": n, "params": {}} for n in NAMES],
         # failures take no trial slot: the three in a row after the out-of-memory trial stop the search
-        "search": {"trials": 5, "baseline_ladder": [], "predict": False, "isolation": "subprocess", "trial_timeout_minutes": 0.05,
+        "search": {"trials": 5, "baseline_ladder": [], "predict": False, "shorten": False, "isolation": "subprocess", "trial_timeout_minutes": 0.05,
                    "max_consecutive_failures": 3},
         "run_dir": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"),
     }

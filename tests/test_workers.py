@@ -76,7 +76,7 @@ def write_recipe(folder: Path, name: str = "pool", storage: str | None = None, *
         "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
         "train": {"epochs": 1, "batch_size": 64, "device": "cpu", "seed": 0},
         "strategies": [{"name": "keep_some"}],
-        "search": {"trials": 40, "seed": 0, "baseline_ladder": [0.5], "ladder": "trained", "predict": False, "isolation": "inline", "storage": storage,
+        "search": {"trials": 40, "seed": 0, "baseline_ladder": [0.5], "ladder": "trained", "predict": False, "shorten": False, "isolation": "inline", "storage": storage,
                    "heartbeat_seconds": 0.5, "stale_after_seconds": 4, **search},
         "run_dir": str(folder / "run"), "cache_dir": str(folder / "cache"),
     }

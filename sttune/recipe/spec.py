@@ -80,6 +80,7 @@ SEED_LIMIT = 2**32 - 2**16  # samplers take 32-bit seeds; room left for one offs
 
 
 DEFAULT_BUDGET = 2.0  # full baselines a search spends when its recipe sets no limit (issue 34)
+QUICK_BUDGET = 1.5  # the same for a quick search (search.quick): the baseline, one recommendation, the re-timing
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class SearchConfig:
     # the search's device time in full baselines (5 = five full baseline trainings), the export's
     # re-timing included: no trial starts that would take it past; with `trials` too, whichever is
     # reached first stops it. A recipe that sets none of trials, budget, timeout_minutes gets
-    # DEFAULT_BUDGET
+    # DEFAULT_BUDGET (QUICK_BUDGET with quick)
     budget: float | None = None
     max_consecutive_failures: int = 5  # this many failed trials in a row stop the search (exit 2)
     sampler: Literal["tpe", "nsga2", "gp", "random"] = "tpe"
@@ -110,6 +111,10 @@ class SearchConfig:
     # skip a sampled candidate before it trains when its predicted cost cannot fit the budget or
     # cannot beat the cheapest trial within export.tolerance (sttune.tuning.predict)
     predict: bool = True
+    # strategy trials also search the training length (the param train.fraction: a ladder fraction
+    # or 1); with the derived ladder, the recommendations run once the baseline has trained, at the
+    # shortest ladder rung within export.tolerance of it (sttune.tuning.ladder.shortest_within)
+    shorten: bool = True
     early_stopping: RungPolicy = RungPolicy()
     # a trial whose whole job (config, training settings, seed) equals a finished trial's takes
     # that trial's result instead of training again; false: every trial trains
@@ -123,7 +128,7 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.trials is None and self.timeout_minutes is None and self.budget is None:
-            object.__setattr__(self, "budget", DEFAULT_BUDGET)  # no limit given: the default one
+            object.__setattr__(self, "budget", QUICK_BUDGET if self.quick else DEFAULT_BUDGET)  # no limit given
 
     def validate(self, path: str) -> None:
         if self.trial_timeout_minutes is not None and self.trial_timeout_minutes <= 0:

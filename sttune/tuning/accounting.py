@@ -40,7 +40,7 @@ from sttune.tuning.setup import StudyPlan
 from sttune.tuning.tell import INTERRUPTED
 
 EXHAUSTED_AFTER = 20  # reused results in a row: the sampler has nothing new left to propose
-SKIPPED_AFTER = 10  # candidates skipped before training in a row: nothing it proposes can win or fit
+SKIPPED_AFTER = 25  # candidates skipped before training in a row (each costs a plan, no training): nothing it proposes can win or fit
 # the export's re-timing (sttune.outcome.verify): pairs by default = PAIRS_SHARE of the full
 # baseline's training batches, MIN_PAIRS to MAX_PAIRS; each pair re-times two batches
 MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 9, 50, 0.05  # 9: three sampled epochs of three pairs
@@ -280,6 +280,8 @@ def decide(trials: list[optuna.trial.FrozenTrial], plan: StudyPlan, searchable: 
         if use is not None and use.overruns:
             if running:
                 return Decision("wait")  # the running trials may cost less than estimated
+            if waiting and (len(waiting) > 1 or room):
+                return Decision("ask")  # the queued head is skipped (sttune.tuning.study): a cheaper one may fit
             unit = use.limit / plan.budget
             return Decision("stop", f"budget reached: {use.committed / unit:.2f} of {plan.budget:g} baselines spent, "
                                     f"{use.reserve / unit:.2f} kept for the export's re-timing, and the next trial "

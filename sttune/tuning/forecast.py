@@ -34,6 +34,7 @@ from sttune.training.jobs import Job
 from sttune.tuning.accounting import reserve_share
 from sttune.tuning.keys import RECOMMENDED
 from sttune.tuning.predict import MARGIN
+from sttune.tuning.setup import deferred
 from sttune.tuning.space import (
     baseline_job,
     epochs_for_fraction,
@@ -522,6 +523,10 @@ def _notes(recipe: Recipe, estimate: SampledEstimate | None, steps: Iterable[_St
             notes.append(f"{estimate.unknown} sampled draws had a plan unknown before prepare: counted as 1.0")
     if any(s.cost is None for s in steps):
         notes.append("rows marked 'not predicted' are left out of the totals")
+    if deferred(recipe):
+        notes.append("the recommendations run once the baseline has trained, on its shortest ladder rung within the "
+                     "export's tolerance (known only then): they are priced here at full length, an upper bound, and "
+                     "sampled trials may train as short as that rung")
     if recipe.search.early_stopping.enabled or recipe.train.patience is not None:
         notes.append("early stopping may end trials sooner: every trial is priced at its whole schedule")
     model = recipe.model

@@ -12,6 +12,7 @@ IDENTITY = "sttune.identity"  # identity() of the recipe that created the study:
 DATASET = "sttune.dataset"  # the dataset label the study searches
 READY = "sttune.ready"  # the baselines are enqueued: joining workers may start
 RECOMMENDATIONS = "sttune.recommendations"  # the recommended trials were enqueued (once per study)
+SHORTEST = "sttune.shortest_within"  # study attr: the shortest ladder fraction within the tolerance (search.shorten)
 NAIVE = "sttune.naive"  # the dataset's naive forecasts (NaiveForecasts.to_dict())
 VERIFIED = "sttune.verified"  # speed-ups an export re-timed: {"<trial>/<baseline>/<pairs>": Verified dict}
 

@@ -54,3 +54,19 @@ def add_derived_rungs(study: optuna.Study, recipe: Recipe) -> list[int]:
             values=objective_values(rung, recipe.search.objectives, unit), user_attrs=attrs, constraints=constraints))
         added.append(study.get_trials(deepcopy=False)[-1].number)
     return added
+
+
+def shortest_within(trials: list[optuna.trial.FrozenTrial], tolerance: float) -> float | None:
+    """The shortest plain training that holds accuracy: the least ladder fraction whose finished
+    rung (derived or trained) has val MAE within ``tolerance`` of the full baseline's; 1.0 when
+    none does; None before the full baseline finished. A strategy on top of fewer epochs than
+    this rarely gets back what the shorter schedule lost, so the recommendations run at it and a
+    sampled candidate shorter than it is skipped (sttune.tuning.study)."""
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get(ROLE) == "baseline"
+            and t.values]
+    full = [t for t in done if float(t.user_attrs.get(FRACTION, 1)) >= 1]
+    if not full:
+        return None
+    limit = float(full[0].values[0]) * (1 + tolerance)
+    within = [float(t.user_attrs.get(FRACTION, 1)) for t in done if float(t.values[0]) <= limit]
+    return min(within + [1.0])

@@ -1,10 +1,15 @@
 """Set a study up: name its metrics, store the recipe, enqueue the baselines and the recommendations.
 
 The plain baseline (all of train.epochs) is enqueued first, then the baseline ladder (fractions
-of train.epochs), then each searched strategy's recommended configurations (``Strategy.recommended``;
-with ``search.combine`` also their combination); all are enqueued once per study (by the
-process that sets the study up) and never repeated on resume. A joining worker waits for the
-``sttune.ready`` mark instead (:func:`open_plan_study`).
+of train.epochs) when it is trained, then each searched strategy's recommended configurations
+(``Strategy.recommended``; with ``search.combine`` also their combination); all are enqueued once
+per study and never repeated on resume. A joining worker waits for the ``sttune.ready`` mark
+instead (:func:`open_plan_study`).
+
+With the derived ladder and ``search.shorten`` (the defaults) the recommendations wait for the full
+baseline: once its curve gives the shortest plain training within the tolerance
+(:func:`sttune.tuning.ladder.shortest_within`), they are enqueued at that length
+(:func:`recommend_after_baseline`), cheapest first.
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from sttune.tuning.keys import (
     RECOMMENDATIONS,
     RECOMMENDED,
     ROLE,
+    SHORTEST,
     stored_recipe,
 )
+from sttune.tuning.ladder import shortest_within
 from sttune.tuning.predict import predicted_fraction
-from sttune.tuning.space import job_for_trial, recommended_trials
+from sttune.tuning.space import fraction_choices, job_for_trial, recommended_trials
 from sttune.tuning.storage import make_sampler, open_study, study_name
 
 METRICS = {"val_mae": "val MAE", "device_seconds": "device seconds", "peak_memory": "peak memory MiB"}
@@ -82,7 +89,7 @@ def set_up_study(study: optuna.Study, plan: StudyPlan) -> list[str]:
     if IDENTITY not in study.user_attrs:  # what a resume must not change (sttune.tuning.identity)
         study.set_user_attr(IDENTITY, recipe_identity(plan.recipe, plan.dataset.label))
     ensure_baselines(study, plan.recipe)
-    notes = ensure_recommendations(study, plan.recipe, plan.dataset)
+    notes = [] if deferred(plan.recipe) else ensure_recommendations(study, plan.recipe, plan.dataset)
     if not study.user_attrs.get(READY):
         study.set_user_attr(READY, True)
     return notes
@@ -119,15 +126,36 @@ def ensure_baselines(study: optuna.Study, recipe: Recipe) -> None:
             study.enqueue_trial({}, user_attrs={ROLE: "baseline", FRACTION: fraction})
 
 
-def ensure_recommendations(study: optuna.Study, recipe: Recipe, dataset: DatasetBlock | None = None) -> list[str]:
-    """Enqueue the recommended trials once, into a study that has no strategy trial yet (a
-    study resumed from before recommendations keeps its course), the least planned work first
-    (a budget then runs the cheapest ones; those without a plan go last); returns the skip notices."""
+def deferred(recipe: Recipe) -> bool:
+    """Whether the recommendations wait for the full baseline (the derived ladder, ``search.shorten``)."""
+    return recipe.search.ladder == "derived" and len(fraction_choices(recipe)) > 1
+
+
+def recommend_after_baseline(study: optuna.Study, recipe: Recipe, dataset: DatasetBlock) -> tuple[float | None, list[str]]:
+    """Once the full baseline and its derived ladder are in: enqueue the recommendations at the
+    shortest plain training within the export's tolerance; returns (that fraction, or None when
+    nothing was enqueued now; the skip notices)."""
+    if not deferred(recipe) or study.user_attrs.get(RECOMMENDATIONS):
+        return None, []
+    trials = study.get_trials(deepcopy=False)
+    fraction = shortest_within(trials, recipe.export.tolerance)
+    if fraction is None:
+        return None, []
+    study.set_user_attr(SHORTEST, fraction)  # the sampled trials' choices of length (space.trial_fraction)
+    return fraction, ensure_recommendations(study, recipe, dataset, fraction, fresh_only=False)
+
+
+def ensure_recommendations(study: optuna.Study, recipe: Recipe, dataset: DatasetBlock | None = None,
+                           fraction: float = 1.0, fresh_only: bool = True) -> list[str]:
+    """Enqueue the recommended trials once at ``fraction`` of train.epochs, the least planned work
+    first (a budget then runs the cheapest ones; those without a plan go last); returns the skip
+    notices. ``fresh_only``: only into a study with no strategy trial yet (a study resumed from
+    before recommendations keeps its course)."""
     if study.user_attrs.get(RECOMMENDATIONS):
         return []
     notes: list[str] = []
-    if not any(ROLE not in t.user_attrs for t in study.get_trials(deepcopy=False)):
-        trials, notes = recommended_trials(recipe)
+    if not fresh_only or not any(ROLE not in t.user_attrs for t in study.get_trials(deepcopy=False)):
+        trials, notes = recommended_trials(recipe, fraction)
         if dataset is not None:
             trials.sort(key=lambda item: _planned(item[1], recipe, dataset))
         for tag, params in trials:

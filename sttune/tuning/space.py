@@ -21,7 +21,9 @@ import optuna
 from sttune.recipe.spec import DatasetBlock, Recipe, StrategyBlock
 from sttune.registry import discovery as plugins
 from sttune.training.jobs import Job
-from sttune.tuning.keys import FRACTION, ROLE
+from sttune.tuning.keys import FRACTION, ROLE, SHORTEST
+
+FRACTION_PARAM = "train.fraction"  # a strategy trial's share of train.epochs (search.shorten)
 
 
 def strategy_choices(recipe: Recipe) -> list[str]:
@@ -46,6 +48,12 @@ def epochs_for_fraction(epochs: int, fraction: float) -> int:
     return max(1, round(epochs * fraction))
 
 
+def fraction_choices(recipe: Recipe) -> list[float]:
+    """The training lengths a strategy trial may take (``search.shorten``): the ladder's fractions
+    and 1, shortest first; [1.0] when the search does not shorten."""
+    return sorted({1.0, *recipe.search.baseline_ladder}) if recipe.search.shorten else [1.0]
+
+
 def baseline_job(recipe: Recipe, dataset: DatasetBlock, fraction: float) -> Job:
     """The plain model, no strategy, trained for ``fraction`` × train.epochs."""
     model = recipe.model.name or recipe.model.choices[0]  # type: ignore[index]
@@ -60,7 +68,33 @@ def job_for_trial(trial: optuna.Trial, recipe: Recipe, dataset: DatasetBlock) ->
         return baseline_job(recipe, dataset, float(trial.user_attrs.get(FRACTION, 1.0)))
     model_name, model_params = _suggest_model(trial, recipe)
     chosen = _suggest_strategies(trial, recipe)
-    return Job(dataset, recipe.protocol, model_name, model_params, chosen, recipe.train)
+    train = recipe.train
+    fraction = trial_fraction(trial, recipe)
+    if fraction < 1:  # what moves cost most: fewer epochs, with the strategy on top
+        train = replace(train, epochs=epochs_for_fraction(train.epochs, fraction))
+    return Job(dataset, recipe.protocol, model_name, model_params, chosen, train)
+
+
+def trial_fraction(trial: optuna.Trial, recipe: Recipe) -> float:
+    """A strategy trial's share of train.epochs (``search.shorten``): searched among the ladder's
+    fractions no shorter than the shortest plain training within the tolerance (the study's
+    ``sttune.shortest_within``, known once the full baseline has trained; before it, 1). One
+    study's choices never change, so the sampler sees one distribution. An enqueued trial's
+    params replayed (a FixedTrial, no study) give their own value, or 1."""
+    choices = fraction_choices(recipe)
+    if len(choices) == 1:
+        return 1.0
+    study = getattr(trial, "study", None)
+    if study is None:
+        try:
+            return float(trial.suggest_categorical(FRACTION_PARAM, choices))
+        except ValueError:  # a FixedTrial without the param
+            return 1.0
+    shortest = study.user_attrs.get(SHORTEST)
+    allowed = [c for c in choices if shortest is not None and c >= shortest]
+    if len(allowed) < 2:
+        return 1.0
+    return float(trial.suggest_categorical(FRACTION_PARAM, allowed))
 
 
 def _suggest_model(trial: optuna.Trial, recipe: Recipe) -> tuple[str, dict[str, Any]]:
@@ -179,10 +213,11 @@ def recommendation_params(cls: Any, config: dict[str, Any], held: dict[str, Any]
     return trial.params, returned
 
 
-def recommended_trials(recipe: Recipe) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+def recommended_trials(recipe: Recipe, fraction: float = 1.0) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """The trials that run each searched strategy's recommendations (and, with ``combine``, the
     searched strategies' first recommendations together), as (tag, Optuna params), in recipe
-    order; and a notice per recommendation skipped."""
+    order; and a notice per recommendation skipped. ``fraction``: their share of train.epochs
+    (a :func:`fraction_choices` value; the param is set only where the search shortens)."""
     choices = strategy_choices(recipe)
     trials: list[tuple[str, dict[str, Any]]] = []
     notes: list[str] = []
@@ -205,6 +240,8 @@ def recommended_trials(recipe: Recipe) -> tuple[list[tuple[str, dict[str, Any]]]
     combined = "+".join(name for name, _ in firsts)
     if recipe.search.combine and len(firsts) > 1 and combined in choices:
         trials.append((combined, {"strategy": combined, **{k: v for _, p in firsts for k, v in p.items()}}))
+    if len(fraction_choices(recipe)) > 1 and fraction < 1:
+        trials = [(tag, {**params, FRACTION_PARAM: fraction}) for tag, params in trials]
     return trials, notes
 
 

@@ -32,12 +32,12 @@ from sttune.tuning.accounting import WAITING, count_done, decide, fits_budget, w
 from sttune.tuning.events import SearchEvents
 from sttune.tuning.heartbeat import Heartbeat, recover_stale
 from sttune.tuning.keys import JOB, RECOMMENDED, RETRY_OF, ROLE, SKIPPED, WORKER
-from sttune.tuning.ladder import add_derived_rungs
+from sttune.tuning.ladder import add_derived_rungs, shortest_within
 from sttune.tuning.monitor import rung_monitor
 from sttune.tuning.predict import cannot_win, predicted_seconds, predictor
 from sttune.tuning.reuse import finished_twin, tell_reused
-from sttune.tuning.setup import StudyPlan, open_plan_study, with_study_budget
-from sttune.tuning.space import has_search_space, job_for_trial
+from sttune.tuning.setup import StudyPlan, open_plan_study, recommend_after_baseline, with_study_budget
+from sttune.tuning.space import epochs_for_fraction, has_search_space, job_for_trial
 from sttune.tuning.tell import guarded, tell_failed, tell_interrupted, tell_oom, tell_result
 
 FIX_HINT = "fix the recipe and run the same command again"
@@ -101,20 +101,38 @@ def place_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, event
     trial.set_user_attr(JOB, rec.job_to_attr(job))
     sampled = not any(key in trial.user_attrs for key in (ROLE, RECOMMENDED, RETRY_OF))
     trials = study.get_trials(deepcopy=False)
+    short = too_short(job, plan.recipe, trials) if sampled else None
+    if short is not None:
+        return _skip(study, trial, short, events)
     if not fits_budget(study, trial, plan.budget, plan.recipe.export.verify_pairs,
                        predictor(plan.recipe, plan.dataset, trials)):
-        if not sampled:
-            _give_back(study, trial)
+        if not sampled and any(t.state == optuna.trial.TrialState.RUNNING and t.number != trial.number for t in trials):
+            _give_back(study, trial)  # the running trials may cost less than estimated: it may fit then
             return False
         return _skip(study, trial, "it would not fit what the budget has left", events)
     export = plan.recipe.export
-    reason = cannot_win(predicted_seconds(job, trials), trials, export.tolerance) \
-        if sampled and plan.recipe.search.predict and export.rule == "fastest-within" else None
+    reason = None
+    if sampled and plan.recipe.search.predict and export.rule == "fastest-within":
+        reason = cannot_win(predicted_seconds(job, trials), trials, export.tolerance)
     return job if reason is None else _skip(study, trial, reason, events)
 
 
+def too_short(job: Job, recipe: Any, trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """Why a sampled strategy trial is shorter than can hold accuracy, or None: fewer epochs than
+    the shortest plain training within the tolerance (sttune.tuning.ladder.shortest_within)."""
+    shortest = shortest_within(trials, recipe.export.tolerance)
+    if shortest is None or not job.strategies:
+        return None
+    needed = epochs_for_fraction(recipe.train.epochs, shortest)
+    if job.train.epochs >= needed:
+        return None
+    return (f"{job.train.epochs} epochs, fewer than the {needed} of the shortest plain training within the "
+            f"{recipe.export.tolerance:.1%} tolerance")
+
+
 def _skip(study: optuna.Study, trial: optuna.Trial, reason: str, events: SearchEvents) -> bool:
-    """Tell a sampled trial PRUNED before it trains (it cost nothing and holds no slot)."""
+    """Tell a trial PRUNED before it trains (it cost nothing and holds no slot): a sampled
+    candidate, or an enqueued one the budget has no room for while nothing else runs."""
     trial.set_user_attr(SKIPPED, reason)
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     events.notice(f"trial {trial.number:>3} skipped before training: {reason}")
@@ -178,6 +196,14 @@ def search_one_trial(study: optuna.Study, plan: StudyPlan, events: SearchEvents)
 
 
 def show_derived_rungs(study: optuna.Study, plan: StudyPlan, events: SearchEvents) -> None:
-    """Once the full baseline finished: add the ladder read off its curve, one line each."""
+    """Once the full baseline finished: add the ladder read off its curve, one line each, then
+    enqueue the recommendations at the shortest plain training within the tolerance."""
     for number in add_derived_rungs(study, plan.recipe):
         events.trial_finished(rec.read_trial(study.trials[number]))
+    fraction, notes = recommend_after_baseline(study, plan.recipe, plan.dataset)
+    for note in notes:
+        events.notice(note)
+    if fraction is not None:
+        epochs = epochs_for_fraction(plan.recipe.train.epochs, fraction)
+        events.notice(f"recommended configurations queued at {epochs} of {plan.recipe.train.epochs} epochs: "
+                      f"the shortest plain training within the {plan.recipe.export.tolerance:.1%} tolerance")

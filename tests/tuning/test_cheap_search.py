@@ -74,3 +74,88 @@ def test_the_sampler_sees_the_tolerance_and_selection_ignores_it(tmp_path):
     strategy = [t for t in trials[1:] if t.state.name == "COMPLETE"]
     assert strategy and all(t.constraints[keys.STEER_CONSTRAINT] == pytest.approx(t.values[0] / base - 1) for t in strategy)
     assert all(read_trial(t).feasible for t in strategy)  # only the sampler reads it
+
+
+# --- the recommendations on the shortest training that holds accuracy (search.shorten) -------
+
+
+def _shortening_recipe(strategies=("st_prune",)):
+    """The defaults (derived ladder, predictions, search.shorten) on 4 epochs, no re-timing reserve."""
+    from sttune.recipe.settings import TrainConfig
+    from sttune.recipe.spec import DatasetBlock, ExportConfig, ModelBlock, Recipe, SearchConfig, StrategyBlock
+
+    return Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"),
+                  strategies=[StrategyBlock(s) for s in strategies], train=TrainConfig(epochs=4),
+                  search=SearchConfig(baseline_ladder=[0.25, 0.5], reuse_results=False),
+                  export=ExportConfig(verify_pairs=0), name="unit")
+
+
+def _curve_answer(plain_curve, strategy_val):
+    """The baseline's curve as given (10 s an epoch); a strategy trial ``strategy_val``, 10 s an epoch."""
+    def answer(job, listener):
+        if not job.strategies:
+            curve = [EpochRecord(e, 0.0, mae, 10.0 * (e + 1), 10, window_nodes=100) for e, mae in enumerate(plain_curve)]
+            return train_result(min(plain_curve), 10.0 * len(plain_curve), epochs_run=len(plain_curve), curve=curve)
+        return train_result(strategy_val, 10.0 * job.train.epochs, epochs_run=job.train.epochs)
+    return answer
+
+
+def test_the_recommendations_wait_for_the_baseline_and_run_at_its_shortest_rung_within_tolerance(tmp_path, fake_training):
+    from sttune.tuning import setup, study as st
+    from sttune.tuning.space import FRACTION_PARAM
+    from study_kit import Notes, plan
+
+    r = _shortening_recipe()
+    bare = optuna.create_study(directions=["minimize", "minimize"])
+    setup.set_up_study(bare, plan(r, tmp_path))
+    assert not any(keys.RECOMMENDED in t.user_attrs for t in bare.trials)  # nothing to stack on before the baseline
+
+    jobs = fake_training(_curve_answer([3.0, 1.005, 1.002, 1.0], 1.004))  # 2 of 4 epochs: +0.5%, within 1%
+    notes = Notes()
+    study = st.search_study(plan(r, tmp_path), notes)
+    recommended = [t for t in study.trials if keys.RECOMMENDED in t.user_attrs]
+    assert recommended and recommended[0].params[FRACTION_PARAM] == 0.5
+    assert jobs[1].strategies and jobs[1].train.epochs == 2  # the first trained after the baseline
+    assert "recommended configurations queued at 2 of 4 epochs" in " ".join(notes.lines)
+    sampled = [t for t in study.trials if not ({keys.ROLE, keys.RECOMMENDED} & set(t.user_attrs))]
+    assert sampled and {t.params[FRACTION_PARAM] for t in sampled} <= {0.5, 1.0}  # never below the shortest rung
+    assert all(j.train.epochs >= 2 for j in jobs) and study.user_attrs[keys.SHORTEST] == 0.5
+    from dataclasses import replace
+    one_epoch = replace(jobs[1], train=replace(jobs[1].train, epochs=1))  # the guard, for a trial from elsewhere
+    assert st.too_short(one_epoch, r, study.trials).startswith("1 epochs, fewer than the 2")
+    assert st.too_short(jobs[1], r, study.trials) is None
+
+
+def test_no_rung_within_tolerance_keeps_the_recommendations_at_full_length(tmp_path, fake_training):
+    from sttune.tuning import study as st
+    from sttune.tuning.space import FRACTION_PARAM
+    from study_kit import Notes, plan
+
+    jobs = fake_training(_curve_answer([3.0, 1.5, 1.2, 1.0], 1.004))  # every rung more than 1% worse
+    study = st.search_study(plan(_shortening_recipe(), tmp_path), Notes())
+    recommended = [t for t in study.trials if keys.RECOMMENDED in t.user_attrs]
+    assert recommended and study.user_attrs[keys.SHORTEST] == 1.0
+    assert all(FRACTION_PARAM not in t.params for t in study.trials)  # one length left: nothing to search
+    assert len(jobs) >= 2 and all(j.train.epochs == 4 for j in jobs)
+
+
+def test_a_queued_trial_the_budget_cannot_hold_is_skipped_not_left_blocking_the_queue(tmp_path, fake_training):
+    from dataclasses import replace
+
+    from sttune.tuning import accounting as acc, study as st
+    from study_kit import Notes, plan
+
+    fake_training(_curve_answer([3.0, 1.5, 1.2, 1.0], 1.004))
+    r = _shortening_recipe(strategies=("st_prune", "dynst"))  # two recommendations, both at full length
+    study = st.search_study(replace(plan(r, tmp_path), budget=1.5), Notes())  # 0.5 baselines left: neither fits
+    recommended = [t for t in study.trials if keys.RECOMMENDED in t.user_attrs]
+    assert len(recommended) == 2 and all(acc.skipped(t) for t in recommended)
+    assert all(t.user_attrs[keys.SKIPPED].startswith("it would not fit") for t in recommended)
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.WAITING]
+
+
+def test_quick_gets_its_own_default_budget():
+    from sttune.recipe.spec import DEFAULT_BUDGET, QUICK_BUDGET, SearchConfig
+
+    assert SearchConfig().budget == DEFAULT_BUDGET and SearchConfig(quick=True).budget == QUICK_BUDGET
+    assert SearchConfig(quick=True, budget=3.0).budget == 3.0

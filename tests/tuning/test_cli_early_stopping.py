@@ -22,7 +22,7 @@ def test_early_stopping_prunes_dominated_trials_but_never_the_baseline(tmp_path)
         tmp_path, strategies=[{"name": "sabotage", "params": {}}],
         # CPU time: on a loaded machine the wall clock can make the baseline's epoch look dearer
         train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0, "cpu_clock": "process", "cpu_threads": 1},
-        search={"trials": 3, "baseline_ladder": [0.5], "ladder": "trained", "predict": False,
+        search={"trials": 3, "baseline_ladder": [0.5], "ladder": "trained", "predict": False, "shorten": False,
                 "early_stopping": {"enabled": True, "first_rung": 1, "reduction_factor": 2, "min_trials": 2}},
     )
     assert invoke("search", str(recipe)).exit_code == 0
@@ -42,7 +42,7 @@ def test_rung_points_project_device_time_by_the_strategy_plan(tmp_path):
     recipe = write_recipe(
         tmp_path, strategies=[{"name": "dynst", "params": {"s_final": 0.5, "end_frac": 0.5}}],
         train={"epochs": 4, "batch_size": 32, "device": "cpu", "seed": 0},
-        search={"trials": 2, "seed": 0, "baseline_ladder": [], "predict": False,
+        search={"trials": 2, "seed": 0, "baseline_ladder": [], "predict": False, "shorten": False,
                 "early_stopping": {"enabled": True, "first_rung": 1, "reduction_factor": 2, "min_trials": 50}},
     )
     assert invoke("search", str(recipe)).exit_code == 0
@@ -60,7 +60,7 @@ def test_rung_points_project_device_time_by_the_strategy_plan(tmp_path):
 def test_early_stopping_stops_a_trial_at_a_preparation_checkpoint(tmp_path, isolation):
     recipe = write_recipe(
         tmp_path, strategies=[{"name": "checkpointed"}],
-        search={"trials": 4, "seed": 0, "baseline_ladder": [], "predict": False, "isolation": isolation, "reuse_results": False,
+        search={"trials": 4, "seed": 0, "baseline_ladder": [], "predict": False, "shorten": False, "isolation": isolation, "reuse_results": False,
                 # first rung 2 of 2 epochs: no epoch rung, only the preparation checkpoint
                 "early_stopping": {"enabled": True, "first_rung": 2, "reduction_factor": 2, "min_trials": 2}},
     )

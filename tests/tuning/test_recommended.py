@@ -58,7 +58,7 @@ def knobs(monkeypatch):
 def recipe(*blocks: StrategyBlock, combine: bool = False, trials: int = 6) -> Recipe:
     return Recipe(datasets=[DatasetBlock("synthetic")], model=ModelBlock(name="stid"), strategies=list(blocks),
                   search=SearchConfig(trials=trials, baseline_ladder=[0.5], combine=combine, reuse_results=False,
-                                      ladder="trained", predict=False),
+                                      ladder="trained", predict=False, shorten=False),
                   name="unit")
 
 

@@ -27,7 +27,7 @@ DATA = DatasetBlock("synthetic")
 
 def recipe(strategies=(), model=ModelBlock(name="stid", params={"embed_dim": 8}), combine=False) -> Recipe:
     return Recipe(datasets=[DATA], model=model, strategies=list(strategies), train=TrainConfig(epochs=8),
-                  search=SearchConfig(combine=combine))
+                  search=SearchConfig(combine=combine, shorten=False))
 
 
 def trial(**fixed) -> optuna.Trial:
