@@ -43,8 +43,9 @@ from typing import Any
 from common import real_dataset, record, save, shared_data
 from search_economics import Quiet
 from sttune.outcome.export import export_run, trial_summary, verified_speedup
+from sttune.outcome.pricing import comparison_noise, priced_records
 from sttune.outcome.report import break_even, payback
-from sttune.outcome.select import cost_noise, select
+from sttune.outcome.select import select
 from sttune.recipe.settings import Protocol, TrainConfig
 from sttune.recipe.spec import DatasetBlock, ModelBlock, Recipe, SearchConfig, StrategyBlock
 from sttune.training.jobs import probe_job
@@ -123,10 +124,10 @@ def search_arm(dataset: str, model: str, seed: int, quick: bool, folder: Path) -
            "trained_trials": sum(1 for r in records if r.trained), "trials": trials,
            "load_before": before, "load_after": after, "wall_seconds": time.monotonic() - start,
            "device": base.result.device if base.result else None}
-    if not quick:  # (c): the export's rule over the plain trials alone, re-timed the same way
-        complete = [r for r in records if r.state == "COMPLETE"]
+    if not quick:  # (c): the export's rule over the plain trials alone, priced and re-timed as the export does
+        complete = [r for r in priced_records(study) if r.state == "COMPLETE"]
         plain = select([r for r in complete if r.role == "baseline"], recipe.export.rule, recipe.export.tolerance,
-                       cost_noise(complete))
+                       comparison_noise(complete))
         prober = lambda job, batches_at: probe_job(job, cache, batches_at)  # noqa: E731 (export_run's prober)
         verified = verified_speedup(study, plain, base, prober, recipe.export.verify_pairs)
         out["rung"] = arm_row(plain, base, verified, 1.0 + (verified.seconds if verified else 0.0) / base.cost_seconds)

@@ -1103,6 +1103,10 @@ VERIFIED_RUNS = (  # (doc row prefix, JSON): the verified speed-up reproduced (i
     ("SZ-TAXI, plain export", "verified_repro_sz_taxi.json"),
     ("SZ-TAXI, strategy, run 1", "verified_repro_sz_taxi_strategy_run1.json"),
     ("SZ-TAXI, strategy, run 2", "verified_repro_sz_taxi_strategy.json"),
+    ("PEMS08 prefix (derivation)", "verified_repro_pems08_prefix_strategy.json"),
+    ("synthetic 120 (derivation)", "verified_repro_synthetic_n120_strategy.json"),
+    ("quick start, run 5", "verified_repro_quickstart_run5.json"),
+    ("SZ-TAXI, strategy, run 3", "verified_repro_sz_taxi_strategy_run3.json"),
 )
 
 

@@ -6,8 +6,10 @@ model at fewer epochs (the ladder, fractions of train.epochs). Training each run
 validation curve already holds the plain model at every epoch count. A derived rung is its
 first ``fraction × epochs`` epochs: the best val MAE among them, their device seconds and their
 work, added to the study as a finished trial (``sttune.derived_from`` = the full baseline) that
-cost the search nothing. Its lr decays at the full run's milestones, not at its own: the
-difference is measured per model in docs/benchmarks.md ("The ladder read off the baseline").
+cost the search nothing. Its job is the full run cut short (:func:`sttune.tuning.space.shortened`:
+the lr decays at the full run's milestone epochs), so the configuration an export writes for it
+retrains to the same curve; a rung trained with its own milestones (``ladder: trained``) decays
+earlier and ends worse: docs/benchmarks.md, "The ladder read off the baseline".
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sttune.recipe.spec import Recipe
 from sttune.training.result import prefix_result
 from sttune.tuning import records as rec
 from sttune.tuning.keys import DERIVED, FRACTION, JOB, RESULT, ROLE
-from sttune.tuning.space import epochs_for_fraction
+from sttune.tuning.space import epochs_for_fraction, shortened
 from sttune.tuning.tell import flat_attrs, objective_values, unit_cost
 
 
@@ -44,7 +46,7 @@ def add_derived_rungs(study: optuna.Study, recipe: Recipe) -> list[int]:
         if fraction in have or not 1 <= epochs < len(result.curve):
             continue  # already there, or the full baseline stopped before it (train.patience)
         rung = prefix_result(result, epochs, f"trial {base.number}'s first {epochs} epochs")
-        rung_job = dataclasses.replace(job, train=dataclasses.replace(job.train, epochs=epochs))
+        rung_job = dataclasses.replace(job, train=shortened(job.train, fraction))  # retrains to this prefix
         attrs = {ROLE: "baseline", FRACTION: fraction, DERIVED: base.number, JOB: rec.job_to_attr(rung_job),
                  RESULT: rec.result_to_attr(rung)}
         attrs.update(flat_attrs(attrs, rung, rec.read_trial(base)))

@@ -18,6 +18,7 @@ from typing import Any
 
 import optuna
 
+from sttune.recipe.settings import TrainConfig
 from sttune.recipe.spec import DatasetBlock, Recipe, StrategyBlock
 from sttune.registry import discovery as plugins
 from sttune.training.jobs import Job
@@ -48,6 +49,17 @@ def epochs_for_fraction(epochs: int, fraction: float) -> int:
     return max(1, round(epochs * fraction))
 
 
+def shortened(train: TrainConfig, fraction: float) -> TrainConfig:
+    """``train`` cut to ``fraction`` of its epochs *as the full run's first epochs*: its lr decays at
+    the full run's milestone epochs (those that fall inside the shorter run), not at its own. A
+    shortened run is then exactly the prefix the derived ladder reads off the full baseline, and an
+    exported shortened configuration retrains to the figure the search showed. (Decaying at its own
+    fractions instead decays far too early: docs/benchmarks.md, "The ladder read off the baseline".)"""
+    epochs = epochs_for_fraction(train.epochs, fraction)
+    milestones = sorted({max(1, round(f * train.epochs)) for f in train.lr_decay_at})  # as the trainer places them
+    return replace(train, epochs=epochs, lr_decay_at=tuple(m / epochs for m in milestones if m < epochs))
+
+
 def fraction_choices(recipe: Recipe) -> list[float]:
     """The training lengths a strategy trial may take (``search.shorten``): the ladder's fractions
     and 1, shortest first; [1.0] when the search does not shorten."""
@@ -71,7 +83,7 @@ def job_for_trial(trial: optuna.Trial, recipe: Recipe, dataset: DatasetBlock) ->
     train = recipe.train
     fraction = trial_fraction(trial, recipe)
     if fraction < 1:  # what moves cost most: fewer epochs, with the strategy on top
-        train = replace(train, epochs=epochs_for_fraction(train.epochs, fraction))
+        train = shortened(train, fraction)
     return Job(dataset, recipe.protocol, model_name, model_params, chosen, train)
 
 

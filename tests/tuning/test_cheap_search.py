@@ -159,3 +159,25 @@ def test_quick_gets_its_own_default_budget():
 
     assert SearchConfig().budget == DEFAULT_BUDGET and SearchConfig(quick=True).budget == QUICK_BUDGET
     assert SearchConfig(quick=True, budget=3.0).budget == 3.0
+
+
+def test_a_shortened_run_is_the_full_runs_first_epochs_so_an_exported_rung_retrains_to_its_figure(tmp_path):
+    # the derived rung's val MAE is what retraining its exported config gives: same data order, and the
+    # lr decays at the full run's milestone epochs (epoch 3 of 6), not at the rung's own (epoch 2 of 4)
+    from dataclasses import replace
+
+    from sttune.recipe.settings import Protocol, TrainConfig
+    from sttune.recipe.spec import DatasetBlock
+    from sttune.training.jobs import Job, train_job
+    from sttune.tuning.space import shortened
+
+    block = DatasetBlock("synthetic", {"n_nodes": 8, "n_days": 3, "steps_per_day": 48}, id="tiny")
+    full = Job(block, Protocol(), "stid", {"embed_dim": 8, "n_layers": 1}, [],
+               TrainConfig(epochs=6, device="cpu", batch_size=32, lr=0.01, lr_decay_at=(0.5,), lr_gamma=0.1, seed=3))
+    rung = replace(full, train=shortened(full.train, 0.75))
+    assert rung.train.epochs == 4 and rung.train.lr_decay_at == (0.75,)
+    whole = train_job(full, tmp_path)
+    again = train_job(rung, tmp_path)
+    assert again.val_mae == pytest.approx(prefix_result(whole, 4, "first 4").val_mae, rel=1e-6)
+    own = train_job(replace(rung, train=replace(rung.train, lr_decay_at=(0.5,))), tmp_path)  # its own milestones
+    assert own.val_mae != pytest.approx(again.val_mae, rel=1e-6)
