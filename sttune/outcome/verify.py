@@ -62,11 +62,12 @@ BOOTSTRAP = 2000
 MIN_PASSES = 2  # two re-timings from scratch, where affordable: their difference is in the interval
 TARGET_NOISE = 0.05  # passes go on until the interval's relative half-width is at most this...
 MAX_PASSES = 4  # ...or this many passes ran, or the next would pass the re-timing's share (accounting.VERIFY_SHARE)
-# the least relative half-width of a reported interval: re-timings of one configuration from scratch
-# (quiet, under one and two burners, from a second identical search) strayed from their median by
-# up to 8.0% (PEMS08 prefix) and 5.6% (synthetic, 120 nodes), 9 pairs a pass, on derivation data
-# only (bench/verified_checks.py repro; bench/results/verified_repro_{pems08_prefix,synthetic_n120}_strategy.json)
-RETIMING_FLOOR = 0.08
+# the least relative half-width of a reported interval: six re-timings of one configuration from
+# scratch (the export, quiet twice, under one and two burners, a second identical search's export)
+# strayed from their median by up to 8.3% (PEMS08 prefix) and 5.8% (synthetic, 120 nodes), 9 pairs
+# a pass, on derivation data only (bench/verified_checks.py repro;
+# bench/results/verified_repro_{pems08_prefix,synthetic_n120}_strategy.json); 8.3% rounded up
+RETIMING_FLOOR = 0.085
 METHOD = "schedule"  # what a stored verification was measured by ("first-batches": before the schedule probe)
 
 # (job, batches to run at each epoch) -> the job's schedule, one timed step at a time
