@@ -22,6 +22,8 @@ time); the 1-minute load average is recorded at each arm's start and end.
 Usage: flock /tmp/sttune-bench.lock python bench/search_value.py [--seeds 10 11 12] [--models stid gwnet]
        [--datasets sz_taxi los_loop pems04_prefix] [--parallel 2] [--record]
        python bench/search_value.py --render bench/results/search_value.json
+       python bench/search_value.py --predictions /tmp/sttune-value-XXXX bench/results/search_value.json --record
+         (after a run: each trained strategy trial's predicted cost beside its measured one, Kendall tau)
 Full JSON to $STTUNE_BENCH_OUT/search_value.json after every cell; ``--record`` also writes it to
 bench/results/search_value.json.
 """
@@ -175,6 +177,43 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def kendall_tau(a: list[float], b: list[float]) -> float:
+    """Kendall's tau-b (ties count for neither side)."""
+    from ladder_check import kendall_tau as tau
+
+    return tau(a, b)
+
+
+def predictions(folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The low-fidelity signal the searches skipped candidates on, against what they cost: each trained
+    strategy trial's predicted charge (its planned work × the full baseline's told cost, no margin;
+    sttune.tuning.predict.predicted_seconds) beside its told cost, both over the baseline's, pooled over
+    every study of a run; the Kendall tau between them and the ratios' spread."""
+    from sttune.tuning.keys import JOB, ROLE
+    from sttune.tuning.predict import predicted_seconds
+
+    pairs = []
+    for r in rows:
+        for quick in (False, True):
+            cache = folder / "cache"
+            recipe = recipe_for(r["dataset"], r["model"], r["seed"], quick, cache)
+            run = Run(folder / f"{r['dataset']}-{r['model']}-{r['seed']}" / recipe.name, recipe, recipe.name)
+            trials = load_studies(run)[0].get_trials(deepcopy=False)
+            base = next(t for t in trials if t.user_attrs.get(ROLE) == "baseline" and t.values
+                        and float(t.user_attrs.get("sttune.fraction", 1)) >= 1)
+            for t in trials:
+                if t.state.name != "COMPLETE" or ROLE in t.user_attrs or JOB not in t.user_attrs or not t.values:
+                    continue
+                predicted = predicted_seconds(rec.job_from_attr(t.user_attrs[JOB]), trials)
+                if predicted:
+                    pairs.append({"cell": f"{r['dataset']} {r['model']} {r['seed']}", "arm": "quick" if quick else "default",
+                                  "trial": t.number, "predicted": predicted / base.values[1],
+                                  "measured": t.values[1] / base.values[1]})
+    ratios = [p["measured"] / p["predicted"] for p in pairs]
+    return {"pairs": pairs, "kendall_tau": kendall_tau([p["predicted"] for p in pairs], [p["measured"] for p in pairs]),
+            "ratio": {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)} if ratios else None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=["sz_taxi", "los_loop", "pems04_prefix"])
@@ -184,12 +223,24 @@ def main() -> None:
     parser.add_argument("--out", default="search_value")
     parser.add_argument("--record", action="store_true", help="also write bench/results/<out>.json")
     parser.add_argument("--render", type=Path, help="print the markdown table of a saved run and exit")
+    parser.add_argument("--predictions", type=Path, nargs=2, metavar=("FOLDER", "JSON"),
+                        help="a finished run's temporary folder and its JSON: add the cost predictions' check")
     args = parser.parse_args()
     if args.render:
         print(markdown(json.loads(args.render.read_text())))
         return
+    if args.predictions:
+        folder, path = args.predictions
+        payload = json.loads(path.read_text())
+        payload["predictions"] = predictions(folder, payload["runs"])
+        print(f"wrote {save(args.out, payload)}")
+        if args.record:
+            record(args.out, payload)
+        print(json.dumps({k: v for k, v in payload["predictions"].items() if k != "pairs"}))
+        return
     assert not set(args.seeds) & {0, 1, 2, 100, 101}, "fresh seeds only: 0-2 are development seeds, 100-101 derivation"
     folder = Path(tempfile.mkdtemp(prefix="sttune-value-"))
+    print(f"run folders under {folder}", flush=True)
     jobs = [(d, m, s) for m in args.models for s in args.seeds for d in args.datasets]  # STID's cells first
     rows: list[dict[str, Any]] = []
     started = time.strftime("%Y-%m-%d %H:%M:%S")

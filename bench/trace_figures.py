@@ -1132,6 +1132,13 @@ def verified(spec: Spec) -> None:
         spec.value(where, 2, src, "verdict.quiet_median", verdict["quiet_median"], f"quiet median {verdict['quiet_median']:.2f}x")
         for col, key in ((3, "all_overlap"), (4, "all_contain_quiet_median"), (5, "verdicts_agree")):
             spec.value(where, col, src, f"verdict.{key}", verdict[key], "yes" if verdict[key] else "no")
+    para = (*sec, "**A floor between re-timings (session 12).**")
+    for src, label in (("verified_repro_pems08_prefix_strategy.json", "up to "), ("verified_repro_synthetic_n120_strategy.json", "and ")):
+        speeds = [c["speedup"] for c in load(src)["checks"]]
+        median = statistics.median(speeds)
+        spread = max(max(x / median, median / x) for x in speeds) - 1
+        spec.value(para, None, src, "checks[*].speedup (the largest deviation from their median)", spread,
+                   f"{label}{100 * spread:.1f}%")
     src = "verified_budget.json"
     for i, row in enumerate(load(src)["budgets"]):
         where = (*sec, "### A budget that holds", f"| --budget {row['budget']:g} |")
@@ -1281,9 +1288,69 @@ def other_docs(show: Callable[[str], None], failures_only: bool) -> int:
     return bad
 
 
+LADDER_NAMES = {"pems08_prefix": "PEMS08 prefix", "synthetic_n120": "synthetic 120"}
+
+
+def ladder_check(spec: Spec) -> None:
+    """The ladder read off the baseline against trained rungs (issue 34): bench/results/ladder_check.json."""
+    src = "ladder_check.json"
+    if not (ROOT / RESULTS / src).is_file():
+        return
+    data = load(src)
+    sec = ("## The ladder read off the baseline (issue 34)",)
+    spec.value((*sec, "s wall. Val MAE"), None, src, "wall_seconds", data["wall_seconds"], f"{data['wall_seconds']:.0f} s wall")
+    for i, block in enumerate(data["blocks"]):
+        for j, rung in enumerate(block["rungs"]):
+            where = (*sec, f"| {block['model']} | {LADDER_NAMES[block['dataset']]} | {rung['epochs']} |")
+            path = ("blocks", i, "rungs", j)
+            spec.add(where, 3, src, (*path, "derived_val_change"), lambda v: spct(v, 2))
+            spec.add(where, 4, src, (*path, "shortened_val_change"), lambda v: spct(v, 2))
+            spec.add(where, 5, src, (*path, "trained_val_change"), lambda v: spct(v, 2))
+            spec.add(where, 6, src, (*path, "trained_minus_derived"), lambda v: f"{100 * v:+.2f} points")
+        spec.add((*sec, "Kendall tau: "), None, src, ("blocks", i, "kendall_tau"),
+                 lambda v, b=block: f"{b['model']} {LADDER_NAMES[b['dataset']]} {v:.2f}")
+
+
+VALUE_ARMS = (("default", ("default", "choice")), ("--quick", ("quick", "choice")), ("best rung", ("default", "rung")))
+
+
+def search_value(spec: Spec) -> None:
+    """Does the default search find more than its default (issue 34): bench/results/search_value.json."""
+    src = "search_value.json"
+    if not (ROOT / RESULTS / src).is_file():
+        return
+    data = load(src)
+    sec = ("## The search against --quick and training shorter (issue 34)",)
+    for i, run in enumerate(data["runs"]):
+        for arm, (key, part) in VALUE_ARMS:
+            a = run[key][part]
+            where = (*sec, f"| {run['dataset']} | {run['model']} | {run['seed']} | {arm} |")
+            path = ("runs", i, key, part)
+            spec.value(where, 4, src, show_path((*path, "label")), a["label"], f"{a['label']} ({a['epochs']})")
+            low, high = a["speedup_interval"] or (a["speedup"], a["speedup"])
+            spec.value(where, 5, src, show_path((*path, "speedup")), a["speedup"], f"{a['speedup']:.2f}x [{low:.2f}, {high:.2f}]")
+            spec.add(where, 6, src, (*path, "val_mae_change"), spct)
+            test = a["test_mae_change"]
+            spec.value(where, 7, src, show_path((*path, "test_mae_change")), test,
+                       "n/a (read off)" if test is None else spct(test))
+            spec.add(where, 8, src, (*path, "search_cost_baselines"), f2)
+    v = data["verdicts"]
+    para = (*sec, "**What it shows.**")
+    spec.value(para, None, src, "verdicts.default_cost_max", v["default_cost_max"], f"at most {v['default_cost_max']:.2f} baselines")
+    spec.value(para, None, src, "verdicts.default_beats_quick_by_10pct", v["default_beats_quick_by_10pct"],
+               f"{v['default_beats_quick_by_10pct']} of {v['cells']} cells")
+    for arm in ("default", "quick", "rung"):
+        spec.value(para, None, src, f"verdicts.median_speedup.{arm}", v["median_speedup"][arm],
+                   f"{v['median_speedup'][arm]:.2f}x")
+    if "predictions" in data:
+        pred = data["predictions"]
+        spec.value((*sec, "**Predicted costs.**"), None, src, "predictions.kendall_tau", pred["kendall_tau"],
+                   f"Kendall tau {pred['kendall_tau']:.2f}")
+
+
 SECTIONS: list[Callable[[Spec], None]] = [st_prune, st_prune_superseded, sanity, trainer_overhead, stemdist, dynst,
                                           frontier, early_stopping, dynst_deploy, scale, search_economics, headline_arms,
-                                          verified, dynst_inference, derive_defaults]
+                                          verified, dynst_inference, derive_defaults, ladder_check, search_value]
 
 # Figures with no run of record that must not be printed as measurements where they used to be.
 ABSENT: list[tuple[str, str]] = [

@@ -82,7 +82,7 @@ def _summary(plan: Any) -> list[str]:  # DatasetPlan
         count = "an unknown number of" if plan.sampled_trials is None else str(plan.sampled_trials)
         lines.append(f"sampled trials: {count}, each about {plan.sampled_fraction:.2f} baselines (an estimate: "
                      f"the mean planned work of random draws from each strategy's space); with a budget, one "
-                     f"starts only while the dearest trial so far still fits beside the re-timing reserve")
+                     f"starts only while its predicted cost fits beside the re-timing reserve")
     ladder = "derived from the full baseline's curve (free)" if plan.ladder == "derived" else "trained"
     lines.append(f"ladder: {ladder}")
     lines += [f"note: {note}" for note in plan.notes]

@@ -1,8 +1,8 @@
 """A search's plan and its predicted cost, before anything is spent (``sttune search --dry-run``).
 
 A search's cost is hard to guess from a recipe: the ladder, the recommended configurations and
-the export's re-timing come on top of the sampled trials, and the budget's rule starts a sampled
-trial only when the dearest trial so far would still fit. So the plan is built the way a study
+the export's re-timing come on top of the sampled trials, and the budget's rule starts a trial
+only when its predicted cost still fits (a queued one that does not is skipped). So the plan is built the way a study
 builds its trials (:func:`~sttune.tuning.space.job_for_trial` on an in-memory study, the
 baselines and recommendations in :mod:`sttune.tuning.setup`'s order), each trial's work is
 predicted from the strategies' own plans (:func:`~sttune.training.plan.planned_fraction`), and
@@ -394,6 +394,8 @@ class _Course:
             self.stop = "timeout"
         elif (lim.budget is not None and self.claims > 0
               and self.committed + lim.reserve + self.estimate(step) > lim.budget):
+            if step.kind == "recommended":
+                return False  # skipped untrained: the next queued trial may still fit
             self.stop = "budget"
         return not self.stop
 
@@ -483,6 +485,7 @@ def _enqueued(recipe: Recipe, dataset: DatasetBlock,
             share = n / epochs  # a rung trains whole epochs; the budget expects f of the baseline
             steps.append(_Step("ladder", f"ladder {100 * f:g}%", {}, n, Prediction(share), None, share, wall(share, n),
                                "trained", f))
+    recommended = []
     for tag, job in recommended_rows(recipe, dataset):
         try:
             found = predict(job.strategies, job.train.epochs)
@@ -490,9 +493,10 @@ def _enqueued(recipe: Recipe, dataset: DatasetBlock,
             found = Prediction(None, f"not predicted: it does not build ({exc.message})")
         label = "+".join(name for name, _ in job.strategies) or None
         params = {name: p for name, p in job.strategies}
-        steps.append(_Step("recommended", tag, params, epochs, found, label, found.fraction,
-                           wall(found.fraction, epochs), found.note))
-    return steps
+        recommended.append(_Step("recommended", tag, params, epochs, found, label, found.fraction,
+                                 wall(found.fraction, epochs), found.note))
+    # queued cheapest predicted first, as sttune.tuning.setup enqueues them (no plan: last)
+    return steps + sorted(recommended, key=lambda step: 2.0 if step.prediction.fraction is None else step.prediction.fraction)
 
 
 def _row(step: _Step, runs: bool, base_s: float) -> PlannedTrial:

@@ -84,7 +84,9 @@ def test_the_plan_lists_the_baseline_the_ladder_and_each_recommendation_in_order
     tags = [tag for tag, _ in recommended_trials(recipe)[0]]
     assert tags == ["st_prune#1", "dynst#1"]  # stemdist recommends nothing
     labels = [row.label for row in study.rows]
-    assert labels == ["baseline", "ladder 50%", "ladder 25%", *tags, "sampled ×9", "verification reserve"]
+    # queued cheapest predicted first, as the study enqueues them: DynST (78% of the work) before ST-Prune
+    assert labels == ["baseline", "ladder 50%", "ladder 25%", "dynst#1", "st_prune#1", "sampled ×9", "verification reserve"]
+    assert study.rows[3].work_fraction < study.rows[4].work_fraction
     assert [row.count for row in study.rows[:-1]] == [1, 1, 1, 1, 1, 9]  # 14 trials in all
     assert study.stops_at == "trial count" and all(row.runs for row in study.rows)
     assert "trained" in study.rows[1].note and study.rows[1].baselines == 0.5
@@ -134,7 +136,7 @@ def test_the_json_form_carries_every_row(quickstart):
 def test_a_smaller_budget_affords_fewer_sampled_trials(tmp_path):
     recipe = tiny_recipe(tmp_path)
     counts = [sttune.preview_search(recipe, budget=b).datasets[0].sampled_trials for b in (12, 8, 4)]
-    assert counts[0] > counts[1] > counts[2] == 0, counts
+    assert counts[0] > counts[1] > counts[2], counts
 
 
 def step(kind: str, cost: float | None, strategy: str | None = None) -> _Step:
@@ -149,7 +151,10 @@ def test_the_budget_starts_a_trial_only_while_its_predicted_cost_fits():
         runs, count, stop = run_course(steps, step("sampled", 0.5), Limits(None, budget, None, 1.0))
         assert runs == [True, True] and count == expected and stop == "budget", budget
     runs, count, stop = run_course(steps, step("sampled", 0.5), Limits(None, 2.5, None, 1.0))
-    assert runs == [True, False] and count == 0  # the recommendation itself does not fit: the search stops
+    assert runs == [True, False] and count == 0 and stop == "budget"  # the recommendation is skipped; nothing else fits
+    dear = [step("baseline", 1.0), step("recommended", 2.0, "dynst"), step("recommended", 0.2, "st_prune")]
+    runs, count, stop = run_course(dear, step("sampled", 5.0), Limits(None, 3.0, None, 1.0))
+    assert runs == [True, False, True]  # a dear queued trial is skipped, not left blocking a cheap one behind it
     runs, count, stop = run_course(steps, step("sampled", 0.5), Limits(5, 100.0, None, 1.0))
     assert count == 3 and stop == "trial count"
 
