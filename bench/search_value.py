@@ -209,8 +209,14 @@ def predictions(folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
                     pairs.append({"cell": f"{r['dataset']} {r['model']} {r['seed']}", "arm": "quick" if quick else "default",
                                   "trial": t.number, "predicted": predicted / base.values[1],
                                   "measured": t.values[1] / base.values[1]})
+    return {"pairs": pairs, **agreement(pairs),
+            "by_model": {m: agreement([p for p in pairs if f" {m} " in p["cell"]]) for m in MODELS}}
+
+
+def agreement(pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Kendall tau between predicted and measured, and measured / predicted's median and range."""
     ratios = [p["measured"] / p["predicted"] for p in pairs]
-    return {"pairs": pairs, "kendall_tau": kendall_tau([p["predicted"] for p in pairs], [p["measured"] for p in pairs]),
+    return {"n": len(pairs), "kendall_tau": kendall_tau([p["predicted"] for p in pairs], [p["measured"] for p in pairs]),
             "ratio": {"median": statistics.median(ratios), "low": min(ratios), "high": max(ratios)} if ratios else None}
 
 

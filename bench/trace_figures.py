@@ -1273,6 +1273,13 @@ OTHER_DOCS: list[tuple[str, str, str, Sequence[str | int], Callable[[Any], str]]
     ("docs/data.md", "and `zero` {}", "naive_residual.json", ("hourly", "plain", "naive", "zero", "val_mae"), lambda v: f"{v:.4f}"),
     ("docs/data.md", "{}% zeros", "naive_residual.json", ("hourly", "zero_share"), lambda v: f"{100 * v:.0f}"),
     ("docs/recipes.md", "(val MAE {} vs", "naive_residual.json", ("hourly", "residual", "val_mae"), lambda v: f"{v:.4f}"),
+    # issue 34: the search against --quick, as docs/selection.md restates it
+    ("docs/selection.md", "by 10% or more in {} of 18", "search_value.json", ("verdicts", "default_beats_quick_by_10pct"), str),
+    ("docs/selection.md", "at ≤ 1% val MAE: {}x (default)", "search_value.json", ("verdicts", "median_speedup", "default"),
+     lambda v: f"{v:.2f}"),
+    ("docs/selection.md", "{}x (`--quick`)", "search_value.json", ("verdicts", "median_speedup", "quick"), lambda v: f"{v:.2f}"),
+    ("docs/selection.md", "baselines and `--quick` 1.00-{}", "search_value.json", ("verdicts", "quick_cost_max"), lambda v: f"{v:.2f}"),
+    ("docs/selection.md", "The default search cost 1.61-{}", "search_value.json", ("verdicts", "default_cost_max"), lambda v: f"{v:.2f}"),
 ]
 
 
