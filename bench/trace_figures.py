@@ -1107,6 +1107,8 @@ VERIFIED_RUNS = (  # (doc row prefix, JSON): the verified speed-up reproduced (i
     ("synthetic 120 (derivation)", "verified_repro_synthetic_n120_strategy.json"),
     ("quick start, run 5", "verified_repro_quickstart_run5.json"),
     ("SZ-TAXI, strategy, run 3", "verified_repro_sz_taxi_strategy_run3.json"),
+    ("quick start, run 6", "verified_repro_quickstart_run6.json"),
+    ("SZ-TAXI, strategy, run 4", "verified_repro_sz_taxi_strategy_run4.json"),
 )
 
 
@@ -1273,6 +1275,17 @@ OTHER_DOCS: list[tuple[str, str, str, Sequence[str | int], Callable[[Any], str]]
     ("docs/data.md", "and `zero` {}", "naive_residual.json", ("hourly", "plain", "naive", "zero", "val_mae"), lambda v: f"{v:.4f}"),
     ("docs/data.md", "{}% zeros", "naive_residual.json", ("hourly", "zero_share"), lambda v: f"{100 * v:.0f}"),
     ("docs/recipes.md", "(val MAE {} vs", "naive_residual.json", ("hourly", "residual", "val_mae"), lambda v: f"{v:.4f}"),
+    # issue 34: the quick start's run of record and the search against --quick, as README.md states them
+    ("README.md", "the run of record cost {} baselines", "quickstart_record.json", ("default", "search_cost_baselines"),
+     lambda v: f"{v:.2f}"),
+    ("README.md", "exported the {}:", "quickstart_record.json", ("default", "export", "label"), lambda v: f"plain {v}"),
+    ("README.md", "lost {}% val MAE", "quickstart_record.json", ("default", "trials"), lambda rows: str(round(100 * (
+        next(r["val_mae"] for r in rows if r["label"].startswith("dynst"))
+        / next(r["val_mae"] for r in rows if r["label"] == "baseline") - 1)))),
+    ("README.md", "recommendations ({} baselines there", "quickstart_record.json", ("quick", "search_cost_baselines"),
+     lambda v: f"{v:.2f}"),
+    ("README.md", "beat `--quick` in {} of 18 cells", "search_value.json", ("verdicts", "default_beats_quick_by_10pct"), str),
+    ("README.md", "at a median of {}x against", "search_value.json", ("verdicts", "median_speedup", "default"), lambda v: f"{v:.2f}"),
     # issue 34: the search against --quick, as docs/selection.md restates it
     ("docs/selection.md", "by 10% or more in {} of 18", "search_value.json", ("verdicts", "default_beats_quick_by_10pct"), str),
     ("docs/selection.md", "at ≤ 1% val MAE: {}x (default)", "search_value.json", ("verdicts", "median_speedup", "default"),
@@ -1349,6 +1362,15 @@ def search_value(spec: Spec) -> None:
     for arm in ("default", "quick", "rung"):
         spec.value(para, None, src, f"verdicts.median_speedup.{arm}", v["median_speedup"][arm],
                    f"{v['median_speedup'][arm]:.2f}x")
+    src_q = "quickstart_record.json"
+    if (ROOT / RESULTS / src_q).is_file():
+        for arm, flag in (("default", "` |"), ("quick", " --quick` |")):
+            where = ("### The quick start, run of record (issue 34)", f"| `sttune search recipes/quickstart.yaml{flag}")
+            spec.add(where, 1, src_q, (arm, "search_cost_baselines"), f2)
+            spec.add(where, 2, src_q, (arm, "trained_trials"), str)
+            spec.add(where, 3, src_q, (arm, "export", "label"), str)
+            spec.add(where, 4, src_q, (arm, "export", "speedup"), lambda v: f"{v:.2f}x")
+            spec.add(where, 5, src_q, (arm, "wall_seconds"), lambda v: f"{v:.0f} s")
     if "predictions" in data:
         pred = data["predictions"]
         spec.value((*sec, "**Predicted costs.**"), None, src, "predictions.kendall_tau", pred["kendall_tau"],
