@@ -18,7 +18,7 @@ Usage: python bench/verified_checks.py repro --recipe quickstart --tolerance 0.0
        python bench/verified_checks.py repro --recipe synthetic_n120 --pick strategy --budget 4 [--record]
          (derivation data: the between-re-timing floor, sttune.outcome.verify)
        python bench/verified_checks.py budget --budgets 4 2 [--record]
-       python bench/verified_checks.py cache [--record]
+       python bench/verified_checks.py cache [--budget 6] [--record]
 Full JSON to $STTUNE_BENCH_OUT/verified_<check>_<recipe>.json; ``--record`` also writes it to
 bench/results/.
 """
@@ -208,7 +208,7 @@ def cache(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     charges = {}
     for name in ("first", "second"):
         run_dir = folder / name
-        sttune.search(QUICKSTART, run_dir=run_dir, export=False)
+        sttune.search(QUICKSTART, run_dir=run_dir, export=False, budget=args.budget or 6.0)  # room for STemDist trials
         study = load_studies(open_run(run_dir))[0]
         charges[name] = {r.number: {"label": r.label, "charged_prepare_seconds": r.result.charged_prepare_seconds,
                                     "prepare_seconds": r.result.prepare_seconds, "cost_seconds": r.cost_seconds,
@@ -251,7 +251,8 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, default=0.05)
     parser.add_argument("--budgets", type=float, nargs="+", default=[4.0, 2.0])
     parser.add_argument("--budget", type=float, default=None,
-                        help="repro: the searches' --budget (the default 2 may train no strategy trial)")
+                        help="repro, cache: the searches' --budget (repro: the default 2 may train no strategy "
+                             "trial; cache: default 6, room for STemDist trials)")
     parser.add_argument("--pick", choices=["export", "strategy"], default="export",
                         help="strategy: check the best strategy trial within the tolerance when the export is plain")
     parser.add_argument("--record", action="store_true")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +152,9 @@ class Trainer:
         for epoch in range(cfg.epochs):
             training.ctx.epoch = epoch
             yield from training.probe_epoch(shuffle, cfg, batches_at(epoch))
-            start.scheduler.step()
+            with warnings.catch_warnings():  # an epoch probed with no batch steps no optimiser; its lr still moves on
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+                start.scheduler.step()
 
     def _start(
         self, new_model: Callable[[], STModel], data: DataModule, strategies: Sequence[Strategy],

@@ -111,3 +111,17 @@ def test_halving_the_work_from_epoch_2_verifies_between_its_saving_and_its_ceili
     assert fraction == pytest.approx((2 + (EPOCHS - 2) / 2) / EPOCHS, rel=0.05)
     assert verified.reliably_faster and not verified.bounded
     assert 0.95 / fraction <= verified.speedup <= verified.ceiling
+
+
+def test_a_probed_epoch_without_batches_moves_the_schedule_without_a_warning(data):
+    # verification probes a few epochs; the others run no batch but their lr must still decay on time,
+    # and torch's "scheduler before optimizer" warning must not reach the user's terminal
+    import warnings
+
+    device = SimDevice()
+    config = TrainConfig(epochs=EPOCHS, batch_size=32, device="cpu")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        steps = list(Trainer(config, now=device).probe_schedule(_model(device, data), data, [],
+                                                                lambda epoch: 2 if epoch == 3 else 0))
+    assert steps and not [w for w in caught if "lr_scheduler" in str(w.message)]
