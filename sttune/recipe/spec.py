@@ -111,9 +111,9 @@ class SearchConfig:
     # skip a sampled candidate before it trains when its predicted cost cannot fit the budget or
     # cannot beat the cheapest trial within export.tolerance (sttune.tuning.predict)
     predict: bool = True
-    # strategy trials also search the training length (the param train.fraction: a ladder fraction
-    # or 1); with the derived ladder, the recommendations run once the baseline has trained, at the
-    # shortest ladder rung within export.tolerance of it (sttune.tuning.ladder.shortest_within)
+    # with the derived ladder: the recommendations run once the baseline has trained, at the shortest
+    # ladder rung within export.tolerance of it (sttune.tuning.ladder.shortest_within), and strategy
+    # trials also search the training length (train.fraction: a ladder fraction no shorter, or 1)
     shorten: bool = True
     early_stopping: RungPolicy = RungPolicy()
     # a trial whose whole job (config, training settings, seed) equals a finished trial's takes
