@@ -12,7 +12,7 @@ import torch
 from helpers import ManualClock, fit, trial_record
 from sttune.api import Strategy
 from sttune.outcome.select import cost_noise, fastest_within, select
-from sttune.outcome.verify import RETIMING_FLOOR, CannotVerify, retiming_floor, verify_speedup
+from sttune.outcome.verify import RETIMING_FLOOR, CannotVerify, verify_speedup
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.epoch import ProbeEvent
 from sttune.training.result import EpochRecord
@@ -134,7 +134,7 @@ def test_an_honest_saving_is_confirmed_within_its_interval():
     half = worked_record(5, 20.0, 5_000)  # half the batches each epoch, each as dear as the baseline's
     v = verify_speedup(half, BASE, flat(0.002, 0.002), pairs=12)  # the machine 2x slower now: both arms
     # exact pairs: the interval is the re-timing floor's (±8.5%), cut at the ceiling
-    assert v.speedup == pytest.approx(2.0) and v.interval == pytest.approx((2.0 / (1 + retiming_floor(len(v.pairs))), 2.0))
+    assert v.speedup == pytest.approx(2.0) and v.interval == pytest.approx((2.0 / (1 + RETIMING_FLOOR), 2.0))
     assert v.work_fraction == pytest.approx(0.5) and v.ceiling == pytest.approx(2.0)
     assert v.reliably_faster and not v.bounded and v.measured_in_search == pytest.approx(2.0)
     assert v.method == "schedule" and v.epochs == (0, 1, 2, 3) and len(v.pairs) == 12
@@ -194,7 +194,7 @@ def test_a_quiet_machine_during_the_chosen_trial_is_corrected_by_the_pairs():
     lucky = worked_record(5, 36.0 * 0.6, 9_000)
     v = verify_speedup(lucky, BASE, flat(0.001), pairs=8)
     assert v.measured_in_search == pytest.approx(40 / 21.6)
-    assert v.speedup == pytest.approx(10 / 9) and v.interval == pytest.approx((10 / 9 / (1 + retiming_floor(len(v.pairs))), 10 / 9))
+    assert v.speedup == pytest.approx(10 / 9) and v.interval == pytest.approx((10 / 9 / (1 + RETIMING_FLOOR), 10 / 9))
     assert v.speedup <= v.ceiling
 
 
@@ -229,7 +229,7 @@ def test_the_interval_is_a_bootstrap_over_the_pairs():
     assert v.low < v.speedup < v.high <= v.ceiling
     assert v.noise > 0.02  # the relative half-width of the bootstrap interval, before the ceiling cuts it
     again = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(iter([0.0011]))), pairs=8)
-    assert again.interval == pytest.approx((2 / 1.1 / (1 + (f := retiming_floor(len(again.pairs)))), 2 / 1.1 * (1 + f)))  # exact pairs: the re-timing floor
+    assert again.interval == pytest.approx((2 / 1.1 / (1 + RETIMING_FLOOR), 2 / 1.1 * (1 + RETIMING_FLOOR)))  # exact pairs: the re-timing floor
 
 
 def test_reliably_faster_needs_the_whole_interval_above_one():
@@ -379,9 +379,3 @@ def test_an_estimate_above_the_ceiling_keeps_its_interval_s_width():
     v = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(jitter)), pairs=12)
     assert v.speedup == v.ceiling == pytest.approx(2.0) and v.high == pytest.approx(2.0)
     assert v.low < 2.0 and not v.bounded  # moved down with the estimate, not squeezed to a point
-
-
-def test_the_re_timing_floor_is_measured_at_nine_pairs_and_shrinks_as_one_over_the_root_of_the_pairs():
-    assert retiming_floor(1) == retiming_floor(9) == RETIMING_FLOOR  # never narrower than measured at 9
-    assert retiming_floor(36) == pytest.approx(RETIMING_FLOOR / 2)
-    assert retiming_floor(42) > 0.031  # what 42 pairs strayed by on derivation data (verified_repro_*_long)

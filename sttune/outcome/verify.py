@@ -26,11 +26,10 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
    later pairs of each sampled epoch within them; the first batches resampled and scaled by a later
    pair's relative error, since a pass times each once; BOOTSTRAP draws, fixed seed) gives a 95%
    interval, never narrower than ± NOISE_FLOOR (no two timings of the same work agree better).
-   The passes stop on that width; the interval *reported* is never narrower than ± the re-timing
-   floor (:func:`retiming_floor`: 8.5% at 9 pairs, shrinking as 1 / sqrt(pairs)), how far re-timings
-   of one configuration from scratch strayed from their median on derivation data (a bootstrap
-   within one re-timing cannot see what differs between re-timings: the process's memory layout,
-   the machine's clock). "reliably faster" means its *low end* is above 1.
+   The passes stop on that width; the interval *reported* is never narrower than ± RETIMING_FLOOR,
+   how far re-timings of one configuration from scratch strayed from their median on derivation
+   data (a bootstrap within one re-timing cannot see what differs between re-timings: the process's
+   memory layout, the machine's clock). "reliably faster" means its *low end* is above 1.
 4. **The work ceiling.** A speed-up cannot exceed the work saved, 1 / work fraction (its passes
    over the baseline's, sttune.training.work). An estimate above the ceiling is cut to it and its
    interval moved down with it (keeping its width: the overshoot is the measurement's error), then
@@ -63,13 +62,14 @@ BOOTSTRAP = 2000
 MIN_PASSES = 2  # two re-timings from scratch, where affordable: their difference is in the interval
 TARGET_NOISE = 0.05  # passes go on until the interval's relative half-width is at most this...
 MAX_PASSES = 4  # ...or this many passes ran, or the next would pass the re-timing's share (accounting.VERIFY_SHARE)
-# the least relative half-width of a reported interval, at FLOOR_PAIRS pairs: six re-timings of one
-# configuration from scratch (the export, quiet twice, under one and two burners, a second identical
-# search's export) strayed from their median by up to 8.3% (PEMS08 prefix) and 5.8% (synthetic, 120
-# nodes) with 9 pairs, and by 3.1% with 42 (synthetic, 120 nodes, 60 days), on derivation data only
-# (bench/verified_checks.py repro; bench/results/verified_repro_*_strategy.json). The floor shrinks as
-# 1 / sqrt(pairs) from 8.5% at 9 (8.3% rounded up): 3.9% at 42, above the 3.1% measured there
-RETIMING_FLOOR, FLOOR_PAIRS = 0.085, 9
+# the least relative half-width of a reported interval: six re-timings of one configuration from
+# scratch (the export, quiet twice, under one and two burners, a second identical search's export)
+# strayed from their median by up to 8.3% (PEMS08 prefix) and 5.8% (synthetic, 120 nodes), 9 pairs
+# a pass, on derivation data only (bench/verified_checks.py repro;
+# bench/results/verified_repro_{pems08_prefix,synthetic_n120}_strategy.json); 8.3% rounded up. A floor
+# shrinking as 1 / sqrt(pairs) (3.1% measured at 42 pairs) was tried and withdrawn: SZ-TAXI's re-timings at
+# 22 pairs strayed by 8.6% (docs/benchmarks.md, "A floor that shrinks with the pairs")
+RETIMING_FLOOR = 0.085
 METHOD = "schedule"  # what a stored verification was measured by ("first-batches": before the schedule probe)
 
 # (job, batches to run at each epoch) -> the job's schedule, one timed step at a time
@@ -361,12 +361,6 @@ def _draw(by_pass: dict[int, list[dict[str, Any]]], rng: random.Random) -> dict[
     return {e: _resampled(p, rng) for e, p in _by_epoch([row for p in picked for row in by_pass[p]]).items()}
 
 
-def retiming_floor(pairs: int) -> float:
-    """The least relative half-width of an interval from ``pairs`` timed pairs (all passes):
-    RETIMING_FLOOR at FLOOR_PAIRS or fewer, shrinking as 1 / sqrt(pairs) above (see the constant)."""
-    return RETIMING_FLOOR * math.sqrt(FLOOR_PAIRS / max(pairs, FLOOR_PAIRS))
-
-
 def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
                rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> Verified:
     pairs = _by_epoch(rows)
@@ -384,8 +378,7 @@ def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen:
     noise = max(NOISE_FLOOR, (high - low) / (2 * estimate))  # this re-timing's own spread: more passes narrow it
     # ...and no two re-timings from scratch agree better than RETIMING_FLOOR (what a bootstrap within
     # one re-timing cannot see): the interval reported is never narrower than that
-    floor = retiming_floor(len(rows))
-    low, high = min(low, estimate / (1 + floor)), max(high, estimate * (1 + floor))
+    low, high = min(low, estimate / (1 + RETIMING_FLOOR)), max(high, estimate * (1 + RETIMING_FLOOR))
     fraction = work_fraction(chosen_record, baseline_record)
     ceiling = None if not fraction else 1.0 / fraction
     bounded = ceiling is not None and low > ceiling * (1 + NOISE_FLOOR)
