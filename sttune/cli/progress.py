@@ -271,6 +271,8 @@ def final_summary(console: Console, progress: SearchProgress | None, exports: Se
                   + ("" if e.verified.reliably_faster else ", not reliably faster than the full baseline")
                   if e.verified is not None
                   else f"speed-up {e.speedup_text}" if e.baseline else "no full baseline to compare with")
+        if e.baseline is not None and e.chosen.number == e.baseline.number:
+            figure = "the full baseline itself: no trial was faster within the tolerance"
         lines.append(f"{e.dataset}: exported {e.recipe_path} (trial {e.chosen.number}, {e.chosen.label}), {figure}")
     if exports:
         lines.append("next: " + " · ".join(f"{program} train {e.recipe_path}" for e in exports)

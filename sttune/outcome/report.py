@@ -195,8 +195,11 @@ def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, fl
     chosen = exported_choice(study, best_dir)
     retrainings, note = None, None
     interval = chosen.get("speedup_interval") if chosen else None
+    full = rec.full_baseline(rec.finished_records(study))
     if chosen is None:
         note = "no export yet: run `sttune export` (break-even needs the verified speed-up)"
+    elif full is not None and chosen.get("trial") == full.number:
+        note = "the export is the full baseline itself: no saving to pay the search back"
     elif not chosen.get("speedup_verified") or not isinstance(chosen.get("speedup"), (int, float)):
         note = "the exported speed-up is not verified"
     elif not (isinstance(interval, list) and interval and interval[0] > 1.0):

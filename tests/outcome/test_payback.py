@@ -64,6 +64,11 @@ def test_break_even_needs_a_verified_figure_whose_interval_is_above_one(tmp_path
     (tmp_path / "synthetic.json").write_text(json.dumps(summary))
     pays = rep.payback(study, RECIPE, tmp_path)
     assert pays["break_even_retrainings"] is None and "not reliably faster" in pays["break_even_note"]
+    itself = {"study": "unit:synthetic", "chosen": {"trial": 0, "cost_seconds": 100.0, "speedup": 1.0,
+                                                    "speedup_verified": True, "speedup_interval": [1.0, 1.0]}}
+    (tmp_path / "synthetic.json").write_text(json.dumps(itself))  # the full baseline exported
+    assert rep.payback(study, RECIPE, tmp_path)["break_even_note"].startswith("the export is the full baseline itself")
+    (tmp_path / "synthetic.json").write_text(json.dumps(summary))
     summary["chosen"].update(speedup=4.0, speedup_verified=False, speedup_interval=None)  # the search's figure
     (tmp_path / "synthetic.json").write_text(json.dumps(summary))
     pays = rep.payback(study, RECIPE, tmp_path)
