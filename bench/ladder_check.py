@@ -20,7 +20,7 @@ import argparse
 import time
 from typing import Any
 
-from common import Arm, bench_train, real_dataset, record, run_arm, save
+from common import Arm, bench_train, kendall_tau, real_dataset, record, run_arm, save
 from search_value import MODELS
 from sttune.recipe.spec import DatasetBlock
 from sttune.training.result import prefix_result
@@ -28,26 +28,6 @@ from sttune.tuning.space import epochs_for_fraction, shortened
 
 EPOCHS, SEED, FRACTIONS = 10, 100, (0.125, 0.25, 0.5, 0.75)  # search.baseline_ladder's default
 SYNTHETIC = DatasetBlock("synthetic", {"n_nodes": 120, "n_days": 10, "steps_per_day": 96, "seed": 7}, id="synthetic_n120")
-
-
-def kendall_tau(a: list[float], b: list[float]) -> float:
-    """Kendall's tau-b of two equally long lists (ties count for neither side)."""
-    concordant = discordant = ties_a = ties_b = 0
-    for i in range(len(a)):
-        for j in range(i + 1, len(a)):
-            x, y = a[i] - a[j], b[i] - b[j]
-            if x == 0 and y == 0:
-                continue
-            if x == 0:
-                ties_a += 1
-            elif y == 0:
-                ties_b += 1
-            elif (x > 0) == (y > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    denominator = ((concordant + discordant + ties_a) * (concordant + discordant + ties_b)) ** 0.5
-    return (concordant - discordant) / denominator if denominator else 0.0
 
 
 def one(model: str, dataset: str | DatasetBlock) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from common import real_dataset, record, save, shared_data
+from common import kendall_tau, real_dataset, record, save, shared_data
 from search_economics import Quiet
 from sttune.outcome.export import export_run, trial_summary, verified_speedup
 from sttune.outcome.pricing import comparison_noise, priced_records
@@ -177,38 +177,29 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def kendall_tau(a: list[float], b: list[float]) -> float:
-    """Kendall's tau-b (ties count for neither side)."""
-    from ladder_check import kendall_tau as tau
-
-    return tau(a, b)
-
-
 def predictions(folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The low-fidelity signal the searches skipped candidates on, against what they cost: each trained
     strategy trial's predicted charge (its planned work × the full baseline's told cost, no margin;
     sttune.tuning.predict.predicted_seconds) beside its told cost, both over the baseline's, pooled over
     every study of a run; the Kendall tau between them and the ratios' spread."""
     from sttune.tuning.keys import JOB, ROLE
-    from sttune.tuning.predict import predicted_seconds
+    from sttune.tuning.predict import full_baseline_cost, predicted_seconds
 
     pairs = []
     for r in rows:
         for quick in (False, True):
-            cache = folder / "cache"
-            recipe = recipe_for(r["dataset"], r["model"], r["seed"], quick, cache)
+            recipe = recipe_for(r["dataset"], r["model"], r["seed"], quick, folder / "cache")
             run = Run(folder / f"{r['dataset']}-{r['model']}-{r['seed']}" / recipe.name, recipe, recipe.name)
             trials = load_studies(run)[0].get_trials(deepcopy=False)
-            base = next(t for t in trials if t.user_attrs.get(ROLE) == "baseline" and t.values
-                        and float(t.user_attrs.get("sttune.fraction", 1)) >= 1)
+            base_seconds = full_baseline_cost(trials)[0]  # the full baseline's told cost
             for t in trials:
                 if t.state.name != "COMPLETE" or ROLE in t.user_attrs or JOB not in t.user_attrs or not t.values:
                     continue
                 predicted = predicted_seconds(rec.job_from_attr(t.user_attrs[JOB]), trials)
                 if predicted:
                     pairs.append({"cell": f"{r['dataset']} {r['model']} {r['seed']}", "arm": "quick" if quick else "default",
-                                  "trial": t.number, "predicted": predicted / base.values[1],
-                                  "measured": t.values[1] / base.values[1]})
+                                  "trial": t.number, "predicted": predicted / base_seconds,
+                                  "measured": t.values[1] / base_seconds})
     return {"pairs": pairs, **agreement(pairs),
             "by_model": {m: agreement([p for p in pairs if f" {m} " in p["cell"]]) for m in MODELS}}
 

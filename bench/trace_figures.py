@@ -1152,22 +1152,14 @@ def verified(spec: Spec) -> None:
     spec.value(shrink, None, "verified_repro_sz_taxi_strategy_run5.json", "checks[*].speedup; verdict.quiet_median",
                speeds, f"from {min(speeds):.2f}x to {max(speeds):.2f}x "
                f"({100 * (max(max(x / median, median / x) for x in speeds) - 1):.1f}% from the quiet median {median:.2f}x)")
-    src = "verified_budget.json"
-    for i, row in enumerate(load(src)["budgets"]):
-        where = (*sec, "### A budget that holds", f"| --budget {row['budget']:g} |")
-        spec.value(where, 1, src, f"budgets[{i}].search_cost_baselines", row["search_cost_baselines"],
-                   f"{row['search_cost_baselines']:.2f}")
-        spec.value(where, 2, src, f"budgets[{i}].trials", row["trials"], str(row["trials"]))
-        spec.value(where, 3, src, f"budgets[{i}].label", row["label"], row["label"])
-        spec.value(where, 4, src, f"budgets[{i}].export", row["export"]["speedup"], interval(row["export"]))
-    src = "verified_budget_run2.json"
-    for i, row in enumerate(load(src)["budgets"]):
-        where = (*sec, "### A budget that holds", f"| --budget {row['budget']:g}, run 2 |")
-        spec.value(where, 1, src, f"budgets[{i}].search_cost_baselines", row["search_cost_baselines"],
-                   f"{row['search_cost_baselines']:.2f}")
-        spec.value(where, 2, src, f"budgets[{i}].trials", row["trials"], str(row["trials"]))
-        spec.value(where, 3, src, f"budgets[{i}].label", row["label"], row["label"])
-        spec.value(where, 4, src, f"budgets[{i}].export", row["export"]["speedup"], interval(row["export"]))
+    for src, run in (("verified_budget.json", ""), ("verified_budget_run2.json", ", run 2")):
+        for i, row in enumerate(load(src)["budgets"]):
+            where = (*sec, "### A budget that holds", f"| --budget {row['budget']:g}{run} |")
+            spec.value(where, 1, src, f"budgets[{i}].search_cost_baselines", row["search_cost_baselines"],
+                       f"{row['search_cost_baselines']:.2f}")
+            spec.value(where, 2, src, f"budgets[{i}].trials", row["trials"], str(row["trials"]))
+            spec.value(where, 3, src, f"budgets[{i}].label", row["label"], row["label"])
+            spec.value(where, 4, src, f"budgets[{i}].export", row["export"]["speedup"], interval(row["export"]))
     src = "verified_cache_run2.json"
     run2 = load(src)
     where = (*sec, "### A budget that holds", "| stemdist trial 5, run 2 |")

@@ -35,17 +35,11 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers import TINY_RECIPE
+
 LINE_LIMIT = 600
-TINY = {
-    "name": "tiny",
-    "datasets": [{"name": "synthetic", "params": {"n_nodes": 8, "n_days": 3, "steps_per_day": 48, "seed": 1}}],
-    "protocol": {"in_len": 6, "out_len": 3},
-    "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
-    "train": {"epochs": 1, "batch_size": 32, "device": "cpu", "seed": 0},
-    "strategies": [{"name": "dynst", "params": {"s_final": 0.5}}],
-    "search": {"trials": 3, "seed": 0, "baseline_ladder": [], "predict": False, "shorten": False},
-    "export": {"verify_pairs": 0},
-}
+TINY = {**TINY_RECIPE, "search": {"trials": 3, "seed": 0, "baseline_ladder": [], "predict": False, "shorten": False},
+        "export": {"verify_pairs": 0}}
 
 
 # --- the kit: recipes, shared artifacts, expectations, injected faults ---------------------

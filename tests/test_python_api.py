@@ -15,19 +15,13 @@ import yaml
 from typer.testing import CliRunner
 
 import sttune
+from helpers import TINY_RECIPE
 from sttune.api import Strategy
 from sttune.cli import app
 from sttune.errors import RecipeError, SttuneError
 from sttune.training.metrics import MetricAccumulator
 
-TINY = {
-    "name": "tiny",
-    "datasets": [{"name": "synthetic", "params": {"n_nodes": 8, "n_days": 3, "steps_per_day": 48, "seed": 1}}],
-    "protocol": {"in_len": 6, "out_len": 3},
-    "model": {"name": "stid", "params": {"embed_dim": 8, "n_layers": 1}},
-    "train": {"epochs": 2, "batch_size": 32, "device": "cpu", "seed": 0},
-    "strategies": [{"name": "dynst", "params": {"s_final": 0.5}}],
-}
+TINY = {**TINY_RECIPE, "train": {**TINY_RECIPE["train"], "epochs": 2}}
 
 
 def write(folder: Path, **overrides) -> Path:

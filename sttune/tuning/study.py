@@ -26,6 +26,7 @@ from typing import Any
 import optuna
 
 from sttune.errors import SttuneError
+from sttune.recipe.spec import Recipe
 from sttune.training.jobs import Job, train_job
 from sttune.tuning import records as rec
 from sttune.tuning.accounting import WAITING, count_done, decide, fits_budget, within_trial_count
@@ -117,7 +118,7 @@ def place_trial(study: optuna.Study, trial: optuna.Trial, plan: StudyPlan, event
     return job if reason is None else _skip(study, trial, reason, events)
 
 
-def too_short(job: Job, recipe: Any, trials: list[optuna.trial.FrozenTrial]) -> str | None:
+def too_short(job: Job, recipe: Recipe, trials: list[optuna.trial.FrozenTrial]) -> str | None:
     """Why a sampled strategy trial is shorter than can hold accuracy, or None: fewer epochs than
     the shortest plain training within the tolerance (sttune.tuning.ladder.shortest_within)."""
     shortest = shortest_within(trials, recipe.export.tolerance)
