@@ -316,6 +316,18 @@ def test_export_writes_the_verified_figure_and_keeps_it_on_the_study(tmp_path):
     assert first.note is None
 
 
+def test_a_close_verdict_goes_on_only_as_far_as_the_budget_has_room():
+    from sttune.outcome.export import close_share
+    from sttune.tuning.accounting import CLOSE_SHARE, VERIFY_OVERHEAD
+
+    study = study_of(BASE, worked_record(1, 20.0, 5_000))  # 60 s spent; a baseline costs 40 s
+    assert close_share(study, BASE) == CLOSE_SHARE  # no budget
+    study.set_user_attr(keys.RECIPE, {"search": {"budget": 2.0}})  # 80 s: 20 s left
+    assert close_share(study, BASE) == pytest.approx(20 / 40 / VERIFY_OVERHEAD)
+    study.set_user_attr(keys.RECIPE, {"search": {"budget": 1.4}})  # spent beyond it: no further passes
+    assert close_share(study, BASE) == 0.0
+
+
 def test_an_export_that_is_not_reliably_faster_says_so_in_every_output(tmp_path):
     import json
 
@@ -371,6 +383,58 @@ def test_passes_go_on_until_the_interval_is_narrow_or_the_share_is_spent():
     small = iter([0.0008, 0.0012] * 1000)
     capped = verify_speedup(half, BASE, rate_prober(lambda b, e: 0.001 if b else next(small)), pairs=12)
     assert {p["pass"] for p in capped.pairs} == {0}  # 24 batches already pass 40% of the 40 a baseline runs
+
+
+def test_later_pairs_go_first_equally_often_whatever_the_pairs_per_epoch():
+    # 4 pairs an epoch (1 first + 3 later): counting rounds put the same arm first in 2 of each
+    # epoch's 3 later pairs, every epoch, and the first-timed arm runs slower (cold caches)
+    half = worked_record(5, 20.0, 5_000)
+    v = verify_speedup(half, BASE, flat(0.001), pairs=16, close_share=0.0)
+    later = [tuple(p["order"]) for p in v.pairs if not p["first"]]
+    for index in {p["pass"] for p in v.pairs}:
+        mine = [tuple(p["order"]) for p in v.pairs if not p["first"] and p["pass"] == index]
+        assert abs(mine.count(("chosen", "baseline")) - mine.count(("baseline", "chosen"))) <= 1
+    assert later.count(("chosen", "baseline")) == later.count(("baseline", "chosen"))
+    epoch_rows = [p for p in v.pairs if p["pass"] == 0 and p["epoch"] == 0]
+    assert all(a["order"] != b["order"] for a, b in zip(epoch_rows, epoch_rows[1:]))
+
+
+def _near_threshold(per_batch_ratio, close_share=None, notices=None):
+    """A trial doing 80% of the baseline's batches, each ``per_batch_ratio`` × as dear (±4%
+    jitter), re-timed against a 400-batch baseline; returns the verified figure and its passes."""
+    big = worked_record(0, 400.0, 100_000, role="baseline")
+    trial = worked_record(5, 320.0 * per_batch_ratio, 80_000)
+    jitter = iter([0.96, 1.04, 1.02, 0.98] * 10_000)
+
+    class Listener:
+        def notice(self, message):
+            notices.append(message)
+
+        def epoch_done(self, done, total):
+            pass
+
+    kwargs = {} if close_share is None else {"close_share": close_share}
+    prober = rate_prober(lambda b, e: 0.001 if b else 0.001 * per_batch_ratio * next(jitter))
+    v = verify_speedup(trial, big, prober, pairs=12, listener=Listener() if notices is not None else None, **kwargs)
+    return v, len({p["pass"] for p in v.pairs})
+
+
+def test_a_verdict_close_to_flipping_is_decided_by_more_passes():
+    from sttune.outcome.verify import CLOSE_PASSES, MAX_PASSES, MIN_PASSES
+    from sttune.tuning.accounting import CLOSE_SHARE
+
+    notices: list[str] = []
+    # 1 / (0.8 × 1.152) = 1.085x: "reliably faster" needs the estimate above 1 + RETIMING_FLOOR
+    close, passes = _near_threshold(1.152, notices=notices)
+    assert close.speedup == pytest.approx(1 + RETIMING_FLOOR, rel=0.02)
+    assert MAX_PASSES < passes <= CLOSE_PASSES and any("within the re-timing's own noise" in n for n in notices)
+    assert close.seconds <= CLOSE_SHARE * 400 * 0.001  # within its share of the 400-batch baseline
+    far, passes = _near_threshold(0.9)  # 1.39x: the verdict cannot flip within its interval
+    assert far.reliably_faster and passes == MIN_PASSES
+    slow, passes = _near_threshold(1.3)  # 0.96x: not faster whichever end
+    assert not slow.reliably_faster and passes == MIN_PASSES
+    held, passes = _near_threshold(1.152, close_share=0.0)  # a budget without room: the regular passes only
+    assert passes == MIN_PASSES
 
 
 def test_an_estimate_above_the_ceiling_keeps_its_interval_s_width():

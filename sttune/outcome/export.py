@@ -27,7 +27,7 @@ from sttune.outcome.verify import (
 )
 from sttune.recipe.spec import ModelBlock, Recipe, StrategyBlock, dump_recipe, write_atomic
 from sttune.tuning import records as rec
-from sttune.tuning.accounting import verification_reserve
+from sttune.tuning.accounting import CLOSE_SHARE, VERIFY_OVERHEAD, verification_reserve
 from sttune.tuning.keys import VERIFIED, stored_recipe
 from sttune.tuning.runs import Run, load_studies
 
@@ -159,7 +159,7 @@ def verified_speedup(
         listener.notice(f"{label}: re-timing trial {chosen.number} against the full baseline "
                         f"({pairs} interleaved batch pairs over the whole schedule)...")
     try:
-        verified = verify_speedup(chosen, baseline, prober, pairs, listener)
+        verified = verify_speedup(chosen, baseline, prober, pairs, listener, close_share(study, baseline))
     except SttuneError as exc:  # the data or a plugin is not available here: export unverified, say why
         raise CannotVerify(f"re-timing failed: {exc.one_line()}") from None
     except CannotVerify:
@@ -192,18 +192,34 @@ def best_trade_off(
     return None
 
 
+def _budget_left(study: optuna.Study, baseline: rec.TrialRecord) -> float | None:
+    """Device seconds ``search.budget`` leaves after the trials and the re-timings so far (None: no budget)."""
+    budget = (stored_recipe(study.user_attrs) or {}).get("search", {}).get("budget")
+    if budget is None or not baseline.cost_seconds > 0:
+        return None
+    stored = study.user_attrs.get(VERIFIED, {})
+    spent = rec.spent_seconds(rec.finished_records(study)) + sum(
+        float(v.get("seconds") or 0.0) for v in stored.values() if isinstance(v, dict))
+    return float(budget) * baseline.cost_seconds - spent
+
+
 def budget_has_room(study: optuna.Study, baseline: rec.TrialRecord, pairs: int | None) -> bool:
     """Whether one more re-timing keeps the study within its ``search.budget`` (no budget: yes).
 
     The search kept room for one re-timing (the chosen trial's); a second one (the best trade-off)
     runs only where what the trials and the re-timings so far spent leaves room for it."""
-    budget = (stored_recipe(study.user_attrs) or {}).get("search", {}).get("budget")
-    if budget is None or not baseline.cost_seconds > 0:
-        return True
-    stored = study.user_attrs.get(VERIFIED, {})
-    spent = rec.spent_seconds(rec.finished_records(study)) + sum(
-        float(v.get("seconds") or 0.0) for v in stored.values() if isinstance(v, dict))
-    return spent + verification_reserve(baseline, pairs) <= float(budget) * baseline.cost_seconds
+    left = _budget_left(study, baseline)
+    return left is None or verification_reserve(baseline, pairs) <= left
+
+
+def close_share(study: optuna.Study, baseline: rec.TrialRecord) -> float:
+    """How far, in full baselines, a re-timing whose verdict is close may go on
+    (accounting.CLOSE_SHARE; under ``search.budget`` no further than the budget has room for,
+    each pass's set-up counted as accounting.VERIFY_OVERHEAD)."""
+    left = _budget_left(study, baseline)
+    if left is None:
+        return CLOSE_SHARE
+    return max(0.0, min(CLOSE_SHARE, left / baseline.cost_seconds / VERIFY_OVERHEAD))
 
 
 def _not_faster_note(

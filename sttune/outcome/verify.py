@@ -9,9 +9,10 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
    each epoch's selection and epoch-end hooks run in full (ST-Prune's scoring and annealing,
    DynST's mask updates, drops and regrowth at their own epochs), and on a few *sampled* epochs,
    spread from the first to the last, each run trains a few batches. The two runs advance in
-   rounds of one timed step each (select, select | batch, batch | ... | end, end), and who goes
-   first alternates every round: each chosen batch is timed next to a baseline batch, at the same
-   load, half the pairs one way round and half the other. That is a *pair*.
+   rounds of one timed step each (select, select | batch, batch | ... | end, end): each chosen
+   batch is timed next to a baseline batch, at the same load. That is a *pair*. Who goes first
+   alternates pair by pair, and an epoch's first pair from epoch to epoch and pass to pass: half
+   the later pairs run one way round and half the other.
 2. **A load-free estimate.** Within a pair the load cancels: chosen / baseline is what one of the
    chosen trial's batches costs in baseline batches at that point of its schedule. Each arm's
    whole training is priced in baseline batches: for each epoch its first batch (a stratum of its
@@ -29,7 +30,10 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
    The passes stop on that width; the interval *reported* is never narrower than ± RETIMING_FLOOR,
    how far re-timings of one configuration from scratch strayed from their median on derivation
    data (a bootstrap within one re-timing cannot see what differs between re-timings: the process's
-   memory layout, the machine's clock). "reliably faster" means its *low end* is above 1.
+   memory layout, the machine's clock). "reliably faster" means its *low end* is above 1. A verdict
+   that would flip within the estimate's own interval is *close*: passes go on (up to CLOSE_PASSES,
+   within accounting.CLOSE_SHARE of a baseline or what the caller's budget allows) until it is not,
+   so that a saving near the floor is decided by more pairs rather than by one re-timing's luck.
 4. **The work ceiling.** A speed-up cannot exceed the work saved, 1 / work fraction (its passes
    over the baseline's, sttune.training.work). An estimate above the ceiling is cut to it and its
    interval moved down with it (keeping its width: the overshoot is the measurement's error), then
@@ -39,7 +43,8 @@ loads as much as configurations. Before a speed-up is printed, export re-times t
 The cost: 2 × pairs training batches, both runs' selections and epoch-end hooks every epoch, and
 both preparations (a cache hit for a distilled set). The default number of pairs is 5% of the
 baseline's batches (9 to 50), so a pass re-times about 10% of one baseline training's batches (more
-for a baseline under 180 batches); ``Verified.seconds`` says what the re-timing took.
+for a baseline under 180 batches), up to half of one for a close verdict; ``Verified.seconds`` says
+what the re-timing took.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ BOOTSTRAP = 2000
 MIN_PASSES = 2  # two re-timings from scratch, where affordable: their difference is in the interval
 TARGET_NOISE = 0.05  # passes go on until the interval's relative half-width is at most this...
 MAX_PASSES = 4  # ...or this many passes ran, or the next would pass the re-timing's share (accounting.VERIFY_SHARE)
+CLOSE_PASSES = 8  # a close verdict: passes go on to this many, within accounting.CLOSE_SHARE of a baseline
 # the least relative half-width of a reported interval: six re-timings of one configuration from
 # scratch (the export, quiet twice, under one and two burners, a second identical search's export)
 # strayed from their median by up to 8.3% (PEMS08 prefix) and 5.8% (synthetic, 120 nodes), 9 pairs
@@ -205,11 +211,13 @@ class _Arm:
 
 
 def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, pairs: int | None = None,
-                   listener: VerifyListener | None = None) -> Verified:
+                   listener: VerifyListener | None = None, close_share: float = accounting.CLOSE_SHARE) -> Verified:
     """Re-time ``chosen`` against ``baseline`` over their schedules (see the module doc), in
     passes of ``pairs`` pairs until the interval is narrow enough, MAX_PASSES ran, or the next
-    pass would take the re-timing past its share of a baseline; ``listener`` hears each epoch of
-    the lockstep as it ends."""
+    pass would take the re-timing past its share of a baseline; then, while the verdict is
+    *close* (it would flip somewhere within the estimate's own interval), more passes up to
+    CLOSE_PASSES and ``close_share`` of a baseline. ``listener`` hears each epoch of the lockstep
+    as it ends, and when a close verdict is re-timed further."""
     if chosen.number == baseline.number:
         return trivial(chosen)
     pairs = default_pairs(baseline) if pairs is None else pairs
@@ -219,26 +227,44 @@ def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, p
     epochs = max(len(arms[0].recorded), len(arms[1].recorded))
     rows: list[dict[str, Any]] = []
     sampled: set[int] = set()
-    for shift in range(MAX_PASSES):
-        plan = sampled_epochs(len(arms[0].recorded), pairs, shift)
+    passes, told = 0, False
+    while True:
+        plan = sampled_epochs(len(arms[0].recorded), pairs, passes)
         sampled |= set(plan)
         for arm in arms:
             arm.start(prober(arm.record.job, lambda epoch, plan=plan: plan.get(epoch, 0)))  # type: ignore[arg-type]
-        rows += _lockstep(arms[0], arms[1], epochs, listener, shift)
-        verified = _summarise(chosen, baseline, arms[0], arms[1], tuple(rows), tuple(sorted(sampled)))
-        enough = shift + 1 >= MIN_PASSES and verified.noise <= TARGET_NOISE
-        if enough or not _affordable(arms, rows, shift + 1):
-            break
-    return verified
+        rows += _lockstep(arms[0], arms[1], epochs, listener, passes)
+        passes += 1
+        verified, close = _summarise(chosen, baseline, arms[0], arms[1], tuple(rows), tuple(sorted(sampled)))
+        more = _more_passes(verified, close, arms, rows, passes, close_share)
+        if more == "close" and listener is not None and not told:
+            told = True
+            listener.notice(f"trial {chosen.number}: its verdict is within the re-timing's own noise of flipping: "
+                            f"more passes, up to {close_share:.0%} of a baseline")
+        if more is None:
+            return verified
 
 
-def _affordable(arms: tuple[_Arm, _Arm], rows: list[dict[str, Any]], passes: int) -> bool:
-    """Whether one more pass keeps the re-timing within accounting.VERIFY_SHARE of one baseline
-    training, both counted in the probe's own baseline batches."""
+def _more_passes(verified: Verified, close: bool, arms: tuple[_Arm, _Arm], rows: list[dict[str, Any]], passes: int,
+                 close_share: float) -> str | None:
+    """Whether another pass runs: "regular" (the interval is still wider than TARGET_NOISE, within
+    MAX_PASSES and VERIFY_SHARE), "close" (the verdict is close, within CLOSE_PASSES and
+    ``close_share``), or None."""
+    narrow = passes >= MIN_PASSES and verified.noise <= TARGET_NOISE
+    if not narrow and passes < MAX_PASSES and _affordable(arms, rows, passes, accounting.VERIFY_SHARE):
+        return "regular"
+    if close and passes < CLOSE_PASSES and _affordable(arms, rows, passes, close_share):
+        return "close"
+    return None
+
+
+def _affordable(arms: tuple[_Arm, _Arm], rows: list[dict[str, Any]], passes: int, share: float) -> bool:
+    """Whether one more pass keeps the re-timing within ``share`` of one baseline training, both
+    counted in the probe's own baseline batches."""
     later = [r["baseline"] for r in rows if not r["first"]] or [r["baseline"] for r in rows]
     unit = statistics.fmean(later)
     spent = (arms[0].seconds + arms[1].seconds) / unit
-    return spent * (passes + 1) / passes <= accounting.VERIFY_SHARE * sum(arms[1].recorded)
+    return spent * (passes + 1) / passes <= share * sum(arms[1].recorded)
 
 
 def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListener | None,
@@ -248,13 +274,17 @@ def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListene
     between the two steps of a pair biases half the pairs one way and half the other. Returns
     the pairs: a chosen batch and a baseline batch timed in the same round."""
     rows: list[dict[str, Any]] = []
-    epoch, rounds = 0, 0
+    epoch = 0
     while not (chosen.done and baseline.done):
         ended = {"chosen": chosen.done, "baseline": baseline.done}
         stepped_any = False
         while not all(ended.values()):
-            order = (chosen, baseline) if rounds % 2 == 0 else (baseline, chosen)
-            rounds += 1
+            # who goes first alternates pair by pair within an epoch, and the epoch's first pair
+            # alternates from epoch to epoch and pass to pass: the later pairs of an epoch with an
+            # odd count lean one way, the next epoch's the other (counting rounds instead, hooks
+            # included, put the same arm first in 2 of an epoch's 3 later pairs every epoch)
+            paired = sum(1 for r in rows if r["epoch"] == epoch)
+            order = (baseline, chosen) if (paired + epoch + pass_index) % 2 == 0 else (chosen, baseline)
             stepped: dict[str, ProbeEvent] = {}
             for arm in order:
                 if ended[arm.name]:
@@ -362,7 +392,9 @@ def _draw(by_pass: dict[int, list[dict[str, Any]]], rng: random.Random) -> dict[
 
 
 def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
-               rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> Verified:
+               rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> tuple[Verified, bool]:
+    """The verified figure of the pairs so far, and whether its verdict is close: "reliably
+    faster" at one end of the estimate's own interval and not at the other."""
     pairs = _by_epoch(rows)
     if not pairs:
         raise CannotVerify("no batch could be re-timed in both runs")
@@ -376,17 +408,30 @@ def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen:
     # no two timings of the same work agree better than the noise floor: the interval is never narrower
     low, high = min(low, estimate / (1 + NOISE_FLOOR)), max(high, estimate * (1 + NOISE_FLOOR))
     noise = max(NOISE_FLOOR, (high - low) / (2 * estimate))  # this re-timing's own spread: more passes narrow it
-    # ...and no two re-timings from scratch agree better than RETIMING_FLOOR (what a bootstrap within
-    # one re-timing cannot see): the interval reported is never narrower than that
-    low, high = min(low, estimate / (1 + RETIMING_FLOOR)), max(high, estimate * (1 + RETIMING_FLOOR))
     fraction = work_fraction(chosen_record, baseline_record)
     ceiling = None if not fraction else 1.0 / fraction
+
+    def reported(at: float) -> tuple[float, float, float, bool]:  # the figure, had the estimate been ``at``
+        return _reported(at, low * at / estimate, high * at / estimate, ceiling)
+
+    speedup, shown_low, shown_high, bounded = reported(estimate)
+    close = (reported(low)[1] > 1.0) != (reported(high)[1] > 1.0)
+    raw = baseline_record.cost_seconds / chosen_record.cost_seconds if chosen_record.cost_seconds > 0 else math.inf
+    verified = Verified(speedup, shown_low, shown_high, fraction, ceiling, raw, noise, bounded, rows,
+                        chosen.seconds + baseline.seconds, METHOD, epochs)
+    return verified, close
+
+
+def _reported(estimate: float, low: float, high: float, ceiling: float | None) -> tuple[float, float, float, bool]:
+    """(speed-up, low, high, bounded) as reported, from the estimate and its own interval: widened
+    to the re-timing floor, then held to the work ceiling."""
+    # no two re-timings from scratch agree better than RETIMING_FLOOR (what a bootstrap within one
+    # re-timing cannot see): the interval reported is never narrower than that
+    low, high = min(low, estimate / (1 + RETIMING_FLOOR)), max(high, estimate * (1 + RETIMING_FLOOR))
     bounded = ceiling is not None and low > ceiling * (1 + NOISE_FLOOR)
     speedup = estimate if ceiling is None else min(estimate, ceiling)
     if ceiling is not None and estimate > ceiling:  # the overshoot is the measurement's error, never the saving's:
         low, high = low * ceiling / estimate, high * ceiling / estimate  # the interval moves down with the estimate
     if ceiling is not None:
         high, low = min(high, ceiling), min(low, ceiling)
-    raw = baseline_record.cost_seconds / chosen_record.cost_seconds if chosen_record.cost_seconds > 0 else math.inf
-    return Verified(speedup, min(low, speedup), max(high, speedup), fraction, ceiling, raw, noise, bounded, rows,
-                    chosen.seconds + baseline.seconds, METHOD, epochs)
+    return speedup, min(low, speedup), max(high, speedup), bounded

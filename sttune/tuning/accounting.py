@@ -50,6 +50,10 @@ MIN_PAIRS, MAX_PAIRS, PAIRS_SHARE = 9, 50, 0.05  # 9: three sampled epochs of th
 # passes of the default pairs); the export re-times a second trial (the best trade-off, when the
 # chosen one is not reliably faster) only where the budget has room left for it
 VERIFY_SHARE = 0.25
+# a re-timing whose verdict ("reliably faster") lies within its own noise of flipping goes on with more
+# passes, up to CLOSE_SHARE of one baseline (sttune.outcome.verify: a close verdict is decided by more
+# pairs, not by chance); under a budget only as far as the budget has room (sttune.outcome.export)
+CLOSE_SHARE = 0.5
 VERIFY_OVERHEAD = 1.25
 EXPECTED_PASSES = 2  # sttune.outcome.verify.MIN_PASSES: passes a re-timing runs where it is affordable
 
