@@ -138,7 +138,8 @@ def test_the_final_line_keeps_the_not_reliably_faster_caveat(tmp_path):
     chosen, base = trial_record(6, 5.0, 1.9), trial_record(0, 6.0, 1.9, role="baseline")
     shaky = Verified(1.10, 0.98, 1.14, 0.8, 1.25, 1.2, 0.05, False)
     sure = Verified(1.30, 1.25, 1.32, 0.7, 1.43, 1.3, 0.02, False)
-    for verified, caveat in ((shaky, True), (sure, False)):
+    close = Verified(1.09, 1.005, 1.18, 0.8, 1.25, 1.2, 0.02, False, close=True)  # reliably faster, just
+    for verified, caveat, margin in ((shaky, True, False), (sure, False, False), (close, False, True)):
         console, buffer = piped_console()
         export = SimpleNamespace(dataset="d", recipe_path=tmp_path / "d.yaml", chosen=chosen, baseline=base,
                                  verified=verified, speedup_text=verified.text())
@@ -146,6 +147,7 @@ def test_the_final_line_keeps_the_not_reliably_faster_caveat(tmp_path):
         text = " ".join(buffer.getvalue().split())
         assert verified.text() in text
         assert ("not reliably faster" in text) is caveat
+        assert ("by a close margin" in text) is margin
     console, buffer = piped_console()  # the full baseline exported: no speed-up to caveat
     itself = Verified(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, False)
     final_summary(console, None, [SimpleNamespace(dataset="d", recipe_path=tmp_path / "d.yaml", chosen=base, baseline=base,

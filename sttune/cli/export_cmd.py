@@ -78,7 +78,8 @@ def menu_lines(menu) -> list[str]:
             lines.append(head + "no trial")
             continue
         interval = m.get("speedup_interval")
-        speed = (f"{m['speedup']:.2f}x [{interval[0]:.2f}, {interval[1]:.2f}] verified" if m["speedup_verified"]
+        speed = (f"{m['speedup']:.2f}x [{interval[0]:.2f}, {interval[1]:.2f}] verified"
+                 + (", by a close margin" if m.get("speedup_close") else "") if m["speedup_verified"]
                  else f"{m['speedup']:.2f}x measured in the search (not verified)")
         lines.append(head + f"trial {m['trial']} {m['label']}: {speed}, val MAE {m['val_mae_change']:+.1%}")
     return lines

@@ -268,7 +268,7 @@ def final_summary(console: Console, progress: SearchProgress | None, exports: Se
     lines += [f"warning: {w}" for w in warnings]
     for e in exports:
         figure = (f"verified speed-up {e.verified.text()}"
-                  + ("" if e.verified.reliably_faster else ", not reliably faster than the full baseline")
+                  + (f", {e.verified.caveat()}" if e.verified.caveat() else "")
                   if e.verified is not None
                   else f"speed-up {e.speedup_text}" if e.baseline else "no full baseline to compare with")
         if e.baseline is not None and e.chosen.number == e.baseline.number:

@@ -70,7 +70,8 @@ def report(
                   + (f" ({cost['reused_trials']} trials reused an identical trial's result)" if cost["reused_trials"] else ""),
                   highlight=False)
         n = pays["break_even_retrainings"]
-        out.print(f"pays for itself after {n} retraining{'s' if n != 1 else ''} with the chosen config" if n is not None
+        out.print(f"pays for itself after {n} retraining{'s' if n != 1 else ''} with the chosen config"
+                  + (f" ({pays['break_even_note']})" if pays["break_even_note"] else "") if n is not None
                   else f"never pays for itself in retrainings: {pays['break_even_note'] or 'the chosen config saves nothing'}",
                   highlight=False)
         if naive is not None:

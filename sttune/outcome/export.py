@@ -105,6 +105,7 @@ def trial_summary(
     }
     if verified is not None:
         out["speedup_interval"] = [verified.low, verified.high]
+        out["speedup_close"] = verified.close  # reliably faster (or not) by a margin a re-timing may not repeat
         out["verification"] = {k: v for k, v in verified.to_dict().items() if k not in ("speedup", "low", "high")}
     return with_aliases(out)
 
@@ -126,7 +127,7 @@ def menu_entries(study: optuna.Study, records: list[rec.TrialRecord], baseline: 
     if baseline is None:
         return ()
     keep = ("trial", "label", "strategies", "epochs", "val_mae", "val_mae_change", "test_mae", "speedup",
-            "speedup_verified", "speedup_interval", "work_fraction")
+            "speedup_verified", "speedup_interval", "speedup_close", "work_fraction")
     out = []
     for tolerance, record in tolerance_menu(records, baseline.val_mae, noise):
         if record is None:
@@ -262,6 +263,9 @@ def export_study(
             room = budget_has_room(study, baseline, pairs)
             trade = best_trade_off(study, records, baseline, prober, pairs, noise, listener) if room else None
             note = _not_faster_note(chosen, baseline, trade, tolerance, room)
+        elif verified is not None and verified.close:
+            note = (f"trial {chosen.number} is {verified.caveat()} (its saving lies within the re-timing's own "
+                    f"noise of where the verdict turns: docs/selection.md)")
     export = Export(label, chosen, baseline, out_dir / f"{label}.yaml", out_dir / f"{label}.json", plain_shorter,
                     verified, noise, note, menu_entries(study, records, baseline, noise))
     _write(export, study, template, rule, tolerance, records)

@@ -175,6 +175,8 @@ def _exported_mark(picked: rec.TrialRecord, base: rec.TrialRecord | None, chosen
         cost = base.compared_seconds
         if not interval[0] > 1.0:
             text += ", not reliably faster"
+        elif (chosen.get("verification") or {}).get("close"):
+            text += ", by a close margin"
         return Mark(cost / s, picked.val_mae, text, "#d62728", (cost / interval[1], cost / max(interval[0], 1e-9)))
     return Mark(picked.compared_seconds, picked.val_mae, text, "#d62728")
 

@@ -206,6 +206,8 @@ def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, fl
         note = "the exported configuration is not reliably faster than the full baseline"
     else:
         retrainings = break_even(total, base, None if base is None else base / float(chosen["speedup"]))
+        if chosen.get("speedup_close"):  # the caveat travels with the figure it was computed from
+            note = "the exported speed-up is reliably faster by a close margin: a re-timing from scratch may call it either way"
     return {"search_cost_baselines": cost["ratio"], "break_even_retrainings": retrainings, "break_even_note": note}
 
 

@@ -111,6 +111,7 @@ class Verified:
     seconds: float = 0.0  # device seconds the re-timing itself took (both runs, hooks included)
     method: str = "first-batches"  # METHOD for this module's; older exports stored "first-batches"
     epochs: tuple[int, ...] = ()  # the sampled epochs
+    close: bool = False  # the verdict would flip within the estimate's own interval, even after the extra passes
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -137,6 +138,14 @@ class Verified:
     def text(self) -> str:
         """``1.47x [1.40, 1.55]``."""
         return f"{self.speedup:.2f}x [{self.low:.2f}, {self.high:.2f}]"
+
+    def caveat(self) -> str | None:
+        """What the verdict needs said beside the figure (None: nothing)."""
+        if not self.reliably_faster:
+            return "not reliably faster than the full baseline"
+        if self.close:
+            return "reliably faster by a close margin: a re-timing from scratch may call it either way"
+        return None
 
 
 def work_fraction(trial: TrialRecord, baseline: TrialRecord | None) -> float | None:
@@ -418,7 +427,7 @@ def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen:
     close = (reported(low)[1] > 1.0) != (reported(high)[1] > 1.0)
     raw = baseline_record.cost_seconds / chosen_record.cost_seconds if chosen_record.cost_seconds > 0 else math.inf
     verified = Verified(speedup, shown_low, shown_high, fraction, ceiling, raw, noise, bounded, rows,
-                        chosen.seconds + baseline.seconds, METHOD, epochs)
+                        chosen.seconds + baseline.seconds, METHOD, epochs, close)
     return verified, close
 
 

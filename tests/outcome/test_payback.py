@@ -60,6 +60,11 @@ def test_break_even_needs_a_verified_figure_whose_interval_is_above_one(tmp_path
                                                      "speedup_verified": True, "speedup_interval": [3.5, 4.2]}}
     (tmp_path / "synthetic.json").write_text(json.dumps(summary))
     assert rep.payback(study, RECIPE, tmp_path)["break_even_retrainings"] == 2  # 140 / 75
+    assert rep.payback(study, RECIPE, tmp_path)["break_even_note"] is None
+    summary["chosen"]["speedup_close"] = True  # reliably faster by a close margin: computed, and said
+    (tmp_path / "synthetic.json").write_text(json.dumps(summary))
+    pays = rep.payback(study, RECIPE, tmp_path)
+    assert pays["break_even_retrainings"] == 2 and "close margin" in pays["break_even_note"]
     summary["chosen"].update(speedup=1.10, speedup_interval=[0.98, 1.14])  # not reliably faster
     (tmp_path / "synthetic.json").write_text(json.dumps(summary))
     pays = rep.payback(study, RECIPE, tmp_path)
