@@ -1191,7 +1191,8 @@ def verified(spec: Spec) -> None:
                speeds, f"from {min(speeds):.2f}x to {max(speeds):.2f}x "
                f"({100 * (max(max(x / median, median / x) for x in speeds) - 1):.1f}% from the quiet median {median:.2f}x)")
     session13(spec, sec)
-    for src, run in (("verified_budget.json", ""), ("verified_budget_run2.json", ", run 2")):
+    for src, run in (("verified_budget.json", ""), ("verified_budget_run2.json", ", run 2"),
+                     ("verified_budget_run3.json", ", run 3")):
         for i, row in enumerate(load(src)["budgets"]):
             where = (*sec, "### A budget that holds", f"| --budget {row['budget']:g}{run} |")
             spec.value(where, 1, src, f"budgets[{i}].search_cost_baselines", row["search_cost_baselines"],
@@ -1342,6 +1343,13 @@ OTHER_DOCS: list[tuple[str, str, str, Sequence[str | int], Callable[[Any], str]]
      lambda v: f"{v:.2f}"),
     ("README.md", "beat `--quick` in {} of 18 cells", "search_value.json", ("verdicts", "default_beats_quick_by_10pct"), str),
     ("README.md", "at a median of {}x against", "search_value.json", ("verdicts", "median_speedup", "default"), lambda v: f"{v:.2f}"),
+    # issue 33: STemDist at its authors' settings, as docs/strategies/stemdist.md restates it
+    ("docs/strategies/stemdist.md", "by {}% (LOS-LOOP)", "stemdist_authors.json",
+     ("blocks", "los_loop/mtgnn", "claim", "random subset", "relative"), lambda v: f"{-100 * v:.1f}"),
+    ("docs/strategies/stemdist.md", "and {}% (PEMS08 prefix)", "stemdist_authors.json",
+     ("blocks", "pems08_prefix/mtgnn", "claim", "random subset", "relative"), lambda v: f"{-100 * v:.1f}"),
+    ("docs/strategies/stemdist.md", "random baseline is {}% better", "stemdist_authors.json",
+     ("blocks", "sz_taxi/mtgnn", "claim", "authors' random", "relative"), lambda v: f"{100 * v:.1f}"),
     # issue 30: the close verdict that flipped, as docs/selection.md restates it (benchmarks.md traces the 29 of 30)
     ("docs/selection.md", "the other reading {}x under two burners", "verified_repro_sz_taxi_strategy_trials_run2.json",
      ("checks", 3, "speedup"), lambda v: f"{v:.2f}"),
@@ -1436,9 +1444,47 @@ def search_value(spec: Spec) -> None:
                    f"Kendall tau {pred['kendall_tau']:.2f}")
 
 
+def stemdist_authors(spec: Spec) -> None:
+    """STemDist at its authors' settings (issue 33): the merged run's verdict table, cell by cell."""
+    src = "stemdist_authors.json"
+    if not (ROOT / RESULTS / src).is_file():
+        return
+    sec = ("## STemDist at its authors' settings",)
+    arms = ("distilled", "random subset", "cluster-only", "authors' random")
+    for key, block in load(src)["blocks"].items():
+        where = (*sec, f"| {key} |")
+        for col, arm in enumerate(arms, start=1):
+            row = block["summary"][arm]
+            spec.value(where, col, src, f"blocks.{key}.summary.{arm}.{{test_mae_mean, test_mae_sd}}", row["test_mae_mean"],
+                       f"{row['test_mae_mean']:.4f} ± {row['test_mae_sd']:.4f}")
+        for col, other in enumerate(arms[1:], start=5):
+            v = block["claim"][other]
+            word = "**beats**" if v["beats"] else ("loses" if v["loses"] else "tie")
+            spec.value(where, col, src, f"blocks.{key}.claim.{other}.{{relative, wins, seeds, beats, loses}}", v["relative"],
+                       f"{100 * v['relative']:+.1f}% ({v['wins']}/{v['seeds']}, {word})")
+        seconds = statistics.fmean(r["distill_seconds"] or 0 for r in block["runs"]["distilled"])
+        spec.value(where, 8, src, f"blocks.{key}.runs.distilled[*].distill_seconds (mean)", seconds, f"{seconds:.0f}")
+    blocks = load(src)["blocks"].values()
+    cost = (*sec, "What it costs. The distillation took")
+    distill = [statistics.fmean(r["distill_seconds"] for r in b["runs"]["distilled"]) for b in blocks]
+    spec.value(cost, None, src, "blocks.*.runs.distilled[*].distill_seconds (means)", distill,
+               f"took {min(distill):.0f}-{max(distill):.0f} device s")
+    small = [v["device_seconds_mean"] for b in blocks for arm, v in b["summary"].items() if arm != "distilled"]
+    spec.value(cost, None, src, "blocks.*.summary.<small arms>.device_seconds_mean", small,
+               f"against {min(small):.0f}-{max(small):.0f} s")
+    ratio = [b["summary"]["distilled"]["device_seconds_mean"] / b["summary"]["random subset"]["device_seconds_mean"]
+             for b in blocks]
+    spec.value(cost, None, src, "blocks.*.summary.{distilled, random subset}.device_seconds_mean (ratio)", ratio,
+               f"costs {min(ratio):.0f}-{max(ratio):.0f}x the random subset's")
+    epochs = [r["best_epoch"] for r in load(src)["blocks"]["sz_taxi/mtgnn"]["runs"]["authors' random"]]
+    spec.value(cost, None, src, "blocks.sz_taxi/mtgnn.runs.authors' random[*].best_epoch", epochs,
+               f"{max(epochs)} of 0-{max(epochs)}" if len(set(epochs)) == 1 else "(not all the last)")
+
+
 SECTIONS: list[Callable[[Spec], None]] = [st_prune, st_prune_superseded, sanity, trainer_overhead, stemdist, dynst,
                                           frontier, early_stopping, dynst_deploy, scale, search_economics, headline_arms,
-                                          verified, dynst_inference, derive_defaults, ladder_check, search_value]
+                                          verified, dynst_inference, derive_defaults, ladder_check, search_value,
+                                          stemdist_authors]
 
 # Figures with no run of record that must not be printed as measurements where they used to be.
 ABSENT: list[tuple[str, str]] = [
