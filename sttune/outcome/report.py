@@ -15,7 +15,7 @@ from sttune.outcome.frontier import Frontier, build_frontier, strategy_margins
 from sttune.outcome.jsonout import with_aliases
 from sttune.outcome.pricing import comparison_noise, priced_records
 from sttune.outcome.select import SelectionError, cost_noise, pareto_front, select
-from sttune.outcome.verify import work_fraction
+from sttune.outcome.verify import CLOSE_CAVEAT, work_fraction
 from sttune.recipe.spec import Recipe
 from sttune.tuning import records as rec
 from sttune.tuning.keys import NAIVE, REASON, VERIFIED
@@ -207,7 +207,7 @@ def payback(study: optuna.Study, recipe: Recipe, best_dir: Path) -> dict[str, fl
     else:
         retrainings = break_even(total, base, None if base is None else base / float(chosen["speedup"]))
         if chosen.get("speedup_close"):  # the caveat travels with the figure it was computed from
-            note = "the exported speed-up is reliably faster by a close margin: a re-timing from scratch may call it either way"
+            note = f"the exported speed-up is {CLOSE_CAVEAT}"
     return {"search_cost_baselines": cost["ratio"], "break_even_retrainings": retrainings, "break_even_note": note}
 
 

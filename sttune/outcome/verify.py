@@ -76,6 +76,7 @@ CLOSE_PASSES = 8  # a close verdict: passes go on to this many, within accountin
 # shrinking as 1 / sqrt(pairs) (3.1% measured at 42 pairs) was tried and withdrawn: SZ-TAXI's re-timings at
 # 22 pairs strayed by 8.6% (docs/benchmarks.md, "A floor that shrinks with the pairs")
 RETIMING_FLOOR = 0.085
+CLOSE_CAVEAT = "reliably faster by a close margin: a re-timing from scratch may call it either way"
 METHOD = "schedule"  # what a stored verification was measured by ("first-batches": before the schedule probe)
 
 # (job, batches to run at each epoch) -> the job's schedule, one timed step at a time
@@ -144,7 +145,7 @@ class Verified:
         if not self.reliably_faster:
             return "not reliably faster than the full baseline"
         if self.close:
-            return "reliably faster by a close margin: a re-timing from scratch may call it either way"
+            return CLOSE_CAVEAT
         return None
 
 
@@ -244,8 +245,8 @@ def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, p
             arm.start(prober(arm.record.job, lambda epoch, plan=plan: plan.get(epoch, 0)))  # type: ignore[arg-type]
         rows += _lockstep(arms[0], arms[1], epochs, listener, passes)
         passes += 1
-        verified, close = _summarise(chosen, baseline, arms[0], arms[1], tuple(rows), tuple(sorted(sampled)))
-        more = _more_passes(verified, close, arms, rows, passes, close_share)
+        verified = _summarise(chosen, baseline, arms[0], arms[1], tuple(rows), tuple(sorted(sampled)))
+        more = _more_passes(verified, arms, rows, passes, close_share)
         if more == "close" and listener is not None and not told:
             told = True
             listener.notice(f"trial {chosen.number}: its verdict is within the re-timing's own noise of flipping: "
@@ -254,7 +255,7 @@ def verify_speedup(chosen: TrialRecord, baseline: TrialRecord, prober: Prober, p
             return verified
 
 
-def _more_passes(verified: Verified, close: bool, arms: tuple[_Arm, _Arm], rows: list[dict[str, Any]], passes: int,
+def _more_passes(verified: Verified, arms: tuple[_Arm, _Arm], rows: list[dict[str, Any]], passes: int,
                  close_share: float) -> str | None:
     """Whether another pass runs: "regular" (the interval is still wider than TARGET_NOISE, within
     MAX_PASSES and VERIFY_SHARE), "close" (the verdict is close, within CLOSE_PASSES and
@@ -262,7 +263,7 @@ def _more_passes(verified: Verified, close: bool, arms: tuple[_Arm, _Arm], rows:
     narrow = passes >= MIN_PASSES and verified.noise <= TARGET_NOISE
     if not narrow and passes < MAX_PASSES and _affordable(arms, rows, passes, accounting.VERIFY_SHARE):
         return "regular"
-    if close and passes < CLOSE_PASSES and _affordable(arms, rows, passes, close_share):
+    if verified.close and passes < CLOSE_PASSES and _affordable(arms, rows, passes, close_share):
         return "close"
     return None
 
@@ -278,21 +279,20 @@ def _affordable(arms: tuple[_Arm, _Arm], rows: list[dict[str, Any]], passes: int
 
 def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListener | None,
               pass_index: int = 0) -> tuple[dict[str, Any], ...]:
-    """Advance both runs in rounds of one timed step each, epoch by epoch; who goes first
-    alternates every round, so within an epoch the pairs alternate too and a load that drifts
-    between the two steps of a pair biases half the pairs one way and half the other. Returns
-    the pairs: a chosen batch and a baseline batch timed in the same round."""
+    """Advance both runs in rounds of one timed step each, epoch by epoch, who goes first
+    alternating pair by pair, so that a load drifting between the two steps of a pair biases half
+    the pairs one way and half the other. Returns the pairs: a chosen batch and a baseline batch
+    timed in the same round."""
     rows: list[dict[str, Any]] = []
     epoch = 0
     while not (chosen.done and baseline.done):
         ended = {"chosen": chosen.done, "baseline": baseline.done}
-        stepped_any = False
+        stepped_any, paired = False, 0  # paired: this epoch's pairs so far
         while not all(ended.values()):
             # who goes first alternates pair by pair within an epoch, and the epoch's first pair
             # alternates from epoch to epoch and pass to pass: the later pairs of an epoch with an
             # odd count lean one way, the next epoch's the other (counting rounds instead, hooks
             # included, put the same arm first in 2 of an epoch's 3 later pairs every epoch)
-            paired = sum(1 for r in rows if r["epoch"] == epoch)
             order = (baseline, chosen) if (paired + epoch + pass_index) % 2 == 0 else (chosen, baseline)
             stepped: dict[str, ProbeEvent] = {}
             for arm in order:
@@ -305,9 +305,10 @@ def _lockstep(chosen: _Arm, baseline: _Arm, epochs: int, listener: VerifyListene
                     stepped[arm.name] = event
                     stepped_any = True
             if all(name in stepped and stepped[name].kind == "batch" for name in ("chosen", "baseline")):
-                first = not any(r["epoch"] == epoch for r in rows)  # the epoch's first batch: a stratum apart
                 rows.append({"epoch": epoch, "order": [order[0].name, order[1].name], "pass": pass_index,
-                             "first": first, "chosen": stepped["chosen"].seconds, "baseline": stepped["baseline"].seconds})
+                             "first": paired == 0,  # the epoch's first batch: a stratum apart
+                             "chosen": stepped["chosen"].seconds, "baseline": stepped["baseline"].seconds})
+                paired += 1
         if not stepped_any:  # both schedules had ended with their last epoch
             break
         epoch += 1
@@ -401,9 +402,9 @@ def _draw(by_pass: dict[int, list[dict[str, Any]]], rng: random.Random) -> dict[
 
 
 def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen: _Arm, baseline: _Arm,
-               rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> tuple[Verified, bool]:
-    """The verified figure of the pairs so far, and whether its verdict is close: "reliably
-    faster" at one end of the estimate's own interval and not at the other."""
+               rows: tuple[dict[str, Any], ...], epochs: tuple[int, ...]) -> Verified:
+    """The verified figure of the pairs so far; ``close`` when its verdict would differ at the two
+    ends of the estimate's own interval ("reliably faster" at one and not at the other)."""
     pairs = _by_epoch(rows)
     if not pairs:
         raise CannotVerify("no batch could be re-timed in both runs")
@@ -426,9 +427,8 @@ def _summarise(chosen_record: TrialRecord, baseline_record: TrialRecord, chosen:
     speedup, shown_low, shown_high, bounded = reported(estimate)
     close = (reported(low)[1] > 1.0) != (reported(high)[1] > 1.0)
     raw = baseline_record.cost_seconds / chosen_record.cost_seconds if chosen_record.cost_seconds > 0 else math.inf
-    verified = Verified(speedup, shown_low, shown_high, fraction, ceiling, raw, noise, bounded, rows,
-                        chosen.seconds + baseline.seconds, METHOD, epochs, close)
-    return verified, close
+    return Verified(speedup, shown_low, shown_high, fraction, ceiling, raw, noise, bounded, rows,
+                    chosen.seconds + baseline.seconds, METHOD, epochs, close)
 
 
 def _reported(estimate: float, low: float, high: float, ceiling: float | None) -> tuple[float, float, float, bool]:
